@@ -1,0 +1,127 @@
+//! Errors of the event store contract. One enum, [`EventStoreError`], crosses the backend boundary;
+//! its variants let a caller tell a retryable conflict from bad input and from a broken database.
+
+use std::error::Error as StdError;
+
+use thiserror::Error;
+
+use crate::stream::{ExpectedVersion, StreamId, Version};
+
+/// A boxed error from a backend driver or user code.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Input that the event store refuses before touching storage.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvalidInput {
+    /// A stream id failed validation.
+    #[error("invalid stream id {value:?}: {reason}; use a non-empty id of at most 255 bytes without control characters")]
+    StreamId {
+        /// The rejected value (shortened and escaped).
+        value: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// An append was called with no events.
+    #[error("cannot append an empty batch to stream {stream_id}: pass at least one event")]
+    EmptyBatch {
+        /// The stream the append was for.
+        stream_id: StreamId,
+    },
+    /// An event type name failed validation.
+    #[error("invalid event type {value:?}: {reason}")]
+    EventType {
+        /// The rejected value.
+        value: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A batch is larger than the backend accepts in one append.
+    #[error("batch of {len} events for stream {stream_id} exceeds the limit of {max} events per append: split it")]
+    BatchTooLarge {
+        /// The stream the append was for.
+        stream_id: StreamId,
+        /// The number of events in the batch.
+        len: usize,
+        /// The largest batch the backend accepts.
+        max: usize,
+    },
+    /// Any other argument the store refuses.
+    #[error("invalid argument: {0}")]
+    Other(String),
+}
+
+/// Encoding or decoding a payload failed.
+#[derive(Debug, Error)]
+pub enum CodecError {
+    /// The value could not be encoded.
+    #[error("could not encode {type_name} with the {codec} codec")]
+    Encode {
+        /// The codec that was used.
+        codec: &'static str,
+        /// The Rust type that was encoded.
+        type_name: &'static str,
+        /// The codec's own error.
+        #[source]
+        source: BoxError,
+    },
+    /// Stored bytes could not be decoded.
+    #[error("could not decode {context} with the {codec} codec; the bytes do not match the Rust type (register an upcaster if the schema changed)")]
+    Decode {
+        /// The codec that was used.
+        codec: &'static str,
+        /// What was decoded, e.g. `event OrderPlaced.v1 at order-42 version 3`.
+        context: String,
+        /// The codec's own error.
+        #[source]
+        source: BoxError,
+    },
+    /// A stored event names a codec this build does not know.
+    #[error("unknown codec {0:?}: the data was written by a codec this build does not include")]
+    UnknownCodec(String),
+}
+
+/// Everything that can go wrong when talking to an [`EventStore`](crate::EventStore).
+#[derive(Debug, Error)]
+pub enum EventStoreError {
+    /// The stream's version did not match the expectation: another writer won. Reload and retry.
+    #[error("concurrency conflict on stream {stream_id}: expected {expected}, but the stream is at version {actual}; reload the stream and retry")]
+    ConcurrencyConflict {
+        /// The stream that was written to.
+        stream_id: StreamId,
+        /// What the writer expected.
+        expected: ExpectedVersion,
+        /// The stream's version when the append was checked.
+        actual: Version,
+    },
+    /// The caller passed input the store refuses. Not retryable.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    /// A payload, metadata or snapshot could not be encoded or decoded.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The storage schema is missing or newer than this code knows.
+    #[error("event store schema problem: {0}")]
+    Schema(String),
+    /// The backend failed (connection lost, I/O error, timeout, constraint other than the version check).
+    #[error("event store backend failed while trying to {operation}")]
+    Backend {
+        /// What the store was doing, e.g. `append to stream order-42`.
+        operation: String,
+        /// The driver's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl EventStoreError {
+    /// Wraps a driver error, naming the operation that failed.
+    pub fn backend(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Backend { operation: operation.into(), source: source.into() }
+    }
+
+    /// Whether retrying after a reload may succeed (true only for concurrency conflicts).
+    #[must_use]
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::ConcurrencyConflict { .. })
+    }
+}

@@ -1,0 +1,241 @@
+//! Events: the [`Event`] trait for domain events, [`NewEvent`] (to append) and [`RecordedEvent`]
+//! (as stored, with everything the store knows about it), and [`Metadata`].
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::codec::CodecId;
+use crate::error::{CodecError, InvalidInput};
+use crate::stream::{GlobalPosition, StreamId, Version};
+
+/// A domain event that can be stored: any serde type that names its type.
+///
+/// The name includes a schema version, `OrderPlaced.v1`, so that old events can be upcast when the
+/// shape changes. Encoding and decoding come for free from serde.
+///
+/// ```
+/// use composable_rust_core::{CodecId, Event, Metadata};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// enum OrderEvent {
+///     Placed { customer: String },
+///     Cancelled { reason: String },
+/// }
+///
+/// impl Event for OrderEvent {
+///     fn event_type(&self) -> &'static str {
+///         match self {
+///             Self::Placed { .. } => "OrderPlaced.v1",
+///             Self::Cancelled { .. } => "OrderCancelled.v1",
+///         }
+///     }
+/// }
+///
+/// let new = OrderEvent::Placed { customer: "ada".into() }.to_new_event(CodecId::Json, Metadata::default())?;
+/// assert_eq!(new.event_type, "OrderPlaced.v1");
+/// assert_eq!(new.payload, br#"{"Placed":{"customer":"ada"}}"#);
+/// # Ok::<(), composable_rust_core::CodecError>(())
+/// ```
+pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The stored type name of this event, with its schema version: `OrderPlaced.v1`.
+    fn event_type(&self) -> &'static str;
+
+    /// Encodes this event for appending.
+    ///
+    /// # Errors
+    /// [`CodecError::Encode`] when serde refuses the value.
+    fn to_new_event(&self, codec: CodecId, metadata: Metadata) -> Result<NewEvent, CodecError> {
+        Ok(NewEvent {
+            event_type: self.event_type().to_owned(),
+            codec,
+            payload: codec.encode(self)?,
+            metadata,
+        })
+    }
+
+    /// Decodes a stored event with the codec that wrote it.
+    ///
+    /// # Errors
+    /// [`CodecError::Decode`] naming the stream, version and event type when the payload does not decode.
+    fn from_recorded(recorded: &RecordedEvent) -> Result<Self, CodecError> {
+        recorded.codec.decode(&recorded.payload, &recorded.describe())
+    }
+}
+
+/// Facts about an event besides its payload: why it happened and who caused it.
+///
+/// The ids are typed columns in the database backends, so filtering by them is cheap; `extra` holds
+/// free-form JSON as text and is only parsed when a caller asks ([`Metadata::extra_value`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Metadata {
+    /// Groups every event caused by one user request or command.
+    pub correlation_id: Option<Uuid>,
+    /// The id of the command or event that directly caused this one.
+    pub causation_id: Option<Uuid>,
+    /// Who or what caused the event (a user id, a service name).
+    pub actor: Option<String>,
+    /// Free-form JSON (as text), for anything else.
+    pub extra: Option<String>,
+}
+
+impl Metadata {
+    /// Metadata with a correlation id.
+    #[must_use]
+    pub fn correlated(correlation_id: Uuid) -> Self {
+        Self { correlation_id: Some(correlation_id), ..Self::default() }
+    }
+
+    /// Sets the causation id.
+    #[must_use]
+    pub fn with_causation_id(mut self, causation_id: Uuid) -> Self {
+        self.causation_id = Some(causation_id);
+        self
+    }
+
+    /// Sets the actor.
+    #[must_use]
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Sets the free-form part from a JSON value.
+    #[must_use]
+    pub fn with_extra(mut self, extra: &serde_json::Value) -> Self {
+        self.extra = Some(extra.to_string());
+        self
+    }
+
+    /// Parses the free-form part, if there is one.
+    ///
+    /// # Errors
+    /// The JSON parser's error when the stored text is not JSON.
+    pub fn extra_value(&self) -> Option<Result<serde_json::Value, serde_json::Error>> {
+        self.extra.as_deref().map(serde_json::from_str)
+    }
+}
+
+/// An event ready to append: type name, encoded payload, codec and metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The event type with its schema version, e.g. `OrderPlaced.v1`.
+    pub event_type: String,
+    /// The codec that wrote `payload`.
+    pub codec: CodecId,
+    /// The encoded event.
+    pub payload: Vec<u8>,
+    /// Correlation, causation, actor and free-form metadata.
+    pub metadata: Metadata,
+}
+
+impl NewEvent {
+    /// Longest accepted event type name, in bytes.
+    pub const MAX_EVENT_TYPE_LEN: usize = 255;
+
+    /// Checks the parts a backend cannot store: the event type must be non-empty, short and printable,
+    /// and `extra` metadata, when present, must be valid JSON.
+    ///
+    /// # Errors
+    /// [`InvalidInput`] naming the problem.
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        let reason = if self.event_type.is_empty() {
+            Some("it is empty")
+        } else if self.event_type.len() > Self::MAX_EVENT_TYPE_LEN {
+            Some("it is longer than 255 bytes")
+        } else if self.event_type.chars().any(char::is_control) {
+            Some("it contains a control character")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(InvalidInput::EventType { value: self.event_type.chars().take(64).collect(), reason });
+        }
+        if let Some(extra) = &self.metadata.extra {
+            if serde_json::from_str::<serde::de::IgnoredAny>(extra).is_err() {
+                return Err(InvalidInput::Other(format!(
+                    "metadata.extra of a {} event is not valid JSON",
+                    self.event_type
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An event as stored: where it is, when it was recorded, and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// The stream it belongs to.
+    pub stream_id: StreamId,
+    /// Its version within the stream (the first event is version 1).
+    pub version: Version,
+    /// Its position in the global log.
+    pub position: GlobalPosition,
+    /// The event type with its schema version.
+    pub event_type: String,
+    /// The codec that wrote `payload`.
+    pub codec: CodecId,
+    /// The encoded event, exactly as appended.
+    pub payload: Vec<u8>,
+    /// The metadata given at append time.
+    pub metadata: Metadata,
+    /// When the store recorded it (UTC, microsecond precision in every backend).
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedEvent {
+    /// Decodes the payload as `E` with the codec that wrote it.
+    ///
+    /// # Errors
+    /// [`CodecError::Decode`] naming the stream, version and event type.
+    pub fn decode<E: DeserializeOwned>(&self) -> Result<E, CodecError> {
+        self.codec.decode(&self.payload, &self.describe())
+    }
+
+    /// `event OrderPlaced.v1 at order-42 version 3`, for messages.
+    #[must_use]
+    pub fn describe(&self) -> impl fmt::Display + '_ {
+        Described(self)
+    }
+}
+
+struct Described<'a>(&'a RecordedEvent);
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = self.0;
+        write!(f, "event {} at {} version {}", e.event_type, e.stream_id, e.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_rejects_bad_types_and_bad_extra_json() {
+        let mut event = NewEvent {
+            event_type: "Thing.v1".into(),
+            codec: CodecId::Json,
+            payload: vec![],
+            metadata: Metadata::default(),
+        };
+        assert!(event.validate().is_ok());
+        event.metadata.extra = Some("{not json".into());
+        assert!(event.validate().is_err());
+        event.metadata.extra = None;
+        event.event_type = String::new();
+        assert!(event.validate().is_err());
+    }
+
+    #[test]
+    fn metadata_extra_round_trips() {
+        let m = Metadata::default().with_extra(&serde_json::json!({"ip": "127.0.0.1"}));
+        assert_eq!(m.extra_value().unwrap().unwrap()["ip"], "127.0.0.1");
+    }
+}

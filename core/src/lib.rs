@@ -1,0 +1,46 @@
+//! The programming model and the event store contract of composable-rust. No I/O happens here.
+//!
+//! Application logic is a [`Reducer`]: a pure function from state and action to new state plus an
+//! [`Effect`], a value that describes the work to do next (send an action, run a task, wait on a
+//! [`Clock`], talk to the [`EventStore`]). The runtime crate executes effects; the testing crate asserts
+//! on them. Events are persisted through the [`EventStore`] trait, which every backend implements.
+//!
+//! # Concepts
+//! - Reducers and composition: [`Reducer`], [`Combine`], [`Scope`], [`IfLet`], [`ForEach`], [`case!`].
+//! - Effects: [`Effect`], [`EffectId`], [`ActionSink`], and [`EventStoreOperation`] for event store calls.
+//! - Streams: [`StreamId`], [`Version`] (first event is 1, empty stream is 0), [`GlobalPosition`],
+//!   [`ExpectedVersion`].
+//! - Events: [`Event`], [`NewEvent`], [`RecordedEvent`], [`Metadata`], codecs ([`CodecId`], [`Bincode`], [`Json`]).
+//! - Storage: [`EventStore`], [`Snapshot`], [`LogFilter`], [`EventStoreError`].
+//!
+//! # Invariants
+//! This crate depends on no async runtime and no database driver.
+
+mod clock;
+mod codec;
+pub mod compose;
+mod effect;
+mod error;
+mod event;
+mod event_store;
+mod operation;
+mod reducer;
+mod snapshot;
+pub mod stream;
+
+pub use clock::Clock;
+pub use codec::{Bincode, Codec, CodecId, Json};
+pub use compose::{ActionCase, ForEach, IfLet, Scope};
+pub use effect::{ActionSink, Effect, EffectId, Task, TaskFuture};
+pub use error::{BoxError, CodecError, EventStoreError, InvalidInput};
+pub use event::{Event, Metadata, NewEvent, RecordedEvent};
+pub use event_store::{
+    AppendResult, EventStore, EventStream, LogFilter, StreamInfo, StreamRange, validate_append, validate_handler_name,
+};
+pub use operation::{EventStoreOperation, EventStoreRequest};
+pub use reducer::{Combine, FnReducer, Reducer, reducer_fn};
+pub use snapshot::Snapshot;
+pub use stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
+
+/// Re-exported so that backends and users implement [`EventStore`] with the same macro version.
+pub use async_trait::async_trait;

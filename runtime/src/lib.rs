@@ -1,0 +1,1 @@
+//! The composable-rust Store (placeholder while it is being written).

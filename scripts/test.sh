@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, lints, the whole test suite (with a real PostgreSQL), and docs.
+#
+# PostgreSQL: when DATABASE_URL is set it is used as is. Otherwise, when nothing answers on
+# 127.0.0.1:5432, the local Debian cluster is started (pg_ctlcluster) if one is installed. The script then
+# makes sure the role it connects as can log in with a password and exports DATABASE_URL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+
+pg_answers() {
+    if command -v pg_isready >/dev/null 2>&1; then
+        pg_isready -q -h 127.0.0.1 -p 5432
+    else
+        (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null
+    fi
+}
+
+prepare_postgres() {
+    if [ -n "${DATABASE_URL:-}" ]; then
+        say "PostgreSQL: using DATABASE_URL from the environment"
+        return
+    fi
+    if ! pg_answers; then
+        if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+            version=$(ls /etc/postgresql | sort -V | tail -n 1)
+            say "PostgreSQL: nothing answers on 127.0.0.1:5432; starting the local cluster $version/main"
+            pg_ctlcluster --skip-systemctl-redirect "$version" main start || pg_ctlcluster "$version" main start
+            for _ in $(seq 1 30); do pg_answers && break; sleep 1; done
+        fi
+    fi
+    if ! pg_answers; then
+        say "PostgreSQL: no server on 127.0.0.1:5432 and none could be started; Postgres tests will fail and say so."
+        say "            Set DATABASE_URL=postgres://user:password@host:port/db to point them at a server."
+        return
+    fi
+    # A password-authenticated role for the tests (trust-auth clusters accept it too).
+    if command -v psql >/dev/null 2>&1; then
+        if psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1" >/dev/null 2>&1; then
+            psql -h 127.0.0.1 -U postgres -d postgres -q -v ON_ERROR_STOP=1 <<'SQL' >/dev/null
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'composable') THEN
+        CREATE ROLE composable LOGIN SUPERUSER PASSWORD 'composable';
+    END IF;
+END $$;
+SQL
+            export DATABASE_URL="postgres://composable:composable@127.0.0.1:5432/postgres"
+            say "PostgreSQL: ready on 127.0.0.1:5432 as role 'composable'; DATABASE_URL exported"
+            return
+        fi
+    fi
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
+    say "PostgreSQL: answering on 127.0.0.1:5432; using DATABASE_URL=$DATABASE_URL"
+}
+
+prepare_postgres
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "cargo test --workspace"
+cargo test --workspace --locked
+
+say "cargo doc --no-deps"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+say "all checks passed"

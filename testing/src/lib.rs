@@ -1,0 +1,1 @@
+//! Test tools for composable-rust (placeholder while they are being written).
