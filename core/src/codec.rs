@@ -48,11 +48,8 @@ impl Codec for Bincode {
     }
 
     fn decode<T: DeserializeOwned>(bytes: &[u8], context: &dyn fmt::Display) -> Result<T, CodecError> {
-        let decode_error = |source| CodecError::Decode {
-            codec: Self::ID.as_str(),
-            context: context.to_string(),
-            source,
-        };
+        let decode_error =
+            |source| CodecError::Decode { codec: Self::ID.as_str(), context: context.to_string(), source };
         let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
             .map_err(|e| decode_error(Box::new(e)))?;
         if read != bytes.len() {

@@ -121,10 +121,9 @@ where
 
     fn reduce(&self, state: &mut P, action: PA, env: &E) -> Effect<PA> {
         match self.action.extract(action) {
-            Some(child_action) => self
-                .child
-                .reduce((self.state)(state), child_action, (self.env)(env))
-                .map_shared(&self.action.embed),
+            Some(child_action) => {
+                self.child.reduce((self.state)(state), child_action, (self.env)(env)).map_shared(&self.action.embed)
+            }
             None => Effect::None,
         }
     }
@@ -337,7 +336,9 @@ mod tests {
         let app = IfLet::new(parent, |s: &mut State| &mut s.optional, case!(Parent::Left), |e: &()| e, child());
         let mut state = State { optional: Some(0), ..State::default() };
         let started = app.reduce(&mut state, Parent::Left(Child::Later), &());
-        let Effect::Cancellable { id, .. } = &started else { panic!("expected a cancellable child effect: {started:?}") };
+        let Effect::Cancellable { id, .. } = &started else {
+            panic!("expected a cancellable child effect: {started:?}")
+        };
         let dismissed = app.reduce(&mut state, Parent::Dismiss, &());
         assert_eq!(dismissed, Effect::Cancel(id.clone()));
         assert!(app.reduce(&mut state, Parent::Left(Child::Inc), &()).is_none());
@@ -355,7 +356,8 @@ mod tests {
         let mut state = State { items: BTreeMap::from([(1, 0), (2, 0)]), ..State::default() };
         let _ = app.reduce(&mut state, Parent::Item((2, Child::Inc)), &());
         assert_eq!(state.items, BTreeMap::from([(1, 0), (2, 1)]));
-        let Effect::Cancellable { id, effect, .. } = app.reduce(&mut state, Parent::Item((1, Child::Later)), &()) else {
+        let Effect::Cancellable { id, effect, .. } = app.reduce(&mut state, Parent::Item((1, Child::Later)), &())
+        else {
             panic!("expected a cancellable child effect")
         };
         assert_eq!(*effect, Effect::delay(Duration::from_secs(1), Parent::Item((1, Child::Inc))));

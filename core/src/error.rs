@@ -14,7 +14,9 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvalidInput {
     /// A stream id failed validation.
-    #[error("invalid stream id {value:?}: {reason}; use a non-empty id of at most 255 bytes without control characters")]
+    #[error(
+        "invalid stream id {value:?}: {reason}; use a non-empty id of at most 255 bytes without control characters"
+    )]
     StreamId {
         /// The rejected value (shortened and escaped).
         value: String,
@@ -65,7 +67,9 @@ pub enum CodecError {
         source: BoxError,
     },
     /// Stored bytes could not be decoded.
-    #[error("could not decode {context} with the {codec} codec; the bytes do not match the Rust type (register an upcaster if the schema changed)")]
+    #[error(
+        "could not decode {context} with the {codec} codec; the bytes do not match the Rust type (register an upcaster if the schema changed)"
+    )]
     Decode {
         /// The codec that was used.
         codec: &'static str,
@@ -84,7 +88,9 @@ pub enum CodecError {
 #[derive(Debug, Error)]
 pub enum EventStoreError {
     /// The stream's version did not match the expectation: another writer won. Reload and retry.
-    #[error("concurrency conflict on stream {stream_id}: expected {expected}, but the stream is at version {actual}; reload the stream and retry")]
+    #[error(
+        "concurrency conflict on stream {stream_id}: expected {expected}, but the stream is at version {actual}; reload the stream and retry"
+    )]
     ConcurrencyConflict {
         /// The stream that was written to.
         stream_id: StreamId,

@@ -50,12 +50,7 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// # Errors
     /// [`CodecError::Encode`] when serde refuses the value.
     fn to_new_event(&self, codec: CodecId, metadata: Metadata) -> Result<NewEvent, CodecError> {
-        Ok(NewEvent {
-            event_type: self.event_type().to_owned(),
-            codec,
-            payload: codec.encode(self)?,
-            metadata,
-        })
+        Ok(NewEvent { event_type: self.event_type().to_owned(), codec, payload: codec.encode(self)?, metadata })
     }
 
     /// Decodes a stored event with the codec that wrote it.

@@ -91,7 +91,10 @@ fn typed<A, T: 'static>(
     Box::new(move |reply| {
         on_result(reply.and_then(|r| {
             extract(r).ok_or_else(|| {
-                EventStoreError::backend("match an event store reply", "reply of the wrong kind (a bug in composable-rust)")
+                EventStoreError::backend(
+                    "match an event store reply",
+                    "reply of the wrong kind (a bug in composable-rust)",
+                )
             })
         }))
     })
@@ -170,7 +173,7 @@ impl<A: 'static> EventStoreOperation<A> {
     }
 
     /// Runs the request against `store` and returns the action to feed back, if any.
-    pub async fn execute(self, store: &dyn EventStore) -> Option<A> {
+    pub async fn execute(self, store: &Arc<dyn EventStore>) -> Option<A> {
         let reply = match self.request {
             EventStoreRequest::Append { stream_id, expected, events } => {
                 store.append(&stream_id, expected, events).await.map(Reply::Appended)

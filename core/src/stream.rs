@@ -96,7 +96,6 @@ impl StreamId {
     pub fn category(&self) -> &str {
         self.0.split(Self::CATEGORY_SEPARATOR).next().unwrap_or_default()
     }
-
 }
 
 /// A shortened, escaped copy of rejected input, safe to put in an error message.

@@ -1,0 +1,3 @@
+//! `Store::send` benchmarks (being written).
+#![allow(missing_docs)]
+fn main() {}

@@ -1,0 +1,1 @@
+//! criterion benchmarks for composable-rust live in `benches/`; this library is empty.

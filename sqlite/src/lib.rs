@@ -1,0 +1,1 @@
+//! Embedded SQLite event store for composable-rust (being written).
