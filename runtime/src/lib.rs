@@ -1,1 +1,5 @@
-//! The composable-rust Store (placeholder while it is being written).
+//! The composable-rust Store (being written).
+
+mod clock;
+mod store;
+mod repository;
