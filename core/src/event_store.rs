@@ -170,6 +170,15 @@ pub struct StreamInfo {
     pub version: Version,
 }
 
+/// What [`EventStore::health_check`] found: the backend answered and its schema is current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    /// The backend's name: `postgres`, `sqlite`, `in-memory`.
+    pub backend: &'static str,
+    /// How long the check's round trip took.
+    pub round_trip: std::time::Duration,
+}
+
 /// Persistence of events, snapshots and checkpoints. Usable as `Arc<dyn EventStore>`.
 ///
 /// Implementations must pass the conformance suite in `composable-rust-testing`.
@@ -253,6 +262,20 @@ pub trait EventStore: Send + Sync + Debug {
     /// [`EventStoreError::InvalidInput`] for an empty handler name; [`EventStoreError::Backend`] when
     /// storage fails.
     async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError>;
+
+    /// A cheap round trip that tells whether the backend is reachable and its schema is the one this
+    /// code expects. Backends override it to check their schema version; the default times a
+    /// [`EventStore::stream_version`] call.
+    ///
+    /// # Errors
+    /// [`EventStoreError::Backend`] when the backend cannot be reached; [`EventStoreError::Schema`] when its
+    /// schema is missing or at another version.
+    async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
+        let started = std::time::Instant::now();
+        let probe = StreamId::new("health-check").map_err(EventStoreError::from)?;
+        self.stream_version(&probe).await?;
+        Ok(HealthReport { backend: "unknown", round_trip: started.elapsed() })
+    }
 
     /// Loads the whole range into memory. Prefer [`EventStore::read_stream`] for long streams.
     ///

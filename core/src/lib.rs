@@ -35,7 +35,8 @@ pub use effect::{ActionSink, Effect, EffectId, Task, TaskFuture};
 pub use error::{BoxError, CodecError, EventStoreError, InvalidInput};
 pub use event::{Event, Metadata, NewEvent, RecordedEvent};
 pub use event_store::{
-    AppendResult, EventStore, EventStream, LogFilter, StreamInfo, StreamRange, validate_append, validate_handler_name,
+    AppendResult, EventStore, EventStream, HealthReport, LogFilter, StreamInfo, StreamRange, validate_append,
+    validate_handler_name,
 };
 pub use operation::{EventStoreOperation, EventStoreRequest};
 pub use reducer::{Combine, FnReducer, Reducer, reducer_fn};
