@@ -1,1 +1,427 @@
-//! (being written)
+//! [`InMemoryEventStore`]: the event store contract held in process memory, for tests and examples.
+//!
+//! It follows the same contract as the database backends (the conformance suite runs against it) and adds
+//! inspection helpers ([`InMemoryEventStore::events`], [`InMemoryEventStore::all_events`],
+//! [`InMemoryEventStore::reset`]).
+//!
+//! Layout, chosen for replay speed: each stream keeps its own `Vec` of recorded events, in version order,
+//! so reading a stream is a contiguous copy; the global log is a `Vec` of `(stream slot, index)` pairs, so
+//! a global position is an index into it. All event state sits behind one `RwLock` that is never held
+//! across an `.await`; readers copy a page at a time and release the lock between pages.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::ops::Bound;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::task::{Context, Poll};
+
+use chrono::{SubsecRound, Utc};
+use composable_rust_core::{
+    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport, LogFilter,
+    NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait, validate_append,
+    validate_handler_name,
+};
+use futures::Stream;
+
+/// How many events [`EventStore::read_stream`] copies per lock acquisition.
+const READ_PAGE: usize = 512;
+
+/// An [`EventStore`] kept in memory: same contract as the database backends, plus inspection helpers.
+///
+/// Cheap to clone: clones share the same events, snapshots and checkpoints. Nothing is persisted.
+///
+/// ```
+/// use composable_rust_core::{CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, Version};
+/// use composable_rust_testing::InMemoryEventStore;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = InMemoryEventStore::new();
+/// let stream = StreamId::new("order-1")?;
+/// let event = NewEvent {
+///     event_type: "OrderPlaced.v1".into(),
+///     codec: CodecId::Json,
+///     payload: b"{}".to_vec(),
+///     metadata: Metadata::default(),
+/// };
+/// let written = store.append(&stream, ExpectedVersion::NoStream, vec![event]).await?;
+/// assert_eq!(written.stream_version, Version::FIRST);
+/// assert_eq!(store.events(&stream).len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Default)]
+pub struct InMemoryEventStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    log: RwLock<Log>,
+    snapshots: RwLock<HashMap<StreamId, Snapshot>>,
+    checkpoints: Mutex<HashMap<String, GlobalPosition>>,
+}
+
+/// Every stream's events plus the global order.
+#[derive(Default)]
+struct Log {
+    /// The streams, in creation order; a stream's slot never changes.
+    streams: Vec<StreamEvents>,
+    /// Stream id to slot, for appends and reads.
+    slots: HashMap<StreamId, usize>,
+    /// Stream id to slot in byte-wise id order, for `list_streams`.
+    ordered: BTreeMap<StreamId, usize>,
+    /// The global log: entry `i` is the event at position `i + 1`, as (stream slot, index in that stream).
+    global: Vec<(usize, usize)>,
+}
+
+struct StreamEvents {
+    id: StreamId,
+    /// Event `i` has version `i + 1`.
+    events: Vec<RecordedEvent>,
+}
+
+impl Log {
+    fn stream(&self, stream_id: &StreamId) -> Option<&StreamEvents> {
+        self.slots.get(stream_id).map(|&slot| &self.streams[slot])
+    }
+
+    fn event_at(&self, (slot, index): (usize, usize)) -> &RecordedEvent {
+        &self.streams[slot].events[index]
+    }
+
+    fn version_of(&self, stream_id: &StreamId) -> Version {
+        self.stream(stream_id).map_or(Version::INITIAL, |s| version_from_len(s.events.len()))
+    }
+}
+
+fn version_from_len(len: usize) -> Version {
+    Version::new(u64::try_from(len).unwrap_or(u64::MAX))
+}
+
+/// Index into a stream's `Vec` of the event at `version` (version 1 is index 0).
+fn index_of(version: Version) -> usize {
+    usize::try_from(version.get().saturating_sub(1)).unwrap_or(usize::MAX)
+}
+
+impl InMemoryEventStore {
+    /// Makes an empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every event of `stream_id`, in version order (empty for an unknown stream).
+    #[must_use]
+    pub fn events(&self, stream_id: &StreamId) -> Vec<RecordedEvent> {
+        self.read_log().stream(stream_id).map(|s| s.events.clone()).unwrap_or_default()
+    }
+
+    /// Every event of every stream, in global position order.
+    #[must_use]
+    pub fn all_events(&self) -> Vec<RecordedEvent> {
+        let log = self.read_log();
+        log.global.iter().map(|&at| log.event_at(at).clone()).collect()
+    }
+
+    /// Forgets every event, snapshot and checkpoint; positions start again at 1.
+    pub fn reset(&self) {
+        *self.write_log() = Log::default();
+        lock_write(&self.inner.snapshots).clear();
+        self.checkpoints().clear();
+    }
+
+    fn read_log(&self) -> RwLockReadGuard<'_, Log> {
+        self.inner.log.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_log(&self) -> RwLockWriteGuard<'_, Log> {
+        self.inner.log.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn checkpoints(&self) -> MutexGuard<'_, HashMap<String, GlobalPosition>> {
+        self.inner.checkpoints.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+// A panic while a lock is held cannot leave the maps half-updated in a way that breaks the contract
+// (every mutation is a single push or insert after all checks), so a poisoned lock is still usable.
+fn lock_read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock_write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl fmt::Debug for InMemoryEventStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let log = self.read_log();
+        f.debug_struct("InMemoryEventStore")
+            .field("streams", &log.streams.len())
+            .field("events", &log.global.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl EventStore for InMemoryEventStore {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, EventStoreError> {
+        validate_append(stream_id, &events)?;
+        let mut log = self.write_log();
+        let actual = log.version_of(stream_id);
+        if !expected.is_satisfied_by(actual) {
+            return Err(EventStoreError::ConcurrencyConflict { stream_id: stream_id.clone(), expected, actual });
+        }
+        // One timestamp per batch, taken under the lock, so `recorded_at` never decreases along the log.
+        let recorded_at = Utc::now().trunc_subsecs(6);
+        let log = &mut *log;
+        let slot = match log.slots.get(stream_id) {
+            Some(&slot) => slot,
+            None => {
+                let slot = log.streams.len();
+                log.streams.push(StreamEvents { id: stream_id.clone(), events: Vec::new() });
+                log.slots.insert(stream_id.clone(), slot);
+                log.ordered.insert(stream_id.clone(), slot);
+                slot
+            }
+        };
+        let stream = &mut log.streams[slot];
+        let stream_id = stream.id.clone();
+        stream.events.reserve(events.len());
+        log.global.reserve(events.len());
+        let mut positions = Vec::with_capacity(events.len());
+        let mut version = actual;
+        for event in events {
+            version = version.next();
+            let position = GlobalPosition::new(u64::try_from(log.global.len() + 1).unwrap_or(u64::MAX));
+            log.global.push((slot, stream.events.len()));
+            stream.events.push(RecordedEvent {
+                stream_id: stream_id.clone(),
+                version,
+                position,
+                event_type: event.event_type,
+                codec: event.codec,
+                payload: event.payload,
+                metadata: event.metadata,
+                recorded_at,
+            });
+            positions.push(position);
+        }
+        Ok(AppendResult { stream_version: version, positions })
+    }
+
+    fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {
+        Box::pin(PagedRead {
+            store: self,
+            stream_id: stream_id.clone(),
+            next: index_of(range.from.max(Version::FIRST)),
+            end: range.to.map_or(usize::MAX, |to| index_of(to).saturating_add(1)),
+            page: VecDeque::new(),
+        })
+    }
+
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
+        Ok(self.read_log().version_of(stream_id))
+    }
+
+    async fn read_all(
+        &self,
+        after: GlobalPosition,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        let log = self.read_log();
+        let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(log.global.len());
+        Ok(log.global[start..]
+            .iter()
+            .map(|&at| log.event_at(at))
+            .filter(|event| filter.matches(event))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>, EventStoreError> {
+        let log = self.read_log();
+        let lower = match after {
+            Some(after) if after.as_str() >= prefix => Bound::Excluded(after.as_str()),
+            _ => Bound::Included(prefix),
+        };
+        Ok(log
+            .ordered
+            .range::<str, _>((lower, Bound::Unbounded))
+            .take_while(|(id, _)| id.as_str().starts_with(prefix))
+            .take(limit)
+            .map(|(id, &slot)| StreamInfo {
+                stream_id: id.clone(),
+                version: version_from_len(log.streams[slot].events.len()),
+            })
+            .collect())
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        let mut snapshot = snapshot.clone();
+        snapshot.taken_at = snapshot.taken_at.trunc_subsecs(6);
+        lock_write(&self.inner.snapshots).insert(snapshot.stream_id.clone(), snapshot);
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {
+        Ok(lock_read(&self.inner.snapshots).get(stream_id).cloned())
+    }
+
+    async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
+        Ok(lock_write(&self.inner.snapshots).remove(stream_id).is_some())
+    }
+
+    async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
+        validate_handler_name(handler)?;
+        Ok(self.checkpoints().get(handler).copied())
+    }
+
+    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
+        validate_handler_name(handler)?;
+        self.checkpoints().insert(handler.to_owned(), position);
+        Ok(())
+    }
+
+    async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
+        let started = std::time::Instant::now();
+        drop(self.read_log());
+        Ok(HealthReport { backend: "in-memory", round_trip: started.elapsed() })
+    }
+
+    async fn load_stream(
+        &self,
+        stream_id: &StreamId,
+        range: StreamRange,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        // One lock acquisition and one exact-size copy: the caller asked for the whole range in memory anyway.
+        let log = self.read_log();
+        let Some(stream) = log.stream(stream_id) else { return Ok(Vec::new()) };
+        let len = stream.events.len();
+        let start = index_of(range.from.max(Version::FIRST)).min(len);
+        let end = range.to.map_or(len, |to| index_of(to).saturating_add(1).min(len)).max(start);
+        Ok(stream.events[start..end].to_vec())
+    }
+}
+
+/// The stream behind [`InMemoryEventStore::read_stream`]: copies [`READ_PAGE`] events per lock acquisition.
+struct PagedRead<'a> {
+    store: &'a InMemoryEventStore,
+    stream_id: StreamId,
+    /// Index of the next event to copy.
+    next: usize,
+    /// Index one past the last event of the range.
+    end: usize,
+    /// Events copied but not yet yielded; the buffer is reused from page to page.
+    page: VecDeque<RecordedEvent>,
+}
+
+impl PagedRead<'_> {
+    fn refill(&mut self) {
+        let log = self.store.read_log();
+        let Some(stream) = log.stream(&self.stream_id) else { return };
+        let stop = self.end.min(stream.events.len()).min(self.next.saturating_add(READ_PAGE));
+        if self.next < stop {
+            self.page.extend(stream.events[self.next..stop].iter().cloned());
+            self.next = stop;
+        }
+    }
+}
+
+impl Stream for PagedRead<'_> {
+    type Item = Result<RecordedEvent, EventStoreError>;
+
+    fn poll_next(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.page.is_empty() {
+            this.refill();
+        }
+        Poll::Ready(this.page.pop_front().map(Ok))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.page.len(), None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use composable_rust_core::{CodecId, Metadata};
+    use futures::TryStreamExt;
+
+    fn event(n: usize) -> NewEvent {
+        NewEvent {
+            event_type: "Counted.v1".into(),
+            codec: CodecId::Bincode,
+            payload: n.to_le_bytes().to_vec(),
+            metadata: Metadata::default(),
+        }
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        futures::executor::block_on(future)
+    }
+
+    #[test]
+    fn read_stream_crosses_page_boundaries_without_gaps() {
+        let store = InMemoryEventStore::new();
+        let id = StreamId::new("paged-1").unwrap();
+        let batch: Vec<_> = (0..READ_PAGE * 2 + 7).map(event).collect();
+        block_on(store.append(&id, ExpectedVersion::NoStream, batch)).unwrap();
+        let read: Vec<_> =
+            block_on(store.read_stream(&id, StreamRange::after(Version::new(3))).try_collect::<Vec<_>>()).unwrap();
+        let versions: Vec<u64> = read.iter().map(|e| e.version.get()).collect();
+        assert_eq!(versions, (4..=(READ_PAGE as u64 * 2 + 7)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn read_stream_sees_events_appended_while_it_is_being_read() {
+        let store = InMemoryEventStore::new();
+        let id = StreamId::new("growing-1").unwrap();
+        block_on(store.append(&id, ExpectedVersion::Any, (0..READ_PAGE).map(event).collect())).unwrap();
+        let mut reading = store.read_stream(&id, StreamRange::all());
+        let first = block_on(futures::StreamExt::next(&mut reading)).unwrap().unwrap();
+        assert_eq!(first.version, Version::FIRST);
+        block_on(store.append(&id, ExpectedVersion::Any, vec![event(0)])).unwrap();
+        let rest: Vec<_> = block_on(reading.try_collect::<Vec<_>>()).unwrap();
+        assert_eq!(rest.len(), READ_PAGE);
+        assert_eq!(rest.last().map(|e| e.version), Some(Version::new(READ_PAGE as u64 + 1)));
+    }
+
+    #[test]
+    fn reset_forgets_everything_and_restarts_positions() {
+        let store = InMemoryEventStore::new();
+        let id = StreamId::new("reset-1").unwrap();
+        block_on(store.append(&id, ExpectedVersion::Any, vec![event(1)])).unwrap();
+        block_on(store.save_checkpoint("h", GlobalPosition::new(1))).unwrap();
+        store.reset();
+        assert!(store.all_events().is_empty());
+        assert_eq!(block_on(store.load_checkpoint("h")).unwrap(), None);
+        let again = block_on(store.append(&id, ExpectedVersion::NoStream, vec![event(2)])).unwrap();
+        assert_eq!(again.positions, vec![GlobalPosition::new(1)]);
+    }
+
+    #[test]
+    fn clones_share_state() {
+        let store = InMemoryEventStore::new();
+        let clone = store.clone();
+        let id = StreamId::new("shared-1").unwrap();
+        block_on(clone.append(&id, ExpectedVersion::Any, vec![event(1)])).unwrap();
+        assert_eq!(store.events(&id).len(), 1);
+        assert!(format!("{store:?}").contains("events: 1"));
+    }
+}

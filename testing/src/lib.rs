@@ -1,9 +1,11 @@
 //! Test tools for composable-rust (being written): `TestStore`, `TestClock`, `InMemoryEventStore` and the
 //! backend conformance suite.
 
+pub mod conformance;
+mod in_memory;
 mod test_clock;
 mod test_store;
-mod in_memory;
-pub mod conformance;
+
+pub use in_memory::InMemoryEventStore;
 #[cfg(feature = "postgres")]
 pub mod postgres_fixture;
