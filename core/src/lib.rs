@@ -12,10 +12,13 @@
 //!   [`ExpectedVersion`].
 //! - Events: [`Event`], [`NewEvent`], [`RecordedEvent`], [`Metadata`], codecs ([`CodecId`], [`Bincode`], [`Json`]).
 //! - Storage: [`EventStore`], [`Snapshot`], [`LogFilter`], [`EventStoreError`].
+//! - Aggregates: [`Aggregate`] (pure `decide` and `apply`), schema evolution with [`Upcasters`] and
+//!   [`EventDecoder`]. The runtime's `Repository` loads, saves and snapshots them.
 //!
 //! # Invariants
 //! This crate depends on no async runtime and no database driver.
 
+mod aggregate;
 mod clock;
 mod codec;
 pub mod compose;
@@ -27,7 +30,9 @@ mod operation;
 mod reducer;
 mod snapshot;
 pub mod stream;
+mod upcast;
 
+pub use aggregate::Aggregate;
 pub use clock::Clock;
 pub use codec::{Bincode, Codec, CodecId, Json};
 pub use compose::{ActionCase, ForEach, IfLet, Scope};
@@ -42,6 +47,7 @@ pub use operation::{EventStoreOperation, EventStoreRequest};
 pub use reducer::{Combine, FnReducer, Reducer, reducer_fn};
 pub use snapshot::Snapshot;
 pub use stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
+pub use upcast::{EventDecodeError, EventDecoder, UnknownEventTypes, Upcasters};
 
 /// Re-exported so that backends and users implement [`EventStore`] with the same macro version.
 pub use async_trait::async_trait;

@@ -10,6 +10,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
 use crate::error::EventStoreError;
 use crate::event::{NewEvent, RecordedEvent};
 use crate::event_store::{AppendResult, EventStore, StreamRange};
@@ -42,6 +44,14 @@ pub enum EventStoreRequest {
         /// The stream whose snapshot to load.
         stream_id: StreamId,
     },
+    /// Work described by a function of the event store, such as an aggregate command run through the
+    /// runtime's repository (see [`EventStoreOperation::custom`]).
+    Custom {
+        /// The stream the work is about.
+        stream_id: StreamId,
+        /// What the work does, for tests and logs, e.g. `execute PlaceOrder on order-42`.
+        description: String,
+    },
 }
 
 impl EventStoreRequest {
@@ -49,9 +59,10 @@ impl EventStoreRequest {
     #[must_use]
     pub fn stream_id(&self) -> &StreamId {
         match self {
-            Self::Append { stream_id, .. } | Self::Load { stream_id, .. } | Self::LoadSnapshot { stream_id } => {
-                stream_id
-            }
+            Self::Append { stream_id, .. }
+            | Self::Load { stream_id, .. }
+            | Self::LoadSnapshot { stream_id }
+            | Self::Custom { stream_id, .. } => stream_id,
             Self::SaveSnapshot(snapshot) => &snapshot.stream_id,
         }
     }
@@ -76,10 +87,19 @@ enum Reply {
 
 type OnReply<A> = Box<dyn FnOnce(Result<Reply, EventStoreError>) -> Option<A> + Send>;
 
+/// The work of a custom operation: given the store, a future of the action to feed back.
+type CustomWork<A> = Box<dyn FnOnce(Arc<dyn EventStore>) -> BoxFuture<'static, Option<A>> + Send>;
+
+/// How an operation produces its action: from the reply to a built-in request, or by custom work.
+enum Handler<A> {
+    Reply(OnReply<A>),
+    Custom(CustomWork<A>),
+}
+
 /// An event store call plus the function that turns its result into an action.
 pub struct EventStoreOperation<A> {
     request: EventStoreRequest,
-    on_reply: OnReply<A>,
+    handler: Handler<A>,
 }
 
 /// Builds the reply handler for one request kind; a reply of another kind cannot happen because
@@ -110,13 +130,13 @@ impl<A: 'static> EventStoreOperation<A> {
     ) -> Self {
         Self {
             request: EventStoreRequest::Append { stream_id, expected, events },
-            on_reply: typed(
+            handler: Handler::Reply(typed(
                 |r| match r {
                     Reply::Appended(v) => Some(v),
                     _ => None,
                 },
                 move |r| Some(on_result(r)),
-            ),
+            )),
         }
     }
 
@@ -128,13 +148,13 @@ impl<A: 'static> EventStoreOperation<A> {
     ) -> Self {
         Self {
             request: EventStoreRequest::Load { stream_id, range },
-            on_reply: typed(
+            handler: Handler::Reply(typed(
                 |r| match r {
                     Reply::Loaded(v) => Some(v),
                     _ => None,
                 },
                 move |r| Some(on_result(r)),
-            ),
+            )),
         }
     }
 
@@ -145,13 +165,13 @@ impl<A: 'static> EventStoreOperation<A> {
     ) -> Self {
         Self {
             request: EventStoreRequest::SaveSnapshot(snapshot),
-            on_reply: typed(
+            handler: Handler::Reply(typed(
                 |r| match r {
                     Reply::SnapshotSaved => Some(()),
                     _ => None,
                 },
                 on_result,
-            ),
+            )),
         }
     }
 
@@ -162,18 +182,35 @@ impl<A: 'static> EventStoreOperation<A> {
     ) -> Self {
         Self {
             request: EventStoreRequest::LoadSnapshot { stream_id },
-            on_reply: typed(
+            handler: Handler::Reply(typed(
                 |r| match r {
                     Reply::SnapshotLoaded(v) => Some(v),
                     _ => None,
                 },
                 move |r| Some(on_result(r)),
-            ),
+            )),
+        }
+    }
+
+    /// Runs `work` with the event store the `Store` was built with and feeds back the action it returns,
+    /// if any. For work that is more than one call, such as loading an aggregate, deciding and appending
+    /// with retries; `description` and `stream_id` are what tests see in [`EventStoreRequest::Custom`].
+    pub fn custom<F>(stream_id: StreamId, description: impl Into<String>, work: F) -> Self
+    where
+        F: FnOnce(Arc<dyn EventStore>) -> BoxFuture<'static, Option<A>> + Send + 'static,
+    {
+        Self {
+            request: EventStoreRequest::Custom { stream_id, description: description.into() },
+            handler: Handler::Custom(Box::new(work)),
         }
     }
 
     /// Runs the request against `store` and returns the action to feed back, if any.
     pub async fn execute(self, store: &Arc<dyn EventStore>) -> Option<A> {
+        let on_reply = match self.handler {
+            Handler::Reply(on_reply) => on_reply,
+            Handler::Custom(work) => return work(Arc::clone(store)).await,
+        };
         let reply = match self.request {
             EventStoreRequest::Append { stream_id, expected, events } => {
                 store.append(&stream_id, expected, events).await.map(Reply::Appended)
@@ -187,14 +224,24 @@ impl<A: 'static> EventStoreOperation<A> {
             EventStoreRequest::LoadSnapshot { stream_id } => {
                 store.load_snapshot(&stream_id).await.map(Reply::SnapshotLoaded)
             }
+            EventStoreRequest::Custom { .. } => Err(EventStoreError::backend(
+                "run a custom event store operation",
+                "custom request without its work (a bug in composable-rust)",
+            )),
         };
-        (self.on_reply)(reply)
+        on_reply(reply)
     }
 
     /// Turns the action this operation produces into another type (used by [`crate::Effect::map`]).
     pub(crate) fn map<B: 'static>(self, f: Arc<dyn Fn(A) -> B + Send + Sync>) -> EventStoreOperation<B> {
-        let on_reply = self.on_reply;
-        EventStoreOperation { request: self.request, on_reply: Box::new(move |reply| on_reply(reply).map(|a| f(a))) }
+        let handler = match self.handler {
+            Handler::Reply(on_reply) => Handler::Reply(Box::new(move |reply| on_reply(reply).map(|a| f(a)))),
+            Handler::Custom(work) => Handler::Custom(Box::new(move |store| {
+                let future = work(store);
+                Box::pin(async move { future.await.map(|a| f(a)) })
+            })),
+        };
+        EventStoreOperation { request: self.request, handler }
     }
 }
 
