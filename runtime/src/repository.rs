@@ -1,1 +1,638 @@
-//! (being written)
+//! [`Repository`]: loads, changes and snapshots event-sourced [`Aggregate`]s through an [`EventStore`].
+//!
+//! - Load: the latest snapshot (if present, decodable and of the current schema version) plus a replay
+//!   of the events after it, streamed from the store and decoded through the configured upcasters.
+//! - Execute a command: load, [`Aggregate::decide`], append with `ExpectedVersion::Exact(loaded
+//!   version)`. On a concurrency conflict, reload and decide again, up to
+//!   [`RepositoryConfig::max_conflict_retries`] times. A domain error appends nothing.
+//! - Snapshot: after a successful append, when the [`SnapshotPolicy`] says so, the new state is
+//!   encoded and saved in a background task; the caller's result never waits for it and a failed write
+//!   is only logged. [`Repository::flush_snapshots`] waits for them (tests, shutdown, short-lived CLIs).
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use composable_rust_core::{
+    Aggregate, CodecId, Event, EventDecodeError, EventDecoder, EventStore, EventStoreError, EventStoreOperation,
+    ExpectedVersion, Metadata, Snapshot, StreamId, StreamRange, Upcasters, Version,
+};
+use futures::TryStreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+use tokio::task::JoinHandle;
+
+use crate::snapshot_policy::SnapshotPolicy;
+
+/// How a [`Repository`] treats one aggregate type. Build it from [`RepositoryConfig::default`].
+///
+/// ```
+/// use composable_rust_core::CodecId;
+/// use composable_rust_runtime::{RepositoryConfig, SnapshotPolicy};
+///
+/// let config = RepositoryConfig::default()
+///     .with_snapshot_policy(SnapshotPolicy::every(500))
+///     .with_max_conflict_retries(5)
+///     .with_codec(CodecId::Json);
+/// assert_eq!(config.max_conflict_retries, 5);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepositoryConfig {
+    /// When to save snapshots. Default: every 100 events.
+    pub snapshot_policy: SnapshotPolicy,
+    /// How often a command is reloaded and decided again after a concurrency conflict before the
+    /// conflict is returned. Default: 3 (so at most 4 attempts).
+    pub max_conflict_retries: u32,
+    /// The codec new events and snapshots are written with. Default: bincode. Stored data always
+    /// decodes with the codec recorded next to it, so changing this needs no migration.
+    pub codec: CodecId,
+}
+
+impl RepositoryConfig {
+    /// Sets the snapshot policy.
+    #[must_use]
+    pub fn with_snapshot_policy(mut self, policy: SnapshotPolicy) -> Self {
+        self.snapshot_policy = policy;
+        self
+    }
+
+    /// Sets how many times a conflicting command is retried.
+    #[must_use]
+    pub fn with_max_conflict_retries(mut self, retries: u32) -> Self {
+        self.max_conflict_retries = retries;
+        self
+    }
+
+    /// Sets the codec for new events and snapshots.
+    #[must_use]
+    pub fn with_codec(mut self, codec: CodecId) -> Self {
+        self.codec = codec;
+        self
+    }
+}
+
+impl Default for RepositoryConfig {
+    fn default() -> Self {
+        Self { snapshot_policy: SnapshotPolicy::default(), max_conflict_retries: 3, codec: CodecId::Bincode }
+    }
+}
+
+/// What a load did: whether a snapshot was used, how many events were replayed and how long it took.
+///
+/// Its `Display` is a one-line summary for logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadMetrics {
+    /// The version of the snapshot the load started from; `None` when it replayed from the start.
+    pub snapshot_version: Option<Version>,
+    /// A snapshot that existed but was not used, and why.
+    pub ignored_snapshot: Option<IgnoredSnapshot>,
+    /// How many events were decoded and applied.
+    pub events_replayed: u64,
+    /// Wall time of the whole load (snapshot read, decode and replay).
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for LoadMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.snapshot_version {
+            Some(version) => write!(f, "snapshot at version {version}")?,
+            None => f.write_str("no snapshot")?,
+        }
+        if let Some(ignored) = &self.ignored_snapshot {
+            write!(f, " ({ignored})")?;
+        }
+        write!(f, ", {} events replayed in {:?}", self.events_replayed, self.elapsed)
+    }
+}
+
+/// A stored snapshot that a load did not use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredSnapshot {
+    /// The stream version the snapshot was taken at.
+    pub version: Version,
+    /// Why it was ignored.
+    pub reason: SnapshotIgnoreReason,
+}
+
+impl fmt::Display for IgnoredSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ignored the snapshot at version {}: {}", self.version, self.reason)
+    }
+}
+
+/// Why a snapshot was not used; the aggregate is rebuilt by full replay instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotIgnoreReason {
+    /// It was written for another state schema version than [`Aggregate::SNAPSHOT_SCHEMA_VERSION`].
+    SchemaVersion {
+        /// The schema version stored with the snapshot.
+        stored: u32,
+        /// The aggregate's current schema version.
+        current: u32,
+    },
+    /// Its payload does not decode as the state type.
+    Undecodable(String),
+}
+
+impl fmt::Display for SnapshotIgnoreReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SchemaVersion { stored, current } => {
+                write!(f, "state schema version {stored} is not the current {current}")
+            }
+            Self::Undecodable(error) => write!(f, "it does not decode: {error}"),
+        }
+    }
+}
+
+/// An aggregate as loaded: its state, the stream version it reflects and how the load went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded<A> {
+    /// The state after every event up to `version`.
+    pub state: A,
+    /// The stream's version at load time ([`Version::INITIAL`] for an aggregate with no events).
+    pub version: Version,
+    /// Snapshot use, events replayed, time taken.
+    pub metrics: LoadMetrics,
+}
+
+/// The outcome of a command that the aggregate accepted.
+pub struct Executed<A: Aggregate> {
+    /// The state after the new events.
+    pub state: A,
+    /// The stream's version after the append (unchanged when `events` is empty).
+    pub version: Version,
+    /// The events appended, in order; empty when the command changed nothing (and nothing was written).
+    pub events: Vec<A::Event>,
+    /// How many times the command was decided: 1, plus one per concurrency conflict.
+    pub attempts: u32,
+    /// The version a background snapshot write was started for, if the policy asked for one.
+    pub snapshot_started: Option<Version>,
+    /// How the last load (the one the command was decided on) went.
+    pub load_metrics: LoadMetrics,
+}
+
+impl<A> fmt::Debug for Executed<A>
+where
+    A: Aggregate + fmt::Debug,
+    A::Event: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executed")
+            .field("state", &self.state)
+            .field("version", &self.version)
+            .field("events", &self.events)
+            .field("attempts", &self.attempts)
+            .field("snapshot_started", &self.snapshot_started)
+            .field("load_metrics", &self.load_metrics)
+            .finish()
+    }
+}
+
+impl<A> Clone for Executed<A>
+where
+    A: Aggregate + Clone,
+    A::Event: Clone,
+{
+    fn clone(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+            version: self.version,
+            events: self.events.clone(),
+            attempts: self.attempts,
+            snapshot_started: self.snapshot_started,
+            load_metrics: self.load_metrics.clone(),
+        }
+    }
+}
+
+/// Loading an aggregate failed.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    /// The event store failed.
+    #[error(transparent)]
+    Store(#[from] EventStoreError),
+    /// A stored event could not be turned into the aggregate's event type (unknown type, bad payload,
+    /// broken upcaster chain).
+    #[error(transparent)]
+    Decode(#[from] EventDecodeError),
+    /// The store returned versions that are not consecutive.
+    #[error(
+        "stream {stream_id} jumps from version {after} to {found} while loading: the event store broke the \
+         dense-version contract; check the backend"
+    )]
+    VersionGap {
+        /// The stream being loaded.
+        stream_id: StreamId,
+        /// The last version applied.
+        after: Version,
+        /// The version that came next.
+        found: Version,
+    },
+}
+
+/// Executing a command failed: the aggregate refused it, other writers kept winning, or storage failed.
+#[derive(Debug, Error)]
+pub enum RepositoryError<E> {
+    /// The aggregate rejected the command; nothing was appended.
+    #[error(transparent)]
+    Domain(E),
+    /// Every attempt conflicted with a concurrent writer; nothing was appended.
+    #[error(
+        "command on stream {stream_id} gave up after {attempts} attempts because other writers kept appending \
+         (last attempt expected {expected}, the stream was at version {actual}); retry later or raise \
+         max_conflict_retries"
+    )]
+    Conflict {
+        /// The contended stream.
+        stream_id: StreamId,
+        /// What the last attempt expected.
+        expected: ExpectedVersion,
+        /// The stream's version the last attempt found.
+        actual: Version,
+        /// How many times the command was decided and appended.
+        attempts: u32,
+    },
+    /// Loading the aggregate failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Encoding or appending the new events failed.
+    #[error(transparent)]
+    Store(#[from] EventStoreError),
+}
+
+impl<E> RepositoryError<E> {
+    /// Whether the command failed only because other writers kept winning (retrying later may succeed).
+    #[must_use]
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
+    }
+
+    /// The domain error, when the aggregate rejected the command.
+    #[must_use]
+    pub fn domain(&self) -> Option<&E> {
+        match self {
+            Self::Domain(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Settings shared by every clone of a repository and by the effects it builds.
+struct Shared<A: Aggregate> {
+    config: RepositoryConfig,
+    decoder: EventDecoder<A::Event>,
+}
+
+type PendingSnapshots = Arc<Mutex<Vec<JoinHandle<()>>>>;
+
+/// Loads aggregates of type `A`, executes their commands and snapshots them. Cheap to clone.
+///
+/// The state is stored in snapshots with serde, hence the `Serialize + DeserializeOwned` bound; turn
+/// snapshots off with [`SnapshotPolicy::Never`] if the state should never be persisted.
+///
+/// See `docs/aggregates.md` for a guide; the crate-level example shows a full round trip.
+pub struct Repository<A: Aggregate> {
+    store: Arc<dyn EventStore>,
+    shared: Arc<Shared<A>>,
+    pending: PendingSnapshots,
+}
+
+impl<A: Aggregate> Clone for Repository<A> {
+    fn clone(&self) -> Self {
+        Self { store: Arc::clone(&self.store), shared: Arc::clone(&self.shared), pending: Arc::clone(&self.pending) }
+    }
+}
+
+impl<A: Aggregate> fmt::Debug for Repository<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Repository")
+            .field("aggregate", &A::CATEGORY)
+            .field("store", &self.store)
+            .field("config", &self.shared.config)
+            .field("decoder", &self.shared.decoder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A> Repository<A>
+where
+    A: Aggregate + Serialize + DeserializeOwned,
+{
+    /// A repository over `store` with the default [`RepositoryConfig`] and no upcasters.
+    #[must_use]
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self::with_config(store, RepositoryConfig::default())
+    }
+
+    /// A repository over `store` with `config` and no upcasters.
+    #[must_use]
+    pub fn with_config(store: Arc<dyn EventStore>, config: RepositoryConfig) -> Self {
+        let shared = Shared { config, decoder: EventDecoder::for_aggregate::<A>() };
+        Self { store, shared: Arc::new(shared), pending: PendingSnapshots::default() }
+    }
+
+    /// Uses `upcasters` for stored events of older types (see [`Upcasters`]).
+    #[must_use]
+    pub fn with_upcasters(self, upcasters: Upcasters<A::Event>) -> Self {
+        let shared = Shared {
+            config: self.shared.config.clone(),
+            decoder: EventDecoder::for_aggregate::<A>().with_upcasters(upcasters),
+        };
+        Self { store: self.store, shared: Arc::new(shared), pending: self.pending }
+    }
+
+    /// The configuration in use.
+    #[must_use]
+    pub fn config(&self) -> &RepositoryConfig {
+        &self.shared.config
+    }
+
+    /// The event store this repository reads and writes.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// Loads the aggregate in `stream_id`: latest usable snapshot plus the events after it.
+    ///
+    /// An aggregate with no events loads as `A::default()` at [`Version::INITIAL`]. A snapshot that does
+    /// not decode or has another schema version is ignored with a warning (and reported in
+    /// [`LoadMetrics::ignored_snapshot`]); the state is then rebuilt from every event.
+    ///
+    /// # Errors
+    /// [`LoadError::Store`] when the store fails, [`LoadError::Decode`] for an event that cannot be
+    /// decoded or upcast (including an unknown event type), [`LoadError::VersionGap`] for a store that
+    /// breaks the dense-version contract.
+    pub async fn load(&self, stream_id: &StreamId) -> Result<Loaded<A>, LoadError> {
+        self.load_from(stream_id, true).await
+    }
+
+    /// Loads the aggregate by replaying every event, ignoring any snapshot (to verify or rebuild one).
+    ///
+    /// # Errors
+    /// As [`Repository::load`].
+    pub async fn load_without_snapshot(&self, stream_id: &StreamId) -> Result<Loaded<A>, LoadError> {
+        self.load_from(stream_id, false).await
+    }
+
+    async fn load_from(&self, stream_id: &StreamId, use_snapshot: bool) -> Result<Loaded<A>, LoadError> {
+        let started = Instant::now();
+        let mut ignored_snapshot = None;
+        let mut snapshot_version = None;
+        let mut state = A::default();
+        let mut version = Version::INITIAL;
+        if use_snapshot {
+            if let Some(snapshot) = self.store.load_snapshot(stream_id).await? {
+                match decode_snapshot::<A>(&snapshot) {
+                    Ok(decoded) => {
+                        state = decoded;
+                        version = snapshot.version;
+                        snapshot_version = Some(snapshot.version);
+                    }
+                    Err(reason) => {
+                        tracing::warn!(
+                            stream_id = %stream_id,
+                            snapshot_version = %snapshot.version,
+                            %reason,
+                            "ignoring snapshot; rebuilding the aggregate by full replay"
+                        );
+                        ignored_snapshot = Some(IgnoredSnapshot { version: snapshot.version, reason });
+                    }
+                }
+            }
+        }
+
+        let mut replayed = 0_u64;
+        let mut events = self.store.read_stream(stream_id, StreamRange::after(version));
+        while let Some(recorded) = events.try_next().await? {
+            if recorded.version != version.next() {
+                return Err(LoadError::VersionGap {
+                    stream_id: stream_id.clone(),
+                    after: version,
+                    found: recorded.version,
+                });
+            }
+            // Aggregates use a strict decoder, so `None` (a skipped unknown type) does not happen here.
+            if let Some(event) = self.shared.decoder.decode(&recorded)? {
+                state.apply(&event);
+            }
+            version = recorded.version;
+            replayed += 1;
+        }
+
+        let metrics =
+            LoadMetrics { snapshot_version, ignored_snapshot, events_replayed: replayed, elapsed: started.elapsed() };
+        tracing::debug!(stream_id = %stream_id, version = %version, %metrics, "loaded aggregate");
+        Ok(Loaded { state, version, metrics })
+    }
+
+    /// Executes `command` against the aggregate in `stream_id` and appends the events it decides.
+    ///
+    /// Loads the aggregate, calls [`Aggregate::decide`], and appends the events (with `metadata`) at
+    /// `ExpectedVersion::Exact` of the loaded version. When another writer appended in between, the
+    /// aggregate is reloaded and the command decided again, up to
+    /// [`RepositoryConfig::max_conflict_retries`] times. A command that decides no events writes nothing.
+    /// When the [`SnapshotPolicy`] says so, a snapshot of the new state is saved in the background.
+    ///
+    /// # Errors
+    /// [`RepositoryError::Domain`] when the aggregate rejects the command (nothing is appended),
+    /// [`RepositoryError::Conflict`] when every attempt conflicted, [`RepositoryError::Load`] and
+    /// [`RepositoryError::Store`] when loading, encoding or appending fails.
+    pub async fn execute(
+        &self,
+        stream_id: &StreamId,
+        command: A::Command,
+        metadata: Metadata,
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        let config = &self.shared.config;
+        let max_attempts = config.max_conflict_retries.saturating_add(1);
+        let mut attempts = 0_u32;
+        loop {
+            attempts += 1;
+            let Loaded { mut state, version: loaded, metrics } = self.load(stream_id).await?;
+            let events = state.decide(&command).map_err(RepositoryError::Domain)?;
+            if events.is_empty() {
+                return Ok(Executed {
+                    state,
+                    version: loaded,
+                    events,
+                    attempts,
+                    snapshot_started: None,
+                    load_metrics: metrics,
+                });
+            }
+            let batch = events
+                .iter()
+                .map(|event| event.to_new_event(config.codec, metadata.clone()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(EventStoreError::from)?;
+            match self.store.append(stream_id, ExpectedVersion::Exact(loaded), batch).await {
+                Ok(appended) => {
+                    for event in &events {
+                        state.apply(event);
+                    }
+                    let version = appended.stream_version;
+                    let snapshot_started = if config.snapshot_policy.is_due(metrics.snapshot_version, version) {
+                        self.start_snapshot(stream_id, &state, version).await
+                    } else {
+                        None
+                    };
+                    return Ok(Executed { state, version, events, attempts, snapshot_started, load_metrics: metrics });
+                }
+                Err(EventStoreError::ConcurrencyConflict { stream_id, expected, actual }) => {
+                    if attempts >= max_attempts {
+                        return Err(RepositoryError::Conflict { stream_id, expected, actual, attempts });
+                    }
+                    tracing::debug!(
+                        stream_id = %stream_id, %expected, %actual, attempts,
+                        "concurrency conflict; reloading and deciding again"
+                    );
+                    // Let the writer that won make progress before this one reloads.
+                    tokio::task::yield_now().await;
+                }
+                Err(error) => return Err(RepositoryError::Store(error)),
+            }
+        }
+    }
+
+    /// Saves a snapshot of `state` at `version` now and waits for the write.
+    ///
+    /// The policy normally takes care of snapshots; this is for tools and tests (e.g. after
+    /// [`Repository::load_without_snapshot`] to replace an outdated snapshot). `state` must be the
+    /// aggregate's state after exactly the events up to `version`.
+    ///
+    /// # Errors
+    /// [`EventStoreError::Codec`] when the state does not encode, or the store's error.
+    pub async fn save_snapshot(
+        &self,
+        stream_id: &StreamId,
+        state: &A,
+        version: Version,
+    ) -> Result<(), EventStoreError> {
+        let snapshot = self.encode_snapshot(stream_id, state, version)?;
+        self.store.save_snapshot(&snapshot).await
+    }
+
+    /// Waits until every snapshot write started so far by this repository (or its clones) has finished.
+    ///
+    /// Call it before a short-lived process exits, or in tests before asserting on snapshots: background
+    /// writes still running when the tokio runtime shuts down are lost (harmlessly: the next load
+    /// replays more events, and the next write takes a new snapshot).
+    pub async fn flush_snapshots(&self) {
+        loop {
+            let handles = std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+            if handles.is_empty() {
+                return;
+            }
+            for handle in handles {
+                if let Err(error) = handle.await {
+                    tracing::warn!(%error, "a snapshot task did not finish");
+                }
+            }
+        }
+    }
+
+    /// Builds an [`Effect::EventStore`](composable_rust_core::Effect::EventStore) operation that runs
+    /// [`Repository::execute`] with the event store the `Store` (or `TestStore`) was built with, and
+    /// feeds `on_result(result)` back as an action.
+    ///
+    /// The operation uses this repository's configuration, upcasters and snapshot tracking; its own store
+    /// handle is not used. Tests see it as `EventStoreRequest::Custom` for `stream_id`.
+    pub fn execute_operation<Act, F>(
+        &self,
+        stream_id: StreamId,
+        command: A::Command,
+        metadata: Metadata,
+        on_result: F,
+    ) -> EventStoreOperation<Act>
+    where
+        Act: Send + 'static,
+        F: FnOnce(Result<Executed<A>, RepositoryError<A::Error>>) -> Act + Send + 'static,
+    {
+        let (shared, pending) = (Arc::clone(&self.shared), Arc::clone(&self.pending));
+        let description = format!("execute a {} command on {stream_id}", A::CATEGORY);
+        EventStoreOperation::custom(stream_id.clone(), description, move |store| {
+            let repository = Self { store, shared, pending };
+            Box::pin(async move { Some(on_result(repository.execute(&stream_id, command, metadata).await)) })
+        })
+    }
+
+    /// Builds an [`Effect::EventStore`](composable_rust_core::Effect::EventStore) operation that runs
+    /// [`Repository::load`] with the `Store`'s event store and feeds `on_result(result)` back.
+    pub fn load_operation<Act, F>(&self, stream_id: StreamId, on_result: F) -> EventStoreOperation<Act>
+    where
+        Act: Send + 'static,
+        F: FnOnce(Result<Loaded<A>, LoadError>) -> Act + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        let pending = Arc::clone(&self.pending);
+        let description = format!("load the {} aggregate {stream_id}", A::CATEGORY);
+        EventStoreOperation::custom(stream_id.clone(), description, move |store| {
+            let repository = Self { store, shared, pending };
+            Box::pin(async move { Some(on_result(repository.load(&stream_id).await)) })
+        })
+    }
+
+    fn encode_snapshot(&self, stream_id: &StreamId, state: &A, version: Version) -> Result<Snapshot, EventStoreError> {
+        let codec = self.shared.config.codec;
+        Ok(Snapshot {
+            stream_id: stream_id.clone(),
+            version,
+            schema_version: A::SNAPSHOT_SCHEMA_VERSION,
+            codec,
+            payload: codec.encode(state)?,
+            taken_at: Utc::now(),
+        })
+    }
+
+    /// Encodes the snapshot now (the state is borrowed) and writes it in the background.
+    async fn start_snapshot(&self, stream_id: &StreamId, state: &A, version: Version) -> Option<Version> {
+        let snapshot = match self.encode_snapshot(stream_id, state, version) {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::warn!(stream_id = %stream_id, %version, %error, "could not encode a snapshot; skipping it");
+                return None;
+            }
+        };
+        let store = Arc::clone(&self.store);
+        let write = async move {
+            if let Err(error) = store.save_snapshot(&snapshot).await {
+                tracing::warn!(
+                    stream_id = %snapshot.stream_id,
+                    version = %snapshot.version,
+                    error = &error as &dyn std::error::Error,
+                    "could not save a snapshot; loads replay more events until the next one"
+                );
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let handle = runtime.spawn(write);
+                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                pending.retain(|task| !task.is_finished());
+                pending.push(handle);
+            }
+            // Outside tokio (another executor) there is nowhere to spawn: write before returning.
+            Err(_) => write.await,
+        }
+        Some(version)
+    }
+}
+
+fn decode_snapshot<A: Aggregate + DeserializeOwned>(snapshot: &Snapshot) -> Result<A, SnapshotIgnoreReason> {
+    if snapshot.schema_version != A::SNAPSHOT_SCHEMA_VERSION {
+        return Err(SnapshotIgnoreReason::SchemaVersion {
+            stored: snapshot.schema_version,
+            current: A::SNAPSHOT_SCHEMA_VERSION,
+        });
+    }
+    let context = format_args!("snapshot of {} at version {}", snapshot.stream_id, snapshot.version);
+    snapshot
+        .codec
+        .decode(&snapshot.payload, &context)
+        .map_err(|error| SnapshotIgnoreReason::Undecodable(error.to_string()))
+}
