@@ -1,0 +1,3 @@
+//! The `order-processing` command-line program.
+
+fn main() {}
