@@ -1,1 +1,61 @@
-//! PostgreSQL event store for composable-rust (being written).
+//! PostgreSQL event store for composable-rust: [`PostgresEventStore`] implements the
+//! [`EventStore`](composable_rust_core::EventStore) contract on a sqlx connection pool.
+//!
+//! Appends write a whole batch in one statement and one round trip, with the expected-version check in
+//! the same statement and the primary key `(stream_id, version)` catching races. Stream loads stream rows
+//! from an index scan. Global positions are derived from transaction ids, so a reader of the global log
+//! never misses an event that commits after it read past that event's position. The schema lives in
+//! `migrations/postgres`, is embedded, and is applied by [`PostgresEventStore::migrate`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! use composable_rust_core::{CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+//! use composable_rust_postgres::PostgresEventStore;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PostgresEventStore::connect("postgres://app:secret@127.0.0.1:5432/orders").await?;
+//! store.migrate().await?;
+//!
+//! let order = StreamId::new("order-42")?;
+//! let placed = NewEvent {
+//!     event_type: "OrderPlaced.v1".into(),
+//!     codec: CodecId::Json,
+//!     payload: br#"{"customer":"ada"}"#.to_vec(),
+//!     metadata: Metadata::default().with_actor("ada"),
+//! };
+//! let written = store.append(&order, ExpectedVersion::NoStream, vec![placed]).await?;
+//! assert_eq!(written.stream_version.get(), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! # Configuration
+//!
+//! [`PostgresConfig`] (from a URL or sqlx `PgConnectOptions`), passed to [`PostgresEventStore::connect_with`];
+//! or bring your own pool with [`PostgresEventStore::from_pool`].
+//!
+//! | setting | default | what it does |
+//! |---|---|---|
+//! | `max_connections` | 10 | most connections the pool opens |
+//! | `min_connections` | 0 | connections kept open while idle |
+//! | `acquire_timeout` | 10 s | longest wait to connect or for a free connection |
+//! | `statement_timeout` | 30 s | the server cancels statements that run longer (`None`: server setting) |
+//! | `test_before_acquire` | `false` | ping each connection before use (costs ~30% of a single append) |
+//! | TLS | URL | `?sslmode=require` / `verify-full` (rustls), `sslrootcert=` for a private CA |
+//!
+//! Errors never contain the password: servers are named as `host:port/database`, and [`PostgresConfig`]'s
+//! `Debug` redacts it. Connection problems are [`EventStoreError::Backend`](composable_rust_core::EventStoreError::Backend)
+//! errors whose source, a [`PostgresError`], says what to do; a missing schema is
+//! [`EventStoreError::Schema`](composable_rust_core::EventStoreError::Schema).
+//!
+//! Setting up a database, running the migrations by hand and a least-privilege role for applications:
+//! `docs/database-setup.md`. Why the schema looks as it does: the PostgreSQL section of `docs/decisions.md`.
+
+mod config;
+mod error;
+mod sql;
+mod store;
+
+pub use config::PostgresConfig;
+pub use error::PostgresError;
+pub use store::PostgresEventStore;

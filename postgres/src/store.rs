@@ -1,0 +1,493 @@
+//! [`PostgresEventStore`]: the [`EventStore`] contract on a sqlx `PgPool`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use composable_rust_core::{
+    AppendResult, CodecId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, InvalidInput,
+    LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
+    async_trait, validate_append, validate_handler_name,
+};
+use futures::{StreamExt, TryStreamExt};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection, PgConnection, Row};
+use uuid::Uuid;
+
+use crate::config::{PostgresConfig, describe_server};
+use crate::error::{ErrorContext, PostgresError};
+use crate::sql;
+
+/// The schema, embedded from `migrations/postgres` at build time.
+static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// How often an append with [`ExpectedVersion::Any`] or [`ExpectedVersion::StreamExists`] retries after
+/// losing a race for the next version to another writer (each lost race means another writer progressed).
+const MAX_RACE_RETRIES: u32 = 100;
+
+/// An [`EventStore`] in PostgreSQL: one round trip per appended batch, streamed loads, and a global log
+/// that never shows a later commit behind a position already read.
+///
+/// Cheap to clone (it wraps a connection pool). Create it with [`PostgresEventStore::connect`],
+/// [`PostgresEventStore::connect_with`] or [`PostgresEventStore::from_pool`], then create the schema once
+/// with [`PostgresEventStore::migrate`].
+#[derive(Clone)]
+pub struct PostgresEventStore {
+    pool: PgPool,
+    context: Arc<ErrorContext>,
+}
+
+impl PostgresEventStore {
+    /// Connects to the server named by a `postgres://user:password@host:port/database` URL with the default
+    /// [`PostgresConfig`].
+    ///
+    /// # Errors
+    /// [`EventStoreError::Backend`] when the URL is invalid, the server does not answer within the acquire
+    /// timeout, or it refuses the login; the source is a [`PostgresError`] that says what to do.
+    pub async fn connect(url: &str) -> Result<Self, EventStoreError> {
+        Self::connect_with(PostgresConfig::from_url(url)?).await
+    }
+
+    /// Connects with explicit settings.
+    ///
+    /// One connection is opened right away so that a wrong address, user or database fails here with the
+    /// real cause, instead of later as a pool timeout.
+    ///
+    /// # Errors
+    /// As [`PostgresEventStore::connect`].
+    pub async fn connect_with(config: PostgresConfig) -> Result<Self, EventStoreError> {
+        let options = config.connect_options();
+        let context = ErrorContext { server: config.server(), acquire_timeout: config.acquire_timeout };
+        let operation = "connect to PostgreSQL";
+        let probe = tokio::time::timeout(config.acquire_timeout, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| {
+                EventStoreError::backend(
+                    operation,
+                    PostgresError::AcquireTimeout {
+                        server: context.server.clone(),
+                        timeout: config.acquire_timeout,
+                    },
+                )
+            })?
+            .map_err(|e| context.map(operation, e))?;
+        // Closing politely only matters to the server's log; a failure here changes nothing for us.
+        let _ = probe.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .test_before_acquire(config.test_before_acquire)
+            .connect_lazy_with(options);
+        tracing::debug!(server = %context.server, "connected to PostgreSQL");
+        Ok(Self { pool, context: Arc::new(context) })
+    }
+
+    /// Uses an existing pool as it is configured (consider `test_before_acquire(false)`, see
+    /// [`PostgresConfig::test_before_acquire`]).
+    #[must_use]
+    pub fn from_pool(pool: PgPool) -> Self {
+        let context = ErrorContext {
+            server: describe_server(&pool.connect_options()),
+            acquire_timeout: pool.options().get_acquire_timeout(),
+        };
+        Self { pool, context: Arc::new(context) }
+    }
+
+    /// Creates or updates the schema (tables, indexes, the append-only trigger) by applying the embedded
+    /// migrations that are not applied yet. Safe to call at every start and from several processes at
+    /// once (sqlx takes an advisory lock).
+    ///
+    /// # Errors
+    /// [`EventStoreError::Schema`] when the database holds a migration this build does not know, an applied
+    /// migration was edited, or one was only partly applied; [`EventStoreError::Backend`] when the server
+    /// fails or refuses (for example, the role may not create tables).
+    pub async fn migrate(&self) -> Result<(), EventStoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| self.context.map_migrate(e))
+    }
+
+    /// The connection pool, to share it with the application's own queries.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// One attempt at the single-statement append.
+    async fn try_append(&self, stream_id: &StreamId, expected: ExpectedVersion, batch: &Batch<'_>) -> Attempt {
+        let (mode, version) = match expected {
+            ExpectedVersion::Any => ("any", 0),
+            ExpectedVersion::StreamExists => ("exists", 0),
+            ExpectedVersion::NoStream => ("exact", 0),
+            // A version beyond i64::MAX cannot be stored, so it can never match: clamp and let it conflict.
+            ExpectedVersion::Exact(v) => ("exact", to_db(v.get())),
+        };
+        let result = sqlx::query(sql::APPEND)
+            .bind(stream_id.as_str())
+            .bind(&batch.event_types)
+            .bind(&batch.codecs)
+            .bind(&batch.payloads)
+            .bind(&batch.correlation_ids)
+            .bind(&batch.causation_ids)
+            .bind(&batch.actors)
+            .bind(&batch.extras)
+            .bind(mode)
+            .bind(version)
+            .fetch_one(&self.pool)
+            .await;
+        let row = match result {
+            Ok(row) => row,
+            Err(e) if is_version_race(&e) => return Attempt::LostRace,
+            Err(e) => return Attempt::Failed(e),
+        };
+        let decoded: Result<(i64, i64, Option<i64>), sqlx::Error> =
+            (|| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))();
+        match decoded {
+            Ok((current, 0, _)) => Attempt::Refused { actual: Version::new(from_db(current)) },
+            Ok((current, _, Some(first))) => Attempt::Appended { current: from_db(current), first: from_db(first) },
+            Ok((_, _, None)) => Attempt::Failed(sqlx::Error::Protocol("append returned rows but no position".into())),
+            Err(e) => Attempt::Failed(e),
+        }
+    }
+}
+
+/// The outcome of one append statement.
+enum Attempt {
+    Appended { current: u64, first: u64 },
+    Refused { actual: Version },
+    LostRace,
+    Failed(sqlx::Error),
+}
+
+/// A batch as bound arrays, one per column, for `UNNEST`.
+struct Batch<'a> {
+    event_types: Vec<&'a str>,
+    codecs: Vec<&'static str>,
+    payloads: Vec<&'a [u8]>,
+    correlation_ids: Vec<Option<Uuid>>,
+    causation_ids: Vec<Option<Uuid>>,
+    actors: Vec<Option<&'a str>>,
+    extras: Vec<Option<&'a str>>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(events: &'a [NewEvent]) -> Self {
+        Self {
+            event_types: events.iter().map(|e| e.event_type.as_str()).collect(),
+            codecs: events.iter().map(|e| e.codec.as_str()).collect(),
+            payloads: events.iter().map(|e| e.payload.as_slice()).collect(),
+            correlation_ids: events.iter().map(|e| e.metadata.correlation_id).collect(),
+            causation_ids: events.iter().map(|e| e.metadata.causation_id).collect(),
+            actors: events.iter().map(|e| e.metadata.actor.as_deref()).collect(),
+            extras: events.iter().map(|e| e.metadata.extra.as_deref()).collect(),
+        }
+    }
+}
+
+/// Whether the error is the primary key `(stream_id, version)` refusing a version another writer took.
+fn is_version_race(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("23505") && db.constraint() == Some("events_pkey"),
+        _ => false,
+    }
+}
+
+/// A `u64` as a `BIGINT` parameter; values beyond `i64::MAX` are clamped (they match no stored row).
+fn to_db(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A `BIGINT` the schema keeps non-negative (CHECK constraints) as a `u64`.
+fn from_db(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+/// Reads the columns shared by stream and global reads, starting at column `first` (`version`).
+fn decode_event(row: &PgRow, stream_id: StreamId, first: usize) -> Result<RecordedEvent, Decode> {
+    let codec: &str = row.try_get(first + 3)?;
+    Ok(RecordedEvent {
+        stream_id,
+        version: Version::new(from_db(row.try_get(first)?)),
+        position: GlobalPosition::new(from_db(row.try_get(first + 1)?)),
+        event_type: row.try_get(first + 2)?,
+        codec: codec.parse::<CodecId>().map_err(|e| Decode::Event(e.into()))?,
+        payload: row.try_get(first + 4)?,
+        metadata: Metadata {
+            correlation_id: row.try_get(first + 5)?,
+            causation_id: row.try_get(first + 6)?,
+            actor: row.try_get(first + 7)?,
+            extra: row.try_get(first + 8)?,
+        },
+        recorded_at: row.try_get(first + 9)?,
+    })
+}
+
+/// Why a row did not turn into a value.
+enum Decode {
+    Sql(sqlx::Error),
+    Event(EventStoreError),
+}
+
+impl From<sqlx::Error> for Decode {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Sql(error)
+    }
+}
+
+impl ErrorContext {
+    fn map_decode(&self, operation: impl FnOnce() -> String, error: Decode) -> EventStoreError {
+        match error {
+            Decode::Sql(e) => self.map(operation(), e),
+            Decode::Event(e) => e,
+        }
+    }
+}
+
+/// Turns a stored stream id back into a [`StreamId`], reusing the previous row's when it is the same.
+fn stream_id_of(row: &PgRow, last: &mut Option<StreamId>) -> Result<StreamId, Decode> {
+    let raw: &str = row.try_get(0)?;
+    if let Some(id) = last.as_ref().filter(|id| id.as_str() == raw) {
+        return Ok(id.clone());
+    }
+    let id = StreamId::new(raw).map_err(|e| {
+        Decode::Event(EventStoreError::backend("read a stored stream id", format!("the events table holds an invalid stream id: {e}")))
+    })?;
+    *last = Some(id.clone());
+    Ok(id)
+}
+
+#[async_trait]
+impl EventStore for PostgresEventStore {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, EventStoreError> {
+        validate_append(stream_id, &events)?;
+        if events.len() > sql::MAX_BATCH {
+            return Err(InvalidInput::BatchTooLarge { stream_id: stream_id.clone(), len: events.len(), max: sql::MAX_BATCH }
+                .into());
+        }
+        if let Some(event) = events.iter().find(|e| e.metadata.actor.as_deref().is_some_and(|a| a.contains('\0'))) {
+            return Err(InvalidInput::Other(format!(
+                "metadata.actor of a {} event contains a NUL character, which PostgreSQL text cannot store",
+                event.event_type
+            ))
+            .into());
+        }
+        let batch = Batch::new(&events);
+        let count = events.len() as u64;
+        let mut races = 0;
+        loop {
+            match self.try_append(stream_id, expected, &batch).await {
+                Attempt::Appended { current, first } => {
+                    return Ok(AppendResult {
+                        stream_version: Version::new(current).advanced_by(count),
+                        positions: (0..count).map(|i| GlobalPosition::new(first + i)).collect(),
+                    });
+                }
+                Attempt::Refused { actual } => {
+                    return Err(EventStoreError::ConcurrencyConflict { stream_id: stream_id.clone(), expected, actual });
+                }
+                Attempt::LostRace if matches!(expected, ExpectedVersion::Any | ExpectedVersion::StreamExists) => {
+                    races += 1;
+                    if races > MAX_RACE_RETRIES {
+                        return Err(EventStoreError::backend(
+                            format!("append to stream {stream_id}"),
+                            format!(
+                                "lost the race for the next version {MAX_RACE_RETRIES} times in a row: too many writers on one stream; use fewer writers or retry later"
+                            ),
+                        ));
+                    }
+                }
+                Attempt::LostRace => {
+                    // The failed statement's transaction is gone; read the winner's version afresh.
+                    let actual = self.stream_version(stream_id).await?;
+                    return Err(EventStoreError::ConcurrencyConflict { stream_id: stream_id.clone(), expected, actual });
+                }
+                Attempt::Failed(e) => return Err(self.context.map(format!("append to stream {stream_id}"), e)),
+            }
+        }
+    }
+
+    fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {
+        let stream_id = stream_id.clone();
+        let context = Arc::clone(&self.context);
+        sqlx::query(sql::READ_STREAM)
+            .bind(stream_id.as_str().to_owned())
+            .bind(to_db(range.from.get()))
+            .bind(range.to.map_or(i64::MAX, |to| to_db(to.get())))
+            .fetch(&self.pool)
+            .map(move |row| {
+                let operation = || format!("read stream {stream_id}");
+                let row = row.map_err(|e| context.map(operation(), e))?;
+                decode_event(&row, stream_id.clone(), 0).map_err(|e| context.map_decode(operation, e))
+            })
+            .boxed()
+    }
+
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
+        let version: i64 = sqlx::query_scalar(sql::STREAM_VERSION)
+            .bind(stream_id.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.context.map(format!("read the version of stream {stream_id}"), e))?;
+        Ok(Version::new(from_db(version)))
+    }
+
+    async fn read_all(
+        &self,
+        after: GlobalPosition,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let after = to_db(after.get());
+        let page = i64::try_from(limit).unwrap_or(i64::MAX);
+        let unfiltered = filter.event_types.is_empty()
+            && filter.stream_prefix.is_none()
+            && filter.correlation_id.is_none()
+            && filter.recorded_from.is_none()
+            && filter.recorded_before.is_none();
+        let query = if unfiltered {
+            sqlx::query(sql::READ_ALL).bind(after).bind(page)
+        } else {
+            let sql = if filter.correlation_id.is_some() { sql::READ_ALL_CORRELATED } else { sql::READ_ALL_FILTERED };
+            let query = sqlx::query(sql)
+                .bind(after)
+                .bind(page)
+                .bind(filter.event_types.as_slice())
+                .bind(filter.stream_prefix.as_deref())
+                .bind(filter.recorded_from)
+                .bind(filter.recorded_before);
+            match filter.correlation_id {
+                Some(id) => query.bind(id),
+                None => query,
+            }
+        };
+        let operation = || format!("read the global log after position {after}");
+        let mut rows = query.fetch(&self.pool);
+        let mut events = Vec::with_capacity(limit.min(4096));
+        let mut last_stream = None;
+        while let Some(row) = rows.try_next().await.map_err(|e| self.context.map(operation(), e))? {
+            let event = stream_id_of(&row, &mut last_stream)
+                .and_then(|stream_id| decode_event(&row, stream_id, 1))
+                .map_err(|e| self.context.map_decode(operation, e))?;
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>, EventStoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let operation = || format!("list streams starting with {prefix:?}");
+        let mut rows = sqlx::query(sql::LIST_STREAMS)
+            .bind(prefix)
+            .bind(after.map_or("", StreamId::as_str))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch(&self.pool);
+        let mut streams = Vec::new();
+        let mut last = None;
+        while let Some(row) = rows.try_next().await.map_err(|e| self.context.map(operation(), e))? {
+            let info = stream_id_of(&row, &mut last).and_then(|stream_id| {
+                let version: Option<i64> = row.try_get(1)?;
+                Ok(StreamInfo { stream_id, version: Version::new(from_db(version.unwrap_or_default())) })
+            });
+            streams.push(info.map_err(|e| self.context.map_decode(operation, e))?);
+        }
+        Ok(streams)
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        let version = i64::try_from(snapshot.version.get()).map_err(|_| {
+            InvalidInput::Other(format!("snapshot version {} of {} is too large to store", snapshot.version, snapshot.stream_id))
+        })?;
+        sqlx::query(sql::SAVE_SNAPSHOT)
+            .bind(snapshot.stream_id.as_str())
+            .bind(version)
+            .bind(i64::from(snapshot.schema_version))
+            .bind(snapshot.codec.as_str())
+            .bind(snapshot.payload.as_slice())
+            .bind(snapshot.taken_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.context.map(format!("save the snapshot of stream {}", snapshot.stream_id), e))?;
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {
+        let operation = || format!("load the snapshot of stream {stream_id}");
+        let row = sqlx::query(sql::LOAD_SNAPSHOT)
+            .bind(stream_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.context.map(operation(), e))?;
+        let Some(row) = row else { return Ok(None) };
+        let decoded = (|| -> Result<Snapshot, Decode> {
+            let schema_version: i64 = row.try_get(1)?;
+            let codec: &str = row.try_get(2)?;
+            let taken_at: DateTime<Utc> = row.try_get(4)?;
+            Ok(Snapshot {
+                stream_id: stream_id.clone(),
+                version: Version::new(from_db(row.try_get(0)?)),
+                schema_version: u32::try_from(schema_version).unwrap_or(u32::MAX),
+                codec: codec.parse::<CodecId>().map_err(|e| Decode::Event(e.into()))?,
+                payload: row.try_get(3)?,
+                taken_at,
+            })
+        })();
+        decoded.map(Some).map_err(|e| self.context.map_decode(operation, e))
+    }
+
+    async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
+        let result = sqlx::query(sql::DELETE_SNAPSHOT)
+            .bind(stream_id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.context.map(format!("delete the snapshot of stream {stream_id}"), e))?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
+        let position: Option<i64> = sqlx::query_scalar(sql::LOAD_CHECKPOINT)
+            .bind(handler)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.context.map(format!("load the checkpoint of handler {handler:?}"), e))?;
+        Ok(position.map(|p| GlobalPosition::new(from_db(p))))
+    }
+
+    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
+        validate_handler_name(handler)?;
+        let stored = i64::try_from(position.get()).map_err(|_| {
+            InvalidInput::Other(format!("checkpoint position {position} of handler {handler:?} is too large to store"))
+        })?;
+        sqlx::query(sql::SAVE_CHECKPOINT)
+            .bind(handler)
+            .bind(stored)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.context.map(format!("save the checkpoint of handler {handler:?}"), e))?;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for PostgresEventStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresEventStore")
+            .field("server", &self.context.server)
+            .field("connections", &self.pool.size())
+            .field("max_connections", &self.pool.options().get_max_connections())
+            .finish_non_exhaustive()
+    }
+}
