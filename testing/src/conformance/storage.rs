@@ -1,0 +1,165 @@
+//! Cases about snapshots, checkpoints and the health check.
+
+use std::sync::Arc;
+
+use chrono::{SubsecRound, Utc};
+use composable_rust_core::{CodecId, EventStore, GlobalPosition, Snapshot, StreamId, Version};
+
+use super::{Names, assert_invalid_input, ok};
+
+fn snapshot(stream_id: &StreamId, version: u64, payload: &[u8]) -> Snapshot {
+    Snapshot {
+        stream_id: stream_id.clone(),
+        version: Version::new(version),
+        schema_version: 1,
+        codec: CodecId::Bincode,
+        payload: payload.to_vec(),
+        // Every backend stores microseconds; a truncated time must round-trip exactly.
+        taken_at: Utc::now().trunc_subsecs(6),
+    }
+}
+
+/// Saving a snapshot replaces the stream's previous one.
+pub async fn snapshot_save_replaces_the_previous_one(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let stream = names.stream("snap");
+    ok(store.save_snapshot(&snapshot(&stream, 5, b"five")).await, "save a snapshot");
+    let newer = snapshot(&stream, 9, b"nine");
+    ok(store.save_snapshot(&newer).await, "save a newer snapshot");
+    let loaded = ok(store.load_snapshot(&stream).await, "load the snapshot");
+    assert_eq!(loaded, Some(newer), "saving a snapshot must replace the previous one");
+}
+
+/// Every field of a snapshot loads exactly as saved: version, schema version, codec, payload bytes, time.
+pub async fn snapshot_round_trips_every_field(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let (binary, empty) = (names.stream("binary"), names.stream("empty"));
+    let saved = Snapshot {
+        schema_version: 7,
+        codec: CodecId::Json,
+        payload: (0..=255).cycle().take(70_000).collect(),
+        ..snapshot(&binary, 12_345, b"")
+    };
+    ok(store.save_snapshot(&saved).await, "save a snapshot");
+    ok(store.save_snapshot(&snapshot(&empty, 1, b"")).await, "save a snapshot with an empty payload");
+    let loaded = ok(store.load_snapshot(&binary).await, "load the snapshot");
+    assert_eq!(loaded.as_ref(), Some(&saved), "a snapshot must load exactly as saved");
+    let loaded = ok(store.load_snapshot(&empty).await, "load the empty snapshot");
+    assert_eq!(loaded.map(|s| s.payload), Some(Vec::new()), "an empty snapshot payload must load as empty");
+}
+
+/// A stream without a snapshot loads `None`, not an error.
+pub async fn load_snapshot_of_unknown_stream_is_none(store: Arc<dyn EventStore>) {
+    let names = Names::new();
+    let loaded = ok(store.load_snapshot(&names.stream("never")).await, "load a missing snapshot");
+    assert_eq!(loaded, None, "a stream without a snapshot must load None");
+}
+
+/// Deleting removes the snapshot and reports whether there was one.
+pub async fn delete_snapshot_reports_whether_one_existed(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let stream = names.stream("deleted");
+    assert!(
+        !ok(store.delete_snapshot(&stream).await, "delete a missing snapshot"),
+        "deleting no snapshot must report false"
+    );
+    ok(store.save_snapshot(&snapshot(&stream, 3, b"three")).await, "save a snapshot");
+    assert!(ok(store.delete_snapshot(&stream).await, "delete the snapshot"), "deleting a snapshot must report true");
+    assert_eq!(
+        ok(store.load_snapshot(&stream).await, "load a deleted snapshot"),
+        None,
+        "a deleted snapshot must be gone"
+    );
+    assert!(
+        !ok(store.delete_snapshot(&stream).await, "delete again"),
+        "deleting twice must report false the second time"
+    );
+}
+
+/// Each stream has its own snapshot; saving or deleting one leaves the others alone.
+pub async fn snapshots_are_isolated_per_stream(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let (a, b) = (names.stream("1"), names.stream("10"));
+    let (snap_a, snap_b) = (snapshot(&a, 1, b"a"), snapshot(&b, 2, b"b"));
+    ok(store.save_snapshot(&snap_a).await, "save a snapshot");
+    ok(store.save_snapshot(&snap_b).await, "save a snapshot");
+    assert_eq!(
+        ok(store.load_snapshot(&a).await, "load").as_ref(),
+        Some(&snap_a),
+        "each stream must keep its own snapshot"
+    );
+    ok(store.delete_snapshot(&a).await, "delete a snapshot");
+    assert_eq!(ok(store.load_snapshot(&a).await, "load"), None);
+    assert_eq!(
+        ok(store.load_snapshot(&b).await, "load"),
+        Some(snap_b),
+        "deleting one stream's snapshot must not touch another's"
+    );
+}
+
+/// Checkpoints are kept per handler, start missing, and can be overwritten, also backwards (a rebuild).
+pub async fn checkpoints_are_per_handler_and_overwritable(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let (first, second) = (names.handler("projection"), names.handler("mailer ✉"));
+    assert_eq!(
+        ok(store.load_checkpoint(&first).await, "load a missing checkpoint"),
+        None,
+        "a new handler has no checkpoint"
+    );
+
+    ok(store.save_checkpoint(&first, GlobalPosition::new(5)).await, "save a checkpoint");
+    ok(store.save_checkpoint(&second, GlobalPosition::new(9)).await, "save a checkpoint");
+    assert_eq!(ok(store.load_checkpoint(&first).await, "load"), Some(GlobalPosition::new(5)));
+    assert_eq!(
+        ok(store.load_checkpoint(&second).await, "load"),
+        Some(GlobalPosition::new(9)),
+        "handlers must not share checkpoints"
+    );
+
+    ok(store.save_checkpoint(&first, GlobalPosition::new(12)).await, "overwrite a checkpoint");
+    assert_eq!(
+        ok(store.load_checkpoint(&first).await, "load"),
+        Some(GlobalPosition::new(12)),
+        "saving must overwrite the checkpoint"
+    );
+    ok(store.save_checkpoint(&first, GlobalPosition::START).await, "reset a checkpoint");
+    assert_eq!(
+        ok(store.load_checkpoint(&first).await, "load"),
+        Some(GlobalPosition::START),
+        "a checkpoint may move back, e.g. to rebuild a projection"
+    );
+    assert_eq!(
+        ok(store.load_checkpoint(&second).await, "load"),
+        Some(GlobalPosition::new(9)),
+        "overwriting one handler must not touch another"
+    );
+}
+
+/// Empty, over-long and control-character handler names are invalid input; 255 bytes is fine.
+pub async fn invalid_handler_names_are_invalid_input(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let too_long = format!("{}{}", names.handler(""), "h".repeat(256));
+    for (what, handler) in [
+        ("an empty handler name", String::new()),
+        ("a handler name with a newline", names.handler("a\nb")),
+        ("a handler name over 255 bytes", too_long),
+    ] {
+        assert_invalid_input(store.save_checkpoint(&handler, GlobalPosition::new(1)).await, what);
+    }
+    let base = names.handler("");
+    let longest = format!("{base}{}", "h".repeat(255 - base.len()));
+    ok(store.save_checkpoint(&longest, GlobalPosition::new(3)).await, "save a checkpoint with a 255-byte handler name");
+    assert_eq!(ok(store.load_checkpoint(&longest).await, "load"), Some(GlobalPosition::new(3)));
+}
+
+/// The health check answers on a working store.
+pub async fn health_check_answers(store: Arc<dyn EventStore>) {
+    let report = ok(store.health_check().await, "health_check");
+    assert!(!report.backend.is_empty(), "the health report must name the backend");
+}
