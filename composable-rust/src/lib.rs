@@ -84,3 +84,8 @@ pub mod prelude {
     #[cfg(feature = "testing")]
     pub use composable_rust_testing::InMemoryEventStore;
 }
+
+/// The README's example, compiled by `cargo test --doc` so it cannot go stale.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
