@@ -7,6 +7,8 @@
 //! #[derive(Debug, Clone, PartialEq)]
 //! enum Action { Increment, Decrement }
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! let counter = reducer_fn(|count: &mut i64, action: Action, _env: &()| {
 //!     match action {
 //!         Action::Increment => *count += 1,
@@ -15,8 +17,6 @@
 //!     Effect::None
 //! });
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
 //! let store = Store::new(counter, 0, ());
 //! store.send(Action::Increment).finished().await;
 //! assert_eq!(store.state(|count| *count), 1);
