@@ -2,6 +2,8 @@
 //! appends across streams, versions stay dense per stream and the global log holds each appended event
 //! exactly once, at increasing positions.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions; a failure should panic")]
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
