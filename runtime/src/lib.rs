@@ -3,3 +3,10 @@
 mod clock;
 mod store;
 mod repository;
+mod snapshot_policy;
+
+pub use repository::{
+    Executed, IgnoredSnapshot, LoadError, LoadMetrics, Loaded, Repository, RepositoryConfig, RepositoryError,
+    SnapshotIgnoreReason,
+};
+pub use snapshot_policy::SnapshotPolicy;

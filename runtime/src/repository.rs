@@ -9,8 +9,9 @@
 //!   encoded and saved in a background task; the caller's result never waits for it and a failed write
 //!   is only logged. [`Repository::flush_snapshots`] waits for them (tests, shutdown, short-lived CLIs).
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -287,7 +288,35 @@ struct Shared<A: Aggregate> {
     decoder: EventDecoder<A::Event>,
 }
 
-type PendingSnapshots = Arc<Mutex<Vec<JoinHandle<()>>>>;
+/// Background snapshot writes of a repository and its clones.
+#[derive(Default)]
+struct PendingState {
+    tasks: Vec<JoinHandle<()>>,
+    /// The version of the newest snapshot being written per stream, until its write finishes. The policy
+    /// counts from it, so commands that arrive before the write lands do not start more snapshots.
+    in_flight: HashMap<StreamId, Version>,
+}
+
+#[derive(Clone, Default)]
+struct PendingSnapshots(Arc<Mutex<PendingState>>);
+
+impl PendingSnapshots {
+    fn lock(&self) -> MutexGuard<'_, PendingState> {
+        // The state stays consistent even if a holder panicked: every update is a single insert or remove.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn in_flight(&self, stream_id: &StreamId) -> Option<Version> {
+        self.lock().in_flight.get(stream_id).copied()
+    }
+
+    fn finished(&self, stream_id: &StreamId, version: Version) {
+        let mut state = self.lock();
+        if state.in_flight.get(stream_id) == Some(&version) {
+            state.in_flight.remove(stream_id);
+        }
+    }
+}
 
 /// Loads aggregates of type `A`, executes their commands and snapshots them. Cheap to clone.
 ///
@@ -303,7 +332,7 @@ pub struct Repository<A: Aggregate> {
 
 impl<A: Aggregate> Clone for Repository<A> {
     fn clone(&self) -> Self {
-        Self { store: Arc::clone(&self.store), shared: Arc::clone(&self.shared), pending: Arc::clone(&self.pending) }
+        Self { store: Arc::clone(&self.store), shared: Arc::clone(&self.shared), pending: self.pending.clone() }
     }
 }
 
@@ -476,7 +505,8 @@ where
                         state.apply(event);
                     }
                     let version = appended.stream_version;
-                    let snapshot_started = if config.snapshot_policy.is_due(metrics.snapshot_version, version) {
+                    let last_snapshot = metrics.snapshot_version.max(self.pending.in_flight(stream_id));
+                    let snapshot_started = if config.snapshot_policy.is_due(last_snapshot, version) {
                         self.start_snapshot(stream_id, &state, version).await
                     } else {
                         None
@@ -524,7 +554,7 @@ where
     /// replays more events, and the next write takes a new snapshot).
     pub async fn flush_snapshots(&self) {
         loop {
-            let handles = std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+            let handles = std::mem::take(&mut self.pending.lock().tasks);
             if handles.is_empty() {
                 return;
             }
@@ -553,7 +583,7 @@ where
         Act: Send + 'static,
         F: FnOnce(Result<Executed<A>, RepositoryError<A::Error>>) -> Act + Send + 'static,
     {
-        let (shared, pending) = (Arc::clone(&self.shared), Arc::clone(&self.pending));
+        let (shared, pending) = (Arc::clone(&self.shared), self.pending.clone());
         let description = format!("execute a {} command on {stream_id}", A::CATEGORY);
         EventStoreOperation::custom(stream_id.clone(), description, move |store| {
             let repository = Self { store, shared, pending };
@@ -569,7 +599,7 @@ where
         F: FnOnce(Result<Loaded<A>, LoadError>) -> Act + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
-        let pending = Arc::clone(&self.pending);
+        let pending = self.pending.clone();
         let description = format!("load the {} aggregate {stream_id}", A::CATEGORY);
         EventStoreOperation::custom(stream_id.clone(), description, move |store| {
             let repository = Self { store, shared, pending };
@@ -599,8 +629,11 @@ where
             }
         };
         let store = Arc::clone(&self.store);
+        let pending = self.pending.clone();
         let write = async move {
-            if let Err(error) = store.save_snapshot(&snapshot).await {
+            let result = store.save_snapshot(&snapshot).await;
+            pending.finished(&snapshot.stream_id, snapshot.version);
+            if let Err(error) = result {
                 tracing::warn!(
                     stream_id = %snapshot.stream_id,
                     version = %snapshot.version,
@@ -611,10 +644,11 @@ where
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                let handle = runtime.spawn(write);
-                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-                pending.retain(|task| !task.is_finished());
-                pending.push(handle);
+                let mut pending = self.pending.lock();
+                let newest = pending.in_flight.entry(stream_id.clone()).or_insert(version);
+                *newest = (*newest).max(version);
+                pending.tasks.retain(|task| !task.is_finished());
+                pending.tasks.push(runtime.spawn(write));
             }
             // Outside tokio (another executor) there is nowhere to spawn: write before returning.
             Err(_) => write.await,

@@ -1,6 +1,7 @@
 //! Test tools for composable-rust (being written): `TestStore`, `TestClock`, `InMemoryEventStore` and the
 //! backend conformance suite.
 
+pub mod aggregate_scenarios;
 pub mod conformance;
 mod in_memory;
 mod test_clock;

@@ -1,0 +1,624 @@
+//! Aggregate scenarios that every backend runs: the runtime `Repository` against a real [`EventStore`].
+//!
+//! Each scenario takes an `Arc<dyn EventStore>`, works on fresh stream ids (so one database can hold
+//! many runs) and panics with a message saying what broke. A backend runs them all with
+//! [`aggregate_scenario_tests!`](crate::aggregate_scenario_tests):
+//!
+//! ```ignore
+//! composable_rust_testing::aggregate_scenario_tests!(async { Arc::new(MyStore::connect().await) as Arc<dyn EventStore> });
+//! ```
+//!
+//! The aggregate they use, [`Account`], is a small but complete example: commands that can be rejected,
+//! a no-op command, a snapshot schema version and a two-step upcaster chain ([`account_upcasters`]).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use composable_rust_core::{
+    Aggregate, AppendResult, CodecId, Event, EventDecodeError, EventStore, EventStoreError, EventStream,
+    ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo,
+    StreamRange, Upcasters, Version, async_trait,
+};
+use composable_rust_runtime::{
+    LoadError, Repository, RepositoryConfig, RepositoryError, SnapshotIgnoreReason, SnapshotPolicy,
+};
+use serde::{Deserialize, Serialize};
+
+/// The events of [`Account`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountEvent {
+    /// The account was opened (`AccountOpened.v2`; v1 had no currency).
+    Opened {
+        /// Who owns it.
+        owner: String,
+        /// Its currency.
+        currency: String,
+    },
+    /// Money came in (`Deposited.v1`).
+    Deposited {
+        /// How much.
+        amount: u64,
+    },
+    /// Money went out (`Withdrawn.v1`).
+    Withdrawn {
+        /// How much.
+        amount: u64,
+    },
+    /// The account was closed (`AccountClosed.v1`).
+    Closed,
+}
+
+impl Event for AccountEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Opened { .. } => "AccountOpened.v2",
+            Self::Deposited { .. } => "Deposited.v1",
+            Self::Withdrawn { .. } => "Withdrawn.v1",
+            Self::Closed => "AccountClosed.v1",
+        }
+    }
+}
+
+/// The commands of [`Account`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountCommand {
+    /// Open the account.
+    Open {
+        /// Who owns it.
+        owner: String,
+        /// Its currency.
+        currency: String,
+    },
+    /// Deposit money; depositing 0 changes nothing and appends nothing.
+    Deposit(u64),
+    /// Withdraw money, if the balance allows.
+    Withdraw(u64),
+    /// Close the account.
+    Close,
+}
+
+/// Why [`Account`] rejects a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountError {
+    /// The account is already open.
+    AlreadyOpen,
+    /// The account has not been opened.
+    NotOpen,
+    /// The account is closed.
+    Closed,
+    /// The balance is too low.
+    InsufficientFunds {
+        /// The balance.
+        balance: u64,
+        /// The amount asked for.
+        requested: u64,
+    },
+}
+
+impl fmt::Display for AccountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlreadyOpen => f.write_str("the account is already open"),
+            Self::NotOpen => f.write_str("the account is not open; open it first"),
+            Self::Closed => f.write_str("the account is closed"),
+            Self::InsufficientFunds { balance, requested } => {
+                write!(f, "insufficient funds: balance {balance}, requested {requested}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AccountError {}
+
+/// A bank account: the aggregate the scenarios, property tests and benchmarks use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The owner, once opened.
+    pub owner: Option<String>,
+    /// The currency, once opened.
+    pub currency: String,
+    /// The balance.
+    pub balance: u64,
+    /// How many deposits were made (a lost update shows up here).
+    pub deposits: u64,
+    /// Whether it was closed.
+    pub closed: bool,
+}
+
+impl Aggregate for Account {
+    const CATEGORY: &'static str = "account";
+    const EVENT_TYPES: &'static [&'static str] =
+        &["AccountOpened.v2", "Deposited.v1", "Withdrawn.v1", "AccountClosed.v1"];
+    const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
+    type Event = AccountEvent;
+    type Command = AccountCommand;
+    type Error = AccountError;
+
+    fn apply(&mut self, event: &AccountEvent) {
+        match event {
+            AccountEvent::Opened { owner, currency } => {
+                self.owner = Some(owner.clone());
+                self.currency.clone_from(currency);
+            }
+            AccountEvent::Deposited { amount } => {
+                self.balance = self.balance.saturating_add(*amount);
+                self.deposits += 1;
+            }
+            AccountEvent::Withdrawn { amount } => self.balance = self.balance.saturating_sub(*amount),
+            AccountEvent::Closed => self.closed = true,
+        }
+    }
+
+    fn decide(&self, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        match command {
+            AccountCommand::Open { .. } if self.owner.is_some() => Err(AccountError::AlreadyOpen),
+            AccountCommand::Open { owner, currency } => {
+                Ok(vec![AccountEvent::Opened { owner: owner.clone(), currency: currency.clone() }])
+            }
+            _ if self.owner.is_none() => Err(AccountError::NotOpen),
+            _ if self.closed => Err(AccountError::Closed),
+            AccountCommand::Deposit(0) => Ok(Vec::new()),
+            AccountCommand::Deposit(amount) => Ok(vec![AccountEvent::Deposited { amount: *amount }]),
+            AccountCommand::Withdraw(amount) if *amount > self.balance => {
+                Err(AccountError::InsufficientFunds { balance: self.balance, requested: *amount })
+            }
+            AccountCommand::Withdraw(amount) => Ok(vec![AccountEvent::Withdrawn { amount: *amount }]),
+            AccountCommand::Close => Ok(vec![AccountEvent::Closed]),
+        }
+    }
+}
+
+/// How `AccountCreated.v1` events were written, before the account was renamed to "opened".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountCreatedV1 {
+    /// The only variant.
+    Created {
+        /// The owner's name.
+        name: String,
+    },
+}
+
+/// How `AccountOpened.v1` events were written, before accounts had a currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountOpenedV1 {
+    /// The only variant.
+    Opened {
+        /// The owner.
+        owner: String,
+    },
+}
+
+/// The upcaster chain `AccountCreated.v1 -> AccountOpened.v1 -> AccountOpened.v2` (currency `EUR`).
+#[must_use]
+pub fn account_upcasters() -> Upcasters<AccountEvent> {
+    Upcasters::new()
+        .register("AccountCreated.v1", "AccountOpened.v1", |AccountCreatedV1::Created { name }| {
+            AccountOpenedV1::Opened { owner: name }
+        })
+        .register("AccountOpened.v1", "AccountOpened.v2", |AccountOpenedV1::Opened { owner }| AccountEvent::Opened {
+            owner,
+            currency: "EUR".to_owned(),
+        })
+}
+
+/// A fresh account stream id, unique across runs.
+#[must_use]
+pub fn new_account_id() -> StreamId {
+    match Account::stream_id(uuid::Uuid::new_v4().simple()) {
+        Ok(id) => id,
+        Err(error) => panic!("a uuid makes a valid stream id: {error}"),
+    }
+}
+
+fn open() -> AccountCommand {
+    AccountCommand::Open { owner: "ada".to_owned(), currency: "EUR".to_owned() }
+}
+
+#[track_caller]
+fn ok<T, E: fmt::Display>(result: Result<T, E>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(error) => panic!("{what} failed: {error}"),
+    }
+}
+
+fn raw_event<T: Serialize>(event_type: &str, value: &T) -> NewEvent {
+    NewEvent {
+        event_type: event_type.to_owned(),
+        codec: CodecId::Bincode,
+        payload: ok(CodecId::Bincode.encode(value), "encoding a raw event"),
+        metadata: Metadata::default(),
+    }
+}
+
+/// Commands append events, a load returns the same state, versions count from 1.
+pub async fn execute_then_load_round_trips(store: Arc<dyn EventStore>) {
+    let repo = Repository::<Account>::new(store);
+    let id = new_account_id();
+    let empty = ok(repo.load(&id).await, "loading an unknown aggregate");
+    assert_eq!((empty.state, empty.version), (Account::default(), Version::INITIAL), "unknown aggregates load empty");
+
+    let opened = ok(repo.execute(&id, open(), Metadata::default()).await, "open");
+    assert_eq!(opened.version, Version::new(1), "the first event is version 1");
+    ok(repo.execute(&id, AccountCommand::Deposit(30), Metadata::default()).await, "deposit");
+    let last = ok(repo.execute(&id, AccountCommand::Withdraw(12), Metadata::default()).await, "withdraw");
+    assert_eq!(last.version, Version::new(3));
+    assert_eq!(last.events, vec![AccountEvent::Withdrawn { amount: 12 }]);
+
+    let loaded = ok(repo.load(&id).await, "load");
+    assert_eq!(loaded.version, Version::new(3));
+    assert_eq!(loaded.state, last.state, "a load sees what execute returned");
+    assert_eq!(loaded.state.balance, 18);
+    assert_eq!(loaded.metrics.events_replayed, 3);
+    assert_eq!(loaded.metrics.snapshot_version, None);
+}
+
+/// A rejected command returns the domain error and writes nothing; an empty decision writes nothing.
+pub async fn domain_error_appends_nothing(store: Arc<dyn EventStore>) {
+    let repo = Repository::<Account>::new(Arc::clone(&store));
+    let id = new_account_id();
+    match repo.execute(&id, AccountCommand::Deposit(5), Metadata::default()).await {
+        Err(RepositoryError::Domain(AccountError::NotOpen)) => {}
+        other => panic!("depositing into an unopened account must be NotOpen, got {other:?}"),
+    }
+    assert_eq!(ok(store.stream_version(&id).await, "stream_version"), Version::INITIAL);
+
+    ok(repo.execute(&id, open(), Metadata::default()).await, "open");
+    let err = repo.execute(&id, AccountCommand::Withdraw(1), Metadata::default()).await;
+    assert_eq!(
+        err.as_ref().err().and_then(RepositoryError::domain),
+        Some(&AccountError::InsufficientFunds { balance: 0, requested: 1 })
+    );
+    let noop = ok(repo.execute(&id, AccountCommand::Deposit(0), Metadata::default()).await, "deposit 0");
+    assert!(noop.events.is_empty());
+    assert_eq!(noop.version, Version::new(1));
+    assert_eq!(ok(store.stream_version(&id).await, "stream_version"), Version::new(1), "nothing was appended");
+}
+
+/// Metadata given to `execute` is stored with every event of the command.
+pub async fn metadata_is_stored_with_the_events(store: Arc<dyn EventStore>) {
+    let repo = Repository::<Account>::new(Arc::clone(&store));
+    let id = new_account_id();
+    let metadata = Metadata::correlated(uuid::Uuid::new_v4()).with_actor("teller-7");
+    ok(repo.execute(&id, open(), metadata.clone()).await, "open");
+    let stored = ok(store.load_stream(&id, StreamRange::all()).await, "load_stream");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].metadata, metadata);
+    assert_eq!(stored[0].event_type, "AccountOpened.v2");
+}
+
+/// The policy snapshots every N events in the background; loads start from it and equal full replay.
+pub async fn snapshots_follow_the_policy_and_equal_full_replay(store: Arc<dyn EventStore>) {
+    let config = RepositoryConfig::default().with_snapshot_policy(SnapshotPolicy::every(5));
+    let repo = Repository::<Account>::with_config(Arc::clone(&store), config);
+    let id = new_account_id();
+    ok(repo.execute(&id, open(), Metadata::default()).await, "open");
+    let mut started = Vec::new();
+    for amount in 1..=11 {
+        let done = ok(repo.execute(&id, AccountCommand::Deposit(amount), Metadata::default()).await, "deposit");
+        started.extend(done.snapshot_started);
+    }
+    repo.flush_snapshots().await;
+    assert_eq!(started, vec![Version::new(5), Version::new(10)], "a snapshot every 5 events");
+    let snapshot = ok(store.load_snapshot(&id).await, "load_snapshot");
+    assert_eq!(snapshot.map(|s| (s.version, s.schema_version)), Some((Version::new(10), 1)));
+
+    let loaded = ok(repo.load(&id).await, "load");
+    assert_eq!(loaded.metrics.snapshot_version, Some(Version::new(10)));
+    assert_eq!(loaded.metrics.events_replayed, 2);
+    let full = ok(repo.load_without_snapshot(&id).await, "full replay");
+    assert_eq!(full.metrics.events_replayed, 12);
+    assert_eq!((loaded.state, loaded.version), (full.state, full.version), "snapshot + tail == full replay");
+}
+
+/// With `SnapshotPolicy::Never` no snapshot is written.
+pub async fn snapshots_can_be_turned_off(store: Arc<dyn EventStore>) {
+    let config = RepositoryConfig::default().with_snapshot_policy(SnapshotPolicy::Never);
+    let repo = Repository::<Account>::with_config(Arc::clone(&store), config);
+    let id = new_account_id();
+    ok(repo.execute(&id, open(), Metadata::default()).await, "open");
+    for _ in 0..3 {
+        let done = ok(repo.execute(&id, AccountCommand::Deposit(1), Metadata::default()).await, "deposit");
+        assert_eq!(done.snapshot_started, None);
+    }
+    repo.flush_snapshots().await;
+    assert!(ok(store.load_snapshot(&id).await, "load_snapshot").is_none());
+}
+
+/// A snapshot that does not decode, or has another schema version, is ignored and replaced later.
+pub async fn unusable_snapshots_fall_back_to_full_replay(store: Arc<dyn EventStore>) {
+    let config = RepositoryConfig::default().with_snapshot_policy(SnapshotPolicy::every(3));
+    let repo = Repository::<Account>::with_config(Arc::clone(&store), config);
+    let id = new_account_id();
+    ok(repo.execute(&id, open(), Metadata::default()).await, "open");
+    ok(repo.execute(&id, AccountCommand::Deposit(7), Metadata::default()).await, "deposit");
+    let expected = ok(repo.load_without_snapshot(&id).await, "full replay").state;
+
+    let corrupt = Snapshot {
+        stream_id: id.clone(),
+        version: Version::new(2),
+        schema_version: Account::SNAPSHOT_SCHEMA_VERSION,
+        codec: CodecId::Bincode,
+        payload: vec![0xff; 3],
+        taken_at: chrono::Utc::now(),
+    };
+    ok(store.save_snapshot(&corrupt).await, "saving a corrupt snapshot");
+    let loaded = ok(repo.load(&id).await, "load with a corrupt snapshot");
+    assert_eq!(loaded.state, expected, "the corrupt snapshot is ignored");
+    assert_eq!((loaded.metrics.snapshot_version, loaded.metrics.events_replayed), (None, 2));
+    let ignored = loaded.metrics.ignored_snapshot.unwrap_or_else(|| panic!("the ignored snapshot is reported"));
+    assert!(matches!(ignored.reason, SnapshotIgnoreReason::Undecodable(_)), "{ignored}");
+
+    let old_schema =
+        Snapshot { schema_version: 0, payload: ok(CodecId::Bincode.encode(&Account::default()), "encode"), ..corrupt };
+    ok(store.save_snapshot(&old_schema).await, "saving an old-schema snapshot");
+    let loaded = ok(repo.load(&id).await, "load with an old-schema snapshot");
+    assert_eq!(loaded.state, expected, "the old-schema snapshot is ignored");
+    assert_eq!(
+        loaded.metrics.ignored_snapshot.map(|i| i.reason),
+        Some(SnapshotIgnoreReason::SchemaVersion { stored: 0, current: 1 })
+    );
+
+    // The next write counts from "no usable snapshot" and replaces it.
+    let done = ok(repo.execute(&id, AccountCommand::Deposit(1), Metadata::default()).await, "deposit");
+    assert_eq!(done.snapshot_started, Some(Version::new(3)));
+    repo.flush_snapshots().await;
+    let healed = ok(repo.load(&id).await, "load after the snapshot was replaced");
+    assert_eq!((healed.metrics.snapshot_version, healed.metrics.ignored_snapshot), (Some(Version::new(3)), None));
+    assert_eq!(healed.state.balance, 8);
+}
+
+/// An event type the aggregate does not know fails the load with a message naming stream, version, type.
+pub async fn unknown_event_type_is_a_clear_error(store: Arc<dyn EventStore>) {
+    let repo = Repository::<Account>::new(Arc::clone(&store));
+    let id = new_account_id();
+    ok(repo.execute(&id, open(), Metadata::default()).await, "open");
+    let refund = raw_event("Refunded.v1", &AccountEvent::Deposited { amount: 3 });
+    ok(store.append(&id, ExpectedVersion::Exact(Version::new(1)), vec![refund]).await, "append");
+    match repo.load(&id).await {
+        Err(error @ LoadError::Decode(EventDecodeError::UnknownEventType { .. })) => {
+            let message = error.to_string();
+            for part in ["Refunded.v1", id.as_str(), "version 2"] {
+                assert!(message.contains(part), "the error names {part}: {message}");
+            }
+        }
+        other => panic!("an unknown event type must fail the load, got {other:?}"),
+    }
+    match repo.execute(&id, AccountCommand::Deposit(1), Metadata::default()).await {
+        Err(RepositoryError::Load(LoadError::Decode(_))) => {}
+        other => panic!("execute must not decide on a state it could not load, got {other:?}"),
+    }
+    assert_eq!(ok(store.stream_version(&id).await, "stream_version"), Version::new(2));
+}
+
+/// Old event types are upcast through a chain while loading; the stored events are not rewritten.
+pub async fn upcaster_chain_runs_while_loading(store: Arc<dyn EventStore>) {
+    let repo = Repository::<Account>::new(Arc::clone(&store)).with_upcasters(account_upcasters());
+    let plain = Repository::<Account>::new(Arc::clone(&store));
+    for (event_type, first) in [
+        ("AccountCreated.v1", raw_event("AccountCreated.v1", &AccountCreatedV1::Created { name: "ada".into() })),
+        ("AccountOpened.v1", raw_event("AccountOpened.v1", &AccountOpenedV1::Opened { owner: "ada".into() })),
+    ] {
+        let id = new_account_id();
+        let deposit = raw_event("Deposited.v1", &AccountEvent::Deposited { amount: 4 });
+        ok(store.append(&id, ExpectedVersion::NoStream, vec![first, deposit]).await, "append old events");
+
+        let loaded = ok(repo.load(&id).await, "load through upcasters");
+        let expected = Account::from_events(&[
+            AccountEvent::Opened { owner: "ada".into(), currency: "EUR".into() },
+            AccountEvent::Deposited { amount: 4 },
+        ]);
+        assert_eq!(loaded.state, expected, "{event_type} is upcast to AccountOpened.v2");
+        ok(repo.execute(&id, AccountCommand::Deposit(1), Metadata::default()).await, "deposit after upcasting");
+
+        let stored = ok(store.load_stream(&id, StreamRange::all()).await, "load_stream");
+        let types: Vec<&str> = stored.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, [event_type, "Deposited.v1", "Deposited.v1"], "stored events are never rewritten");
+        assert!(
+            matches!(plain.load(&id).await, Err(LoadError::Decode(EventDecodeError::UnknownEventType { .. }))),
+            "without upcasters {event_type} is unknown"
+        );
+    }
+}
+
+/// Many writers on one aggregate at once: every command lands exactly once (no lost update).
+pub async fn concurrent_commands_lose_no_update(store: Arc<dyn EventStore>) {
+    const WRITERS: u64 = 4;
+    const COMMANDS: u64 = 20;
+    let config = RepositoryConfig::default().with_max_conflict_retries(10_000);
+    let repo = Repository::<Account>::with_config(store, config);
+    let id = new_account_id();
+    ok(repo.execute(&id, open(), Metadata::default()).await, "open");
+
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let (repo, id) = (repo.clone(), id.clone());
+            tokio::spawn(async move {
+                let mut versions = Vec::new();
+                for n in 0..COMMANDS {
+                    let amount = writer * 1000 + n + 1;
+                    let done =
+                        ok(repo.execute(&id, AccountCommand::Deposit(amount), Metadata::default()).await, "deposit");
+                    versions.push(done.version);
+                }
+                versions
+            })
+        })
+        .collect();
+    let mut versions = BTreeSet::new();
+    for task in tasks {
+        versions.extend(ok(task.await, "a writer task"));
+    }
+    repo.flush_snapshots().await;
+
+    let expected_versions: BTreeSet<Version> = (2..=WRITERS * COMMANDS + 1).map(Version::new).collect();
+    assert_eq!(versions, expected_versions, "each command got its own version");
+    let loaded = ok(repo.load_without_snapshot(&id).await, "load");
+    let expected_sum: u64 = (0..WRITERS).flat_map(|w| (0..COMMANDS).map(move |n| w * 1000 + n + 1)).sum();
+    assert_eq!(loaded.state.deposits, WRITERS * COMMANDS, "no lost update");
+    assert_eq!(loaded.state.balance, expected_sum);
+    assert_eq!(ok(repo.load(&id).await, "load with snapshot").state, loaded.state);
+}
+
+/// A conflicting append is retried on the reloaded state (deciding again); after the limit the conflict is
+/// returned and the command wrote nothing.
+pub async fn conflicts_are_retried_then_returned(store: Arc<dyn EventStore>) {
+    // One competing deposit lands before each of the first two appends: the third attempt wins, and
+    // was decided on the reloaded state that includes both competing deposits.
+    let contended = ContendedStore::new(Arc::clone(&store), 2);
+    let config = RepositoryConfig::default().with_max_conflict_retries(2);
+    let repo = Repository::<Account>::with_config(Arc::new(contended.clone()), config.clone());
+    let id = new_account_id();
+    let direct = Repository::<Account>::new(Arc::clone(&store));
+    ok(direct.execute(&id, open(), Metadata::default()).await, "open");
+    ok(direct.execute(&id, AccountCommand::Deposit(10), Metadata::default()).await, "deposit");
+
+    let done = ok(repo.execute(&id, AccountCommand::Withdraw(10), Metadata::default()).await, "contended withdraw");
+    assert_eq!(done.attempts, 3);
+    assert_eq!(done.version, Version::new(5), "two competing deposits, then the withdrawal");
+    assert_eq!(done.state.balance, 2, "10 + 1 + 1 - 10");
+
+    // Always contended: gives up after max_conflict_retries + 1 attempts and appends nothing of its own.
+    let hopeless = ContendedStore::new(Arc::clone(&store), u32::MAX);
+    let repo = Repository::<Account>::with_config(Arc::new(hopeless), config);
+    match repo.execute(&id, AccountCommand::Withdraw(1), Metadata::default()).await {
+        Err(error @ RepositoryError::Conflict { attempts: 3, .. }) => {
+            assert!(error.is_conflict());
+            assert!(error.to_string().contains(id.as_str()), "{error}");
+        }
+        other => panic!("a command that always conflicts must return the conflict, got {other:?}"),
+    }
+    let stored = ok(store.load_stream(&id, StreamRange::all()).await, "load_stream");
+    assert_eq!(stored.len(), 8, "5 events plus 3 competing deposits, no withdrawal");
+    assert!(stored[5..].iter().all(|e| e.event_type == "Deposited.v1"));
+}
+
+/// Runs every scenario against the store `make_store` returns (one store per scenario).
+pub async fn run_all<F, Fut>(make_store: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn EventStore>>,
+{
+    execute_then_load_round_trips(make_store().await).await;
+    domain_error_appends_nothing(make_store().await).await;
+    metadata_is_stored_with_the_events(make_store().await).await;
+    snapshots_follow_the_policy_and_equal_full_replay(make_store().await).await;
+    snapshots_can_be_turned_off(make_store().await).await;
+    unusable_snapshots_fall_back_to_full_replay(make_store().await).await;
+    unknown_event_type_is_a_clear_error(make_store().await).await;
+    upcaster_chain_runs_while_loading(make_store().await).await;
+    concurrent_commands_lose_no_update(make_store().await).await;
+    conflicts_are_retried_then_returned(make_store().await).await;
+}
+
+/// Generates one `#[tokio::test]` per aggregate scenario; `$make_store` is an expression of type
+/// `impl Future<Output = Arc<dyn EventStore>>`, evaluated once per test.
+///
+/// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
+#[macro_export]
+macro_rules! aggregate_scenario_tests {
+    ($make_store:expr) => {
+        $crate::aggregate_scenario_tests!(@tests $make_store;
+            execute_then_load_round_trips,
+            domain_error_appends_nothing,
+            metadata_is_stored_with_the_events,
+            snapshots_follow_the_policy_and_equal_full_replay,
+            snapshots_can_be_turned_off,
+            unusable_snapshots_fall_back_to_full_replay,
+            unknown_event_type_is_a_clear_error,
+            upcaster_chain_runs_while_loading,
+            concurrent_commands_lose_no_update,
+            conflicts_are_retried_then_returned,
+        );
+    };
+    (@tests $make_store:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::aggregate_scenarios::$name($make_store.await).await;
+            }
+        )*
+    };
+}
+
+/// An event store wrapper that makes appends conflict: before each of the first `conflicts` appends it
+/// appends a competing `Deposited { amount: 1 }` to the same stream, so the caller's expectation is stale.
+#[derive(Debug, Clone)]
+pub struct ContendedStore {
+    inner: Arc<dyn EventStore>,
+    remaining: Arc<AtomicU32>,
+}
+
+impl ContendedStore {
+    /// Wraps `inner`; the first `conflicts` appends through the wrapper conflict.
+    #[must_use]
+    pub fn new(inner: Arc<dyn EventStore>, conflicts: u32) -> Self {
+        Self { inner, remaining: Arc::new(AtomicU32::new(conflicts)) }
+    }
+}
+
+#[async_trait]
+impl EventStore for ContendedStore {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, EventStoreError> {
+        let take = self.remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if take {
+            let competing =
+                AccountEvent::Deposited { amount: 1 }.to_new_event(CodecId::Bincode, Metadata::default())?;
+            self.inner.append(stream_id, ExpectedVersion::Any, vec![competing]).await?;
+        }
+        self.inner.append(stream_id, expected, events).await
+    }
+
+    fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {
+        self.inner.read_stream(stream_id, range)
+    }
+
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
+        self.inner.stream_version(stream_id).await
+    }
+
+    async fn read_all(
+        &self,
+        after: GlobalPosition,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        self.inner.read_all(after, filter, limit).await
+    }
+
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>, EventStoreError> {
+        self.inner.list_streams(prefix, after, limit).await
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        self.inner.save_snapshot(snapshot).await
+    }
+
+    async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {
+        self.inner.load_snapshot(stream_id).await
+    }
+
+    async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
+        self.inner.delete_snapshot(stream_id).await
+    }
+
+    async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
+        self.inner.load_checkpoint(handler).await
+    }
+
+    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
+        self.inner.save_checkpoint(handler, position).await
+    }
+}
