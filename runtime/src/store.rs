@@ -1,1 +1,643 @@
-//! (being written)
+//! [`Store`]: holds the state, runs the reducer for each action and executes the effects it returns.
+//!
+//! # How effects run
+//!
+//! `send` takes the state lock, runs the reducer, releases the lock and then starts the effect:
+//!
+//! - `None`, `Send`, `Cancel`, and `Merge`/`Cancellable` of those run inline: no task, no allocation.
+//!   Actions they produce are reduced in FIFO order before `send` returns.
+//! - `Run`, `Delay`, `Concat` and `EventStore` each get one tokio task. Actions a task sends through its
+//!   [`ActionSink`] are reduced right away, on the task, in the order it sends them.
+//! - Every task counts against a *tracker*: one per `send` (created only when the send starts a task),
+//!   one per step of a `Concat`, and one for the whole store. A task's tracker is inherited by the actions it
+//!   sends back, so [`SendHandle::finished`] waits for whole cascades and a `Concat` step waits for
+//!   everything it led to.
+//! - A `Cancellable` scope gets a [`CancellationToken`], a child of the enclosing scope's token (nested
+//!   scopes) and ultimately of the store's shutdown token. The scope stays registered under its
+//!   [`EffectId`] while any task started inside it runs. Actions fed back by a task do *not* inherit its
+//!   scope: cancelling a request does not cancel the effects of the responses it already delivered.
+
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use composable_rust_core::{ActionSink, Clock, Effect, EffectId, EventStore, EventStoreOperation, Reducer, Task};
+use futures::FutureExt;
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SystemClock;
+
+/// Runs a [`Reducer`]: holds its state, reduces every action sent to it and executes the returned
+/// [`Effect`]s on tokio, feeding the actions they produce back in.
+///
+/// Cloning is cheap (one `Arc`); all clones share the state. When the last clone is dropped, every effect
+/// still running is cancelled, as with [`Store::shutdown`].
+///
+/// ```
+/// use composable_rust_core::{Effect, reducer_fn};
+/// use composable_rust_runtime::Store;
+///
+/// #[derive(Debug, Clone, PartialEq)]
+/// enum Action { Increment, Incremented }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let reducer = reducer_fn(|count: &mut u32, action: Action, _env: &()| match action {
+///     Action::Increment => Effect::future(async { Action::Incremented }),
+///     Action::Incremented => {
+///         *count += 1;
+///         Effect::None
+///     }
+/// });
+/// let store = Store::new(reducer, 0, ());
+/// store.send(Action::Increment).finished().await;
+/// assert_eq!(store.state(|count| *count), 1);
+/// # }
+/// ```
+pub struct Store<R: Reducer> {
+    inner: Arc<Inner<R>>,
+}
+
+/// Builds a [`Store`] with an event store and a clock other than the default [`SystemClock`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use composable_rust_core::{Effect, reducer_fn};
+/// use composable_rust_runtime::{Store, SystemClock};
+///
+/// let reducer = reducer_fn(|_: &mut (), _: (), _: &()| Effect::<()>::None);
+/// let store = Store::builder(reducer, (), ()).clock(Arc::new(SystemClock)).build();
+/// assert!(store.event_store().is_none());
+/// ```
+pub struct StoreBuilder<R: Reducer> {
+    reducer: R,
+    state: R::State,
+    environment: R::Environment,
+    event_store: Option<Arc<dyn EventStore>>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+/// What [`Store::send`] returns: await [`SendHandle::finished`] to wait for the effects that send started.
+///
+/// Dropping the handle does not cancel anything; effects keep running.
+#[derive(Clone)]
+pub struct SendHandle {
+    tracker: Option<Arc<Tracker>>,
+}
+
+struct Inner<R: Reducer> {
+    reducer: R,
+    state: Mutex<R::State>,
+    environment: R::Environment,
+    event_store: Option<Arc<dyn EventStore>>,
+    clock: Arc<dyn Clock>,
+    /// The runtime the store was built in, for sends from threads outside any runtime.
+    runtime: Option<Handle>,
+    cancellations: Arc<Cancellations>,
+    /// Parent of every cancellation token; cancelled by [`Store::shutdown`] and on drop.
+    shutdown: CancellationToken,
+    /// Mirrors `shutdown` without taking its lock, for the hot path of `send`.
+    shut_down: AtomicBool,
+    /// Counts every running task of the store.
+    running: Arc<Tracker>,
+}
+
+impl<R> Store<R>
+where
+    R: Reducer + Send + Sync + 'static,
+    R::State: Send + 'static,
+    R::Action: Send + 'static,
+    R::Environment: Send + Sync + 'static,
+{
+    /// A store running `reducer` from `initial_state`, with `environment`, the [`SystemClock`] and no event
+    /// store. Use [`Store::builder`] to add them.
+    pub fn new(reducer: R, initial_state: R::State, environment: R::Environment) -> Self {
+        Self::builder(reducer, initial_state, environment).build()
+    }
+
+    /// A builder for a store that needs an event store or another clock.
+    pub fn builder(reducer: R, initial_state: R::State, environment: R::Environment) -> StoreBuilder<R> {
+        StoreBuilder { reducer, state: initial_state, environment, event_store: None, clock: None }
+    }
+
+    /// Reduces `action` and starts the effects the reducer returns.
+    ///
+    /// The reducer runs under the state lock, on the caller's thread; so do the reductions of actions that
+    /// the effect sends back synchronously ([`Effect::Send`]). Effects that need a task are spawned on the
+    /// current tokio runtime (or the one the store was built in). A store that has been shut down ignores
+    /// the action.
+    ///
+    /// # Panics
+    /// A reducer that panics panics here: a reducer is pure code, so its panic is a bug to fix.
+    pub fn send(&self, action: R::Action) -> SendHandle {
+        if self.inner.shut_down.load(Ordering::Acquire) {
+            tracing::debug!("an action was sent to a store that has been shut down; it was ignored");
+            return SendHandle { tracker: None };
+        }
+        let mut tracker = None;
+        self.inner.process(action, &mut tracker);
+        SendHandle { tracker }
+    }
+
+    /// Reads the state: `store.state(|s| s.count)`.
+    ///
+    /// `read` runs under the state lock, so keep it short and do not call the store from it.
+    pub fn state<T>(&self, read: impl FnOnce(&R::State) -> T) -> T {
+        read(&self.inner.lock_state())
+    }
+
+    /// Cancels every effect that is running and makes the store ignore further actions.
+    ///
+    /// Tasks stop at their next `.await`; [`SendHandle::finished`] and [`Store::idle`] resolve once they have.
+    pub fn shutdown(&self) {
+        self.inner.shut_down();
+    }
+
+    /// Whether [`Store::shutdown`] has been called.
+    #[must_use]
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shut_down.load(Ordering::Acquire)
+    }
+
+    /// How many effect tasks are running now (across all sends).
+    #[must_use]
+    pub fn effects_in_flight(&self) -> usize {
+        self.inner.running.count()
+    }
+
+    /// Waits until no effect task is running.
+    pub async fn idle(&self) {
+        self.inner.running.wait_idle().await;
+    }
+
+    /// The clock that drives [`Effect::Delay`].
+    #[must_use]
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The event store that [`Effect::EventStore`] runs against, if the store has one.
+    #[must_use]
+    pub fn event_store(&self) -> Option<&Arc<dyn EventStore>> {
+        self.inner.event_store.as_ref()
+    }
+
+    /// The environment the reducer receives.
+    #[must_use]
+    pub fn environment(&self) -> &R::Environment {
+        &self.inner.environment
+    }
+}
+
+impl<R> StoreBuilder<R>
+where
+    R: Reducer + Send + Sync + 'static,
+    R::State: Send + 'static,
+    R::Action: Send + 'static,
+    R::Environment: Send + Sync + 'static,
+{
+    /// The event store that [`Effect::EventStore`] operations run against.
+    #[must_use]
+    pub fn event_store(mut self, event_store: Arc<dyn EventStore>) -> Self {
+        self.event_store = Some(event_store);
+        self
+    }
+
+    /// The clock that drives [`Effect::Delay`] (default: [`SystemClock`]; tests use a test clock).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Builds the store.
+    pub fn build(self) -> Store<R> {
+        Store {
+            inner: Arc::new(Inner {
+                reducer: self.reducer,
+                state: Mutex::new(self.state),
+                environment: self.environment,
+                event_store: self.event_store,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                runtime: Handle::try_current().ok(),
+                cancellations: Arc::default(),
+                shutdown: CancellationToken::new(),
+                shut_down: AtomicBool::new(false),
+                running: Tracker::root(),
+            }),
+        }
+    }
+}
+
+impl SendHandle {
+    /// Waits until every effect this send started has finished, including the effects of actions those
+    /// effects fed back (cascades). Resolves at once when the send started no task.
+    pub async fn finished(&self) {
+        if let Some(tracker) = &self.tracker {
+            tracker.wait_idle().await;
+        }
+    }
+
+    /// Whether every effect this send started has finished.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.tracker.as_ref().is_none_or(|t| t.count() == 0)
+    }
+}
+
+/// Where an effect runs: the tracker its tasks count against and the innermost cancellable scope.
+#[derive(Clone, Default)]
+struct Ctx {
+    tracker: Option<Arc<Tracker>>,
+    scope: Option<Arc<CancelScope>>,
+}
+
+impl Ctx {
+    fn token<'a>(&'a self, store_token: &'a CancellationToken) -> &'a CancellationToken {
+        self.scope.as_ref().map_or(store_token, |scope| &scope.token)
+    }
+}
+
+impl<R> Inner<R>
+where
+    R: Reducer + Send + Sync + 'static,
+    R::State: Send + 'static,
+    R::Action: Send + 'static,
+    R::Environment: Send + Sync + 'static,
+{
+    fn lock_state(&self) -> MutexGuard<'_, R::State> {
+        // A poisoned lock means a reducer panicked; that panic was already reported where it happened.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn shut_down(&self) {
+        self.shut_down.store(true, Ordering::Release);
+        self.shutdown.cancel();
+    }
+
+    /// Reduces `action`, then every action its effects send synchronously, in FIFO order (as TCA does).
+    /// `tracker` is created the first time an effect needs a task.
+    fn process(self: &Arc<Self>, action: R::Action, tracker: &mut Option<Arc<Tracker>>) {
+        let mut queue = VecDeque::new();
+        self.drain(Some(action), &mut queue, tracker);
+    }
+
+    fn drain(
+        self: &Arc<Self>,
+        mut next: Option<R::Action>,
+        queue: &mut VecDeque<R::Action>,
+        tracker: &mut Option<Arc<Tracker>>,
+    ) {
+        while let Some(action) = next.take().or_else(|| queue.pop_front()) {
+            let effect = {
+                let mut state = self.lock_state();
+                self.reducer.reduce(&mut state, action, &self.environment)
+            };
+            if effect.is_none() {
+                continue;
+            }
+            if tracker.is_none() && needs_task(&effect) {
+                *tracker = Some(Tracker::child(&self.running));
+            }
+            let ctx = Ctx { tracker: tracker.clone(), scope: None };
+            self.start(effect, &ctx, queue);
+        }
+    }
+
+    /// Runs `effect` and the actions it sends synchronously, from inside a task.
+    fn run_in_task(self: &Arc<Self>, effect: Effect<R::Action>, ctx: &Ctx) {
+        if ctx.token(&self.shutdown).is_cancelled() {
+            return;
+        }
+        let mut queue = VecDeque::new();
+        self.start(effect, ctx, &mut queue);
+        let mut tracker = ctx.tracker.clone();
+        self.drain(None, &mut queue, &mut tracker);
+    }
+
+    /// Starts `effect`: inline parts now (sent actions go to `queue`), the rest as tasks.
+    fn start(self: &Arc<Self>, effect: Effect<R::Action>, ctx: &Ctx, queue: &mut VecDeque<R::Action>) {
+        match effect {
+            Effect::None => {}
+            Effect::Send(action) => queue.push_back(action),
+            Effect::Merge(effects) => {
+                for effect in effects {
+                    self.start(effect, ctx, queue);
+                }
+            }
+            Effect::Cancel(id) => self.cancellations.cancel(&id),
+            Effect::Cancellable { id, cancel_in_flight, effect } => {
+                if cancel_in_flight {
+                    self.cancellations.cancel(&id);
+                }
+                let scope = CancelScope::open(&self.cancellations, id, ctx.token(&self.shutdown), ctx.scope.clone());
+                let scoped = Ctx { tracker: ctx.tracker.clone(), scope: Some(scope) };
+                self.start(*effect, &scoped, queue);
+            }
+            Effect::Run(task) => self.start_task(task, ctx),
+            Effect::Delay { duration, effect } => self.start_delay(duration, *effect, ctx),
+            Effect::Concat(effects) => self.start_concat(effects, ctx),
+            Effect::EventStore(operation) => self.start_operation(operation, ctx),
+        }
+    }
+
+    /// The context a task runs in: always with a tracker (the store's, if the caller had none).
+    fn task_ctx(&self, ctx: &Ctx) -> Ctx {
+        Ctx {
+            tracker: Some(ctx.tracker.clone().unwrap_or_else(|| Arc::clone(&self.running))),
+            scope: ctx.scope.clone(),
+        }
+    }
+
+    /// The sink a task sends actions through: each action is reduced at once, under the task's tracker
+    /// (so waits include its cascade) but outside its cancellable scope.
+    fn sink(self: &Arc<Self>, ctx: &Ctx) -> ActionSink<R::Action> {
+        let store = Arc::downgrade(self);
+        let token = ctx.token(&self.shutdown).clone();
+        let tracker = ctx.tracker.clone();
+        ActionSink::new(move |action| {
+            if token.is_cancelled() {
+                tracing::trace!("an action sent by a cancelled effect was dropped");
+                return;
+            }
+            if let Some(store) = store.upgrade() {
+                let mut tracker = tracker.clone();
+                store.process(action, &mut tracker);
+            }
+        })
+    }
+
+    fn start_task(self: &Arc<Self>, task: Task<R::Action>, ctx: &Ctx) {
+        let ctx = self.task_ctx(ctx);
+        let sink = self.sink(&ctx);
+        self.spawn(&ctx, async move {
+            if let Err(error) = task.start(sink).await {
+                tracing::error!(error = %error, error_debug = ?error, "an effect task failed; the store keeps running");
+            }
+        });
+    }
+
+    fn start_delay(self: &Arc<Self>, duration: Duration, effect: Effect<R::Action>, ctx: &Ctx) {
+        let ctx = self.task_ctx(ctx);
+        // Called now, so the delay is measured from the moment the effect started.
+        let sleep = self.clock.sleep(duration);
+        let store = Arc::downgrade(self);
+        let task_ctx = ctx.clone();
+        self.spawn(&ctx, async move {
+            sleep.await;
+            if let Some(store) = store.upgrade() {
+                store.run_in_task(effect, &task_ctx);
+            }
+        });
+    }
+
+    fn start_concat(self: &Arc<Self>, effects: Vec<Effect<R::Action>>, ctx: &Ctx) {
+        let ctx = self.task_ctx(ctx);
+        let store = Arc::downgrade(self);
+        let task_ctx = ctx.clone();
+        self.spawn(&ctx, async move {
+            for effect in effects {
+                let Some(store) = store.upgrade() else { return };
+                // Each step gets its own tracker (counted in the concat's too), and the next step starts
+                // only once everything the step started, cascades included, has finished.
+                let step = Tracker::child(task_ctx.tracker.as_ref().unwrap_or(&store.running));
+                let step_ctx = Ctx { tracker: Some(Arc::clone(&step)), scope: task_ctx.scope.clone() };
+                store.run_in_task(effect, &step_ctx);
+                drop(store);
+                step.wait_idle().await;
+            }
+        });
+    }
+
+    fn start_operation(self: &Arc<Self>, operation: EventStoreOperation<R::Action>, ctx: &Ctx) {
+        let Some(event_store) = self.event_store.clone() else {
+            tracing::error!(
+                request = ?operation.request(),
+                "a reducer returned Effect::EventStore, but this Store has no event store; \
+                 build it with Store::builder(..).event_store(..); the operation was not run"
+            );
+            return;
+        };
+        let ctx = self.task_ctx(ctx);
+        let sink = self.sink(&ctx);
+        self.spawn(&ctx, async move {
+            if let Some(action) = operation.execute(&event_store).await {
+                sink.send(action);
+            }
+        });
+    }
+
+    /// Spawns `work` under `ctx`: it counts against the tracker, keeps the scope registered, stops when the
+    /// scope (or the store) is cancelled, and has its panic reported instead of lost.
+    fn spawn(&self, ctx: &Ctx, work: impl Future<Output = ()> + Send + 'static) {
+        let token = ctx.token(&self.shutdown).clone();
+        let guard = ctx.tracker.as_ref().unwrap_or(&self.running).enter();
+        let scope = ctx.scope.clone();
+        let task = async move {
+            // Dropped in reverse order: the scope is unregistered before the tracker can report idle.
+            let _guard = guard;
+            let _scope = scope;
+            tokio::select! {
+                biased;
+                () = token.cancelled() => {}
+                outcome = AssertUnwindSafe(work).catch_unwind() => {
+                    if let Err(panic) = outcome {
+                        tracing::error!(panic = panic_message(panic.as_ref()), "an effect task panicked; the store keeps running");
+                    }
+                }
+            }
+        };
+        match Handle::try_current().ok().or_else(|| self.runtime.clone()) {
+            Some(runtime) => {
+                runtime.spawn(task);
+            }
+            None => tracing::error!(
+                "an effect needs a tokio runtime, but the action was sent outside one and the store was not \
+                 built inside one; the effect was not run"
+            ),
+        }
+    }
+}
+
+impl<R: Reducer> Drop for Inner<R> {
+    fn drop(&mut self) {
+        self.shut_down.store(true, Ordering::Release);
+        self.shutdown.cancel();
+    }
+}
+
+/// Whether starting `effect` spawns a task (and therefore needs a tracker).
+fn needs_task<A>(effect: &Effect<A>) -> bool {
+    match effect {
+        Effect::None | Effect::Send(_) | Effect::Cancel(_) => false,
+        Effect::Merge(effects) => effects.iter().any(needs_task),
+        Effect::Cancellable { effect, .. } => needs_task(effect),
+        Effect::Run(_) | Effect::Delay { .. } | Effect::Concat(_) | Effect::EventStore(_) => true,
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic payload that is not a string)")
+}
+
+/// Counts running tasks; counts propagate to the parent, so a send's tracker is part of the store's.
+struct Tracker {
+    running: AtomicUsize,
+    idle: Notify,
+    parent: Option<Arc<Tracker>>,
+}
+
+impl Tracker {
+    fn root() -> Arc<Self> {
+        Arc::new(Self { running: AtomicUsize::new(0), idle: Notify::new(), parent: None })
+    }
+
+    fn child(parent: &Arc<Self>) -> Arc<Self> {
+        Arc::new(Self { running: AtomicUsize::new(0), idle: Notify::new(), parent: Some(Arc::clone(parent)) })
+    }
+
+    fn count(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+
+    fn enter(self: &Arc<Self>) -> TaskGuard {
+        let mut tracker = Some(self);
+        while let Some(t) = tracker {
+            t.running.fetch_add(1, Ordering::AcqRel);
+            tracker = t.parent.as_ref();
+        }
+        TaskGuard(Arc::clone(self))
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a task finishing in between still wakes us.
+            notified.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Held by a running task; leaving decrements its tracker and all of the tracker's ancestors.
+struct TaskGuard(Arc<Tracker>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let mut tracker = Some(&self.0);
+        while let Some(t) = tracker {
+            if t.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+                t.idle.notify_waiters();
+            }
+            tracker = t.parent.as_ref();
+        }
+    }
+}
+
+/// The running cancellable scopes, by id. A scope may be registered more than once under one id (every
+/// `send` that starts it adds one); `Cancel` cancels them all.
+#[derive(Default)]
+struct Cancellations {
+    next_key: AtomicU64,
+    by_id: Mutex<HashMap<EffectId, Vec<(u64, CancellationToken)>>>,
+}
+
+impl Cancellations {
+    fn lock(&self) -> MutexGuard<'_, HashMap<EffectId, Vec<(u64, CancellationToken)>>> {
+        self.by_id.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cancel(&self, id: &EffectId) {
+        let tokens = self.lock().remove(id);
+        for (_, token) in tokens.into_iter().flatten() {
+            token.cancel();
+        }
+    }
+
+    fn unregister(&self, id: &EffectId, key: u64) {
+        let mut by_id = self.lock();
+        if let Some(tokens) = by_id.get_mut(id) {
+            tokens.retain(|(k, _)| *k != key);
+            if tokens.is_empty() {
+                by_id.remove(id);
+            }
+        }
+    }
+}
+
+/// One started `Cancellable`: registered under its id until the last task inside it ends.
+struct CancelScope {
+    id: EffectId,
+    key: u64,
+    token: CancellationToken,
+    registry: Arc<Cancellations>,
+    /// Keeps the enclosing scope registered while this one runs, so cancelling it still reaches us.
+    _parent: Option<Arc<CancelScope>>,
+}
+
+impl CancelScope {
+    fn open(
+        registry: &Arc<Cancellations>,
+        id: EffectId,
+        parent_token: &CancellationToken,
+        parent: Option<Arc<CancelScope>>,
+    ) -> Arc<Self> {
+        let token = parent_token.child_token();
+        let key = registry.next_key.fetch_add(1, Ordering::Relaxed);
+        registry.lock().entry(id.clone()).or_default().push((key, token.clone()));
+        Arc::new(Self { id, key, token, registry: Arc::clone(registry), _parent: parent })
+    }
+}
+
+impl Drop for CancelScope {
+    fn drop(&mut self) {
+        self.registry.unregister(&self.id, self.key);
+    }
+}
+
+impl<R: Reducer> Clone for Store<R> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner) }
+    }
+}
+
+impl<R: Reducer> fmt::Debug for Store<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("clock", &self.inner.clock)
+            .field("event_store", &self.inner.event_store)
+            .field("effects_in_flight", &self.inner.running.count())
+            .field("shut_down", &self.inner.shut_down.load(Ordering::Acquire))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Reducer> fmt::Debug for StoreBuilder<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreBuilder")
+            .field("clock", &self.clock)
+            .field("event_store", &self.event_store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for SendHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendHandle").field("finished", &self.is_finished()).finish()
+    }
+}
