@@ -44,6 +44,10 @@ pub struct PostgresConfig {
     /// costs about 30% of a single append; a connection that died meanwhile fails that one operation with
     /// a backend error and is replaced.
     pub test_before_acquire: bool,
+    /// How long [`read_all`](composable_rust_core::EventStore::read_all) may wait, when it returns less than
+    /// a full page while newer events are already committed, for the older transactions that hold them
+    /// back to finish (so that a writer reads its own writes). `Duration::ZERO` never waits. Default: 2 s.
+    pub read_all_wait: Duration,
 }
 
 impl PostgresConfig {
@@ -53,6 +57,8 @@ impl PostgresConfig {
     pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
     /// The default for [`PostgresConfig::statement_timeout`].
     pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The default for [`PostgresConfig::read_all_wait`].
+    pub const DEFAULT_READ_ALL_WAIT: Duration = Duration::from_secs(2);
 
     /// Reads the server, user, password, database and TLS mode from a `postgres://` URL.
     ///
@@ -79,6 +85,7 @@ impl PostgresConfig {
             acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
             statement_timeout: Some(Self::DEFAULT_STATEMENT_TIMEOUT),
             test_before_acquire: false,
+            read_all_wait: Self::DEFAULT_READ_ALL_WAIT,
         }
     }
 
@@ -120,6 +127,7 @@ impl fmt::Debug for PostgresConfig {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("test_before_acquire", &self.test_before_acquire)
+            .field("read_all_wait", &self.read_all_wait)
             .finish()
     }
 }

@@ -60,7 +60,9 @@ pub enum PostgresError {
         source: sqlx::Error,
     },
     /// A statement ran longer than the statement timeout and was cancelled by the server.
-    #[error("a statement ran longer than the statement timeout and was cancelled: raise PostgresConfig::statement_timeout")]
+    #[error(
+        "a statement ran longer than the statement timeout and was cancelled: raise PostgresConfig::statement_timeout"
+    )]
     StatementTimeout {
         /// The server's error.
         #[source]
@@ -115,9 +117,7 @@ impl ErrorContext {
         let server = &self.server;
         match error {
             MigrateError::Execute(e) => self.map("migrate the event store schema", e),
-            MigrateError::ExecuteMigration(e, version) => {
-                self.map(format!("apply event store migration {version}"), e)
-            }
+            MigrateError::ExecuteMigration(e, version) => self.map(format!("apply event store migration {version}"), e),
             MigrateError::VersionMissing(version) => EventStoreError::Schema(format!(
                 "{server} has migration {version} applied, which this build does not know: the schema is newer than this code; upgrade the application"
             )),

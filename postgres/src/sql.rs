@@ -33,8 +33,7 @@ WITH head AS (
 SELECT (SELECT version FROM head), COUNT(*), MIN(global_position) FROM appended";
 
 /// The version of a stream (0 when it has no events): a backward index-only scan of one entry.
-pub(crate) const STREAM_VERSION: &str =
-    "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1";
+pub(crate) const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1";
 
 /// The columns of a stream load, in the order `store::decode_stream_row` reads them.
 pub(crate) const READ_STREAM: &str = r"
@@ -64,6 +63,10 @@ WHERE global_position > $1 AND global_position < ",
 ORDER BY global_position
 LIMIT $2"
 );
+
+/// The visibility horizon of global reads next to the newest committed position: when the newest is at
+/// or above the horizon, committed events are held back behind an older transaction still in flight.
+pub(crate) const HELD_BACK: &str = concat!("SELECT ", visible_below!(), ", (SELECT MAX(global_position) FROM events)");
 
 /// The global log with optional filters: `$3` event types (empty: all), `$4` stream prefix, `$5`/`$6` the
 /// recorded-at range.

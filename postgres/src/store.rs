@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use composable_rust_core::{
     AppendResult, CodecId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, InvalidInput,
-    LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
-    async_trait, validate_append, validate_handler_name,
+    LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait,
+    validate_append, validate_handler_name,
 };
 use futures::{StreamExt, TryStreamExt};
 use sqlx::migrate::Migrator;
@@ -36,6 +37,7 @@ const MAX_RACE_RETRIES: u32 = 100;
 pub struct PostgresEventStore {
     pool: PgPool,
     context: Arc<ErrorContext>,
+    read_all_wait: Duration,
 }
 
 impl PostgresEventStore {
@@ -65,10 +67,7 @@ impl PostgresEventStore {
             .map_err(|_| {
                 EventStoreError::backend(
                     operation,
-                    PostgresError::AcquireTimeout {
-                        server: context.server.clone(),
-                        timeout: config.acquire_timeout,
-                    },
+                    PostgresError::AcquireTimeout { server: context.server.clone(), timeout: config.acquire_timeout },
                 )
             })?
             .map_err(|e| context.map(operation, e))?;
@@ -81,7 +80,7 @@ impl PostgresEventStore {
             .test_before_acquire(config.test_before_acquire)
             .connect_lazy_with(options);
         tracing::debug!(server = %context.server, "connected to PostgreSQL");
-        Ok(Self { pool, context: Arc::new(context) })
+        Ok(Self { pool, context: Arc::new(context), read_all_wait: config.read_all_wait })
     }
 
     /// Uses an existing pool as it is configured (consider `test_before_acquire(false)`, see
@@ -92,7 +91,7 @@ impl PostgresEventStore {
             server: describe_server(&pool.connect_options()),
             acquire_timeout: pool.options().get_acquire_timeout(),
         };
-        Self { pool, context: Arc::new(context) }
+        Self { pool, context: Arc::new(context), read_all_wait: PostgresConfig::DEFAULT_READ_ALL_WAIT }
     }
 
     /// Creates or updates the schema (tables, indexes, the append-only trigger) by applying the embedded
@@ -111,6 +110,49 @@ impl PostgresEventStore {
     #[must_use]
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// One page of the global log below the visibility horizon.
+    async fn read_page(
+        &self,
+        after: GlobalPosition,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        let after = to_db(after.get());
+        let page = i64::try_from(limit).unwrap_or(i64::MAX);
+        let unfiltered = filter.event_types.is_empty()
+            && filter.stream_prefix.is_none()
+            && filter.correlation_id.is_none()
+            && filter.recorded_from.is_none()
+            && filter.recorded_before.is_none();
+        let query = if unfiltered {
+            sqlx::query(sql::READ_ALL).bind(after).bind(page)
+        } else {
+            let sql = if filter.correlation_id.is_some() { sql::READ_ALL_CORRELATED } else { sql::READ_ALL_FILTERED };
+            let query = sqlx::query(sql)
+                .bind(after)
+                .bind(page)
+                .bind(filter.event_types.as_slice())
+                .bind(filter.stream_prefix.as_deref())
+                .bind(filter.recorded_from)
+                .bind(filter.recorded_before);
+            match filter.correlation_id {
+                Some(id) => query.bind(id),
+                None => query,
+            }
+        };
+        let operation = || format!("read the global log after position {after}");
+        let mut rows = query.fetch(&self.pool);
+        let mut events = Vec::with_capacity(limit.min(4096));
+        let mut last_stream = None;
+        while let Some(row) = rows.try_next().await.map_err(|e| self.context.map(operation(), e))? {
+            let event = stream_id_of(&row, &mut last_stream)
+                .and_then(|stream_id| decode_event(&row, stream_id, 1))
+                .map_err(|e| self.context.map_decode(operation, e))?;
+            events.push(event);
+        }
+        Ok(events)
     }
 
     /// One attempt at the single-statement append.
@@ -250,7 +292,10 @@ fn stream_id_of(row: &PgRow, last: &mut Option<StreamId>) -> Result<StreamId, De
         return Ok(id.clone());
     }
     let id = StreamId::new(raw).map_err(|e| {
-        Decode::Event(EventStoreError::backend("read a stored stream id", format!("the events table holds an invalid stream id: {e}")))
+        Decode::Event(EventStoreError::backend(
+            "read a stored stream id",
+            format!("the events table holds an invalid stream id: {e}"),
+        ))
     })?;
     *last = Some(id.clone());
     Ok(id)
@@ -266,8 +311,12 @@ impl EventStore for PostgresEventStore {
     ) -> Result<AppendResult, EventStoreError> {
         validate_append(stream_id, &events)?;
         if events.len() > sql::MAX_BATCH {
-            return Err(InvalidInput::BatchTooLarge { stream_id: stream_id.clone(), len: events.len(), max: sql::MAX_BATCH }
-                .into());
+            return Err(InvalidInput::BatchTooLarge {
+                stream_id: stream_id.clone(),
+                len: events.len(),
+                max: sql::MAX_BATCH,
+            }
+            .into());
         }
         if let Some(event) = events.iter().find(|e| e.metadata.actor.as_deref().is_some_and(|a| a.contains('\0'))) {
             return Err(InvalidInput::Other(format!(
@@ -288,7 +337,11 @@ impl EventStore for PostgresEventStore {
                     });
                 }
                 Attempt::Refused { actual } => {
-                    return Err(EventStoreError::ConcurrencyConflict { stream_id: stream_id.clone(), expected, actual });
+                    return Err(EventStoreError::ConcurrencyConflict {
+                        stream_id: stream_id.clone(),
+                        expected,
+                        actual,
+                    });
                 }
                 Attempt::LostRace if matches!(expected, ExpectedVersion::Any | ExpectedVersion::StreamExists) => {
                     races += 1;
@@ -304,7 +357,11 @@ impl EventStore for PostgresEventStore {
                 Attempt::LostRace => {
                     // The failed statement's transaction is gone; read the winner's version afresh.
                     let actual = self.stream_version(stream_id).await?;
-                    return Err(EventStoreError::ConcurrencyConflict { stream_id: stream_id.clone(), expected, actual });
+                    return Err(EventStoreError::ConcurrencyConflict {
+                        stream_id: stream_id.clone(),
+                        expected,
+                        actual,
+                    });
                 }
                 Attempt::Failed(e) => return Err(self.context.map(format!("append to stream {stream_id}"), e)),
             }
@@ -345,40 +402,24 @@ impl EventStore for PostgresEventStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let after = to_db(after.get());
-        let page = i64::try_from(limit).unwrap_or(i64::MAX);
-        let unfiltered = filter.event_types.is_empty()
-            && filter.stream_prefix.is_none()
-            && filter.correlation_id.is_none()
-            && filter.recorded_from.is_none()
-            && filter.recorded_before.is_none();
-        let query = if unfiltered {
-            sqlx::query(sql::READ_ALL).bind(after).bind(page)
-        } else {
-            let sql = if filter.correlation_id.is_some() { sql::READ_ALL_CORRELATED } else { sql::READ_ALL_FILTERED };
-            let query = sqlx::query(sql)
-                .bind(after)
-                .bind(page)
-                .bind(filter.event_types.as_slice())
-                .bind(filter.stream_prefix.as_deref())
-                .bind(filter.recorded_from)
-                .bind(filter.recorded_before);
-            match filter.correlation_id {
-                Some(id) => query.bind(id),
-                None => query,
+        let deadline = Instant::now() + self.read_all_wait;
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            let events = self.read_page(after, filter, limit).await?;
+            if events.len() >= limit || self.read_all_wait.is_zero() {
+                return Ok(events);
             }
-        };
-        let operation = || format!("read the global log after position {after}");
-        let mut rows = query.fetch(&self.pool);
-        let mut events = Vec::with_capacity(limit.min(4096));
-        let mut last_stream = None;
-        while let Some(row) = rows.try_next().await.map_err(|e| self.context.map(operation(), e))? {
-            let event = stream_id_of(&row, &mut last_stream)
-                .and_then(|stream_id| decode_event(&row, stream_id, 1))
-                .map_err(|e| self.context.map_decode(operation, e))?;
-            events.push(event);
+            // A short page: are committed events held back behind an older transaction still in flight?
+            let (horizon, newest): (i64, Option<i64>) = sqlx::query_as(sql::HELD_BACK)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.context.map("read the global log's visibility horizon", e))?;
+            if newest.is_none_or(|newest| newest < horizon) || Instant::now() + backoff > deadline {
+                return Ok(events);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(50));
         }
-        Ok(events)
     }
 
     async fn list_streams(
@@ -410,7 +451,10 @@ impl EventStore for PostgresEventStore {
 
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
         let version = i64::try_from(snapshot.version.get()).map_err(|_| {
-            InvalidInput::Other(format!("snapshot version {} of {} is too large to store", snapshot.version, snapshot.stream_id))
+            InvalidInput::Other(format!(
+                "snapshot version {} of {} is too large to store",
+                snapshot.version, snapshot.stream_id
+            ))
         })?;
         sqlx::query(sql::SAVE_SNAPSHOT)
             .bind(snapshot.stream_id.as_str())

@@ -1,0 +1,126 @@
+//! Error paths: no server, bad URLs, refused logins, missing schema; and no password in any message.
+
+mod common;
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use composable_rust_core::{
+    EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, StreamId, StreamRange,
+};
+use composable_rust_postgres::{PostgresConfig, PostgresError, PostgresEventStore};
+use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
+use futures::TryStreamExt;
+
+const PASSWORD: &str = "s3cret-Pa55word";
+
+/// The error, its source chain and its Debug form, as one text to search.
+fn everything_said_about(err: &EventStoreError) -> String {
+    let mut text = format!("{err:?}\n{err}");
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(&format!("\n{s}"));
+        source = s.source();
+    }
+    text
+}
+
+fn postgres_source(err: &EventStoreError) -> &PostgresError {
+    match err {
+        EventStoreError::Backend { source, .. } => source.downcast_ref::<PostgresError>().unwrap(),
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connecting_to_a_closed_port_says_the_server_is_unreachable() {
+    let mut config = PostgresConfig::from_url(&format!("postgres://postgres:{PASSWORD}@127.0.0.1:1/postgres")).unwrap();
+    config.acquire_timeout = Duration::from_secs(2);
+    let err = PostgresEventStore::connect_with(config).await.unwrap_err();
+    let text = everything_said_about(&err);
+    assert!(matches!(postgres_source(&err), PostgresError::Unreachable { .. }), "{text}");
+    assert!(text.contains("127.0.0.1:1/postgres") && text.contains("is the server running"), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+}
+
+#[tokio::test]
+async fn a_malformed_url_is_an_error_that_does_not_repeat_it() {
+    for url in ["not a url", &format!("postgres://app:{PASSWORD}@localhost:notaport/db")] {
+        let err = PostgresEventStore::connect(url).await.unwrap_err();
+        let text = everything_said_about(&err);
+        assert!(matches!(postgres_source(&err), PostgresError::InvalidUrl { .. }), "{text}");
+        assert!(text.contains("postgres://user:password@host:port/database"), "{text}");
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_role_is_a_refused_login_without_the_password() {
+    let db = PostgresTestDatabase::start().await;
+    let options = db.connect_options().username("no_such_role_composable").password(PASSWORD);
+    let config = PostgresConfig::from_options(options);
+    assert!(!format!("{config:?}").contains(PASSWORD));
+    let err = PostgresEventStore::connect_with(config).await.unwrap_err();
+    let text = everything_said_about(&err);
+    assert!(matches!(postgres_source(&err), PostgresError::LoginRefused { .. }), "{text}");
+    assert!(text.contains("no_such_role_composable") && text.contains("check the user name and password"), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+}
+
+#[tokio::test]
+async fn an_unknown_database_says_to_create_it() {
+    let db = PostgresTestDatabase::start().await;
+    let config = PostgresConfig::from_options(db.connect_options().database("no_such_database_composable"));
+    let err = PostgresEventStore::connect_with(config).await.unwrap_err();
+    let text = everything_said_about(&err);
+    assert!(matches!(postgres_source(&err), PostgresError::UnknownDatabase { .. }), "{text}");
+    assert!(text.contains("create it"), "{text}");
+}
+
+#[tokio::test]
+async fn using_the_store_before_migrate_is_a_schema_error_that_says_to_migrate() {
+    let (store, _db) = common::unmigrated_store().await;
+    let stream = StreamId::new("order-1").unwrap();
+    let errors = [
+        store.append(&stream, ExpectedVersion::Any, vec![common::event(0, 0)]).await.unwrap_err(),
+        store.stream_version(&stream).await.unwrap_err(),
+        store.read_all(GlobalPosition::START, &LogFilter::all(), 10).await.unwrap_err(),
+        store.read_stream(&stream, StreamRange::all()).try_collect::<Vec<_>>().await.unwrap_err(),
+        store.load_checkpoint("projection").await.unwrap_err(),
+    ];
+    for err in errors {
+        assert!(matches!(err, EventStoreError::Schema(_)), "{err:?}");
+        assert!(err.to_string().contains("PostgresEventStore::migrate()"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn debug_output_of_a_connected_store_never_shows_the_password() {
+    // The local cluster trusts local connections, so any password is accepted: enough to check it never
+    // shows up.
+    let db = PostgresTestDatabase::start().await;
+    let config = PostgresConfig::from_options(db.connect_options().password(PASSWORD));
+    let store = PostgresEventStore::connect_with(config.clone()).await.unwrap();
+    let debug = format!("{store:?} {config:?}");
+    assert!(debug.contains(db.name()), "{debug}");
+    assert!(!debug.contains(PASSWORD), "{debug}");
+}
+
+#[tokio::test]
+async fn the_statement_timeout_is_applied_to_every_connection() {
+    let db = PostgresTestDatabase::start().await;
+    let mut config = PostgresConfig::from_options(db.connect_options());
+    config.statement_timeout = Some(Duration::from_millis(150));
+    let store = PostgresEventStore::connect_with(config).await.unwrap();
+    let setting: String = sqlx::query_scalar("SHOW statement_timeout").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(setting, "150ms");
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent() {
+    let (store, _db) = common::migrated_store().await;
+    store.migrate().await.unwrap();
+    let applied: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(applied, 1);
+}
