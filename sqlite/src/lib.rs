@@ -1,1 +1,80 @@
-//! Embedded SQLite event store for composable-rust (being written).
+//! Embedded SQLite event store for composable-rust: durable events in one file, no server to install.
+//!
+//! [`SqliteEventStore`] implements the [`EventStore`](composable_rust_core::EventStore) contract of
+//! `composable-rust-core` (the same versions, positions and errors as the PostgreSQL backend, pinned by the
+//! conformance suite) on sqlx's SQLite driver with the bundled SQLite library, so `cargo build` on a fresh
+//! machine is all it takes. It is the default store of the examples and the natural choice for local
+//! development, tests that want real SQL, and single-machine applications.
+//!
+//! # Example
+//!
+//! ```
+//! use composable_rust_core::{CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, StreamRange};
+//! use composable_rust_sqlite::SqliteEventStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // `SqliteEventStore::open("data/events.db")` for a file; in memory for this example.
+//! let store = SqliteEventStore::in_memory().await?;
+//! let order = StreamId::new("order-42")?;
+//! let placed = NewEvent {
+//!     event_type: "OrderPlaced.v1".into(),
+//!     codec: CodecId::Json,
+//!     payload: br#"{"customer":"ada"}"#.to_vec(),
+//!     metadata: Metadata::default(),
+//! };
+//!
+//! let written = store.append(&order, ExpectedVersion::NoStream, vec![placed.clone()]).await?;
+//! assert_eq!(written.stream_version.get(), 1);
+//!
+//! // A second writer that still believes the stream is new loses; it can reload and retry.
+//! let stale = store.append(&order, ExpectedVersion::NoStream, vec![placed]).await;
+//! assert!(stale.is_err_and(|e| e.is_conflict()));
+//!
+//! let events = store.load_stream(&order, StreamRange::all()).await?;
+//! assert_eq!(events[0].event_type, "OrderPlaced.v1");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The file and its settings
+//!
+//! [`SqliteEventStore::open`] creates the file (and missing parent folders) and applies the schema in
+//! `migrations/sqlite/`, which is embedded in the binary. It refuses, with
+//! [`EventStoreError::Schema`](composable_rust_core::EventStoreError::Schema) and without touching the file,
+//! a file that is not an SQLite database, one that is visibly truncated, and one whose schema was written
+//! by a newer version of this crate. Every connection sets:
+//!
+//! | pragma | value | why |
+//! |---|---|---|
+//! | `journal_mode` | `WAL` | readers never block the writer and the writer never blocks readers |
+//! | `synchronous` | `FULL` ([`Durability::Full`], default) or `NORMAL` | an acknowledged append survives a process crash with either; with `FULL` also a power loss |
+//! | `busy_timeout` | 5 s ([`SqliteConfig::busy_timeout`]) | a writer in another process waits for the lock instead of failing |
+//! | `foreign_keys` | `ON` | every event belongs to a row in `streams` |
+//!
+//! The reasoning and the measurements are in `docs/decisions.md` and `docs/performance.md` ("SQLite").
+//!
+//! # Writers and readers
+//!
+//! SQLite allows one writer at a time. Inside a process, every write goes through the store's single write
+//! connection, so concurrent tasks queue (in order) instead of contending for the file lock. Each append
+//! is one `BEGIN IMMEDIATE` transaction: it takes the write lock before reading the stream's version, so
+//! the version check and the insert are atomic and no lock upgrade can fail half way. Writers in other
+//! processes wait up to the busy timeout. A stale expectation is therefore always a
+//! [`ConcurrencyConflict`](composable_rust_core::EventStoreError::ConcurrencyConflict), never a
+//! "database is locked" error. Because commits are serial, global positions follow commit order, so a
+//! reader of the global log never has an event appear behind its checkpoint.
+//!
+//! Reads use a small pool of connections (see [`SqliteConfig::read_connections`]); a stream is read in
+//! pages of 1000 events as the returned stream is polled.
+//!
+//! [`SqliteEventStore::in_memory`] gives the same SQL semantics without a file, on one connection.
+
+mod config;
+mod open;
+mod rows;
+mod sql;
+mod store;
+
+pub use config::{Durability, SqliteConfig};
+pub use store::SqliteEventStore;

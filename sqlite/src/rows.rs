@@ -1,0 +1,144 @@
+//! Turning SQLite rows into core types, and the conversions between core types and SQLite integers.
+
+use chrono::{DateTime, Utc};
+use composable_rust_core::{
+    CodecId, EventStoreError, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot, StreamId, Version,
+};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+/// A value read from the database that the schema should have made impossible.
+fn corrupt(what: String) -> EventStoreError {
+    EventStoreError::backend("decode a row of the SQLite event store", format!("{what}; the database is damaged"))
+}
+
+fn column<'r, T>(row: &'r SqliteRow, index: usize) -> Result<T, EventStoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(index).map_err(|e| EventStoreError::backend("decode a row of the SQLite event store", e))
+}
+
+/// A version or position stored as INTEGER.
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, EventStoreError> {
+    u64::try_from(value).map_err(|_| corrupt(format!("negative {what} {value}")))
+}
+
+/// A version or position to bind; SQLite integers are signed 64-bit.
+pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, EventStoreError> {
+    i64::try_from(value)
+        .map_err(|_| InvalidInput::Other(format!("{what} {value} is larger than SQLite can store (2^63 - 1)")).into())
+}
+
+/// Microseconds since the Unix epoch: how times are stored.
+pub(crate) fn to_micros(time: DateTime<Utc>) -> i64 {
+    time.timestamp_micros()
+}
+
+fn from_micros(micros: i64, what: &str) -> Result<DateTime<Utc>, EventStoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(format!("{what} {micros} is out of range")))
+}
+
+fn codec(row: &SqliteRow, index: usize) -> Result<CodecId, EventStoreError> {
+    let name: &str = column(row, index)?;
+    Ok(name.parse::<CodecId>()?)
+}
+
+/// Where a decoded event's stream id comes from.
+pub(crate) enum StreamColumn<'a> {
+    /// The caller knows it (a stream read): no column, no validation per row.
+    Known(&'a StreamId),
+    /// Read it from column 10 (a global-log read).
+    InRow,
+}
+
+/// Decodes a row selected with the `event_columns!` list of [`crate::sql`].
+pub(crate) fn event(row: &SqliteRow, stream: StreamColumn<'_>) -> Result<RecordedEvent, EventStoreError> {
+    let stream_id = match stream {
+        StreamColumn::Known(id) => id.clone(),
+        StreamColumn::InRow => {
+            let raw: &str = column(row, 10)?;
+            StreamId::new(raw).map_err(|e| corrupt(format!("stored stream id is invalid: {e}")))?
+        }
+    };
+    Ok(RecordedEvent {
+        stream_id,
+        position: GlobalPosition::new(to_u64(column(row, 0)?, "global position")?),
+        version: Version::new(to_u64(column(row, 1)?, "version")?),
+        event_type: column(row, 2)?,
+        codec: codec(row, 3)?,
+        payload: column(row, 4)?,
+        metadata: Metadata {
+            correlation_id: column::<Option<Uuid>>(row, 5)?,
+            causation_id: column::<Option<Uuid>>(row, 6)?,
+            actor: column(row, 7)?,
+            extra: column(row, 8)?,
+        },
+        recorded_at: from_micros(column(row, 9)?, "recorded_at")?,
+    })
+}
+
+/// Decodes a row of [`crate::sql::LOAD_SNAPSHOT`].
+pub(crate) fn snapshot(row: &SqliteRow, stream_id: &StreamId) -> Result<Snapshot, EventStoreError> {
+    let schema_version: i64 = column(row, 1)?;
+    Ok(Snapshot {
+        stream_id: stream_id.clone(),
+        version: Version::new(to_u64(column(row, 0)?, "snapshot version")?),
+        schema_version: u32::try_from(schema_version)
+            .map_err(|_| corrupt(format!("snapshot schema version {schema_version} is out of range")))?,
+        codec: codec(row, 2)?,
+        payload: column(row, 3)?,
+        taken_at: from_micros(column(row, 4)?, "snapshot taken_at")?,
+    })
+}
+
+/// Decodes a row of [`crate::sql::LIST_STREAMS`].
+pub(crate) fn stream_info(row: &SqliteRow) -> Result<composable_rust_core::StreamInfo, EventStoreError> {
+    let raw: &str = column(row, 0)?;
+    Ok(composable_rust_core::StreamInfo {
+        stream_id: StreamId::new(raw).map_err(|e| corrupt(format!("stored stream id is invalid: {e}")))?,
+        version: Version::new(to_u64(column(row, 1)?, "stream version")?),
+    })
+}
+
+/// The smallest string greater than every string that starts with `prefix`, or `None` when there is
+/// none. Turns "starts with" into an indexed range `[prefix, end)`: byte-wise order of UTF-8 is code
+/// point order, so incrementing the last character that can be incremented gives the bound.
+pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_bounds_exactly_the_strings_with_the_prefix() {
+        assert_eq!(prefix_end("order-"), Some("order.".to_owned()));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("a\u{10FFFF}"), Some("b".to_owned()));
+        assert_eq!(prefix_end("\u{D7FF}"), Some("\u{E000}".to_owned()));
+        let end = prefix_end("ab").unwrap();
+        for inside in ["ab", "ab\u{10FFFF}", "abzzz"] {
+            assert!(inside >= "ab" && inside < end.as_str(), "{inside}");
+        }
+        for outside in ["aa", "ac", "b"] {
+            assert!(!(outside >= "ab" && outside < end.as_str()), "{outside}");
+        }
+    }
+
+    #[test]
+    fn times_round_trip_at_microsecond_precision() {
+        let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+        assert_eq!(from_micros(to_micros(now), "t").unwrap(), now);
+    }
+}

@@ -1,0 +1,116 @@
+//! Every SQL statement the store runs. Only placeholders vary; nothing is assembled from user input.
+
+use std::sync::LazyLock;
+
+/// The columns of an event row in the order [`crate::rows`] decodes them; `read_all` adds `stream_id`.
+macro_rules! event_columns {
+    () => {
+        "global_position, version, event_type, codec, payload, correlation_id, causation_id, actor, extra, recorded_at"
+    };
+}
+
+/// A stream's current version (no row: the stream has no events).
+pub(crate) const STREAM_VERSION: &str = "SELECT version FROM streams WHERE stream_id = ?1";
+
+/// Sets a stream's version after an append (the row exists once the stream has events).
+pub(crate) const UPSERT_STREAM: &str = "INSERT INTO streams (stream_id, version) VALUES (?1, ?2) \
+     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version";
+
+/// One page of a stream, in version order, from the `(stream_id, version)` index.
+pub(crate) const READ_STREAM_PAGE: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version LIMIT ?4"
+);
+
+/// One page of the global log. Every filter is optional (a NULL parameter switches it off). The `+` in
+/// front of `stream_id` keeps SQLite on the rowid (position) order, which is what a page needs: it stops
+/// after `LIMIT` matches instead of sorting a whole category.
+pub(crate) const READ_ALL_PAGE: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    ", stream_id FROM events WHERE global_position > ?1",
+    " AND (?2 IS NULL OR event_type IN (SELECT value FROM json_each(?2)))",
+    " AND (?3 IS NULL OR +stream_id >= ?3)",
+    " AND (?4 IS NULL OR +stream_id < ?4)",
+    " AND (?5 IS NULL OR correlation_id = ?5)",
+    " AND (?6 IS NULL OR recorded_at >= ?6)",
+    " AND (?7 IS NULL OR recorded_at < ?7)",
+    " ORDER BY global_position LIMIT ?8"
+);
+
+/// Streams by id (byte-wise), in `[?1, ?2)` and after `?3`.
+pub(crate) const LIST_STREAMS: &str = "SELECT stream_id, version FROM streams \
+     WHERE stream_id >= ?1 AND (?2 IS NULL OR stream_id < ?2) AND (?3 IS NULL OR stream_id > ?3) \
+     ORDER BY stream_id LIMIT ?4";
+
+/// Saves the latest snapshot of a stream.
+pub(crate) const UPSERT_SNAPSHOT: &str = "INSERT INTO snapshots \
+     (stream_id, version, schema_version, codec, payload, taken_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, schema_version = excluded.schema_version, \
+     codec = excluded.codec, payload = excluded.payload, taken_at = excluded.taken_at";
+
+/// Loads the latest snapshot of a stream.
+pub(crate) const LOAD_SNAPSHOT: &str =
+    "SELECT version, schema_version, codec, payload, taken_at FROM snapshots WHERE stream_id = ?1";
+
+/// Deletes the snapshot of a stream.
+pub(crate) const DELETE_SNAPSHOT: &str = "DELETE FROM snapshots WHERE stream_id = ?1";
+
+/// Loads a handler's checkpoint.
+pub(crate) const LOAD_CHECKPOINT: &str = "SELECT position FROM checkpoints WHERE handler = ?1";
+
+/// Saves a handler's checkpoint.
+pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO checkpoints (handler, position, updated_at) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (handler) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at";
+
+/// The most rows one `INSERT` statement carries; larger batches use several statements in one
+/// transaction. 10 parameters per row keeps a full chunk far below SQLite's 32766-parameter limit.
+pub(crate) const INSERT_CHUNK: usize = 100;
+
+/// Parameters bound per inserted event row.
+pub(crate) const INSERT_PARAMS_PER_ROW: usize = 10;
+
+/// `INSERT ... VALUES (...), (...) RETURNING version, global_position` for 1 to [`INSERT_CHUNK`] rows,
+/// built once. RETURNING's row order is unspecified, so each position is matched back by its version.
+static INSERT_EVENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut statements = Vec::with_capacity(INSERT_CHUNK);
+    let mut values = String::new();
+    for row in 0..INSERT_CHUNK {
+        if row > 0 {
+            values.push_str(", ");
+        }
+        values.push('(');
+        for param in 0..INSERT_PARAMS_PER_ROW {
+            if param > 0 {
+                values.push_str(", ");
+            }
+            values.push('?');
+        }
+        values.push(')');
+        statements.push(format!(
+            "INSERT INTO events (stream_id, version, event_type, codec, payload, correlation_id, causation_id, \
+             actor, extra, recorded_at) VALUES {values} RETURNING version, global_position"
+        ));
+    }
+    statements
+});
+
+/// The insert statement for `rows` events (1 to [`INSERT_CHUNK`]).
+pub(crate) fn insert_events(rows: usize) -> &'static str {
+    let index = rows.clamp(1, INSERT_CHUNK) - 1;
+    INSERT_EVENTS.get(index).map_or("", String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_statements_have_one_placeholder_group_per_row() {
+        for rows in [1, 7, INSERT_CHUNK] {
+            let sql = insert_events(rows);
+            assert_eq!(sql.matches('?').count(), rows * INSERT_PARAMS_PER_ROW, "{sql}");
+        }
+    }
+}

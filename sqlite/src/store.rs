@@ -1,0 +1,449 @@
+//! [`SqliteEventStore`]: the [`EventStore`] contract on one SQLite file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::Utc;
+use composable_rust_core::{
+    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, LogFilter, NewEvent,
+    RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait, validate_append,
+    validate_handler_name,
+};
+use futures::lock::{Mutex, MutexGuard};
+use futures::stream::{self, StreamExt};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::{Connection, Row, Sqlite};
+
+use crate::config::SqliteConfig;
+use crate::open::{self, Connections};
+use crate::rows::{self, StreamColumn, to_i64, to_micros, to_u64};
+use crate::sql;
+
+/// Events per query when a stream is read: bounds memory and never holds a read transaction open
+/// while the consumer works.
+const READ_PAGE: i64 = 1000;
+
+/// SQLite's "busy" result code: another connection held the lock for longer than the busy timeout.
+const SQLITE_BUSY: i32 = 5;
+
+/// An event store in one SQLite file (or in memory): durable, embedded, no server to run.
+///
+/// Cheap to clone: clones share the connections. Open it with [`SqliteEventStore::open`] or
+/// [`SqliteEventStore::in_memory`]; see the crate documentation for how writers are serialised.
+#[derive(Clone)]
+pub struct SqliteEventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The database file, or `None` in memory.
+    path: Option<PathBuf>,
+    config: SqliteConfig,
+    /// The one write connection (`None` once closed). Writers of this process queue for this lock, so
+    /// only writers in other processes ever make SQLite wait for its file lock (at most `busy_timeout`).
+    writer: Mutex<Option<SqliteConnection>>,
+    /// Read connections; `None` in memory, where reads share the writer's connection.
+    readers: Option<SqlitePool>,
+}
+
+/// A connection to read with: from the reader pool, or the locked writer of an in-memory store.
+enum Reader<'a> {
+    Pooled(PoolConnection<Sqlite>),
+    Shared(MutexGuard<'a, Option<SqliteConnection>>),
+}
+
+impl Reader<'_> {
+    fn conn(&mut self) -> Result<&mut SqliteConnection, EventStoreError> {
+        match self {
+            Self::Pooled(conn) => Ok(conn),
+            Self::Shared(guard) => guard.as_mut().ok_or_else(closed),
+        }
+    }
+}
+
+/// The error for any call after [`SqliteEventStore::close`].
+fn closed() -> EventStoreError {
+    EventStoreError::backend("use the SQLite event store", "the store was closed; open it again to use it")
+}
+
+impl fmt::Debug for SqliteEventStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let location = self.inner.path.as_deref().map_or_else(|| ":memory:".into(), Path::to_string_lossy);
+        f.debug_struct("SqliteEventStore").field("location", &location).field("config", &self.inner.config).finish()
+    }
+}
+
+impl SqliteEventStore {
+    /// Opens the event store in the file at `path` with the default [`SqliteConfig`], creating the file
+    /// (and any missing parent folders) when it does not exist and applying the schema.
+    ///
+    /// # Errors
+    /// [`EventStoreError::Schema`] when the file is not an SQLite database, is truncated or damaged, or
+    /// holds a schema newer than this build knows (the file is left untouched in each case);
+    /// [`EventStoreError::Backend`] when the folder or file cannot be created or opened.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, EventStoreError> {
+        Self::open_with(path, SqliteConfig::default()).await
+    }
+
+    /// Opens the event store in the file at `path` with `config`; see [`SqliteEventStore::open`].
+    ///
+    /// # Errors
+    /// As [`SqliteEventStore::open`].
+    pub async fn open_with(path: impl AsRef<Path>, config: SqliteConfig) -> Result<Self, EventStoreError> {
+        let path = path.as_ref().to_path_buf();
+        let Connections { writer, readers } = open::open_file(&path, &config).await?;
+        Ok(Self::from_parts(Some(path), config, writer, readers))
+    }
+
+    /// A private, empty store in memory with the same SQL semantics, gone when the last clone is dropped.
+    ///
+    /// # Errors
+    /// [`EventStoreError::Backend`] if SQLite cannot start (out of memory).
+    pub async fn in_memory() -> Result<Self, EventStoreError> {
+        let Connections { writer, readers } = open::open_in_memory().await?;
+        let config = SqliteConfig { read_connections: 0, ..SqliteConfig::default() };
+        Ok(Self::from_parts(None, config, writer, readers))
+    }
+
+    fn from_parts(
+        path: Option<PathBuf>,
+        config: SqliteConfig,
+        writer: SqliteConnection,
+        readers: Option<SqlitePool>,
+    ) -> Self {
+        Self { inner: Arc::new(Inner { path, config, writer: Mutex::new(Some(writer)), readers }) }
+    }
+
+    /// The database file, or `None` for an in-memory store.
+    #[must_use]
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// Closes the store after the operations in progress; later calls on any clone fail.
+    ///
+    /// Not needed for durability (every append is committed before it returns). It copies the
+    /// write-ahead log into the database file and closes the connections, so that once no other
+    /// process has the file open, the database is the single file at [`SqliteEventStore::path`].
+    ///
+    /// # Errors
+    /// [`EventStoreError::Backend`] when the final checkpoint or closing the write connection fails.
+    pub async fn close(&self) -> Result<(), EventStoreError> {
+        if let Some(readers) = &self.inner.readers {
+            readers.close().await;
+        }
+        let Some(mut writer) = self.inner.writer.lock().await.take() else { return Ok(()) };
+        if self.inner.path.is_some() {
+            // Empties the WAL even if a reader connection is still closing in the background.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut writer)
+                .await
+                .map_err(self.fail(|| "checkpoint the write-ahead log".to_owned()))?;
+        }
+        writer.close().await.map_err(self.fail(|| "close the write connection".to_owned()))
+    }
+
+    /// A connection to read with.
+    async fn reader(&self) -> Result<Reader<'_>, EventStoreError> {
+        match &self.inner.readers {
+            Some(pool) => match pool.acquire().await {
+                Ok(conn) => Ok(Reader::Pooled(conn)),
+                Err(sqlx::Error::PoolClosed) => Err(closed()),
+                Err(e) => Err(self.fail(|| "get a read connection".to_owned())(e)),
+            },
+            None => Ok(Reader::Shared(self.inner.writer.lock().await)),
+        }
+    }
+
+    fn location(&self) -> String {
+        self.inner.path.as_deref().map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string())
+    }
+
+    /// Wraps a driver error, naming the operation; says so when the lock wait timed out.
+    fn fail<'a>(&'a self, operation: impl FnOnce() -> String + 'a) -> impl FnOnce(sqlx::Error) -> EventStoreError + 'a {
+        move |error| {
+            let operation = operation();
+            let operation = if open::sqlite_code(&error) == Some(SQLITE_BUSY) {
+                format!(
+                    "{operation} in {}: another process held the write lock for longer than the busy timeout \
+                     ({:?}); retry, or raise `SqliteConfig::busy_timeout`",
+                    self.location(),
+                    self.inner.config.busy_timeout
+                )
+            } else {
+                format!("{operation} in {}", self.location())
+            };
+            EventStoreError::backend(operation, error)
+        }
+    }
+
+    async fn append_inner(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<AppendResult, EventStoreError> {
+        let fail = || self.fail(move || format!("append to stream {stream_id}"));
+        // IMMEDIATE takes the write lock up front: the version read below cannot go stale before the
+        // insert, and no read-to-write lock upgrade can fail half way. Dropping the transaction (an
+        // error, or a cancelled future) rolls it back.
+        let mut writer = self.inner.writer.lock().await;
+        let conn = writer.as_mut().ok_or_else(closed)?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail())?;
+
+        let current: Option<i64> = sqlx::query_scalar(sql::STREAM_VERSION)
+            .bind(stream_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(fail())?;
+        let actual = Version::new(match current {
+            Some(v) => to_u64(v, "stream version")?,
+            None => 0,
+        });
+        if !expected.is_satisfied_by(actual) {
+            tx.rollback().await.map_err(fail())?;
+            return Err(EventStoreError::ConcurrencyConflict { stream_id: stream_id.clone(), expected, actual });
+        }
+
+        let count = u64::try_from(events.len()).unwrap_or(u64::MAX);
+        let stream_version = actual.advanced_by(count);
+        sqlx::query(sql::UPSERT_STREAM)
+            .bind(stream_id.as_str())
+            .bind(to_i64(stream_version.get(), "stream version")?)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail())?;
+
+        // Recorded while holding the write lock, so times never go backwards along the log within
+        // this process.
+        let recorded_at = to_micros(Utc::now());
+        let first = to_i64(actual.get(), "stream version")?;
+        let mut positions = vec![GlobalPosition::START; events.len()];
+        for (chunk_index, chunk) in events.chunks(sql::INSERT_CHUNK).enumerate() {
+            let chunk_first = first + to_i64((chunk_index * sql::INSERT_CHUNK) as u64, "batch offset")?;
+            let mut insert = sqlx::query(sql::insert_events(chunk.len()));
+            for (offset, event) in (1..).zip(chunk) {
+                insert = insert
+                    .bind(stream_id.as_str())
+                    .bind(chunk_first + offset)
+                    .bind(event.event_type.as_str())
+                    .bind(event.codec.as_str())
+                    .bind(event.payload.as_slice())
+                    .bind(event.metadata.correlation_id)
+                    .bind(event.metadata.causation_id)
+                    .bind(event.metadata.actor.as_deref())
+                    .bind(event.metadata.extra.as_deref())
+                    .bind(recorded_at);
+            }
+            for row in insert.fetch_all(&mut *tx).await.map_err(fail())? {
+                let version: i64 = row.try_get(0).map_err(fail())?;
+                let position: i64 = row.try_get(1).map_err(fail())?;
+                let slot = usize::try_from(version - first - 1).ok().and_then(|i| positions.get_mut(i));
+                let Some(slot) = slot else {
+                    return Err(EventStoreError::backend(
+                        format!("append to stream {stream_id}"),
+                        format!("the insert returned version {version}, which is not in the batch"),
+                    ));
+                };
+                *slot = GlobalPosition::new(to_u64(position, "global position")?);
+            }
+        }
+        tx.commit().await.map_err(fail())?;
+        Ok(AppendResult { stream_version, positions })
+    }
+
+    /// Reads up to [`READ_PAGE`] events of a stream with versions in `from..=to`.
+    async fn stream_page(
+        &self,
+        stream_id: &StreamId,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Result<RecordedEvent, EventStoreError>>, EventStoreError> {
+        let rows = sqlx::query(sql::READ_STREAM_PAGE)
+            .bind(stream_id.as_str())
+            .bind(from)
+            .bind(to)
+            .bind(READ_PAGE)
+            .fetch_all(self.reader().await?.conn()?)
+            .await
+            .map_err(self.fail(|| format!("read stream {stream_id}")))?;
+        Ok(rows.iter().map(|row| rows::event(row, StreamColumn::Known(stream_id))).collect())
+    }
+}
+
+/// Where a [`SqliteEventStore::read_stream`] is: the next version to fetch and the last one wanted.
+struct StreamCursor {
+    store: SqliteEventStore,
+    stream_id: StreamId,
+    next: i64,
+    last: i64,
+    done: bool,
+}
+
+impl StreamCursor {
+    /// Fetches the next page; `None` once the range is exhausted or an error was reported.
+    async fn next_page(mut self) -> Option<(Vec<Result<RecordedEvent, EventStoreError>>, Self)> {
+        if self.done || self.next > self.last {
+            return None;
+        }
+        match self.store.stream_page(&self.stream_id, self.next, self.last).await {
+            Ok(page) => {
+                let full = i64::try_from(page.len()).is_ok_and(|n| n == READ_PAGE);
+                match page.last() {
+                    Some(Ok(event)) if full => {
+                        self.next = to_i64(event.version.get(), "version").unwrap_or(i64::MAX) + 1
+                    }
+                    _ => self.done = true,
+                }
+                if page.is_empty() { None } else { Some((page, self)) }
+            }
+            Err(error) => {
+                self.done = true;
+                Some((vec![Err(error)], self))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, EventStoreError> {
+        validate_append(stream_id, &events)?;
+        self.append_inner(stream_id, expected, &events).await
+    }
+
+    fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {
+        let clamp = |v: Version| i64::try_from(v.get()).unwrap_or(i64::MAX);
+        let cursor = StreamCursor {
+            store: self.clone(),
+            stream_id: stream_id.clone(),
+            next: clamp(range.from).max(1),
+            last: range.to.map_or(i64::MAX, clamp),
+            done: false,
+        };
+        stream::unfold(cursor, StreamCursor::next_page).flat_map(stream::iter).boxed()
+    }
+
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
+        let version: Option<i64> = sqlx::query_scalar(sql::STREAM_VERSION)
+            .bind(stream_id.as_str())
+            .fetch_optional(self.reader().await?.conn()?)
+            .await
+            .map_err(self.fail(|| format!("read the version of stream {stream_id}")))?;
+        Ok(Version::new(version.map(|v| to_u64(v, "stream version")).transpose()?.unwrap_or(0)))
+    }
+
+    async fn read_all(
+        &self,
+        after: GlobalPosition,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        let Ok(after) = i64::try_from(after.get()) else { return Ok(Vec::new()) };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let types = if filter.event_types.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(&filter.event_types)
+                    .map_err(|e| EventStoreError::backend("encode the event type filter", e))?,
+            )
+        };
+        let prefix_end = filter.stream_prefix.as_deref().and_then(rows::prefix_end);
+        let rows = sqlx::query(sql::READ_ALL_PAGE)
+            .bind(after)
+            .bind(types)
+            .bind(filter.stream_prefix.as_deref())
+            .bind(prefix_end)
+            .bind(filter.correlation_id)
+            .bind(filter.recorded_from.map(to_micros))
+            .bind(filter.recorded_before.map(to_micros))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.reader().await?.conn()?)
+            .await
+            .map_err(self.fail(|| format!("read the global log after position {after}")))?;
+        rows.iter().map(|row| rows::event(row, StreamColumn::InRow)).collect()
+    }
+
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>, EventStoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(sql::LIST_STREAMS)
+            .bind(prefix)
+            .bind(rows::prefix_end(prefix))
+            .bind(after.map(StreamId::as_str))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.reader().await?.conn()?)
+            .await
+            .map_err(self.fail(|| format!("list streams starting with {prefix:?}")))?;
+        rows.iter().map(rows::stream_info).collect()
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        sqlx::query(sql::UPSERT_SNAPSHOT)
+            .bind(snapshot.stream_id.as_str())
+            .bind(to_i64(snapshot.version.get(), "snapshot version")?)
+            .bind(i64::from(snapshot.schema_version))
+            .bind(snapshot.codec.as_str())
+            .bind(snapshot.payload.as_slice())
+            .bind(to_micros(snapshot.taken_at))
+            .execute(self.inner.writer.lock().await.as_mut().ok_or_else(closed)?)
+            .await
+            .map_err(self.fail(|| format!("save the snapshot of stream {}", snapshot.stream_id)))?;
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {
+        let row = sqlx::query(sql::LOAD_SNAPSHOT)
+            .bind(stream_id.as_str())
+            .fetch_optional(self.reader().await?.conn()?)
+            .await
+            .map_err(self.fail(|| format!("load the snapshot of stream {stream_id}")))?;
+        row.map(|row| rows::snapshot(&row, stream_id)).transpose()
+    }
+
+    async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
+        let result = sqlx::query(sql::DELETE_SNAPSHOT)
+            .bind(stream_id.as_str())
+            .execute(self.inner.writer.lock().await.as_mut().ok_or_else(closed)?)
+            .await
+            .map_err(self.fail(|| format!("delete the snapshot of stream {stream_id}")))?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
+        let position: Option<i64> = sqlx::query_scalar(sql::LOAD_CHECKPOINT)
+            .bind(handler)
+            .fetch_optional(self.reader().await?.conn()?)
+            .await
+            .map_err(self.fail(|| format!("load the checkpoint of handler {handler:?}")))?;
+        Ok(position.map(|p| to_u64(p, "checkpoint position")).transpose()?.map(GlobalPosition::new))
+    }
+
+    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
+        validate_handler_name(handler)?;
+        sqlx::query(sql::SAVE_CHECKPOINT)
+            .bind(handler)
+            .bind(to_i64(position.get(), "checkpoint position")?)
+            .bind(to_micros(Utc::now()))
+            .execute(self.inner.writer.lock().await.as_mut().ok_or_else(closed)?)
+            .await
+            .map_err(self.fail(|| format!("save the checkpoint of handler {handler:?}")))?;
+        Ok(())
+    }
+}
