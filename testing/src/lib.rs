@@ -10,3 +10,8 @@ mod test_store;
 pub use in_memory::InMemoryEventStore;
 #[cfg(feature = "postgres")]
 pub mod postgres_fixture;
+
+/// The event sourcing guide, `docs/event-sourcing.md`, included so that its examples run as doctests.
+#[doc = include_str!("../../docs/event-sourcing.md")]
+#[cfg(doctest)]
+pub struct EventSourcingGuide;
