@@ -373,13 +373,13 @@ pub enum Rejection {
         status: OrderStatus,
     },
     /// Any command but `place` for an order that does not exist.
-    #[error("cannot {verb} the order: there is no such order (see `order-processing list`)")]
+    #[error("there is no such order to {verb}; `order-processing list` shows the orders")]
     UnknownOrder {
         /// The command's verb.
         verb: &'static str,
     },
     /// A command for an order that is cancelled or shipped, which no longer changes.
-    #[error("cannot {verb} the order: it is already {status}")]
+    #[error("cannot {verb} an order that is already {status}")]
     Closed {
         /// The command's verb.
         verb: &'static str,
@@ -699,7 +699,7 @@ mod tests {
         assert_eq!(cancelled.status, OrderStatus::Cancelled);
         assert_eq!(
             cancelled.decide(&OrderCommand::Ship { tracking_number: "1Z".into() }).unwrap_err().to_string(),
-            "cannot ship the order: it is already cancelled"
+            "cannot ship an order that is already cancelled"
         );
     }
 

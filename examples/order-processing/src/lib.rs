@@ -3,11 +3,15 @@
 //! Read it in this order:
 //! - [`domain`]: the pure part. [`Order`] is an [`Aggregate`](composable_rust_core::Aggregate):
 //!   commands, events (`OrderPlaced.v1`, ...), the state and the rules, with no I/O.
-//! - `app`: the wiring. A reducer whose actions are commands and their outcomes returns an
+//! - [`app`]: the wiring. A reducer whose actions are commands and their outcomes returns an
 //!   `Effect::EventStore` that runs the command through the runtime's `Repository`; a `Store` executes it.
-//! - `cli` and `main.rs`: parse the arguments, open the event store (an SQLite file by default, or
+//! - [`cli`], [`run`] and `main.rs`: parse the arguments, open the event store (an SQLite file by default, or
 //!   PostgreSQL), run, print for humans, and exit with a code that says what happened.
 
+pub mod app;
+pub mod cli;
 pub mod domain;
+pub mod output;
+pub mod run;
 
 pub use domain::{Cents, ItemRequest, LineItem, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, Rejection};

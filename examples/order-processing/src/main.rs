@@ -1,3 +1,23 @@
-//! The `order-processing` command-line program.
+//! The `order-processing` program: parse the command line, run it, exit with a code that says how it went.
+//!
+//! Exit codes: 0 done, 1 rejected by the order rules (nothing written), 2 usage error, 3 event store
+//! error, 4 a rebuilt order differs from the state it was compared with.
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use order_processing::cli::Cli;
+use order_processing::run::{Exit, run};
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with code 2.
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return Exit::StoreError.into();
+        }
+    };
+    runtime.block_on(run(cli)).into()
+}

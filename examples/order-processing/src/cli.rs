@@ -1,0 +1,202 @@
+//! The command line, declared with clap: global options (where the events live, snapshot interval,
+//! correlation id) and one subcommand per thing a person can do.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use uuid::Uuid;
+
+use crate::domain::{ItemRequest, OrderId, OrderStatus};
+
+/// Place, cancel and ship orders whose state lives as events in an event store.
+///
+/// Every invocation is a new process: the orders are rebuilt from their events (and snapshots) each time.
+#[derive(Debug, Parser)]
+#[command(name = "order-processing", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Where the events live.
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The exit codes, printed under `--help`.
+const EXIT_CODES: &str = "Exit codes: 0 done, 1 rejected by the order rules (nothing written), 2 usage error, \
+                          3 event store error, 4 a rebuilt order differs from the stored state.";
+
+/// The global options: which event store to use, and how.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Folder of the SQLite event store (the file `orders.db` in it), used unless --database-url is given.
+    #[arg(long, global = true, value_name = "DIR", default_value = "./order-data")]
+    pub data_dir: PathBuf,
+
+    /// Use PostgreSQL at this URL (postgres://user:password@host:port/database) instead of SQLite.
+    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Save a snapshot of an order every N events (0: never) [default: 100; 5 for `demo`].
+    #[arg(long, global = true, value_name = "N")]
+    pub snapshot_every: Option<u64>,
+
+    /// The correlation id stored with the events this invocation writes [default: a new random id].
+    #[arg(long, global = true, value_name = "UUID")]
+    pub correlation_id: Option<Uuid>,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Place a new order and print its id.
+    Place {
+        /// Who the order is for.
+        #[arg(long)]
+        customer: String,
+        /// A line item, SKU:QUANTITY:UNIT_PRICE_CENTS (widget:2:1250 is two at $12.50); repeat for more.
+        #[arg(long = "item", value_name = "SKU:QTY:CENTS", required = true)]
+        items: Vec<ItemRequest>,
+        /// Use this order id instead of a generated one.
+        #[arg(long)]
+        id: Option<OrderId>,
+    },
+    /// Add a line item to a placed order.
+    AddItem {
+        /// The order.
+        order: OrderId,
+        /// The line item, SKU:QUANTITY:UNIT_PRICE_CENTS.
+        #[arg(long = "item", value_name = "SKU:QTY:CENTS")]
+        item: ItemRequest,
+    },
+    /// Cancel a placed order that has not shipped.
+    Cancel {
+        /// The order.
+        order: OrderId,
+        /// Why it is cancelled.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Ship a placed order.
+    Ship {
+        /// The order.
+        order: OrderId,
+        /// The carrier's tracking number.
+        #[arg(long = "tracking", value_name = "NUMBER")]
+        tracking_number: String,
+    },
+    /// Show one order.
+    Show {
+        /// The order.
+        order: OrderId,
+    },
+    /// List orders.
+    List {
+        /// Only orders with this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusFilter>,
+    },
+    /// Show every event of an order: version, time, type, correlation id.
+    History {
+        /// The order.
+        order: OrderId,
+    },
+    /// Place, ship and cancel a few orders, try an invalid command, then restart and rebuild them.
+    Demo,
+    /// Generate orders with many events each, to try performance.
+    Load(LoadArgs),
+    /// Rebuild every order from its events, ignoring snapshots, and compare with the snapshot path.
+    Rebuild {
+        /// Print a line for every order, not only the first 50 and the ones that differ.
+        #[arg(long)]
+        all: bool,
+    },
+    /// The second half of `demo`: rebuild the orders listed in FILE and compare (started by `demo`).
+    #[command(hide = true)]
+    DemoRestart {
+        /// The JSON file `demo` wrote with the orders as they were before the restart.
+        #[arg(long, value_name = "FILE")]
+        expect: PathBuf,
+    },
+}
+
+/// The options of `load`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LoadArgs {
+    /// How many orders to create.
+    #[arg(long, default_value_t = 100)]
+    pub orders: u32,
+    /// How many events each order gets (an OrderPlaced, then OrderItemAdded, and a final shipment or
+    /// cancellation for two orders in three).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub events: u32,
+    /// How many orders are written at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+}
+
+/// The statuses `list --status` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    /// Placed, not shipped or cancelled.
+    Placed,
+    /// Shipped.
+    Shipped,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl StatusFilter {
+    /// Whether an order with `status` passes the filter.
+    #[must_use]
+    pub fn matches(self, status: OrderStatus) -> bool {
+        matches!(
+            (self, status),
+            (Self::Placed, OrderStatus::Placed)
+                | (Self::Shipped, OrderStatus::Shipped)
+                | (Self::Cancelled, OrderStatus::Cancelled)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn place_parses_repeated_items_and_global_options_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "order-processing",
+            "place",
+            "--customer",
+            "Ada",
+            "--item",
+            "widget:2:1250",
+            "--item",
+            "gadget:1:999",
+            "--data-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
+        assert_eq!(cli.store.data_dir, PathBuf::from("/tmp/x"));
+        let Command::Place { items, .. } = cli.command else { panic!("expected place") };
+        assert_eq!(items, [ItemRequest::new("widget", 2, 1250), ItemRequest::new("gadget", 1, 999)]);
+    }
+
+    #[test]
+    fn malformed_items_and_ids_are_usage_errors() {
+        let err =
+            Cli::try_parse_from(["order-processing", "place", "--customer", "A", "--item", "widget:2"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("SKU:QUANTITY:UNIT_PRICE_CENTS"), "{err}");
+        let err = Cli::try_parse_from(["order-processing", "show", "no spaces"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+}

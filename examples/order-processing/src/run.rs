@@ -1,0 +1,832 @@
+//! One invocation of the program: open the event store, run the subcommand, print for humans, and say
+//! how the process should exit.
+//!
+//! Commands that change an order go through the [`Store`] and the [`OrderApp`] reducer; commands that
+//! only read (`show`, `list`, `history`, `rebuild`) use the [`Repository`] and the [`EventStore`] directly.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use composable_rust_core::{Aggregate, EventDecoder, EventStore, Metadata, StreamId, StreamRange, Version};
+use composable_rust_postgres::{PostgresConfig, PostgresEventStore};
+use composable_rust_runtime::{LoadError, Loaded, Repository, RepositoryConfig, SnapshotPolicy, Store};
+use composable_rust_sqlite::SqliteEventStore;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::{AppAction, AppEnvironment, AppState, KnownOrder, OrderApp, Outcome, error_chain};
+use crate::cli::{Cli, Command, LoadArgs, StatusFilter, StoreArgs};
+use crate::domain::{ItemRequest, Order, OrderCommand, OrderEvent, OrderId};
+use crate::output::{self, Align, Table};
+
+/// How the process ends. The numbers are part of the command-line interface (see `--help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: the command did what was asked.
+    Done,
+    /// 1: the order rules refused the command (or the order does not exist); nothing was written.
+    Rejected,
+    /// 2: the command line was wrong (clap reports these itself).
+    Usage,
+    /// 3: the event store failed (cannot open, connect, read or write).
+    StoreError,
+    /// 4: a rebuilt order differs from the state it was compared with.
+    Mismatch,
+}
+
+impl Exit {
+    /// The process exit code.
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Done => 0,
+            Self::Rejected => 1,
+            Self::Usage => 2,
+            Self::StoreError => 3,
+            Self::Mismatch => 4,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        Self::from(exit.code())
+    }
+}
+
+/// A command that could not finish: what to print on stderr, and the exit code.
+#[derive(Debug)]
+struct Failure {
+    exit: Exit,
+    message: String,
+}
+
+impl Failure {
+    fn store(what: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        Self { exit: Exit::StoreError, message: format!("could not {what}: {}", error_chain(error)) }
+    }
+
+    fn load(id: &OrderId, error: &LoadError) -> Self {
+        Self::store(&format!("load order {id}"), error)
+    }
+}
+
+/// The file name of the SQLite event store inside `--data-dir`.
+pub const SQLITE_FILE: &str = "orders.db";
+
+/// The snapshot interval `demo` uses unless `--snapshot-every` is given, so that its longest order
+/// (7 events) is loaded from a snapshot after the restart.
+pub const DEMO_SNAPSHOT_EVERY: u64 = 5;
+
+/// Runs the parsed command line and returns how the process should exit. Prints as it goes.
+pub async fn run(cli: Cli) -> Exit {
+    let result = match cli.command {
+        Command::Demo => demo(&cli.store).await,
+        Command::DemoRestart { expect } => demo_restart(&cli.store, &expect).await,
+        command => match Session::open(&cli.store, &cli.store.data_dir, SnapshotPolicy::DEFAULT_INTERVAL).await {
+            Ok(session) => {
+                let result = session.run(command).await;
+                session.close().await;
+                result
+            }
+            Err(failure) => Err(failure),
+        },
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            failure.exit
+        }
+    }
+}
+
+/// An open event store with everything the commands need.
+struct Session {
+    store: Arc<dyn EventStore>,
+    /// Kept to close the file cleanly at the end (SQLite then folds its write-ahead log into the file).
+    sqlite: Option<SqliteEventStore>,
+    /// `SQLite file ./order-data/orders.db` or `PostgreSQL at host:port/db`, for messages.
+    description: String,
+    repository: Repository<Order>,
+    app: Store<OrderApp>,
+    correlation_id: Uuid,
+    snapshot_every: u64,
+}
+
+impl Session {
+    /// Opens PostgreSQL when `--database-url` (or `DATABASE_URL`) is set, else `orders.db` in `sqlite_dir`.
+    async fn open(args: &StoreArgs, sqlite_dir: &Path, default_snapshot_every: u64) -> Result<Self, Failure> {
+        let (store, sqlite, description): (Arc<dyn EventStore>, _, _) = match &args.database_url {
+            Some(url) => {
+                let config = PostgresConfig::from_url(url).map_err(|e| Failure {
+                    exit: Exit::Usage,
+                    message: format!("invalid --database-url: {}", error_chain(&e)),
+                })?;
+                let description = format!("PostgreSQL at {}", config.server());
+                let store = PostgresEventStore::connect_with(config)
+                    .await
+                    .map_err(|e| Failure::store(&format!("connect to {description}"), &e))?;
+                store
+                    .migrate()
+                    .await
+                    .map_err(|e| Failure::store(&format!("prepare the schema in {description}"), &e))?;
+                (Arc::new(store), None, description)
+            }
+            None => {
+                let path = sqlite_dir.join(SQLITE_FILE);
+                let description = format!("SQLite file {}", path.display());
+                let store = SqliteEventStore::open(&path)
+                    .await
+                    .map_err(|e| Failure::store(&format!("open {description}"), &e))?;
+                (Arc::new(store.clone()), Some(store), description)
+            }
+        };
+        let snapshot_every = args.snapshot_every.unwrap_or(default_snapshot_every);
+        let config = RepositoryConfig::default().with_snapshot_policy(SnapshotPolicy::every(snapshot_every));
+        let repository = Repository::<Order>::with_config(Arc::clone(&store), config);
+        let environment = AppEnvironment { repository: repository.clone() };
+        let app = Store::builder(OrderApp, AppState::default(), environment).event_store(Arc::clone(&store)).build();
+        let correlation_id = args.correlation_id.unwrap_or_else(Uuid::new_v4);
+        Ok(Self { store, sqlite, description, repository, app, correlation_id, snapshot_every })
+    }
+
+    async fn close(self) {
+        self.repository.flush_snapshots().await;
+        self.app.shutdown();
+        if let Some(sqlite) = &self.sqlite {
+            // Every append is already committed; a failed close only leaves the -wal file beside the database.
+            if let Err(error) = sqlite.close().await {
+                eprintln!("warning: could not close {} cleanly: {}", self.description, error_chain(&error));
+            }
+        }
+    }
+
+    async fn run(&self, command: Command) -> Result<Exit, Failure> {
+        match command {
+            Command::Place { customer, items, id } => {
+                let id = match id {
+                    Some(id) => id,
+                    None => new_order_id()?,
+                };
+                let outcome = self.execute(&id, OrderCommand::Place { customer, items }, self.correlation_id).await;
+                Ok(self.report(&id, &outcome))
+            }
+            Command::AddItem { order, item } => {
+                let outcome = self.execute(&order, OrderCommand::AddItem { item }, self.correlation_id).await;
+                Ok(self.report(&order, &outcome))
+            }
+            Command::Cancel { order, reason } => {
+                let outcome = self.execute(&order, OrderCommand::Cancel { reason }, self.correlation_id).await;
+                Ok(self.report(&order, &outcome))
+            }
+            Command::Ship { order, tracking_number } => {
+                let outcome = self.execute(&order, OrderCommand::Ship { tracking_number }, self.correlation_id).await;
+                Ok(self.report(&order, &outcome))
+            }
+            Command::Show { order } => self.show(&order).await,
+            Command::List { status } => self.list(status).await,
+            Command::History { order } => self.history(&order).await,
+            Command::Rebuild { all } => self.rebuild(all).await,
+            Command::Load(args) => self.load(args).await,
+            Command::Demo | Command::DemoRestart { .. } => {
+                Err(Failure { exit: Exit::Usage, message: "demo runs in a session of its own".to_owned() })
+            }
+        }
+    }
+
+    /// Sends the command through the store, waits for its outcome and for any snapshot it started.
+    async fn execute(&self, order: &OrderId, command: OrderCommand, correlation_id: Uuid) -> Outcome {
+        let before = self.app.state(|state| state.outcomes.len());
+        self.app.send(AppAction::Execute { order: order.clone(), command, correlation_id }).finished().await;
+        // A short-lived process must not exit while a snapshot is still being written.
+        self.repository.flush_snapshots().await;
+        self.app.state(|state| state.outcomes.get(before).map(|(_, outcome)| outcome.clone())).unwrap_or_else(|| {
+            Outcome::Failed("the command produced no outcome (a bug in order-processing; please report it)".into())
+        })
+    }
+
+    /// Prints what a command did (stdout) or why it did not (stderr).
+    fn report(&self, id: &OrderId, outcome: &Outcome) -> Exit {
+        match outcome {
+            Outcome::Accepted { order, version, events, snapshot } => {
+                for event in events {
+                    println!("{}", describe_change(id, event, order));
+                }
+                let snapshot = snapshot.map(|v| format!("; snapshot saved at version {v}")).unwrap_or_default();
+                println!(
+                    "  order {id} is at version {version}{snapshot}; correlation id {}; stored in {}",
+                    self.correlation_id, self.description
+                );
+                Exit::Done
+            }
+            Outcome::Rejected(rejection) => {
+                eprintln!("rejected: order {id}: {rejection}");
+                eprintln!("nothing was written.");
+                Exit::Rejected
+            }
+            Outcome::Failed(message) => {
+                eprintln!("error: order {id}: {message}");
+                Exit::StoreError
+            }
+        }
+    }
+
+    /// Loads an order (snapshot plus replay); an order without events is "not found" (exit 1).
+    async fn load_existing(&self, id: &OrderId) -> Result<Loaded<Order>, Failure> {
+        let loaded = self.repository.load(id.stream_id()).await.map_err(|e| Failure::load(id, &e))?;
+        if loaded.version == Version::INITIAL {
+            return Err(Failure {
+                exit: Exit::Rejected,
+                message: format!(
+                    "there is no order {id} in {}; `order-processing list` shows the orders",
+                    self.description
+                ),
+            });
+        }
+        Ok(loaded)
+    }
+
+    async fn show(&self, id: &OrderId) -> Result<Exit, Failure> {
+        let loaded = self.load_existing(id).await?;
+        print!("{}", output::order_details(id, &loaded.state, loaded.version));
+        println!("  rebuilt from {}: {}", self.description, describe_load(&loaded));
+        Ok(Exit::Done)
+    }
+
+    async fn list(&self, status: Option<StatusFilter>) -> Result<Exit, Failure> {
+        let mut table = Table::new(&[
+            ("ORDER", Align::Left),
+            ("STATUS", Align::Left),
+            ("CUSTOMER", Align::Left),
+            ("ITEMS", Align::Right),
+            ("TOTAL", Align::Right),
+            ("EVENTS", Align::Right),
+        ]);
+        let mut shown = 0_u64;
+        for id in self.order_ids().await? {
+            let loaded = self.repository.load(id.stream_id()).await.map_err(|e| Failure::load(&id, &e))?;
+            let order = &loaded.state;
+            if status.is_some_and(|filter| !filter.matches(order.status)) {
+                continue;
+            }
+            shown += 1;
+            table.row([
+                id.to_string(),
+                order.status.to_string(),
+                order.customer.clone(),
+                output::count(order.items.len() as u64),
+                order.total.to_string(),
+                loaded.version.to_string(),
+            ]);
+        }
+        let which = status.map(|s| format!("{} ", format!("{s:?}").to_lowercase())).unwrap_or_default();
+        if table.is_empty() {
+            println!("No {which}orders in {}.", self.description);
+        } else {
+            print!("{}", table.render(""));
+            println!("{} in {}", output::plural(shown, &format!("{which}order")), self.description);
+        }
+        Ok(Exit::Done)
+    }
+
+    async fn history(&self, id: &OrderId) -> Result<Exit, Failure> {
+        let decoder = EventDecoder::for_aggregate::<Order>();
+        let recorded = self
+            .store
+            .load_stream(id.stream_id(), StreamRange::all())
+            .await
+            .map_err(|e| Failure::store(&format!("read the events of order {id}"), &e))?;
+        if recorded.is_empty() {
+            return Err(Failure {
+                exit: Exit::Rejected,
+                message: format!(
+                    "there is no order {id} in {}; `order-processing list` shows the orders",
+                    self.description
+                ),
+            });
+        }
+        let mut table = Table::new(&[
+            ("VERSION", Align::Right),
+            ("RECORDED AT (UTC)", Align::Left),
+            ("TYPE", Align::Left),
+            ("CORRELATION ID", Align::Left),
+            ("WHAT HAPPENED", Align::Left),
+        ]);
+        let mut order = Order::default();
+        for event in &recorded {
+            let decoded =
+                decoder.decode(event).map_err(|e| Failure::store(&format!("decode the events of order {id}"), &e))?;
+            let details = match decoded {
+                Some(decoded) => {
+                    order.apply(&decoded);
+                    decoded.describe()
+                }
+                None => "(an event type this build skips)".to_owned(),
+            };
+            table.row([
+                event.version.to_string(),
+                event.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+                event.event_type.clone(),
+                event.metadata.correlation_id.map(|c| c.to_string()).unwrap_or_else(|| "-".to_owned()),
+                details,
+            ]);
+        }
+        println!(
+            "History of order {id} (stream {}, {}, in {}):",
+            id.stream_id(),
+            output::plural(recorded.len() as u64, "event"),
+            self.description
+        );
+        print!("{}", table.render(""));
+        println!("Now {}, total {}.", order.status, order.total);
+        Ok(Exit::Done)
+    }
+
+    /// Every order id in the store, in stream id order.
+    async fn order_ids(&self) -> Result<Vec<OrderId>, Failure> {
+        const PAGE: usize = 500;
+        let prefix = format!("{}{}", Order::CATEGORY, StreamId::CATEGORY_SEPARATOR);
+        let mut ids = Vec::new();
+        let mut after: Option<StreamId> = None;
+        loop {
+            let page = self
+                .store
+                .list_streams(&prefix, after.as_ref(), PAGE)
+                .await
+                .map_err(|e| Failure::store("list the orders", &e))?;
+            ids.extend(page.iter().filter_map(|info| OrderId::from_stream_id(&info.stream_id)));
+            match page.last() {
+                Some(last) if page.len() == PAGE => after = Some(last.stream_id.clone()),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    /// Loads `id` both ways: through the latest snapshot, and by replaying every event.
+    async fn rebuild_one(&self, id: &OrderId) -> Result<Rebuilt, Failure> {
+        let with_snapshot = self.repository.load(id.stream_id()).await.map_err(|e| Failure::load(id, &e))?;
+        let full = self.repository.load_without_snapshot(id.stream_id()).await.map_err(|e| Failure::load(id, &e))?;
+        Ok(Rebuilt { id: id.clone(), with_snapshot, full })
+    }
+
+    async fn rebuild(&self, all: bool) -> Result<Exit, Failure> {
+        const SHOWN: usize = 50;
+        let ids = self.order_ids().await?;
+        println!(
+            "Rebuilding {} from {}: once from the latest snapshot plus the events after it, once from every event.",
+            output::plural(ids.len() as u64, "order"),
+            self.description
+        );
+        let mut table = Table::new(&[
+            ("ORDER", Align::Left),
+            ("VERSION", Align::Right),
+            ("SNAPSHOT", Align::Right),
+            ("REPLAYED", Align::Right),
+            ("FULL REPLAY", Align::Right),
+            ("SAME", Align::Left),
+        ]);
+        let mut totals = RebuildTotals::default();
+        let mut differing = Vec::new();
+        for (index, id) in ids.iter().enumerate() {
+            let rebuilt = self.rebuild_one(id).await?;
+            let differences = rebuilt.differences();
+            totals.add(&rebuilt);
+            if all || index < SHOWN || !differences.is_empty() {
+                table.row(rebuilt.row(&differences));
+            }
+            if !differences.is_empty() {
+                differing.push((id.clone(), differences));
+            }
+        }
+        if !table.is_empty() {
+            print!("{}", table.render("  "));
+        }
+        if !all && ids.len() > SHOWN {
+            println!("  ... and {} more (pass --all to list every order)", ids.len() - SHOWN);
+        }
+        println!("{}", totals.summary());
+        if differing.is_empty() {
+            println!("Every order rebuilt from its snapshot equals the order rebuilt from all its events.");
+            return Ok(Exit::Done);
+        }
+        for (id, differences) in &differing {
+            eprintln!("order {id} differs (snapshot path -> full replay):");
+            for difference in differences {
+                eprintln!("  {difference}");
+            }
+        }
+        eprintln!(
+            "{} differ: a snapshot does not match its events. Delete the snapshots and run rebuild again.",
+            output::plural(differing.len() as u64, "order")
+        );
+        Ok(Exit::Mismatch)
+    }
+
+    async fn load(&self, args: LoadArgs) -> Result<Exit, Failure> {
+        let LoadArgs { orders, events, concurrency } = args;
+        let total_events = u64::from(orders) * u64::from(events);
+        let run = Uuid::new_v4().simple().to_string().chars().take(6).collect::<String>();
+        println!(
+            "Writing {} with {} each ({} in all) to {}, {} at a time, one command per append; snapshot every {}.",
+            output::plural(u64::from(orders), "order"),
+            output::plural(u64::from(events), "event"),
+            output::plural(total_events, "event"),
+            self.description,
+            concurrency,
+            self.snapshot_policy_text()
+        );
+        let progress = ProgressBar::new(total_events);
+        progress.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} events  {per_sec}  eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let started = Instant::now();
+        let mut ids = Vec::with_capacity(orders as usize);
+        let mut writers = futures::stream::iter(0..orders)
+            .map(|n| self.load_one(&run, n, events, &progress))
+            .buffer_unordered(concurrency as usize);
+        while let Some(result) = writers.next().await {
+            ids.push(result?);
+        }
+        drop(writers);
+        self.repository.flush_snapshots().await;
+        let elapsed = started.elapsed();
+        progress.finish_and_clear();
+        println!(
+            "Wrote {} in {}: {} events/s.",
+            output::plural(total_events, "event"),
+            output::duration(elapsed),
+            output::rate(total_events, elapsed)
+        );
+        ids.sort();
+        let mut totals = RebuildTotals::default();
+        for id in &ids {
+            let rebuilt = self.rebuild_one(id).await?;
+            if !rebuilt.differences().is_empty() {
+                eprintln!("order {id}: the snapshot path and the full replay differ; run `order-processing rebuild`");
+                return Ok(Exit::Mismatch);
+            }
+            totals.add(&rebuilt);
+        }
+        println!("Loading them back: {}", totals.summary());
+        Ok(Exit::Done)
+    }
+
+    /// Writes one generated order: placed, items added, and for two orders in three a final shipment or
+    /// cancellation. Returns its id.
+    async fn load_one(&self, run: &str, n: u32, events: u32, progress: &ProgressBar) -> Result<OrderId, Failure> {
+        let id = OrderId::new(format!("load-{run}-{n:06}"))
+            .map_err(|e| Failure { exit: Exit::Usage, message: e.to_string() })?;
+        for event in 1..=events {
+            let price = 100 + i64::from((n * 31 + event * 17) % 9_900);
+            let item = ItemRequest::new(format!("sku-{}", event % 50), 1 + i64::from(event % 5), price);
+            let command = match (event, n % 3) {
+                (1, _) => OrderCommand::Place { customer: format!("customer {n}"), items: vec![item] },
+                (last, 0) if last == events => OrderCommand::Ship { tracking_number: format!("TRK{n:08}") },
+                (last, 1) if last == events => OrderCommand::Cancel { reason: "generated by load".into() },
+                _ => OrderCommand::AddItem { item },
+            };
+            let metadata = Metadata::correlated(self.correlation_id).with_actor(crate::app::ACTOR);
+            self.repository.execute(id.stream_id(), command, metadata).await.map_err(|e| match e.domain() {
+                Some(rejection) => Failure {
+                    exit: Exit::Rejected,
+                    message: format!("order {id}: {rejection} (is it left from an earlier load?)"),
+                },
+                None => Failure::store(&format!("write order {id}"), &e),
+            })?;
+            progress.inc(1);
+        }
+        Ok(id)
+    }
+
+    fn snapshot_policy_text(&self) -> String {
+        match self.snapshot_every {
+            0 => "never".to_owned(),
+            n => output::plural(n, "event"),
+        }
+    }
+}
+
+/// A new short order id (8 hex digits of a random UUID).
+fn new_order_id() -> Result<OrderId, Failure> {
+    let text: String = Uuid::new_v4().simple().to_string().chars().take(8).collect();
+    OrderId::new(text).map_err(|e| Failure { exit: Exit::Usage, message: e.to_string() })
+}
+
+/// One line saying what an accepted event changed.
+fn describe_change(id: &OrderId, event: &OrderEvent, order: &Order) -> String {
+    match event {
+        OrderEvent::OrderPlaced { customer, items } => format!(
+            "Placed order {id} for {customer}: {}, total {}.",
+            output::plural(items.len() as u64, "item"),
+            order.total
+        ),
+        OrderEvent::OrderItemAdded { item } => format!(
+            "Added {} x {} at {} to order {id}; the total is now {}.",
+            item.quantity, item.sku, item.unit_price, order.total
+        ),
+        OrderEvent::OrderCancelled { reason } => format!("Cancelled order {id}: {reason}."),
+        OrderEvent::OrderShipped { tracking_number } => {
+            format!("Shipped order {id} with tracking number {tracking_number}.")
+        }
+    }
+}
+
+/// `snapshot at version 5 + 2 events replayed (1.2 ms)` or `3 events replayed, no snapshot (0.8 ms)`.
+fn describe_load(loaded: &Loaded<Order>) -> String {
+    let metrics = &loaded.metrics;
+    let replayed = output::plural(metrics.events_replayed, "event");
+    let ignored = metrics.ignored_snapshot.as_ref().map(|i| format!("; {i}")).unwrap_or_default();
+    match metrics.snapshot_version {
+        Some(version) => format!(
+            "snapshot at version {version} + {replayed} replayed ({}){ignored}",
+            output::duration(metrics.elapsed)
+        ),
+        None => format!("{replayed} replayed, no snapshot ({}){ignored}", output::duration(metrics.elapsed)),
+    }
+}
+
+/// An order loaded both ways.
+struct Rebuilt {
+    id: OrderId,
+    with_snapshot: Loaded<Order>,
+    full: Loaded<Order>,
+}
+
+impl Rebuilt {
+    fn differences(&self) -> Vec<String> {
+        let known = |loaded: &Loaded<Order>| KnownOrder { order: loaded.state.clone(), version: loaded.version };
+        output::differences(&known(&self.with_snapshot), &known(&self.full))
+    }
+
+    fn row(&self, differences: &[String]) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.with_snapshot.version.to_string(),
+            self.with_snapshot.metrics.snapshot_version.map_or_else(|| "none".to_owned(), |v| format!("v{v}")),
+            output::count(self.with_snapshot.metrics.events_replayed),
+            output::count(self.full.metrics.events_replayed),
+            if differences.is_empty() { "yes".to_owned() } else { "NO".to_owned() },
+        ]
+    }
+}
+
+/// Sums over many [`Rebuilt`] orders.
+#[derive(Default)]
+struct RebuildTotals {
+    orders: u64,
+    from_snapshot: u64,
+    replayed_after_snapshot: u64,
+    replayed_full: u64,
+    elapsed_snapshot: Duration,
+    elapsed_full: Duration,
+}
+
+impl RebuildTotals {
+    fn add(&mut self, rebuilt: &Rebuilt) {
+        self.orders += 1;
+        self.from_snapshot += u64::from(rebuilt.with_snapshot.metrics.snapshot_version.is_some());
+        self.replayed_after_snapshot += rebuilt.with_snapshot.metrics.events_replayed;
+        self.replayed_full += rebuilt.full.metrics.events_replayed;
+        self.elapsed_snapshot += rebuilt.with_snapshot.metrics.elapsed;
+        self.elapsed_full += rebuilt.full.metrics.elapsed;
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} ({} from a snapshot): {} replayed in {} with snapshots, {} replayed in {} without.",
+            output::plural(self.orders, "order"),
+            output::count(self.from_snapshot),
+            output::plural(self.replayed_after_snapshot, "event"),
+            output::duration(self.elapsed_snapshot),
+            output::plural(self.replayed_full, "event"),
+            output::duration(self.elapsed_full),
+        )
+    }
+}
+
+/// What `demo` hands to the restarted process: the orders as they were before the restart.
+#[derive(Debug, Serialize, Deserialize)]
+struct BeforeRestart {
+    /// `SQLite file ...` or `PostgreSQL at ...`.
+    store: String,
+    orders: Vec<ExpectedOrder>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ExpectedOrder {
+    id: OrderId,
+    version: u64,
+    order: Order,
+}
+
+/// The file in the demo folder that carries the state before the restart to the new process.
+const BEFORE_RESTART_FILE: &str = "before-restart.json";
+
+/// `demo`: a guided tour that ends with a restart in a new process.
+async fn demo(args: &StoreArgs) -> Result<Exit, Failure> {
+    let demo_dir = args.data_dir.join("demo");
+    if args.database_url.is_none() {
+        // A fresh store for every run: remove what an earlier demo left (only the files it writes).
+        for name in [SQLITE_FILE, "orders.db-wal", "orders.db-shm", BEFORE_RESTART_FILE] {
+            let path = demo_dir.join(name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Failure::store(&format!("remove {} from an earlier demo", path.display()), &e)),
+            }
+        }
+    }
+    let session = Session::open(args, &demo_dir, DEMO_SNAPSHOT_EVERY).await?;
+    let result = demo_steps(&session, args, &demo_dir).await;
+    session.close().await;
+    result
+}
+
+async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Result<Exit, Failure> {
+    let fresh = if session.sqlite.is_some() { "a fresh " } else { "new orders in " };
+    println!("Demo: writing to {fresh}{} (a snapshot every {}).", session.description, session.snapshot_policy_text());
+    println!();
+
+    let run = async |id: &OrderId, command: OrderCommand| -> Result<Outcome, Failure> {
+        let outcome = session.execute(id, command, Uuid::new_v4()).await;
+        match &outcome {
+            Outcome::Accepted { order, events, .. } => {
+                for event in events {
+                    println!("   {}", describe_change(id, event, order));
+                }
+            }
+            Outcome::Rejected(rejection) => println!("   rejected: order {id}: {rejection} (nothing was written)"),
+            Outcome::Failed(message) => {
+                return Err(Failure { exit: Exit::StoreError, message: format!("order {id}: {message}") });
+            }
+        }
+        Ok(outcome)
+    };
+
+    let (ada, grace, linus) = (new_order_id()?, new_order_id()?, new_order_id()?);
+    println!("1. Place three orders");
+    let place = |customer: &str, items: &[(&str, i64, i64)]| OrderCommand::Place {
+        customer: customer.to_owned(),
+        items: items.iter().map(|&(sku, quantity, cents)| ItemRequest::new(sku, quantity, cents)).collect(),
+    };
+    run(&ada, place("Ada Lovelace", &[("notebook", 2, 1250), ("pencil", 12, 80)])).await?;
+    run(&grace, place("Grace Hopper", &[("compiler-manual", 1, 4999)])).await?;
+    run(&linus, place("Linus Torvalds", &[("keyboard", 1, 8900), ("penguin-plush", 3, 1500)])).await?;
+
+    println!("2. Ada adds five items, one command each (her order reaches 6 events, so a snapshot is taken)");
+    for (sku, quantity, cents) in
+        [("eraser", 2, 150), ("ruler", 1, 399), ("ink", 3, 725), ("stapler", 1, 1899), ("paper-clips", 100, 2)]
+    {
+        run(&ada, OrderCommand::AddItem { item: ItemRequest::new(sku, quantity, cents) }).await?;
+    }
+
+    println!("3. Ship Grace's order, cancel Linus's");
+    run(&grace, OrderCommand::Ship { tracking_number: "1Z999AA10123456784".into() }).await?;
+    run(&linus, OrderCommand::Cancel { reason: "customer changed their mind".into() }).await?;
+
+    println!("4. Try two invalid commands");
+    let invalid = [
+        (&linus, OrderCommand::Ship { tracking_number: "1Z000".into() }),
+        (&ada, OrderCommand::AddItem { item: ItemRequest::new("free-lunch", 1, 0) }),
+    ];
+    for (id, command) in invalid {
+        if !matches!(run(id, command).await?, Outcome::Rejected(_)) {
+            return Err(Failure { exit: Exit::Mismatch, message: "an invalid command was accepted".to_owned() });
+        }
+    }
+
+    // The state before the restart is what this process's store holds, in the order the orders were placed.
+    let before: Vec<ExpectedOrder> = session.app.state(|state| {
+        [&ada, &grace, &linus]
+            .into_iter()
+            .filter_map(|id| state.orders.get(id).map(|known| (id, known)))
+            .map(|(id, known)| ExpectedOrder {
+                id: id.clone(),
+                version: known.version.get(),
+                order: known.order.clone(),
+            })
+            .collect()
+    });
+    println!("5. The orders in this process's memory, before the restart");
+    let mut table = Table::new(&[("ORDER", Align::Left), ("CUSTOMER", Align::Left), ("STATE", Align::Left)]);
+    for expected in &before {
+        table.row([expected.id.to_string(), expected.order.customer.clone(), summary(expected)]);
+    }
+    print!("{}", table.render("   "));
+
+    // Hand the state to the next process in a file, then start it.
+    let file = demo_dir.join(BEFORE_RESTART_FILE);
+    let json = serde_json::to_vec_pretty(&BeforeRestart { store: session.description.clone(), orders: before })
+        .map_err(|e| Failure::store("encode the state before the restart", &e))?;
+    std::fs::create_dir_all(demo_dir)
+        .and_then(|()| std::fs::write(&file, json))
+        .map_err(|e| Failure::store(&format!("write {}", file.display()), &e))?;
+
+    println!(
+        "6. Restart: this process (pid {}) starts a new one that rebuilds every order from {}",
+        std::process::id(),
+        session.description
+    );
+    let exe = std::env::current_exe().map_err(|e| Failure::store("find this program's executable", &e))?;
+    let mut child = tokio::process::Command::new(exe);
+    child
+        .arg("demo-restart")
+        .arg("--expect")
+        .arg(&file)
+        .arg("--snapshot-every")
+        .arg(session.snapshot_every.to_string());
+    match &args.database_url {
+        // The URL may hold a password: pass it in the environment, not on the command line.
+        Some(url) => child.env("DATABASE_URL", url),
+        None => child.env_remove("DATABASE_URL").arg("--data-dir").arg(demo_dir),
+    };
+    let status = child.status().await.map_err(|e| Failure::store("start the restarted process", &e))?;
+    println!();
+    match status.code() {
+        Some(0) => {
+            println!("Done. The new process rebuilt every order exactly as it was before the restart.");
+            println!("The events are in {}; try:", session.description);
+            let data_dir = PathBuf::from(demo_dir);
+            let flag =
+                if args.database_url.is_some() { String::new() } else { format!(" --data-dir {}", data_dir.display()) };
+            println!("   cargo run -p order-processing --{flag} list");
+            println!("   cargo run -p order-processing --{flag} history {ada}");
+            Ok(Exit::Done)
+        }
+        _ => Err(Failure {
+            exit: Exit::Mismatch,
+            message: format!("the restarted process reported a difference or failed ({status})"),
+        }),
+    }
+}
+
+fn summary(expected: &ExpectedOrder) -> String {
+    output::order_summary(&KnownOrder { order: expected.order.clone(), version: Version::new(expected.version) })
+}
+
+/// `demo-restart`: the new process. Rebuilds the orders listed in `expect` and compares.
+async fn demo_restart(args: &StoreArgs, expect: &Path) -> Result<Exit, Failure> {
+    let text = std::fs::read(expect).map_err(|e| Failure::store(&format!("read {}", expect.display()), &e))?;
+    let before: BeforeRestart = serde_json::from_slice(&text).map_err(|e| Failure {
+        exit: Exit::Usage,
+        message: format!("{} is not a file written by `demo`: {e}", expect.display()),
+    })?;
+    let session = Session::open(args, &args.data_dir, DEMO_SNAPSHOT_EVERY).await?;
+    let result = demo_compare(&session, &before).await;
+    session.close().await;
+    result
+}
+
+async fn demo_compare(session: &Session, before: &BeforeRestart) -> Result<Exit, Failure> {
+    println!(
+        "   [pid {}] opened {} and rebuilt {} from their events:",
+        std::process::id(),
+        session.description,
+        output::plural(before.orders.len() as u64, "order")
+    );
+    let mut table = Table::new(&[
+        ("ORDER", Align::Left),
+        ("BEFORE RESTART", Align::Left),
+        ("REBUILT", Align::Left),
+        ("SNAPSHOT", Align::Left),
+        ("REPLAYED", Align::Right),
+        ("SAME", Align::Left),
+    ]);
+    let mut differing = Vec::new();
+    for expected in &before.orders {
+        let loaded =
+            session.repository.load(expected.id.stream_id()).await.map_err(|e| Failure::load(&expected.id, &e))?;
+        let rebuilt = KnownOrder { order: loaded.state.clone(), version: loaded.version };
+        let was = KnownOrder { order: expected.order.clone(), version: Version::new(expected.version) };
+        let differences = output::differences(&was, &rebuilt);
+        table.row([
+            expected.id.to_string(),
+            output::order_summary(&was),
+            output::order_summary(&rebuilt),
+            loaded.metrics.snapshot_version.map_or_else(|| "none".to_owned(), |v| format!("at v{v}")),
+            output::count(loaded.metrics.events_replayed),
+            if differences.is_empty() { "yes".to_owned() } else { "NO".to_owned() },
+        ]);
+        if !differences.is_empty() {
+            differing.push((expected.id.clone(), differences));
+        }
+    }
+    print!("{}", table.render("   "));
+    if differing.is_empty() {
+        println!("   All {} orders match.", before.orders.len());
+        return Ok(Exit::Done);
+    }
+    for (id, differences) in differing {
+        println!("   order {id} differs (before restart -> rebuilt):");
+        for difference in differences {
+            println!("     {difference}");
+        }
+    }
+    Ok(Exit::Mismatch)
+}
