@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::error::EventStoreError;
 use crate::event::{NewEvent, RecordedEvent};
+use crate::projection::{HandlerLease, LocalLeases};
 use crate::snapshot::Snapshot;
 use crate::stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
 
@@ -275,6 +276,30 @@ pub trait EventStore: Send + Sync + Debug {
         let probe = StreamId::new("health-check").map_err(EventStoreError::from)?;
         self.stream_version(&probe).await?;
         Ok(HealthReport { backend: "unknown", round_trip: started.elapsed() })
+    }
+
+    /// A stream that yields (at least) once after each committed append, so that subscriptions wake up
+    /// instead of polling; `None` when the backend has no such signal and subscriptions poll.
+    ///
+    /// Signals carry no data and may be coalesced or, after a lost connection, missed: subscribers always
+    /// re-read the log after a signal and also poll now and then, so correctness never depends on them.
+    /// The default is `None`.
+    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
+        None
+    }
+
+    /// Leases the handler name `handler` for one running instance, or returns `None` when another
+    /// instance holds it. Dropping the lease releases it.
+    ///
+    /// Backends shared between processes override this (PostgreSQL: an advisory lock; SQLite: a lease
+    /// row). The default leases within this process only ([`LocalLeases::process`]).
+    ///
+    /// # Errors
+    /// [`EventStoreError::InvalidInput`] for an invalid handler name; [`EventStoreError::Backend`] when
+    /// storage fails.
+    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+        validate_handler_name(handler)?;
+        Ok(LocalLeases::process().try_acquire(handler))
     }
 
     /// Loads the whole range into memory. Prefer [`EventStore::read_stream`] for long streams.

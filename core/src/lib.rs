@@ -12,6 +12,8 @@
 //!   [`ExpectedVersion`].
 //! - Events: [`Event`], [`NewEvent`], [`RecordedEvent`], [`Metadata`], codecs ([`CodecId`], [`Bincode`], [`Json`]).
 //! - Storage: [`EventStore`], [`Snapshot`], [`LogFilter`], [`EventStoreError`].
+//! - Subscriptions: [`CheckpointedHandler`] (apply a page and record the checkpoint), [`HandlerLease`]
+//!   (one running instance per handler name); the engine is in the runtime crate.
 //! - Aggregates: [`Aggregate`] (pure `decide` and `apply`), schema evolution with [`Upcasters`] and
 //!   [`EventDecoder`]. The runtime's `Repository` loads, saves and snapshots them.
 //!
@@ -27,6 +29,7 @@ mod error;
 mod event;
 mod event_store;
 mod operation;
+mod projection;
 mod reducer;
 mod snapshot;
 pub mod stream;
@@ -44,6 +47,7 @@ pub use event_store::{
     validate_handler_name,
 };
 pub use operation::{EventStoreOperation, EventStoreRequest};
+pub use projection::{ApplyError, CheckpointedHandler, HandlerLease, LeaseGuard, LocalLeases};
 pub use reducer::{Combine, FnReducer, Reducer, reducer_fn};
 pub use snapshot::Snapshot;
 pub use stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
