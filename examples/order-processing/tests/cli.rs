@@ -1,0 +1,230 @@
+//! End-to-end tests: the compiled `order-processing` binary, run as separate processes against one store.
+//!
+//! Each invocation is a new process, so a test that places an order in one process and shows it in the
+//! next checks that orders survive a restart. SQLite tests clear `DATABASE_URL` for the child (the test
+//! script exports it for the PostgreSQL tests); PostgreSQL tests pass a fresh test database explicitly.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use composable_rust_core::{CodecId, EventStore, GlobalPosition, LogFilter, RecordedEvent, Snapshot};
+use composable_rust_sqlite::SqliteEventStore;
+use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
+use order_processing::domain::{Order, OrderStatus};
+
+const BIN: &str = env!("CARGO_BIN_EXE_order-processing");
+
+/// Where the program should keep its events.
+enum Target<'a> {
+    Sqlite(&'a Path),
+    Postgres(&'a str),
+}
+
+/// Runs the program with `args` against `target` and returns what it printed and its exit code.
+fn run(target: &Target<'_>, args: &[&str]) -> Output {
+    let mut command = Command::new(BIN);
+    match target {
+        Target::Sqlite(dir) => command.env_remove("DATABASE_URL").arg("--data-dir").arg(dir),
+        Target::Postgres(url) => command.env("DATABASE_URL", url),
+    };
+    command.args(args).output().expect("the order-processing binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs and asserts exit code 0, returning stdout.
+fn ok(target: &Target<'_>, args: &[&str]) -> String {
+    let output = run(target, args);
+    assert_eq!(output.status.code(), Some(0), "{args:?} failed:\n{}{}", stdout(&output), stderr(&output));
+    stdout(&output)
+}
+
+/// Place, ship, then show from a third process: the order was rebuilt from the store each time.
+fn place_ship_and_show_in_separate_processes(target: &Target<'_>) {
+    let placed = ok(
+        target,
+        &[
+            "place",
+            "--id",
+            "e2e-1",
+            "--customer",
+            "Ada Lovelace",
+            "--item",
+            "notebook:2:1250",
+            "--item",
+            "pencil:12:80",
+        ],
+    );
+    assert!(placed.contains("Placed order e2e-1 for Ada Lovelace: 2 items, total $34.60."), "{placed}");
+
+    let shipped = ok(target, &["ship", "e2e-1", "--tracking", "1Z999AA10123456784"]);
+    assert!(shipped.contains("Shipped order e2e-1 with tracking number 1Z999AA10123456784."), "{shipped}");
+
+    let shown = ok(target, &["show", "e2e-1"]);
+    assert!(shown.contains("Order e2e-1  (shipped, version 2)"), "{shown}");
+    assert!(shown.contains("customer  Ada Lovelace") && shown.contains("tracking  1Z999AA10123456784"), "{shown}");
+    assert!(shown.contains("total      $34.60"), "{shown}");
+    assert!(shown.contains("2 events replayed, no snapshot"), "{shown}");
+
+    let listed = ok(target, &["list", "--status", "shipped"]);
+    assert!(listed.contains("e2e-1") && listed.contains("1 shipped order in"), "{listed}");
+    let placed_only = ok(target, &["list", "--status", "placed"]);
+    assert!(placed_only.starts_with("No placed orders in"), "{placed_only}");
+}
+
+#[test]
+fn orders_survive_restarts_with_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    place_ship_and_show_in_separate_processes(&Target::Sqlite(dir.path()));
+    assert!(dir.path().join("orders.db").exists());
+}
+
+#[tokio::test]
+async fn orders_survive_restarts_with_postgres() {
+    let db = PostgresTestDatabase::start().await;
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking(move || place_ship_and_show_in_separate_processes(&Target::Postgres(&url)))
+        .await
+        .unwrap();
+    db.drop_database().await.unwrap();
+}
+
+#[test]
+fn history_shows_every_event_with_its_correlation_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::Sqlite(dir.path());
+    let correlation = "6f1c2a3b-0000-4000-8000-000000000001";
+    ok(
+        &target,
+        &["place", "--id", "h1", "--customer", "Grace", "--item", "manual:1:4999", "--correlation-id", correlation],
+    );
+    ok(&target, &["add-item", "h1", "--item", "ink:3:725"]);
+    ok(&target, &["cancel", "h1", "--reason", "duplicate order"]);
+
+    let history = ok(&target, &["history", "h1"]);
+    let lines: Vec<&str> = history.lines().collect();
+    assert!(lines[0].starts_with("History of order h1 (stream order-h1, 3 events"), "{history}");
+    assert!(lines[1].starts_with("VERSION  RECORDED AT (UTC)"), "{history}");
+    assert!(lines[2].contains("OrderPlaced.v1") && lines[2].contains(correlation), "{history}");
+    assert!(lines[3].contains("OrderItemAdded.v1") && !lines[3].contains(correlation), "{history}");
+    assert!(lines[4].contains("OrderCancelled.v1") && lines[4].contains("reason: duplicate order"), "{history}");
+    assert!(history.contains("Now cancelled, total $71.74."), "{history}");
+}
+
+/// Every event and snapshot in the SQLite store under `dir`.
+async fn contents(dir: &Path) -> (Vec<RecordedEvent>, Vec<Option<Snapshot>>) {
+    let store = SqliteEventStore::open(dir.join("orders.db")).await.unwrap();
+    let events = store.read_all(GlobalPosition::START, &LogFilter::all(), 10_000).await.unwrap();
+    let mut snapshots = Vec::new();
+    for info in store.list_streams("", None, 10_000).await.unwrap() {
+        snapshots.push(store.load_snapshot(&info.stream_id).await.unwrap());
+    }
+    store.close().await.unwrap();
+    (events, snapshots)
+}
+
+#[tokio::test]
+async fn rejected_commands_exit_non_zero_and_leave_the_store_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::Sqlite(dir.path());
+    ok(&target, &["place", "--id", "r1", "--customer", "Linus", "--item", "keyboard:1:8900"]);
+    ok(&target, &["ship", "r1", "--tracking", "TRK1"]);
+    let before = contents(dir.path()).await;
+    assert_eq!(before.0.len(), 2);
+
+    // (arguments, exit code, what stderr must say)
+    let cases: [(&[&str], i32, &str); 7] = [
+        (&["cancel", "r1", "--reason", "too late"], 1, "cannot cancel an order that is already shipped"),
+        (&["ship", "r1", "--tracking", "TRK2"], 1, "cannot ship an order that is already shipped"),
+        (&["ship", "nope", "--tracking", "TRK3"], 1, "there is no such order to ship"),
+        (&["place", "--id", "r2", "--customer", "Ada", "--item", "pen:0:100"], 1, "quantity must be positive, got 0"),
+        (&["place", "--id", "r2", "--customer", "Ada", "--item", "pen:1:-5"], 1, "unit price must be positive"),
+        (&["place", "--id", "r1", "--customer", "Ada", "--item", "pen:1:100"], 1, "the order already exists"),
+        (
+            &["place", "--customer", "Ada", "--item", "pen:two:100"],
+            2,
+            "the quantity in \"pen:two:100\" is not a whole number",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let output = run(&target, args);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(message), "{args:?}: {}", stderr(&output));
+        if code == 1 {
+            assert!(stderr(&output).contains("nothing was written"), "{args:?}: {}", stderr(&output));
+        }
+        assert_eq!(stdout(&output), "", "{args:?} printed to stdout");
+    }
+    let overflow =
+        run(&target, &["place", "--id", "r3", "--customer", "Ada", "--item", "gold:4294967295:9223372036854775807"]);
+    assert_eq!(overflow.status.code(), Some(1));
+    assert!(stderr(&overflow).contains("the order total would overflow"), "{}", stderr(&overflow));
+
+    assert_eq!(contents(dir.path()).await, before, "a rejected command wrote something");
+    let missing = run(&target, &["show", "r2"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("there is no order r2"), "{}", stderr(&missing));
+}
+
+#[test]
+fn demo_exits_zero_reports_a_match_and_can_run_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::Sqlite(dir.path());
+    for _ in 0..2 {
+        let out = ok(&target, &["demo"]);
+        assert!(out.contains("rejected: order"), "{out}");
+        assert!(out.contains("All 3 orders match."), "{out}");
+        assert!(out.contains("at v5"), "the longest order is loaded from its snapshot after the restart:\n{out}");
+        assert!(out.contains("The new process rebuilt every order exactly as it was before the restart."), "{out}");
+    }
+    // The demo used a store of its own, fresh each run: three orders, not six.
+    let demo_dir = dir.path().join("demo");
+    let listed = ok(&Target::Sqlite(&demo_dir), &["list"]);
+    assert!(listed.contains("3 orders in"), "{listed}");
+    assert!(!dir.path().join("orders.db").exists(), "the demo must not touch the main store");
+}
+
+#[tokio::test]
+async fn rebuild_matches_after_load_and_reports_a_snapshot_that_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::Sqlite(dir.path());
+    let loaded =
+        ok(&target, &["--snapshot-every", "5", "load", "--orders", "6", "--events", "12", "--concurrency", "2"]);
+    assert!(loaded.contains("Wrote 72 events in"), "{loaded}");
+    assert!(loaded.contains("6 orders (6 from a snapshot)"), "{loaded}");
+
+    let rebuilt = ok(&target, &["rebuild"]);
+    assert!(rebuilt.contains("Every order rebuilt from its snapshot equals the order rebuilt from all its events."));
+    assert_eq!(ok(&target, &["list", "--status", "shipped"]).lines().count(), 1 + 2 + 1, "2 of 6 orders ship");
+
+    // Corrupt one snapshot's meaning (it decodes, but says something the events do not).
+    let store = SqliteEventStore::open(dir.path().join("orders.db")).await.unwrap();
+    let stream = store.list_streams("order-", None, 1).await.unwrap().remove(0).stream_id;
+    let snapshot = store.load_snapshot(&stream).await.unwrap().expect("a snapshot after 12 events");
+    let wrong = Order { status: OrderStatus::Cancelled, customer: "someone else".into(), ..Order::default() };
+    store
+        .save_snapshot(&Snapshot {
+            payload: CodecId::Bincode.encode(&wrong).unwrap(),
+            codec: CodecId::Bincode,
+            ..snapshot
+        })
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+
+    let output = run(&target, &["rebuild"]);
+    assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
+    let id = stream.as_str().strip_prefix("order-").unwrap();
+    assert!(
+        stderr(&output).contains(&format!("order {id} differs (snapshot path -> full replay):")),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains("customer: \"someone else\" -> \"customer"), "{}", stderr(&output));
+}
