@@ -4,6 +4,9 @@
 //! next checks that orders survive a restart. SQLite tests clear `DATABASE_URL` for the child (the test
 //! script exports it for the PostgreSQL tests); PostgreSQL tests pass a fresh test database explicitly.
 
+// The helpers below are test code too: a failed set-up step should fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
