@@ -8,6 +8,8 @@ mod test_clock;
 mod test_store;
 
 pub use in_memory::InMemoryEventStore;
+pub use test_clock::TestClock;
+pub use test_store::{Exhaustivity, TestStore, TestStoreBuilder};
 #[cfg(feature = "postgres")]
 pub mod postgres_fixture;
 
