@@ -584,7 +584,7 @@ where
         F: FnOnce(Result<Executed<A>, RepositoryError<A::Error>>) -> Act + Send + 'static,
     {
         let (shared, pending) = (Arc::clone(&self.shared), self.pending.clone());
-        let description = format!("execute a {} command on {stream_id}", A::CATEGORY);
+        let description = format!("execute command on {stream_id}");
         EventStoreOperation::custom(stream_id.clone(), description, move |store| {
             let repository = Self { store, shared, pending };
             Box::pin(async move { Some(on_result(repository.execute(&stream_id, command, metadata).await)) })
@@ -600,7 +600,7 @@ where
     {
         let shared = Arc::clone(&self.shared);
         let pending = self.pending.clone();
-        let description = format!("load the {} aggregate {stream_id}", A::CATEGORY);
+        let description = format!("load aggregate {stream_id}");
         EventStoreOperation::custom(stream_id.clone(), description, move |store| {
             let repository = Self { store, shared, pending };
             Box::pin(async move { Some(on_result(repository.load(&stream_id).await)) })
@@ -670,3 +670,8 @@ fn decode_snapshot<A: Aggregate + DeserializeOwned>(snapshot: &Snapshot) -> Resu
         .decode(&snapshot.payload, &context)
         .map_err(|error| SnapshotIgnoreReason::Undecodable(error.to_string()))
 }
+
+/// The guide `docs/aggregates.md`, compiled here so that its examples are doctested.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/aggregates.md")]
+struct AggregatesGuide;
