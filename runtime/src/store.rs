@@ -145,7 +145,9 @@ where
         self.inner.process(action, &mut tracker);
         SendHandle { tracker }
     }
+}
 
+impl<R: Reducer> Store<R> {
     /// Reads the state: `store.state(|s| s.count)`.
     ///
     /// `read` runs under the state lock, so keep it short and do not call the store from it.
@@ -265,13 +267,7 @@ impl Ctx {
     }
 }
 
-impl<R> Inner<R>
-where
-    R: Reducer + Send + Sync + 'static,
-    R::State: Send + 'static,
-    R::Action: Send + 'static,
-    R::Environment: Send + Sync + 'static,
-{
+impl<R: Reducer> Inner<R> {
     fn lock_state(&self) -> MutexGuard<'_, R::State> {
         // A poisoned lock means a reducer panicked; that panic was already reported where it happened.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -281,7 +277,15 @@ where
         self.shut_down.store(true, Ordering::Release);
         self.shutdown.cancel();
     }
+}
 
+impl<R> Inner<R>
+where
+    R: Reducer + Send + Sync + 'static,
+    R::State: Send + 'static,
+    R::Action: Send + 'static,
+    R::Environment: Send + Sync + 'static,
+{
     /// Reduces `action`, then every action its effects send synchronously, in FIFO order (as TCA does).
     /// `tracker` is created the first time an effect needs a task.
     fn process(self: &Arc<Self>, action: R::Action, tracker: &mut Option<Arc<Tracker>>) {
