@@ -12,7 +12,7 @@ use crate::domain::{ItemRequest, OrderId, OrderStatus};
 ///
 /// Every invocation is a new process: the orders are rebuilt from their events (and snapshots) each time.
 #[derive(Debug, Parser)]
-#[command(name = "order-processing", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "order-processing", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Where the events live.
     #[command(flatten)]

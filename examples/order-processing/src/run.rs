@@ -432,13 +432,16 @@ impl Session {
         let total_events = u64::from(orders) * u64::from(events);
         let run = Uuid::new_v4().simple().to_string().chars().take(6).collect::<String>();
         println!(
-            "Writing {} with {} each ({} in all) to {}, {} at a time, one command per append; snapshot every {}.",
+            "Writing {} with {} each ({} in all) to {}, {} orders at a time; snapshot every {}.",
             output::plural(u64::from(orders), "order"),
             output::plural(u64::from(events), "event"),
             output::plural(total_events, "event"),
             self.description,
             concurrency,
             self.snapshot_policy_text()
+        );
+        println!(
+            "Each event is one command: load the order (snapshot + replay), decide, append with its expected version."
         );
         let progress = ProgressBar::new(total_events);
         progress.set_style(
@@ -679,7 +682,7 @@ async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Res
     run(&grace, place("Grace Hopper", &[("compiler-manual", 1, 4999)])).await?;
     run(&linus, place("Linus Torvalds", &[("keyboard", 1, 8900), ("penguin-plush", 3, 1500)])).await?;
 
-    println!("2. Ada adds five items, one command each (her order reaches 6 events, so a snapshot is taken)");
+    println!("2. Ada adds five items, one command each (her 5th event triggers a snapshot)");
     for (sku, quantity, cents) in
         [("eraser", 2, 150), ("ruler", 1, 399), ("ink", 3, 725), ("stapler", 1, 1899), ("paper-clips", 100, 2)]
     {
