@@ -20,6 +20,11 @@ use crate::config::{Durability, SqliteConfig};
 /// The schema, embedded in the binary. `_sqlx_migrations` records what was applied.
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 
+/// The newest migration this build embeds: the schema version it expects.
+pub(crate) fn latest_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// The first 16 bytes of every SQLite 3 database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 

@@ -57,6 +57,9 @@ pub(crate) const LOAD_SNAPSHOT: &str =
 /// Deletes the snapshot of a stream.
 pub(crate) const DELETE_SNAPSHOT: &str = "DELETE FROM snapshots WHERE stream_id = ?1";
 
+/// The newest schema migration applied to the database.
+pub(crate) const LATEST_MIGRATION: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+
 /// Loads a handler's checkpoint.
 pub(crate) const LOAD_CHECKPOINT: &str = "SELECT position FROM checkpoints WHERE handler = ?1";
 

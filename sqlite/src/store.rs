@@ -3,11 +3,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::Utc;
 use composable_rust_core::{
-    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, LogFilter, NewEvent,
-    RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait, validate_append,
+    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport, LogFilter,
+    NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait, validate_append,
     validate_handler_name,
 };
 use futures::lock::{Mutex, MutexGuard};
@@ -433,6 +434,23 @@ impl EventStore for SqliteEventStore {
             .await
             .map_err(self.fail(|| format!("load the checkpoint of handler {handler:?}")))?;
         Ok(position.map(|p| to_u64(p, "checkpoint position")).transpose()?.map(GlobalPosition::new))
+    }
+
+    async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
+        let started = Instant::now();
+        let applied: Option<i64> = sqlx::query_scalar(sql::LATEST_MIGRATION)
+            .fetch_one(self.reader().await?.conn()?)
+            .await
+            .map_err(self.fail(|| "check the schema version".to_owned()))?;
+        let known = open::latest_migration();
+        if applied != Some(known) {
+            return Err(EventStoreError::Schema(format!(
+                "{} is at schema migration {}, but this build expects {known}; reopen the store to migrate it",
+                self.location(),
+                applied.map_or_else(|| "none".to_owned(), |v| v.to_string()),
+            )));
+        }
+        Ok(HealthReport { backend: "sqlite", round_trip: started.elapsed() })
     }
 
     async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
