@@ -194,6 +194,24 @@ fn demo_exits_zero_reports_a_match_and_can_run_twice() {
 }
 
 #[tokio::test]
+async fn demo_reports_a_match_with_postgres() {
+    let db = PostgresTestDatabase::start().await;
+    let url = db.url().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        let output = Command::new(BIN).env("DATABASE_URL", &url).arg("--data-dir").arg(&data_dir).arg("demo").output();
+        output.unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("Demo: writing to new orders in PostgreSQL at"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("All 3 orders match."), "{}", stdout(&out));
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test]
 async fn rebuild_matches_after_load_and_reports_a_snapshot_that_differs() {
     let dir = tempfile::tempdir().unwrap();
     let target = Target::Sqlite(dir.path());
