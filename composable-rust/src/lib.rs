@@ -82,10 +82,15 @@ pub mod prelude {
     pub use composable_rust_postgres::PostgresEventStore;
 
     #[cfg(feature = "testing")]
-    pub use composable_rust_testing::InMemoryEventStore;
+    pub use composable_rust_testing::{InMemoryEventStore, TestClock, TestStore};
 }
 
 /// The README's example, compiled by `cargo test --doc` so it cannot go stale.
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// `docs/getting-started.md`, compiled by `cargo test --doc` (it needs the `testing` feature).
+#[doc = include_str!("../../docs/getting-started.md")]
+#[cfg(all(doctest, feature = "testing"))]
+pub struct GettingStartedDoctests;
