@@ -168,6 +168,21 @@ pub trait CheckpointedHandler: Send {
     async fn reset(&mut self, handler: &str) -> Result<(), ApplyError>;
 }
 
+#[async_trait]
+impl<T: CheckpointedHandler + ?Sized> CheckpointedHandler for Box<T> {
+    async fn load_checkpoint(&mut self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
+        (**self).load_checkpoint(handler).await
+    }
+
+    async fn apply(&mut self, handler: &str, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+        (**self).apply(handler, events).await
+    }
+
+    async fn reset(&mut self, handler: &str) -> Result<(), ApplyError> {
+        (**self).reset(handler).await
+    }
+}
+
 /// Why [`CheckpointedHandler::apply`] or [`CheckpointedHandler::reset`] failed.
 #[derive(Debug, Error)]
 pub enum ApplyError {

@@ -47,6 +47,7 @@ mod clock;
 mod repository;
 mod snapshot_policy;
 mod store;
+mod subscription;
 
 pub use repository::{
     Executed, IgnoredSnapshot, LoadError, LoadMetrics, Loaded, Repository, RepositoryConfig, RepositoryError,
@@ -56,3 +57,7 @@ pub use snapshot_policy::SnapshotPolicy;
 
 pub use clock::SystemClock;
 pub use store::{SendHandle, Store, StoreBuilder};
+pub use subscription::{
+    AtLeastOnce, Backoff, EventHandler, FnHandler, Phase, Progress, RunReport, Subscription, SubscriptionConfig,
+    SubscriptionError, SubscriptionHandle, SubscriptionStopped, WhenLocked, handler_fn,
+};
