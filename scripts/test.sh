@@ -60,13 +60,17 @@ prepare_postgres
 say "cargo fmt --check"
 cargo fmt --all -- --check
 
-say "cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# --all-features: the facade's postgres/testing parts and the Postgres test fixture are built and tested too.
+say "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-say "cargo test --workspace"
-cargo test --workspace --locked
+say "cargo check -p composable-rust --no-default-features (the facade without any backend)"
+cargo check -p composable-rust --no-default-features --locked
 
-say "cargo doc --no-deps"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+say "cargo test --workspace --all-features"
+cargo test --workspace --all-features --locked
+
+say "cargo doc --workspace --no-deps --all-features"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 
 say "all checks passed"
