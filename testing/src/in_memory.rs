@@ -18,11 +18,12 @@ use std::task::{Context, Poll};
 
 use chrono::{SubsecRound, Utc};
 use composable_rust_core::{
-    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport, LogFilter,
-    NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait, validate_append,
-    validate_handler_name,
+    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
+    HealthReport, LocalLeases, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange,
+    Version, async_trait, validate_append, validate_handler_name,
 };
 use futures::Stream;
+use futures::stream::BoxStream;
 
 /// How many events [`EventStore::read_stream`] copies per lock acquisition.
 const READ_PAGE: usize = 512;
@@ -60,6 +61,10 @@ struct Inner {
     log: RwLock<Log>,
     snapshots: RwLock<HashMap<StreamId, Snapshot>>,
     checkpoints: Mutex<HashMap<String, GlobalPosition>>,
+    /// Bumped after every append: the in-process wake-up behind `commit_notifications`.
+    commits: tokio::sync::watch::Sender<u64>,
+    /// Handler leases of subscriptions on this store (not shared with other stores in the process).
+    leases: LocalLeases,
 }
 
 /// Every stream's events plus the global order.
@@ -213,6 +218,8 @@ impl EventStore for InMemoryEventStore {
             });
             positions.push(position);
         }
+        // Signalled under the write lock: a woken subscriber's read waits for the lock, so it sees the batch.
+        self.inner.commits.send_modify(|commits| *commits = commits.wrapping_add(1));
         Ok(AppendResult { stream_version: version, positions })
     }
 
@@ -294,6 +301,18 @@ impl EventStore for InMemoryEventStore {
         validate_handler_name(handler)?;
         self.checkpoints().insert(handler.to_owned(), position);
         Ok(())
+    }
+
+    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
+        let commits = self.inner.commits.subscribe();
+        Some(Box::pin(futures::stream::unfold(commits, |mut commits| async move {
+            commits.changed().await.ok().map(|()| ((), commits))
+        })))
+    }
+
+    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+        validate_handler_name(handler)?;
+        Ok(self.inner.leases.try_acquire(handler))
     }
 
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
