@@ -482,6 +482,9 @@ where
         let mut attempts = 0_u32;
         loop {
             attempts += 1;
+            // Read before loading: a snapshot write that finishes during the load is then either still
+            // listed here or already visible to the load, never neither.
+            let in_flight = self.pending.in_flight(stream_id);
             let Loaded { mut state, version: loaded, metrics } = self.load(stream_id).await?;
             let events = state.decide(&command).map_err(RepositoryError::Domain)?;
             if events.is_empty() {
@@ -505,7 +508,7 @@ where
                         state.apply(event);
                     }
                     let version = appended.stream_version;
-                    let last_snapshot = metrics.snapshot_version.max(self.pending.in_flight(stream_id));
+                    let last_snapshot = metrics.snapshot_version.max(in_flight);
                     let snapshot_started = if config.snapshot_policy.is_due(last_snapshot, version) {
                         self.start_snapshot(stream_id, &state, version).await
                     } else {

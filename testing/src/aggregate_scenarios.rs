@@ -513,8 +513,48 @@ where
     conflicts_are_retried_then_returned(make_store().await).await;
 }
 
-/// Generates one `#[tokio::test]` per aggregate scenario; `$make_store` is an expression of type
-/// `impl Future<Output = Arc<dyn EventStore>>`, evaluated once per test.
+/// The store one scenario runs against, plus whatever must live as long as it (a temporary folder, a
+/// test database).
+pub struct ScenarioStore {
+    store: Arc<dyn EventStore>,
+    _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl ScenarioStore {
+    /// A store with nothing else to keep alive.
+    pub fn new(store: impl EventStore + 'static) -> Self {
+        Self { store: Arc::new(store), _guard: None }
+    }
+
+    /// Keeps `guard` alive until the scenario has finished.
+    #[must_use]
+    pub fn with_guard(mut self, guard: impl std::any::Any + Send + Sync) -> Self {
+        self._guard = Some(Box::new(guard));
+        self
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> Arc<dyn EventStore> {
+        Arc::clone(&self.store)
+    }
+}
+
+impl From<Arc<dyn EventStore>> for ScenarioStore {
+    fn from(store: Arc<dyn EventStore>) -> Self {
+        Self { store, _guard: None }
+    }
+}
+
+impl fmt::Debug for ScenarioStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScenarioStore").field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+/// Generates one `#[tokio::test]` per aggregate scenario. `$make_store` is an expression of type
+/// `impl Future<Output = T>` with `T: Into<ScenarioStore>` (an `Arc<dyn EventStore>`, or a
+/// [`ScenarioStore`] with a guard), evaluated once per test.
 ///
 /// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
 #[macro_export]
@@ -537,7 +577,9 @@ macro_rules! aggregate_scenario_tests {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                $crate::aggregate_scenarios::$name($make_store.await).await;
+                let under_test: $crate::aggregate_scenarios::ScenarioStore = $make_store.await.into();
+                $crate::aggregate_scenarios::$name(under_test.store()).await;
+                drop(under_test);
             }
         )*
     };
