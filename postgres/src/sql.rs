@@ -51,22 +51,42 @@ macro_rules! visible_below {
     };
 }
 
-/// The global log without filters, the hot path of projections.
+/// The global log without filters, the hot path of projections. `$3`, when not null, replaces the xmin
+/// horizon with one from [`REFINED_HORIZON`] (so do `$7` below).
 pub(crate) const READ_ALL: &str = concat!(
     r"
 SELECT stream_id, version, global_position, event_type, codec, payload,
        correlation_id, causation_id, actor, extra, recorded_at
 FROM events
-WHERE global_position > $1 AND global_position < ",
+WHERE global_position > $1 AND global_position < COALESCE($3::bigint, ",
     visible_below!(),
-    r"
+    r")
 ORDER BY global_position
 LIMIT $2"
 );
 
-/// The visibility horizon of global reads next to the newest committed position: when the newest is at
-/// or above the horizon, committed events are held back behind an older transaction still in flight.
-pub(crate) const HELD_BACK: &str = concat!("SELECT ", visible_below!(), ", (SELECT MAX(global_position) FROM events)");
+/// A horizon that ignores transactions of other databases in the cluster, next to the newest committed
+/// position. Used when a short page may be held back: the plain xmin horizon also waits for unrelated
+/// transactions (another database's DDL, say), which can never write to this `events` table.
+///
+/// Sound because every in-progress xid of the snapshot is kept unless it is positively known to belong to
+/// a backend connected to another database (a transaction never changes database); xids not in progress
+/// and below xmax have ended, and any later transaction gets an xid at or above xmax.
+pub(crate) const REFINED_HORIZON: &str = r"
+WITH snap AS (SELECT pg_current_snapshot() AS s),
+     here AS (SELECT oid FROM pg_database WHERE datname = current_database()),
+     relevant AS (
+         SELECT x.xid::text::bigint AS xid
+         FROM snap, pg_snapshot_xip(snap.s) AS x(xid)
+         WHERE NOT EXISTS (
+             SELECT 1 FROM pg_stat_activity a, here
+             WHERE a.backend_xid IS NOT NULL
+               AND a.backend_xid::text::bigint = x.xid::text::bigint % 4294967296
+               AND a.datid IS DISTINCT FROM here.oid
+         )
+     )
+SELECT COALESCE((SELECT MIN(xid) FROM relevant), (SELECT pg_snapshot_xmax(s)::text::bigint FROM snap)) << 20,
+       (SELECT MAX(global_position) FROM events)";
 
 /// The global log with optional filters: `$3` event types (empty: all), `$4` stream prefix, `$5`/`$6` the
 /// recorded-at range.
@@ -75,9 +95,9 @@ pub(crate) const READ_ALL_FILTERED: &str = concat!(
 SELECT stream_id, version, global_position, event_type, codec, payload,
        correlation_id, causation_id, actor, extra, recorded_at
 FROM events
-WHERE global_position > $1 AND global_position < ",
+WHERE global_position > $1 AND global_position < COALESCE($7::bigint, ",
     visible_below!(),
-    r"
+    r")
   AND (cardinality($3::text[]) = 0 OR event_type = ANY($3))
   AND ($4::text IS NULL OR starts_with(stream_id, $4))
   AND ($5::timestamptz IS NULL OR recorded_at >= $5)
@@ -86,15 +106,15 @@ ORDER BY global_position
 LIMIT $2"
 );
 
-/// The global log of one correlation id (`$7`), through `events_correlation_idx`, with the other filters.
+/// The global log of one correlation id (`$8`), through `events_correlation_idx`, with the other filters.
 pub(crate) const READ_ALL_CORRELATED: &str = concat!(
     r"
 SELECT stream_id, version, global_position, event_type, codec, payload,
        correlation_id, causation_id, actor, extra, recorded_at
 FROM events
-WHERE correlation_id = $7 AND global_position > $1 AND global_position < ",
+WHERE correlation_id = $8 AND global_position > $1 AND global_position < COALESCE($7::bigint, ",
     visible_below!(),
-    r"
+    r")
   AND (cardinality($3::text[]) = 0 OR event_type = ANY($3))
   AND ($4::text IS NULL OR starts_with(stream_id, $4))
   AND ($5::timestamptz IS NULL OR recorded_at >= $5)
@@ -118,6 +138,15 @@ FROM ids
 WHERE stream_id IS NOT NULL AND starts_with(stream_id, $1)
 LIMIT $3";
 
+/// Whether the store's tables exist, and whether sqlx's migration table does.
+pub(crate) const HEALTH_TABLES: &str = r"
+SELECT to_regclass('events') IS NOT NULL AND to_regclass('snapshots') IS NOT NULL
+           AND to_regclass('checkpoints') IS NOT NULL,
+       to_regclass('_sqlx_migrations') IS NOT NULL";
+
+/// The newest successfully applied migration.
+pub(crate) const HEALTH_MIGRATION: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+
 /// Saves a snapshot, replacing the stream's previous one.
 pub(crate) const SAVE_SNAPSHOT: &str = r"
 INSERT INTO snapshots (stream_id, version, schema_version, codec, payload, taken_at)
@@ -140,3 +169,74 @@ pub(crate) const LOAD_CHECKPOINT: &str = "SELECT position FROM checkpoints WHERE
 pub(crate) const SAVE_CHECKPOINT: &str = r"
 INSERT INTO checkpoints (handler, position, updated_at) VALUES ($1, $2, now())
 ON CONFLICT (handler) DO UPDATE SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at";
+
+#[cfg(test)]
+mod tests {
+    use composable_rust_core::{CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+    use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
+    use sqlx::{PgConnection, Row};
+
+    use super::*;
+    use crate::{PostgresConfig, PostgresEventStore};
+
+    /// The plan of `statement` run with `args`, as the planner makes it for both custom and generic plans.
+    /// Simple-protocol queries only, so sqlx's statement cache on the connection is left alone.
+    async fn plans(connection: &mut PgConnection, statement: &str, args: &str) -> Vec<String> {
+        sqlx::raw_sql(&format!("PREPARE q AS {statement}")).execute(&mut *connection).await.unwrap();
+        let mut plans = Vec::new();
+        for mode in ["force_custom_plan", "force_generic_plan"] {
+            let explain = format!("SET plan_cache_mode = {mode}; EXPLAIN EXECUTE q({args})");
+            let rows = sqlx::raw_sql(&explain).fetch_all(&mut *connection).await.unwrap();
+            plans.push(rows.iter().map(|row| row.get::<String, _>(0)).collect::<Vec<_>>().join("\n"));
+        }
+        sqlx::raw_sql("DEALLOCATE q; RESET plan_cache_mode").execute(&mut *connection).await.unwrap();
+        plans
+    }
+
+    #[tokio::test]
+    async fn stream_loads_and_global_reads_are_index_scans_without_a_sort() {
+        let db = PostgresTestDatabase::start().await;
+        let store = PostgresEventStore::connect_with(PostgresConfig::from_options(db.connect_options())).await.unwrap();
+        store.migrate().await.unwrap();
+        let correlation = uuid::Uuid::new_v4();
+        for stream in 0..50 {
+            let id = StreamId::new(format!("order-{stream}")).unwrap();
+            let events = (0..200)
+                .map(|_| NewEvent {
+                    event_type: "OrderNoted.v1".into(),
+                    codec: CodecId::Json,
+                    payload: b"{}".to_vec(),
+                    metadata: Metadata::correlated(if stream % 10 == 0 { correlation } else { uuid::Uuid::new_v4() }),
+                })
+                .collect();
+            store.append(&id, ExpectedVersion::Any, events).await.unwrap();
+        }
+        // A connection with the store's session settings, taken out of its pool.
+        let mut connection = store.pool().acquire().await.unwrap().detach();
+        sqlx::raw_sql("ANALYZE events").execute(&mut connection).await.unwrap();
+
+        let cases = [
+            (READ_STREAM, "'order-7', 1, 9223372036854775807".to_owned(), "events_pkey"),
+            (READ_ALL, "0, 1000, NULL".to_owned(), "events_global_position_idx"),
+            (
+                READ_ALL_FILTERED,
+                "0, 1000, '{OrderNoted.v1}', 'order-', NULL, NULL, NULL".to_owned(),
+                "events_global_position_idx",
+            ),
+            (
+                READ_ALL_CORRELATED,
+                format!("0, 1000, '{{}}', NULL, NULL, NULL, NULL, '{correlation}'"),
+                "events_correlation_idx",
+            ),
+        ];
+        for (statement, args, index) in cases {
+            for plan in plans(&mut connection, statement, &args).await {
+                assert!(plan.contains(&format!("Index Scan using {index}")), "expected a scan of {index}:\n{plan}");
+                assert!(!plan.contains("Sort"), "the plan sorts:\n{plan}");
+            }
+        }
+        for plan in plans(&mut connection, STREAM_VERSION, "'order-7'").await {
+            assert!(plan.contains("Index Only Scan Backward using events_pkey"), "{plan}");
+        }
+    }
+}

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use composable_rust_core::{
-    AppendResult, CodecId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, InvalidInput,
-    LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait,
-    validate_append, validate_handler_name,
+    AppendResult, CodecId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport,
+    InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
+    async_trait, validate_append, validate_handler_name,
 };
 use futures::{StreamExt, TryStreamExt};
 use sqlx::migrate::Migrator;
@@ -17,7 +17,7 @@ use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::config::{PostgresConfig, describe_server};
-use crate::error::{ErrorContext, PostgresError};
+use crate::error::{ErrorContext, MISSING_SCHEMA_HINT, PostgresError};
 use crate::sql;
 
 /// The schema, embedded from `migrations/postgres` at build time.
@@ -112,12 +112,13 @@ impl PostgresEventStore {
         &self.pool
     }
 
-    /// One page of the global log below the visibility horizon.
+    /// One page of the global log below the visibility horizon: the snapshot's xmin, or `horizon`.
     async fn read_page(
         &self,
         after: GlobalPosition,
         filter: &LogFilter,
         limit: usize,
+        horizon: Option<i64>,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
         let after = to_db(after.get());
         let page = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -127,7 +128,7 @@ impl PostgresEventStore {
             && filter.recorded_from.is_none()
             && filter.recorded_before.is_none();
         let query = if unfiltered {
-            sqlx::query(sql::READ_ALL).bind(after).bind(page)
+            sqlx::query(sql::READ_ALL).bind(after).bind(page).bind(horizon)
         } else {
             let sql = if filter.correlation_id.is_some() { sql::READ_ALL_CORRELATED } else { sql::READ_ALL_FILTERED };
             let query = sqlx::query(sql)
@@ -136,7 +137,8 @@ impl PostgresEventStore {
                 .bind(filter.event_types.as_slice())
                 .bind(filter.stream_prefix.as_deref())
                 .bind(filter.recorded_from)
-                .bind(filter.recorded_before);
+                .bind(filter.recorded_before)
+                .bind(horizon);
             match filter.correlation_id {
                 Some(id) => query.bind(id),
                 None => query,
@@ -404,21 +406,37 @@ impl EventStore for PostgresEventStore {
         }
         let deadline = Instant::now() + self.read_all_wait;
         let mut backoff = Duration::from_millis(1);
+        let mut horizon = None;
         loop {
-            let events = self.read_page(after, filter, limit).await?;
-            if events.len() >= limit || self.read_all_wait.is_zero() {
+            let events = self.read_page(after, filter, limit, horizon).await?;
+            if events.len() >= limit || self.read_all_wait.is_zero() || Instant::now() >= deadline {
                 return Ok(events);
             }
-            // A short page: are committed events held back behind an older transaction still in flight?
-            let (horizon, newest): (i64, Option<i64>) = sqlx::query_as(sql::HELD_BACK)
+            // A short page. Is anything committed beyond it that a transaction still in flight holds back?
+            let read_up_to = to_db(events.last().map_or(after, |e| e.position).get());
+            let (refined, newest): (i64, Option<i64>) = sqlx::query_as(sql::REFINED_HORIZON)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|e| self.context.map("read the global log's visibility horizon", e))?;
-            if newest.is_none_or(|newest| newest < horizon) || Instant::now() + backoff > deadline {
-                return Ok(events);
+            match newest {
+                None => return Ok(events),
+                Some(newest) if newest <= read_up_to => return Ok(events),
+                // Held back only by transactions of other databases: read again up to the refined horizon.
+                Some(newest) if newest < refined => {
+                    if horizon == Some(refined) {
+                        return Ok(events); // already read up to there: the rest does not match the filter
+                    }
+                }
+                // Held back by a transaction on this database: wait for it, briefly.
+                Some(_) => {
+                    if Instant::now() + backoff > deadline {
+                        return Ok(events);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(50));
+                }
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_millis(50));
+            horizon = Some(refined);
         }
     }
 
@@ -500,6 +518,38 @@ impl EventStore for PostgresEventStore {
             .await
             .map_err(|e| self.context.map(format!("delete the snapshot of stream {stream_id}"), e))?;
         Ok(result.rows_affected() > 0)
+    }
+
+    async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
+        let started = Instant::now();
+        let operation = "check the event store's health";
+        let (tables, migrations): (bool, bool) = sqlx::query_as(sql::HEALTH_TABLES)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.context.map(operation, e))?;
+        if !tables {
+            return Err(EventStoreError::Schema(format!(
+                "the event store tables are missing in {}: {MISSING_SCHEMA_HINT}",
+                self.context.server
+            )));
+        }
+        // Schemas applied by hand have no migration table; then the tables' presence is all we can check.
+        if migrations {
+            let applied: Option<i64> = sqlx::query_scalar(sql::HEALTH_MIGRATION)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.context.map(operation, e))?;
+            let expected = MIGRATOR.iter().map(|m| m.version).max();
+            if applied < expected {
+                return Err(EventStoreError::Schema(format!(
+                    "the event store schema in {} is at migration {}, this build expects {}: {MISSING_SCHEMA_HINT}",
+                    self.context.server,
+                    applied.unwrap_or_default(),
+                    expected.unwrap_or_default()
+                )));
+            }
+        }
+        Ok(HealthReport { backend: "postgres", round_trip: started.elapsed() })
     }
 
     async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {

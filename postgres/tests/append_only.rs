@@ -1,4 +1,5 @@
 //! The events table itself refuses UPDATE, DELETE and TRUNCATE, whatever the client.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns fail the test the same way
 
 mod common;
 

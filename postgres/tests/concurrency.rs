@@ -1,5 +1,6 @@
 //! Real concurrent writers against PostgreSQL: nothing lost, nothing duplicated, expectations honoured, and a
 //! reader tailing the global log never skips an event that a slow transaction commits late.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns fail the test the same way
 
 mod common;
 
@@ -283,4 +284,22 @@ async fn a_tailing_reader_sees_every_event_exactly_once_despite_slow_concurrent_
     let (seen, pages) = reader.await.unwrap();
     assert_eq!(seen.len(), expected_total, "the reader missed events that committed behind its checkpoint");
     assert!(pages > 10, "the reader should have tailed while writers were running");
+}
+
+#[tokio::test]
+async fn an_open_transaction_in_another_database_does_not_hold_back_the_global_log() {
+    let (store, _db) = common::migrated_store().await;
+    // A writing transaction (it has an xid) on another database of the same cluster, left open.
+    let other = composable_rust_testing::postgres_fixture::PostgresTestDatabase::start().await;
+    let mut elsewhere = sqlx::PgConnection::connect_with(&other.connect_options()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut elsewhere).await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()").execute(&mut elsewhere).await.unwrap();
+
+    let stream = StreamId::new("order-1").unwrap();
+    store.append(&stream, ExpectedVersion::NoStream, vec![common::event(0, 0)]).await.unwrap();
+    let started = Instant::now();
+    let events = store.read_all(GlobalPosition::START, &LogFilter::all(), 10).await.unwrap();
+    assert_eq!(events.len(), 1, "an unrelated database's transaction hid the event");
+    assert!(started.elapsed() < Duration::from_secs(1), "read_all waited for an unrelated transaction");
+    sqlx::query("ROLLBACK").execute(&mut elsewhere).await.unwrap();
 }

@@ -1,4 +1,5 @@
 //! Error paths: no server, bad URLs, refused logins, missing schema; and no password in any message.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns fail the test the same way
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Helpers shared by the PostgreSQL integration tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)] // test helpers: failing loudly is their job
 
 use composable_rust_core::{CodecId, Metadata, NewEvent};
 use composable_rust_postgres::{PostgresConfig, PostgresEventStore};
