@@ -17,3 +17,8 @@ pub mod postgres_fixture;
 #[doc = include_str!("../../docs/event-sourcing.md")]
 #[cfg(doctest)]
 pub struct EventSourcingGuide;
+
+/// The concepts guide, `docs/concepts.md`, included so that its examples run as doctests.
+#[doc = include_str!("../../docs/concepts.md")]
+#[cfg(doctest)]
+pub struct ConceptsGuide;

@@ -222,8 +222,8 @@ where
 
     /// Asserts that the next action fed back by an effect is `expected`, and the state after it.
     ///
-    /// Waits (up to the timeout, one second by default) for running effects to send it. `update` works as
-    /// in [`TestStore::send`]. With [`Exhaustivity::Off`], actions before the first match are skipped.
+    /// Waits (up to the timeout, one second by default) for running effects to send it; fails at once when
+    /// no effect runs or all of them wait on the test clock. `update` works as in [`TestStore::send`]. With [`Exhaustivity::Off`], actions before the first match are skipped.
     ///
     /// # Panics
     /// When no action arrives in time, when the next action is a different one, or the state differs.
@@ -335,9 +335,7 @@ where
     pub fn finish(&mut self) {
         self.done = true;
         self.settle();
-        let store = self.store.clone();
-        let _ = self.runtime.block_on(async { tokio::time::timeout(self.timeout, store.idle()).await });
-        self.settle();
+        self.wait_for_idle();
         if self.exhaustivity == Exhaustivity::On {
             if let Some(message) = self.unfinished_message() {
                 self.fail(&message);
@@ -407,10 +405,30 @@ where
         });
     }
 
+    /// Whether nothing can happen until the test acts: no effect runs, or every running effect may be
+    /// waiting on the test clock (delays are the only effects that sleep on it).
+    fn stalled(&self) -> bool {
+        let in_flight = self.store.effects_in_flight();
+        in_flight == 0 || in_flight <= self.clock.pending_sleeps()
+    }
+
+    /// Waits up to the timeout for every effect to finish, unless nothing can make progress.
+    fn wait_for_idle(&self) {
+        if self.stalled() {
+            return;
+        }
+        let store = self.store.clone();
+        let _ = self.runtime.block_on(async { tokio::time::timeout(self.timeout, store.idle()).await });
+        self.settle();
+    }
+
     /// The next received action, waiting up to the timeout for one to arrive.
     fn next_received(&self) -> Option<(R::Action, R::State)> {
         if let Some(next) = self.log.pop_received() {
             return Some(next);
+        }
+        if self.stalled() {
+            return None;
         }
         let log = &self.log;
         self.runtime
@@ -444,8 +462,7 @@ where
     }
 
     fn nothing_received_message(&self, description: &str) -> String {
-        let mut message =
-            format!("expected to receive {description}, but no action arrived within {:?}\n\n", self.timeout);
+        let mut message = format!("expected to receive {description}, but no action was received\n\n");
         let in_flight = self.store.effects_in_flight();
         let sleeps = self.clock.pending_sleeps();
         message.push_str(&match (in_flight, self.clock.time_until_next_sleep()) {
@@ -457,9 +474,10 @@ where
                           effect, and that it was not cancelled"
                 .to_owned(),
             (n, None) => format!(
-                "hint: {} still running; if it does slow real work, raise the limit with \
-                 `TestStoreBuilder::timeout`",
+                "hint: {} still running but sent nothing within {:?}; if it does slow real work, raise the \
+                 limit with `TestStoreBuilder::timeout`",
                 count(n, "effect is", "effects are"),
+                self.timeout,
             ),
         });
         message
@@ -609,9 +627,8 @@ where
         let unfinished = if self.done || self.exhaustivity == Exhaustivity::Off || std::thread::panicking() {
             None
         } else {
-            // A short grace period, as `finish` would give, without making a passing test slow.
-            let store = self.store.clone();
-            let _ = self.runtime.block_on(async { tokio::time::timeout(self.timeout, store.idle()).await });
+            self.settle();
+            self.wait_for_idle();
             let pending = self.log.peek_received_debug();
             let in_flight = self.store.effects_in_flight();
             (!pending.is_empty() || in_flight > 0).then(|| {

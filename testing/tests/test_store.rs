@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use composable_rust_core::{
     Clock, CodecId, Effect, EffectId, EventStoreOperation, ExpectedVersion, Metadata, NewEvent, Reducer, StreamId,
-    StreamRange, Version,
+    StreamRange, Version, reducer_fn,
 };
 use composable_rust_testing::{Exhaustivity, InMemoryEventStore, TestClock, TestStore};
 
@@ -321,7 +321,7 @@ fn receiving_when_a_delay_has_not_fired_hints_at_advancing_the_clock() {
         store.receive(Action::Tick, |s| s.ticks = 1);
     });
     assert_eq!(location, this_line(line!() - 2));
-    assert!(message.starts_with("expected to receive `Tick`, but no action arrived within 50ms\n"), "{message}");
+    assert!(message.starts_with("expected to receive `Tick`, but no action was received\n"), "{message}");
     assert!(
         message.contains("hint: 1 effect is waiting on the test clock (the next is due in 1s); call `advance`"),
         "{message}"
@@ -337,6 +337,31 @@ fn receiving_when_no_effect_runs_says_so() {
         store.receive(Action::Tick, |_| {});
     });
     assert!(message.contains("hint: no effect is running, so nothing can send it"), "{message}");
+}
+
+#[test]
+fn receiving_from_a_slow_effect_waits_then_suggests_a_longer_timeout() {
+    #[derive(Debug, Clone, PartialEq)]
+    enum Slow {
+        Go,
+        Done,
+    }
+    let (message, _) = failure(|| {
+        let reducer = reducer_fn(|(): &mut (), action: Slow, _: &()| match action {
+            Slow::Go => Effect::future(async {
+                tokio::time::sleep(Duration::from_secs(30)).await; // real time, not the test clock
+                Slow::Done
+            }),
+            Slow::Done => Effect::None,
+        });
+        let mut store = TestStore::builder(reducer, (), ()).timeout(Duration::from_millis(20)).build();
+        store.send(Slow::Go, |()| {});
+        store.receive(Slow::Done, |()| {});
+    });
+    assert!(
+        message.contains("hint: 1 effect is still running but sent nothing within 20ms; if it does slow real work"),
+        "{message}"
+    );
 }
 
 #[test]
