@@ -169,12 +169,20 @@ impl Session {
     async fn run(&self, command: Command) -> Result<Exit, Failure> {
         match command {
             Command::Place { customer, items, id } => {
-                let id = match id {
-                    Some(id) => id,
-                    None => new_order_id()?,
+                let (id, generated) = match id {
+                    Some(id) => (id, false),
+                    None => (new_order_id()?, true),
                 };
                 let outcome = self.execute(&id, OrderCommand::Place { customer, items }, self.correlation_id).await;
-                Ok(self.report(&id, &outcome))
+                match outcome {
+                    // The id was made up for an order that now does not exist: do not name it.
+                    Outcome::Rejected(rejection) if generated => {
+                        eprintln!("rejected: {rejection}");
+                        eprintln!("nothing was written.");
+                        Ok(Exit::Rejected)
+                    }
+                    outcome => Ok(self.report(&id, &outcome)),
+                }
             }
             Command::AddItem { order, item } => {
                 let outcome = self.execute(&order, OrderCommand::AddItem { item }, self.correlation_id).await;
