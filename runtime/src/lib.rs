@@ -32,10 +32,11 @@
 //!
 //! # Concepts
 //! - [`Store`] and [`StoreBuilder`]: state, `send`, [`SendHandle::finished`] (waits for the effects a send
-//!   started, cascades included), `shutdown`. How each effect runs is described in the `store` module source.
+//!   started, cascades included), `shutdown`. How each effect runs is described on [`Store`].
 //! - [`SystemClock`]: the default clock; tests give the store a `TestClock` from `composable-rust-testing`
 //!   and move time by hand. The `TestStore` there asserts every state change and every action effects send.
 //! - [`Repository`] and [`SnapshotPolicy`]: load and change event-sourced aggregates (snapshot + replay).
+//! - [`Subscription`]: a named handler that reads the global log from its checkpoint, then follows new events.
 //!
 //! The guide is `docs/concepts.md` in the repository.
 //!

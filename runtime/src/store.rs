@@ -1,21 +1,4 @@
 //! [`Store`]: holds the state, runs the reducer for each action and executes the effects it returns.
-//!
-//! # How effects run
-//!
-//! `send` takes the state lock, runs the reducer, releases the lock and then starts the effect:
-//!
-//! - `None`, `Send`, `Cancel`, and `Merge`/`Cancellable` of those run inline: no task, no allocation.
-//!   Actions they produce are reduced in FIFO order before `send` returns.
-//! - `Run`, `Delay`, `Concat` and `EventStore` each get one tokio task. Actions a task sends through its
-//!   [`ActionSink`] are reduced right away, on the task, in the order it sends them.
-//! - Every task counts against a *tracker*: one per `send` (created only when the send starts a task),
-//!   one per step of a `Concat`, and one for the whole store. A task's tracker is inherited by the actions it
-//!   sends back, so [`SendHandle::finished`] waits for whole cascades and a `Concat` step waits for
-//!   everything it led to.
-//! - A `Cancellable` scope gets a [`CancellationToken`], a child of the enclosing scope's token (nested
-//!   scopes) and ultimately of the store's shutdown token. The scope stays registered under its
-//!   [`EffectId`] while any task started inside it runs. Actions fed back by a task do *not* inherit its
-//!   scope: cancelling a request does not cancel the effects of the responses it already delivered.
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
@@ -39,6 +22,22 @@ use crate::clock::SystemClock;
 ///
 /// Cloning is cheap (one `Arc`); all clones share the state. When the last clone is dropped, every effect
 /// still running is cancelled, as with [`Store::shutdown`].
+///
+/// # How effects run
+///
+/// `send` takes the state lock, runs the reducer, releases the lock and then starts the effect:
+///
+/// - `None`, `Send`, `Cancel`, and `Merge`/`Cancellable` of those run inline: no task, no allocation.
+///   Actions they produce are reduced in FIFO order before `send` returns.
+/// - `Run`, `Delay`, `Concat` and `EventStore` each get one tokio task. Actions a task sends through its
+///   [`ActionSink`] are reduced right away, on the task, in the order it sends them.
+/// - Every task belongs to the `send` that started it, and so does every task started by the actions it
+///   feeds back: [`SendHandle::finished`] waits for whole cascades. In the same way, each step of a
+///   `Concat` starts only when everything the previous step led to has finished.
+/// - A `Cancellable` scope gets a [`CancellationToken`], a child of the enclosing scope's token (nested
+///   scopes) and ultimately of the store's shutdown token. The scope stays registered under its
+///   [`EffectId`] while any task started inside it runs. Actions fed back by a task do *not* inherit its
+///   scope: cancelling a request does not cancel the effects of the responses it already delivered.
 ///
 /// ```
 /// use composable_rust_core::{Effect, reducer_fn};
