@@ -3,6 +3,7 @@
 
 pub mod aggregate_scenarios;
 pub mod conformance;
+pub mod subscription_suite;
 mod in_memory;
 mod test_clock;
 mod test_store;

@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod subscription_suite;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +10,7 @@ use composable_rust_core::{BoxError, CheckpointedHandler, EventStore, GlobalPosi
 use composable_rust_runtime::{AtLeastOnce, EventHandler};
 use composable_rust_testing::InMemoryEventStore;
 
-use subscription_suite::Backend;
+use composable_rust_testing::subscription_suite::{self, Backend};
 
 type Models = Arc<Mutex<HashMap<String, Vec<GlobalPosition>>>>;
 
@@ -65,7 +63,7 @@ impl Backend for InMemory {
     }
 }
 
-subscription_suite!(InMemory::default());
+composable_rust_testing::subscription_suite!(InMemory::default());
 
 #[tokio::test]
 async fn leases_belong_to_one_in_memory_store() {

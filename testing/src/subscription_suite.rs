@@ -1,10 +1,16 @@
-//! The subscription suite: the same scenarios against every backend.
+//! The subscription suite: the scenarios every backend's subscriptions must pass (see docs/projections.md).
 //!
-//! Each backend supplies a [`Backend`]: a store, and a handler that records the positions it applied in a
-//! read model the test can inspect (at-least-once for the in-memory store, the transactional handler for
-//! the SQL backends). Every scenario uses its own stream category and handler names, so the suite can run
-//! against a shared database while other tests write to it.
-#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+//! A backend supplies a [`Backend`]: a store, and a handler that records the positions it applied in a read
+//! model the test can inspect (at-least-once for the in-memory store, the transactional handler for the
+//! SQL backends). [`subscription_suite!`](crate::subscription_suite!) declares one test per scenario. Every
+//! scenario uses its own stream category and handler names, so the suite can run against a shared database
+//! while other tests write to it.
+//!
+//! ```ignore
+//! composable_rust_testing::subscription_suite!(MyBackend::new().await);
+//! ```
+// A test suite reports failures by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -46,6 +52,7 @@ pub fn unique(label: &str) -> String {
     format!("{label}{}x{}x{}", std::process::id(), nanos, NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The suite's subscription settings: short intervals, small pages, only `category`.
 pub fn config(category: &str) -> SubscriptionConfig {
     SubscriptionConfig {
         filter: LogFilter::all().category(category),
@@ -58,6 +65,7 @@ pub fn config(category: &str) -> SubscriptionConfig {
     }
 }
 
+/// An event of type `event_type` with an empty JSON payload.
 pub fn event(event_type: &str) -> NewEvent {
     NewEvent {
         event_type: event_type.into(),
@@ -67,6 +75,7 @@ pub fn event(event_type: &str) -> NewEvent {
     }
 }
 
+/// Appends `count` events to `stream`; returns their positions.
 pub async fn append(store: &dyn EventStore, stream: &str, count: usize) -> Vec<GlobalPosition> {
     let stream = StreamId::new(stream).unwrap();
     let events = (0..count).map(|_| event("Happened.v1")).collect();
@@ -86,11 +95,13 @@ pub async fn positions_in(store: &dyn EventStore, category: &str) -> Vec<GlobalP
     }
 }
 
+/// Spawns the handler `name` of `backend`, following `category`.
 pub async fn start(backend: &dyn Backend, name: &str, category: &str) -> SubscriptionHandle {
     let handler = backend.handler(name, None).await;
     Subscription::checkpointed(backend.store(), name, handler).config(config(category)).spawn()
 }
 
+/// Waits (at most [`DEADLINE`]) until the handle's checkpoint reaches `position`.
 pub async fn wait_until(handle: &SubscriptionHandle, position: GlobalPosition) {
     tokio::time::timeout(DEADLINE, handle.wait_until(position))
         .await
@@ -350,7 +361,9 @@ pub async fn commit_notifications_wake_a_live_subscription(backend: &dyn Backend
     assert_eq!(backend.recorded(&name).await.len(), 5);
 }
 
-/// Declares one `#[tokio::test]` per scenario; `$backend` is an async expression giving a `Backend`.
+/// Declares one `#[tokio::test]` per scenario of the subscription suite; `$backend` is an expression (it
+/// may `.await`) giving a [`Backend`](crate::subscription_suite::Backend). The calling crate needs `tokio`
+/// (with the `macros` and `rt-multi-thread` features) as a dev-dependency.
 #[macro_export]
 macro_rules! subscription_suite {
     ($backend:expr) => {
@@ -367,10 +380,10 @@ macro_rules! subscription_suite {
     };
     (@tests $backend:expr; $($name:ident,)*) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let backend = $backend;
-                subscription_suite::$name(&backend).await;
+                $crate::subscription_suite::$name(&backend).await;
             }
         )*
     };
