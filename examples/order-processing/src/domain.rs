@@ -1,9 +1,9 @@
 //! The order domain, pure: money, line items, commands, events, the order state and its rules.
 //!
-//! [`Order`] is an [`Aggregate`]. Nothing here does I/O, reads the clock or makes ids. `decide` checks a command against the
-//! current state and returns the events it causes, or a [`Rejection`] that says why not;
-//! `apply` folds one event into the state. Replaying an order's events through `apply` rebuilds
-//! it, which is how an order survives a restart.
+//! [`Order`] is an [`Aggregate`]. Nothing here does I/O, reads the clock or makes ids. `decide` checks a
+//! command against the current state and returns the events it causes, or a [`Rejection`] that says why
+//! not; `apply` folds one event into the state. Replaying an order's events through `apply` rebuilds it,
+//! which is how an order survives a restart.
 //!
 //! Commands carry unchecked input (an [`ItemRequest`] holds whatever numbers the user typed); events
 //! carry facts that passed the rules (a [`LineItem`] has a positive quantity and price by construction).

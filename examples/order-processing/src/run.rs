@@ -3,8 +3,9 @@
 //!
 //! Commands that change an order go through the [`Store`] and the [`OrderApp`] reducer; commands that
 //! only read (`show`, `list`, `history`, `rebuild`) use the [`Repository`] and the [`EventStore`] directly.
+//! `demo` lives in the `demo` module.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +16,6 @@ use composable_rust_runtime::{LoadError, Loaded, Repository, RepositoryConfig, S
 use composable_rust_sqlite::SqliteEventStore;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::app::{AppAction, AppEnvironment, AppState, KnownOrder, OrderApp, Outcome, error_chain};
@@ -60,17 +60,17 @@ impl From<Exit> for ExitCode {
 
 /// A command that could not finish: what to print on stderr, and the exit code.
 #[derive(Debug)]
-struct Failure {
-    exit: Exit,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) exit: Exit,
+    pub(crate) message: String,
 }
 
 impl Failure {
-    fn store(what: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+    pub(crate) fn store(what: &str, error: &(dyn std::error::Error + 'static)) -> Self {
         Self { exit: Exit::StoreError, message: format!("could not {what}: {}", error_chain(error)) }
     }
 
-    fn load(id: &OrderId, error: &LoadError) -> Self {
+    pub(crate) fn load(id: &OrderId, error: &LoadError) -> Self {
         Self::store(&format!("load order {id}"), error)
     }
 }
@@ -78,15 +78,11 @@ impl Failure {
 /// The file name of the SQLite event store inside `--data-dir`.
 pub const SQLITE_FILE: &str = "orders.db";
 
-/// The snapshot interval `demo` uses unless `--snapshot-every` is given, so that its longest order
-/// (7 events) is loaded from a snapshot after the restart.
-pub const DEMO_SNAPSHOT_EVERY: u64 = 5;
-
 /// Runs the parsed command line and returns how the process should exit. Prints as it goes.
 pub async fn run(cli: Cli) -> Exit {
     let result = match cli.command {
-        Command::Demo => demo(&cli.store).await,
-        Command::DemoRestart { expect } => demo_restart(&cli.store, &expect).await,
+        Command::Demo => crate::demo::demo(&cli.store).await,
+        Command::DemoRestart { expect } => crate::demo::demo_restart(&cli.store, &expect).await,
         command => match Session::open(&cli.store, &cli.store.data_dir, SnapshotPolicy::DEFAULT_INTERVAL).await {
             Ok(session) => {
                 let result = session.run(command).await;
@@ -106,21 +102,25 @@ pub async fn run(cli: Cli) -> Exit {
 }
 
 /// An open event store with everything the commands need.
-struct Session {
+pub(crate) struct Session {
     store: Arc<dyn EventStore>,
     /// Kept to close the file cleanly at the end (SQLite then folds its write-ahead log into the file).
-    sqlite: Option<SqliteEventStore>,
+    pub(crate) sqlite: Option<SqliteEventStore>,
     /// `SQLite file ./order-data/orders.db` or `PostgreSQL at host:port/db`, for messages.
-    description: String,
-    repository: Repository<Order>,
-    app: Store<OrderApp>,
+    pub(crate) description: String,
+    pub(crate) repository: Repository<Order>,
+    pub(crate) app: Store<OrderApp>,
     correlation_id: Uuid,
-    snapshot_every: u64,
+    pub(crate) snapshot_every: u64,
 }
 
 impl Session {
     /// Opens PostgreSQL when `--database-url` (or `DATABASE_URL`) is set, else `orders.db` in `sqlite_dir`.
-    async fn open(args: &StoreArgs, sqlite_dir: &Path, default_snapshot_every: u64) -> Result<Self, Failure> {
+    pub(crate) async fn open(
+        args: &StoreArgs,
+        sqlite_dir: &Path,
+        default_snapshot_every: u64,
+    ) -> Result<Self, Failure> {
         let (store, sqlite, description): (Arc<dyn EventStore>, _, _) = match &args.database_url {
             Some(url) => {
                 let config = PostgresConfig::from_url(url).map_err(|e| Failure {
@@ -155,7 +155,7 @@ impl Session {
         Ok(Self { store, sqlite, description, repository, app, correlation_id, snapshot_every })
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.repository.flush_snapshots().await;
         self.app.shutdown();
         if let Some(sqlite) = &self.sqlite {
@@ -208,7 +208,7 @@ impl Session {
     }
 
     /// Sends the command through the store, waits for its outcome and for any snapshot it started.
-    async fn execute(&self, order: &OrderId, command: OrderCommand, correlation_id: Uuid) -> Outcome {
+    pub(crate) async fn execute(&self, order: &OrderId, command: OrderCommand, correlation_id: Uuid) -> Outcome {
         let before = self.app.state(|state| state.outcomes.len());
         self.app.send(AppAction::Execute { order: order.clone(), command, correlation_id }).finished().await;
         // A short-lived process must not exit while a snapshot is still being written.
@@ -515,7 +515,7 @@ impl Session {
         Ok(id)
     }
 
-    fn snapshot_policy_text(&self) -> String {
+    pub(crate) fn snapshot_policy_text(&self) -> String {
         match self.snapshot_every {
             0 => "never".to_owned(),
             n => output::plural(n, "event"),
@@ -524,13 +524,13 @@ impl Session {
 }
 
 /// A new short order id (8 hex digits of a random UUID).
-fn new_order_id() -> Result<OrderId, Failure> {
+pub(crate) fn new_order_id() -> Result<OrderId, Failure> {
     let text: String = Uuid::new_v4().simple().to_string().chars().take(8).collect();
     OrderId::new(text).map_err(|e| Failure { exit: Exit::Usage, message: e.to_string() })
 }
 
 /// One line saying what an accepted event changed.
-fn describe_change(id: &OrderId, event: &OrderEvent, order: &Order) -> String {
+pub(crate) fn describe_change(id: &OrderId, event: &OrderEvent, order: &Order) -> String {
     match event {
         OrderEvent::OrderPlaced { customer, items } => format!(
             "Placed order {id} for {customer}: {}, total {}.",
@@ -619,225 +619,4 @@ impl RebuildTotals {
             output::duration(self.elapsed_full),
         )
     }
-}
-
-/// What `demo` hands to the restarted process: the orders as they were before the restart.
-#[derive(Debug, Serialize, Deserialize)]
-struct BeforeRestart {
-    /// `SQLite file ...` or `PostgreSQL at ...`.
-    store: String,
-    orders: Vec<ExpectedOrder>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct ExpectedOrder {
-    id: OrderId,
-    version: u64,
-    order: Order,
-}
-
-/// The file in the demo folder that carries the state before the restart to the new process.
-const BEFORE_RESTART_FILE: &str = "before-restart.json";
-
-/// `demo`: a guided tour that ends with a restart in a new process.
-async fn demo(args: &StoreArgs) -> Result<Exit, Failure> {
-    let demo_dir = args.data_dir.join("demo");
-    if args.database_url.is_none() {
-        // A fresh store for every run: remove what an earlier demo left (only the files it writes).
-        for name in [SQLITE_FILE, "orders.db-wal", "orders.db-shm", BEFORE_RESTART_FILE] {
-            let path = demo_dir.join(name);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Failure::store(&format!("remove {} from an earlier demo", path.display()), &e)),
-            }
-        }
-    }
-    let session = Session::open(args, &demo_dir, DEMO_SNAPSHOT_EVERY).await?;
-    let result = demo_steps(&session, args, &demo_dir).await;
-    session.close().await;
-    result
-}
-
-async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Result<Exit, Failure> {
-    let fresh = if session.sqlite.is_some() { "a fresh " } else { "new orders in " };
-    println!("Demo: writing to {fresh}{} (a snapshot every {}).", session.description, session.snapshot_policy_text());
-    println!();
-
-    let run = async |id: &OrderId, command: OrderCommand| -> Result<Outcome, Failure> {
-        let outcome = session.execute(id, command, Uuid::new_v4()).await;
-        match &outcome {
-            Outcome::Accepted { order, events, .. } => {
-                for event in events {
-                    println!("   {}", describe_change(id, event, order));
-                }
-            }
-            Outcome::Rejected(rejection) => println!("   rejected: order {id}: {rejection} (nothing was written)"),
-            Outcome::Failed(message) => {
-                return Err(Failure { exit: Exit::StoreError, message: format!("order {id}: {message}") });
-            }
-        }
-        Ok(outcome)
-    };
-
-    let (ada, grace, linus) = (new_order_id()?, new_order_id()?, new_order_id()?);
-    println!("1. Place three orders");
-    let place = |customer: &str, items: &[(&str, i64, i64)]| OrderCommand::Place {
-        customer: customer.to_owned(),
-        items: items.iter().map(|&(sku, quantity, cents)| ItemRequest::new(sku, quantity, cents)).collect(),
-    };
-    run(&ada, place("Ada Lovelace", &[("notebook", 2, 1250), ("pencil", 12, 80)])).await?;
-    run(&grace, place("Grace Hopper", &[("compiler-manual", 1, 4999)])).await?;
-    run(&linus, place("Linus Torvalds", &[("keyboard", 1, 8900), ("penguin-plush", 3, 1500)])).await?;
-
-    println!("2. Ada adds five items, one command each (her 5th event triggers a snapshot)");
-    for (sku, quantity, cents) in
-        [("eraser", 2, 150), ("ruler", 1, 399), ("ink", 3, 725), ("stapler", 1, 1899), ("paper-clips", 100, 2)]
-    {
-        run(&ada, OrderCommand::AddItem { item: ItemRequest::new(sku, quantity, cents) }).await?;
-    }
-
-    println!("3. Ship Grace's order, cancel Linus's");
-    run(&grace, OrderCommand::Ship { tracking_number: "1Z999AA10123456784".into() }).await?;
-    run(&linus, OrderCommand::Cancel { reason: "customer changed their mind".into() }).await?;
-
-    println!("4. Try two invalid commands");
-    let invalid = [
-        (&linus, OrderCommand::Ship { tracking_number: "1Z000".into() }),
-        (&ada, OrderCommand::AddItem { item: ItemRequest::new("free-lunch", 1, 0) }),
-    ];
-    for (id, command) in invalid {
-        if !matches!(run(id, command).await?, Outcome::Rejected(_)) {
-            return Err(Failure { exit: Exit::Mismatch, message: "an invalid command was accepted".to_owned() });
-        }
-    }
-
-    // The state before the restart is what this process's store holds, in the order the orders were placed.
-    let before: Vec<ExpectedOrder> = session.app.state(|state| {
-        [&ada, &grace, &linus]
-            .into_iter()
-            .filter_map(|id| state.orders.get(id).map(|known| (id, known)))
-            .map(|(id, known)| ExpectedOrder {
-                id: id.clone(),
-                version: known.version.get(),
-                order: known.order.clone(),
-            })
-            .collect()
-    });
-    println!("5. The orders in this process's memory, before the restart");
-    let mut table = Table::new(&[("ORDER", Align::Left), ("CUSTOMER", Align::Left), ("STATE", Align::Left)]);
-    for expected in &before {
-        table.row([expected.id.to_string(), expected.order.customer.clone(), summary(expected)]);
-    }
-    print!("{}", table.render("   "));
-
-    // Hand the state to the next process in a file, then start it.
-    let file = demo_dir.join(BEFORE_RESTART_FILE);
-    let json = serde_json::to_vec_pretty(&BeforeRestart { store: session.description.clone(), orders: before })
-        .map_err(|e| Failure::store("encode the state before the restart", &e))?;
-    std::fs::create_dir_all(demo_dir)
-        .and_then(|()| std::fs::write(&file, json))
-        .map_err(|e| Failure::store(&format!("write {}", file.display()), &e))?;
-
-    println!(
-        "6. Restart: this process (pid {}) starts a new one that rebuilds every order from {}",
-        std::process::id(),
-        session.description
-    );
-    let exe = std::env::current_exe().map_err(|e| Failure::store("find this program's executable", &e))?;
-    let mut child = tokio::process::Command::new(exe);
-    child
-        .arg("demo-restart")
-        .arg("--expect")
-        .arg(&file)
-        .arg("--snapshot-every")
-        .arg(session.snapshot_every.to_string());
-    match &args.database_url {
-        // The URL may hold a password: pass it in the environment, not on the command line.
-        Some(url) => child.env("DATABASE_URL", url),
-        None => child.env_remove("DATABASE_URL").arg("--data-dir").arg(demo_dir),
-    };
-    let status = child.status().await.map_err(|e| Failure::store("start the restarted process", &e))?;
-    println!();
-    match status.code() {
-        Some(0) => {
-            println!("Done. The new process rebuilt every order exactly as it was before the restart.");
-            println!("The events are in {}; try:", session.description);
-            let data_dir = PathBuf::from(demo_dir);
-            let flag =
-                if args.database_url.is_some() { String::new() } else { format!(" --data-dir {}", data_dir.display()) };
-            println!("   cargo run -p order-processing --{flag} list");
-            println!("   cargo run -p order-processing --{flag} history {ada}");
-            Ok(Exit::Done)
-        }
-        _ => Err(Failure {
-            exit: Exit::Mismatch,
-            message: format!("the restarted process reported a difference or failed ({status})"),
-        }),
-    }
-}
-
-fn summary(expected: &ExpectedOrder) -> String {
-    output::order_summary(&KnownOrder { order: expected.order.clone(), version: Version::new(expected.version) })
-}
-
-/// `demo-restart`: the new process. Rebuilds the orders listed in `expect` and compares.
-async fn demo_restart(args: &StoreArgs, expect: &Path) -> Result<Exit, Failure> {
-    let text = std::fs::read(expect).map_err(|e| Failure::store(&format!("read {}", expect.display()), &e))?;
-    let before: BeforeRestart = serde_json::from_slice(&text).map_err(|e| Failure {
-        exit: Exit::Usage,
-        message: format!("{} is not a file written by `demo`: {e}", expect.display()),
-    })?;
-    let session = Session::open(args, &args.data_dir, DEMO_SNAPSHOT_EVERY).await?;
-    let result = demo_compare(&session, &before).await;
-    session.close().await;
-    result
-}
-
-async fn demo_compare(session: &Session, before: &BeforeRestart) -> Result<Exit, Failure> {
-    println!(
-        "   [pid {}] opened {} and rebuilt {} from their events:",
-        std::process::id(),
-        session.description,
-        output::plural(before.orders.len() as u64, "order")
-    );
-    let mut table = Table::new(&[
-        ("ORDER", Align::Left),
-        ("BEFORE RESTART", Align::Left),
-        ("REBUILT", Align::Left),
-        ("SNAPSHOT", Align::Left),
-        ("REPLAYED", Align::Right),
-        ("SAME", Align::Left),
-    ]);
-    let mut differing = Vec::new();
-    for expected in &before.orders {
-        let loaded =
-            session.repository.load(expected.id.stream_id()).await.map_err(|e| Failure::load(&expected.id, &e))?;
-        let rebuilt = KnownOrder { order: loaded.state.clone(), version: loaded.version };
-        let was = KnownOrder { order: expected.order.clone(), version: Version::new(expected.version) };
-        let differences = output::differences(&was, &rebuilt);
-        table.row([
-            expected.id.to_string(),
-            output::order_summary(&was),
-            output::order_summary(&rebuilt),
-            loaded.metrics.snapshot_version.map_or_else(|| "none".to_owned(), |v| format!("at v{v}")),
-            output::count(loaded.metrics.events_replayed),
-            if differences.is_empty() { "yes".to_owned() } else { "NO".to_owned() },
-        ]);
-        if !differences.is_empty() {
-            differing.push((expected.id.clone(), differences));
-        }
-    }
-    print!("{}", table.render("   "));
-    if differing.is_empty() {
-        println!("   All {} orders match.", before.orders.len());
-        return Ok(Exit::Done);
-    }
-    for (id, differences) in differing {
-        println!("   order {id} differs (before restart -> rebuilt):");
-        for difference in differences {
-            println!("     {difference}");
-        }
-    }
-    Ok(Exit::Mismatch)
 }
