@@ -249,3 +249,13 @@ async fn rebuild_matches_after_load_and_reports_a_snapshot_that_differs() {
     );
     assert!(stderr(&output).contains("customer: \"someone else\" -> \"customer"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_store_that_cannot_be_opened_exits_3_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("orders.db"), "not a database").unwrap();
+    let output = run(&Target::Sqlite(dir.path()), &["list"]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(stderr(&output).contains("is not an SQLite database"), "{}", stderr(&output));
+    assert_eq!(std::fs::read(dir.path().join("orders.db")).unwrap(), b"not a database", "the file was changed");
+}
