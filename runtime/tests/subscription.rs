@@ -1,0 +1,235 @@
+//! Subscription engine behaviour that needs no particular backend: reconnecting after backend errors,
+//! stopping on errors that retrying cannot fix, and losing the lease.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use composable_rust_core::{
+    AppendResult, CodecId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
+    LeaseGuard, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
+    async_trait,
+};
+use composable_rust_runtime::{Backoff, Phase, Subscription, SubscriptionConfig, SubscriptionError, handler_fn};
+use composable_rust_testing::InMemoryEventStore;
+use futures::stream::BoxStream;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// An in-memory store whose global reads fail while `failures` is above zero, like a dropped connection,
+/// and whose leases can be revoked.
+#[derive(Debug, Default)]
+struct Flaky {
+    inner: InMemoryEventStore,
+    failures: AtomicU32,
+    schema_broken: AtomicBool,
+    lease_lost: Arc<AtomicBool>,
+    leases_taken: AtomicU32,
+}
+
+#[derive(Debug)]
+struct Revocable(Arc<AtomicBool>);
+
+#[async_trait]
+impl LeaseGuard for Revocable {
+    async fn confirm(&mut self) -> Result<(), EventStoreError> {
+        if self.0.swap(false, Ordering::SeqCst) {
+            return Err(EventStoreError::backend("confirm the lease", "the lock's connection was closed"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventStore for Flaky {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, EventStoreError> {
+        self.inner.append(stream_id, expected, events).await
+    }
+
+    fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {
+        self.inner.read_stream(stream_id, range)
+    }
+
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
+        self.inner.stream_version(stream_id).await
+    }
+
+    async fn read_all(
+        &self,
+        after: GlobalPosition,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        if self.schema_broken.load(Ordering::SeqCst) {
+            return Err(EventStoreError::Schema("the events table is missing".into()));
+        }
+        if self.failures.load(Ordering::SeqCst) > 0 {
+            self.failures.fetch_sub(1, Ordering::SeqCst);
+            return Err(EventStoreError::backend("read the global log", "connection reset by peer"));
+        }
+        self.inner.read_all(after, filter, limit).await
+    }
+
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>, EventStoreError> {
+        self.inner.list_streams(prefix, after, limit).await
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        self.inner.save_snapshot(snapshot).await
+    }
+
+    async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {
+        self.inner.load_snapshot(stream_id).await
+    }
+
+    async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
+        self.inner.delete_snapshot(stream_id).await
+    }
+
+    async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
+        self.inner.load_checkpoint(handler).await
+    }
+
+    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
+        self.inner.save_checkpoint(handler, position).await
+    }
+
+    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
+        self.inner.commit_notifications()
+    }
+
+    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+        self.leases_taken.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(HandlerLease::new(handler, Revocable(Arc::clone(&self.lease_lost)))))
+    }
+}
+
+fn config() -> SubscriptionConfig {
+    SubscriptionConfig {
+        poll_interval: Duration::from_millis(10),
+        lease_check_interval: Duration::ZERO,
+        backoff: Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(20) },
+        ..SubscriptionConfig::default()
+    }
+}
+
+async fn append(store: &dyn EventStore, stream: &str, count: usize) -> GlobalPosition {
+    let event = NewEvent {
+        event_type: "Happened.v1".into(),
+        codec: CodecId::Json,
+        payload: b"{}".to_vec(),
+        metadata: Metadata::default(),
+    };
+    let written =
+        store.append(&StreamId::new(stream).unwrap(), ExpectedVersion::Any, vec![event; count]).await.unwrap();
+    *written.positions.last().unwrap()
+}
+
+fn recorder() -> (Arc<Mutex<Vec<GlobalPosition>>>, impl composable_rust_runtime::EventHandler) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    (
+        seen,
+        handler_fn(move |event| {
+            sink.lock().unwrap().push(event.position);
+            Ok(())
+        }),
+    )
+}
+
+#[tokio::test]
+async fn backend_errors_are_retried_with_backoff_and_resume_from_the_checkpoint() {
+    let store = Arc::new(Flaky::default());
+    let first = append(&*store, "order-1", 5).await;
+    let (seen, handler) = recorder();
+    let handle = Subscription::new(store.clone(), "retrying", handler).config(config()).spawn();
+    tokio::time::timeout(DEADLINE, handle.wait_until(first)).await.unwrap().unwrap();
+
+    store.failures.store(4, Ordering::SeqCst);
+    let last = append(&*store, "order-2", 5).await;
+    tokio::time::timeout(DEADLINE, handle.wait_until(last)).await.unwrap().unwrap();
+    assert_eq!(store.failures.load(Ordering::SeqCst), 0, "the failing reads were retried");
+    assert!(store.leases_taken.load(Ordering::SeqCst) >= 2, "each retry starts a new session with a new lease");
+    handle.stop().await.unwrap();
+    let expected: Vec<_> = (1..=10).map(GlobalPosition::new).collect();
+    assert_eq!(*seen.lock().unwrap(), expected, "nothing was skipped or repeated across the reconnects");
+}
+
+#[tokio::test]
+async fn a_failing_store_is_reported_as_retrying() {
+    let store = Arc::new(Flaky::default());
+    store.failures.store(u32::MAX, Ordering::SeqCst);
+    let (_, handler) = recorder();
+    let handle = Subscription::new(store.clone(), "down", handler).config(config()).spawn();
+    tokio::time::timeout(DEADLINE, handle.wait_for(|p| p.phase == Phase::Retrying)).await.unwrap().unwrap();
+    store.failures.store(0, Ordering::SeqCst);
+    tokio::time::timeout(DEADLINE, handle.wait_for(|p| p.phase == Phase::Live)).await.unwrap().unwrap();
+    handle.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_error_that_retrying_cannot_fix_stops_the_subscription() {
+    let store = Arc::new(Flaky::default());
+    store.schema_broken.store(true, Ordering::SeqCst);
+    let (_, handler) = recorder();
+    let handle = Subscription::new(store, "broken", handler).config(config()).spawn();
+    let error = tokio::time::timeout(DEADLINE, handle.join()).await.unwrap().unwrap_err();
+    assert!(matches!(&error, SubscriptionError::Store { source: EventStoreError::Schema(_), .. }), "{error}");
+    assert!(error.to_string().contains("broken"), "{error}");
+}
+
+#[tokio::test]
+async fn a_lost_lease_ends_the_session_and_a_new_one_continues_without_duplicates() {
+    let store = Arc::new(Flaky::default());
+    append(&*store, "order-1", 3).await;
+    let (seen, handler) = recorder();
+    let handle = Subscription::new(store.clone(), "lease", handler).config(config()).spawn();
+    tokio::time::timeout(DEADLINE, handle.wait_until(GlobalPosition::new(3))).await.unwrap().unwrap();
+    let sessions = store.leases_taken.load(Ordering::SeqCst);
+    store.lease_lost.store(true, Ordering::SeqCst);
+    let last = append(&*store, "order-1", 3).await;
+    tokio::time::timeout(DEADLINE, handle.wait_until(last)).await.unwrap().unwrap();
+    assert!(store.leases_taken.load(Ordering::SeqCst) > sessions, "the lost lease was taken again");
+    handle.stop().await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), (1..=6).map(GlobalPosition::new).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn dropping_the_handle_stops_the_subscription_and_releases_the_lease() {
+    let store = Arc::new(InMemoryEventStore::new());
+    let (_, handler) = recorder();
+    let handle = Subscription::new(store.clone(), "dropped", handler).config(config()).spawn();
+    tokio::time::timeout(DEADLINE, handle.wait_for(|p| p.phase == Phase::Live)).await.unwrap().unwrap();
+    drop(handle);
+    let lease = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Some(lease) = store.try_acquire_lease("dropped").await.unwrap() {
+                return lease;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(lease.handler(), "dropped");
+}
+
+#[tokio::test]
+async fn an_invalid_handler_name_is_refused() {
+    let store = Arc::new(InMemoryEventStore::new());
+    let (_, handler) = recorder();
+    let mut subscription = Subscription::new(store, "", handler);
+    let error = subscription.run_to_end().await.unwrap_err();
+    assert!(matches!(error, SubscriptionError::Store { source: EventStoreError::InvalidInput(_), .. }), "{error}");
+}
