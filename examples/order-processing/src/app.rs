@@ -1,19 +1,19 @@
-//! The wiring: orders driven through a runtime [`Store`](composable_rust_runtime::Store), the way a
+//! The wiring: orders driven through a runtime [`Store`](composable_rust::Store), the way a
 //! Composable Architecture application is.
 //!
 //! [`OrderApp`] is a reducer. Its actions are a command for an order ([`AppAction::Execute`]) and the
 //! outcome fed back when the command has run ([`AppAction::Executed`]). For a command it does no I/O: it
 //! returns an [`Effect::EventStore`] built by [`Repository::execute_operation`], and the store's runtime
 //! runs it against the event store it was built with: load the order (latest snapshot plus the events
-//! after it), [`Aggregate::decide`](composable_rust_core::Aggregate::decide), append the events with
+//! after it), [`Aggregate::decide`](composable_rust::Aggregate::decide), append the events with
 //! optimistic concurrency (retrying on a conflict), maybe take a snapshot. The result comes back as an
 //! [`AppAction::Executed`], which the reducer records in [`AppState`].
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
 
-use composable_rust_core::{Effect, Metadata, Reducer, Version};
-use composable_rust_runtime::{Executed, Repository, RepositoryError};
+use composable_rust::{Effect, Metadata, Reducer, Version};
+use composable_rust::{Executed, Repository, RepositoryError};
 use uuid::Uuid;
 
 use crate::domain::{Order, OrderCommand, OrderEvent, OrderId, Rejection};
@@ -159,9 +159,9 @@ impl Reducer for OrderApp {
 mod tests {
     use std::sync::Arc;
 
-    use composable_rust_core::{Aggregate, EventStoreRequest, StreamId};
-    use composable_rust_runtime::{RepositoryConfig, SnapshotPolicy};
-    use composable_rust_testing::{InMemoryEventStore, TestStore};
+    use composable_rust::testing::{InMemoryEventStore, TestStore};
+    use composable_rust::{Aggregate, EventStoreRequest, StreamId};
+    use composable_rust::{RepositoryConfig, SnapshotPolicy};
 
     use super::*;
     use crate::domain::{Cents, ItemProblem, ItemRequest, OrderStatus};

@@ -1,6 +1,6 @@
 //! `demo`: a guided tour that ends with a restart in a new process.
 //!
-//! The first process places, changes and cancels orders through the [`Store`](composable_rust_runtime::Store),
+//! The first process places, changes and cancels orders through the [`Store`](composable_rust::Store),
 //! tries invalid commands, prints the orders it holds in memory, writes them to `before-restart.json` and
 //! starts itself again (`std::env::current_exe()`, hidden subcommand `demo-restart`). The new process has
 //! nothing in memory: it rebuilds each order from the event store, prints what it rebuilt next to the state
@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use composable_rust_core::Version;
+use composable_rust::Version;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

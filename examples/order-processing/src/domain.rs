@@ -11,7 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use composable_rust_core::{Aggregate, Event, StreamId};
+use composable_rust::{Aggregate, Event, StreamId};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 

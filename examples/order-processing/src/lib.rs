@@ -1,7 +1,7 @@
 //! The order-processing example: an `order-processing` command-line program whose orders survive restarts.
 //!
 //! Read it in this order:
-//! - [`domain`]: the pure part. [`Order`] is an [`Aggregate`](composable_rust_core::Aggregate):
+//! - [`domain`]: the pure part. [`Order`] is an [`Aggregate`](composable_rust::Aggregate):
 //!   commands, events (`OrderPlaced.v1`, ...), the state and the rules, with no I/O.
 //! - [`app`]: the wiring. A reducer whose actions are commands and their outcomes returns an
 //!   `Effect::EventStore` that runs the command through the runtime's `Repository`; a `Store` executes it.

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use composable_rust_core::Version;
+use composable_rust::Version;
 
 use crate::app::KnownOrder;
 use crate::domain::{Order, OrderId};

@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use composable_rust_core::{Aggregate, EventDecoder, EventStore, Metadata, StreamId, StreamRange, Version};
-use composable_rust_postgres::{PostgresConfig, PostgresEventStore};
-use composable_rust_runtime::{LoadError, Loaded, Repository, RepositoryConfig, SnapshotPolicy, Store};
-use composable_rust_sqlite::SqliteEventStore;
+use composable_rust::postgres::{PostgresConfig, PostgresEventStore};
+use composable_rust::sqlite::SqliteEventStore;
+use composable_rust::{Aggregate, EventDecoder, EventStore, Metadata, StreamId, StreamRange, Version};
+use composable_rust::{LoadError, Loaded, Repository, RepositoryConfig, SnapshotPolicy, Store};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;

@@ -10,9 +10,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use composable_rust_core::{CodecId, EventStore, GlobalPosition, LogFilter, RecordedEvent, Snapshot};
-use composable_rust_sqlite::SqliteEventStore;
-use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
+use composable_rust::sqlite::SqliteEventStore;
+use composable_rust::testing::postgres_fixture::PostgresTestDatabase;
+use composable_rust::{CodecId, EventStore, GlobalPosition, LogFilter, RecordedEvent, Snapshot};
 use order_processing::domain::{Order, OrderStatus};
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-processing");
