@@ -14,8 +14,8 @@ use composable_rust_core::{
 use futures::lock::{Mutex, MutexGuard};
 use futures::stream::{self, StreamExt};
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
-use sqlx::{Connection, Row, Sqlite};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteTransactionManager};
+use sqlx::{Connection, Row, Sqlite, TransactionManager};
 
 use crate::config::SqliteConfig;
 use crate::open::{self, Connections};
@@ -136,6 +136,11 @@ impl SqliteEventStore {
             readers.close().await;
         }
         let Some(mut writer) = self.inner.writer.lock().await.take() else { return Ok(()) };
+        if writer.is_in_transaction() {
+            SqliteTransactionManager::rollback(&mut writer)
+                .await
+                .map_err(self.fail(|| "roll back a cancelled write transaction".to_owned()))?;
+        }
         if self.inner.path.is_some() {
             // Empties the WAL even if a reader connection is still closing in the background.
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -154,8 +159,26 @@ impl SqliteEventStore {
                 Err(sqlx::Error::PoolClosed) => Err(closed()),
                 Err(e) => Err(self.fail(|| "get a read connection".to_owned())(e)),
             },
-            None => Ok(Reader::Shared(self.inner.writer.lock().await)),
+            None => Ok(Reader::Shared(self.lock_writer().await?)),
         }
+    }
+
+    /// Locks the write connection, ready for a new statement or transaction.
+    ///
+    /// An append whose future was dropped at the wrong instant (just after SQLite acknowledged its
+    /// `BEGIN`, before sqlx handed out the transaction) leaves the connection inside a transaction
+    /// that nothing will end; the next write would then fail or, worse, join it. Rolling such a
+    /// transaction back here keeps every append atomic and the connection usable after any cancellation.
+    async fn lock_writer(&self) -> Result<MutexGuard<'_, Option<SqliteConnection>>, EventStoreError> {
+        let mut guard = self.inner.writer.lock().await;
+        let conn = guard.as_mut().ok_or_else(closed)?;
+        if conn.is_in_transaction() {
+            // A no-op if a rollback queued by a dropped `Transaction` already ended it.
+            SqliteTransactionManager::rollback(conn)
+                .await
+                .map_err(self.fail(|| "roll back a cancelled write transaction".to_owned()))?;
+        }
+        Ok(guard)
     }
 
     fn location(&self) -> String {
@@ -190,7 +213,7 @@ impl SqliteEventStore {
         // IMMEDIATE takes the write lock up front: the version read below cannot go stale before the
         // insert, and no read-to-write lock upgrade can fail half way. Dropping the transaction (an
         // error, or a cancelled future) rolls it back.
-        let mut writer = self.inner.writer.lock().await;
+        let mut writer = self.lock_writer().await?;
         let conn = writer.as_mut().ok_or_else(closed)?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail())?;
 
@@ -403,7 +426,7 @@ impl EventStore for SqliteEventStore {
             .bind(snapshot.codec.as_str())
             .bind(snapshot.payload.as_slice())
             .bind(to_micros(snapshot.taken_at))
-            .execute(self.inner.writer.lock().await.as_mut().ok_or_else(closed)?)
+            .execute(self.lock_writer().await?.as_mut().ok_or_else(closed)?)
             .await
             .map_err(self.fail(|| format!("save the snapshot of stream {}", snapshot.stream_id)))?;
         Ok(())
@@ -421,7 +444,7 @@ impl EventStore for SqliteEventStore {
     async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
         let result = sqlx::query(sql::DELETE_SNAPSHOT)
             .bind(stream_id.as_str())
-            .execute(self.inner.writer.lock().await.as_mut().ok_or_else(closed)?)
+            .execute(self.lock_writer().await?.as_mut().ok_or_else(closed)?)
             .await
             .map_err(self.fail(|| format!("delete the snapshot of stream {stream_id}")))?;
         Ok(result.rows_affected() > 0)
@@ -459,7 +482,7 @@ impl EventStore for SqliteEventStore {
             .bind(handler)
             .bind(to_i64(position.get(), "checkpoint position")?)
             .bind(to_micros(Utc::now()))
-            .execute(self.inner.writer.lock().await.as_mut().ok_or_else(closed)?)
+            .execute(self.lock_writer().await?.as_mut().ok_or_else(closed)?)
             .await
             .map_err(self.fail(|| format!("save the checkpoint of handler {handler:?}")))?;
         Ok(())
