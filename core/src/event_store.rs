@@ -302,6 +302,17 @@ pub trait EventStore: Send + Sync + Debug {
         Ok(LocalLeases::process().try_acquire(handler))
     }
 
+    /// Finishes pending work and releases connections and files; later calls on this store (or its
+    /// clones) may fail. Appends are durable when they return, so closing is tidiness, not safety: an
+    /// SQLite store folds its write-ahead log into the database file, a PostgreSQL store closes its pool.
+    /// The default does nothing.
+    ///
+    /// # Errors
+    /// [`EventStoreError::Backend`] when the final flush fails (the data already committed is unaffected).
+    async fn close(&self) -> Result<(), EventStoreError> {
+        Ok(())
+    }
+
     /// Loads the whole range into memory. Prefer [`EventStore::read_stream`] for long streams.
     ///
     /// # Errors

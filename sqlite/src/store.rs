@@ -459,6 +459,10 @@ impl EventStore for SqliteEventStore {
         Ok(position.map(|p| to_u64(p, "checkpoint position")).transpose()?.map(GlobalPosition::new))
     }
 
+    async fn close(&self) -> Result<(), EventStoreError> {
+        SqliteEventStore::close(self).await
+    }
+
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         let started = Instant::now();
         let applied: Option<i64> = sqlx::query_scalar(sql::LATEST_MIGRATION)

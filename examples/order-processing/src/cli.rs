@@ -38,6 +38,11 @@ pub struct StoreArgs {
     #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// Read the event store settings from this TOML file ([event_store]: backend, sqlite.path, postgres.url,
+    /// snapshot_every, codec); --database-url and --snapshot-every still take precedence. Not used by `demo`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Save a snapshot of an order every N events (0: never) [default: 100; 5 for `demo`].
     #[arg(long, global = true, value_name = "N")]
     pub snapshot_every: Option<u64>,

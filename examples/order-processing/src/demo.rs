@@ -16,7 +16,7 @@ use crate::app::{KnownOrder, Outcome};
 use crate::cli::StoreArgs;
 use crate::domain::{ItemRequest, Order, OrderCommand, OrderId};
 use crate::output::{self, Align, Table};
-use crate::run::{Exit, Failure, SQLITE_FILE, Session, describe_change, new_order_id};
+use crate::run::{Defaults, Exit, Failure, SQLITE_FILE, Session, describe_change, new_order_id};
 
 /// The snapshot interval `demo` uses unless `--snapshot-every` is given, so that its longest order
 /// (6 events) is loaded from a snapshot after the restart.
@@ -40,6 +40,11 @@ struct ExpectedOrder {
 /// The file in the demo folder that carries the state before the restart to the new process.
 const BEFORE_RESTART_FILE: &str = "before-restart.json";
 
+/// The demo's own store: `orders.db` in `sqlite_dir` unless `--database-url` is given; `--config` is not read.
+fn demo_defaults(sqlite_dir: &Path) -> Defaults<'_> {
+    Defaults { sqlite_dir, snapshot_every: DEMO_SNAPSHOT_EVERY, read_config_file: false }
+}
+
 /// Runs `demo` against the store `args` selects (a fresh SQLite file in `<data-dir>/demo` by default).
 pub(crate) async fn demo(args: &StoreArgs) -> Result<Exit, Failure> {
     let demo_dir = args.data_dir.join("demo");
@@ -54,14 +59,14 @@ pub(crate) async fn demo(args: &StoreArgs) -> Result<Exit, Failure> {
             }
         }
     }
-    let session = Session::open(args, &demo_dir, DEMO_SNAPSHOT_EVERY).await?;
+    let session = Session::open(args, demo_defaults(&demo_dir)).await?;
     let result = demo_steps(&session, args, &demo_dir).await;
     session.close().await;
     result
 }
 
 async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Result<Exit, Failure> {
-    let fresh = if session.sqlite.is_some() { "a fresh " } else { "new orders in " };
+    let fresh = if session.is_sqlite { "a fresh " } else { "new orders in " };
     println!("Demo: writing to {fresh}{} (a snapshot every {}).", session.description, session.snapshot_policy_text());
     println!();
 
@@ -189,7 +194,7 @@ pub(crate) async fn demo_restart(args: &StoreArgs, expect: &Path) -> Result<Exit
         exit: Exit::Usage,
         message: format!("{} is not a file written by `demo`: {e}", expect.display()),
     })?;
-    let session = Session::open(args, &args.data_dir, DEMO_SNAPSHOT_EVERY).await?;
+    let session = Session::open(args, demo_defaults(&args.data_dir)).await?;
     let result = demo_compare(&session, &before).await;
     session.close().await;
     result

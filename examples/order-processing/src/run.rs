@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use composable_rust::postgres::{PostgresConfig, PostgresEventStore};
-use composable_rust::sqlite::SqliteEventStore;
+use composable_rust::config::{Backend, ConfigError, EventStoreConfig};
+use composable_rust::postgres::PostgresConfig;
 use composable_rust::{Aggregate, EventDecoder, EventStore, Metadata, StreamId, StreamRange, Version};
-use composable_rust::{LoadError, Loaded, Repository, RepositoryConfig, SnapshotPolicy, Store};
+use composable_rust::{LoadError, Loaded, Repository, SnapshotPolicy, Store};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
@@ -83,7 +83,16 @@ pub async fn run(cli: Cli) -> Exit {
     let result = match cli.command {
         Command::Demo => crate::demo::demo(&cli.store).await,
         Command::DemoRestart { expect } => crate::demo::demo_restart(&cli.store, &expect).await,
-        command => match Session::open(&cli.store, &cli.store.data_dir, SnapshotPolicy::DEFAULT_INTERVAL).await {
+        command => match Session::open(
+            &cli.store,
+            Defaults {
+                sqlite_dir: &cli.store.data_dir,
+                snapshot_every: SnapshotPolicy::DEFAULT_INTERVAL,
+                read_config_file: true,
+            },
+        )
+        .await
+        {
             Ok(session) => {
                 let result = session.run(command).await;
                 session.close().await;
@@ -104,8 +113,8 @@ pub async fn run(cli: Cli) -> Exit {
 /// An open event store with everything the commands need.
 pub(crate) struct Session {
     store: Arc<dyn EventStore>,
-    /// Kept to close the file cleanly at the end (SQLite then folds its write-ahead log into the file).
-    pub(crate) sqlite: Option<SqliteEventStore>,
+    /// Whether the events live in an SQLite file (a demo then starts from a fresh one).
+    pub(crate) is_sqlite: bool,
     /// `SQLite file ./order-data/orders.db` or `PostgreSQL at host:port/db`, for messages.
     pub(crate) description: String,
     pub(crate) repository: Repository<Order>,
@@ -114,55 +123,84 @@ pub(crate) struct Session {
     pub(crate) snapshot_every: u64,
 }
 
+/// Where a session's events live when the command line does not say otherwise.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Defaults<'a> {
+    /// The folder of the SQLite file `orders.db`.
+    pub(crate) sqlite_dir: &'a Path,
+    /// Events between snapshots.
+    pub(crate) snapshot_every: u64,
+    /// Whether `--config` is read (the demo always works on a fresh store of its own).
+    pub(crate) read_config_file: bool,
+}
+
+/// The event store configuration an invocation asks for, from most to least specific: `--database-url`
+/// (or `DATABASE_URL`) and `--snapshot-every`; the `--config` file with its `COMPOSABLE_*` environment
+/// overrides; the SQLite file `orders.db` in the data folder.
+pub(crate) fn store_config(args: &StoreArgs, defaults: Defaults<'_>) -> Result<EventStoreConfig, Failure> {
+    let usage = |e: ConfigError| Failure { exit: Exit::Usage, message: error_chain(&e) };
+    let config_file = args.config.as_deref().filter(|_| defaults.read_config_file);
+    let mut config = match config_file {
+        Some(path) => {
+            EventStoreConfig::from_file(path).and_then(EventStoreConfig::with_env_overrides).map_err(usage)?
+        }
+        None => EventStoreConfig { snapshot_every: defaults.snapshot_every, ..EventStoreConfig::default() },
+    };
+    if config_file.is_none() || config.sqlite.path.is_none() {
+        config.sqlite.path = Some(defaults.sqlite_dir.join(SQLITE_FILE));
+    }
+    if let Some(url) = &args.database_url {
+        config.backend = Backend::Postgres;
+        config.postgres.url = Some(url.clone());
+    }
+    if let Some(n) = args.snapshot_every {
+        config.snapshot_every = n;
+    }
+    Ok(config)
+}
+
 impl Session {
-    /// Opens PostgreSQL when `--database-url` (or `DATABASE_URL`) is set, else `orders.db` in `sqlite_dir`.
-    pub(crate) async fn open(
-        args: &StoreArgs,
-        sqlite_dir: &Path,
-        default_snapshot_every: u64,
-    ) -> Result<Self, Failure> {
-        let (store, sqlite, description): (Arc<dyn EventStore>, _, _) = match &args.database_url {
-            Some(url) => {
-                let config = PostgresConfig::from_url(url).map_err(|e| Failure {
+    /// Opens the event store [`store_config`] chooses, running its migrations.
+    pub(crate) async fn open(args: &StoreArgs, defaults: Defaults<'_>) -> Result<Self, Failure> {
+        let config = store_config(args, defaults)?;
+        let description = match config.backend {
+            Backend::Postgres => {
+                let url = config.postgres.url.as_deref().unwrap_or_default();
+                let server = PostgresConfig::from_url(url).map_err(|e| Failure {
                     exit: Exit::Usage,
                     message: format!("invalid --database-url: {}", error_chain(&e)),
                 })?;
-                let description = format!("PostgreSQL at {}", config.server());
-                let store = PostgresEventStore::connect_with(config)
-                    .await
-                    .map_err(|e| Failure::store(&format!("connect to {description}"), &e))?;
-                store
-                    .migrate()
-                    .await
-                    .map_err(|e| Failure::store(&format!("prepare the schema in {description}"), &e))?;
-                (Arc::new(store), None, description)
+                format!("PostgreSQL at {}", server.server())
             }
-            None => {
-                let path = sqlite_dir.join(SQLITE_FILE);
-                let description = format!("SQLite file {}", path.display());
-                let store = SqliteEventStore::open(&path)
-                    .await
-                    .map_err(|e| Failure::store(&format!("open {description}"), &e))?;
-                (Arc::new(store.clone()), Some(store), description)
+            Backend::Sqlite => {
+                format!("SQLite file {}", config.sqlite.path.as_deref().unwrap_or(Path::new(SQLITE_FILE)).display())
             }
+            Backend::InMemory => "memory (lost when the program ends)".to_owned(),
         };
-        let snapshot_every = args.snapshot_every.unwrap_or(default_snapshot_every);
-        let config = RepositoryConfig::default().with_snapshot_policy(SnapshotPolicy::every(snapshot_every));
-        let repository = Repository::<Order>::with_config(Arc::clone(&store), config);
+        let store = composable_rust::config::open(&config)
+            .await
+            .map_err(|e| Failure::store(&format!("open the event store ({description})"), &e))?;
+        let repository = Repository::<Order>::with_config(Arc::clone(&store), config.repository_config());
         let environment = AppEnvironment { repository: repository.clone() };
         let app = Store::builder(OrderApp, AppState::default(), environment).event_store(Arc::clone(&store)).build();
         let correlation_id = args.correlation_id.unwrap_or_else(Uuid::new_v4);
-        Ok(Self { store, sqlite, description, repository, app, correlation_id, snapshot_every })
+        Ok(Self {
+            store,
+            is_sqlite: config.backend == Backend::Sqlite,
+            description,
+            repository,
+            app,
+            correlation_id,
+            snapshot_every: config.snapshot_every,
+        })
     }
 
     pub(crate) async fn close(self) {
         self.repository.flush_snapshots().await;
         self.app.shutdown();
-        if let Some(sqlite) = &self.sqlite {
-            // Every append is already committed; a failed close only leaves the -wal file beside the database.
-            if let Err(error) = sqlite.close().await {
-                eprintln!("warning: could not close {} cleanly: {}", self.description, error_chain(&error));
-            }
+        // Every append is already committed; a failed close only leaves SQLite's -wal file beside the database.
+        if let Err(error) = self.store.close().await {
+            eprintln!("warning: could not close {} cleanly: {}", self.description, error_chain(&error));
         }
     }
 

@@ -259,3 +259,30 @@ fn a_store_that_cannot_be_opened_exits_3_and_says_why() {
     assert!(stderr(&output).contains("is not an SQLite database"), "{}", stderr(&output));
     assert_eq!(std::fs::read(dir.path().join("orders.db")).unwrap(), b"not a database", "the file was changed");
 }
+
+/// `--config` chooses the store from a TOML file: here an SQLite file outside the data folder.
+#[test]
+fn a_config_file_chooses_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("configured/events.db");
+    let file = dir.path().join("orders.toml");
+    std::fs::write(
+        &file,
+        format!("[event_store]\nbackend = \"sqlite\"\nsnapshot_every = 1\n[event_store.sqlite]\npath = {db:?}\n"),
+    )
+    .unwrap();
+    let elsewhere = dir.path().join("unused-data-dir");
+    let target = Target::Sqlite(&elsewhere);
+    let config = file.to_str().unwrap();
+
+    ok(&target, &["--config", config, "place", "--id", "cfg-1", "--customer", "Grace", "--item", "tape:1:500"]);
+    let shown = ok(&target, &["--config", config, "show", "cfg-1"]);
+    assert!(shown.contains("Order cfg-1") && shown.contains("snapshot"), "{shown}");
+    assert!(db.exists(), "the events went to the configured file");
+    assert!(!elsewhere.join("orders.db").exists(), "the data folder was not used");
+
+    std::fs::write(&file, "[event_store]\nbackend = \"mysql\"\n").unwrap();
+    let output = run(&target, &["--config", config, "list"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("mysql"), "{}", stderr(&output));
+}
