@@ -43,7 +43,7 @@ async fn a_garbage_sqlite_file_is_an_open_error_naming_the_backend() {
     let path = dir.path().join("events.db");
     std::fs::write(&path, vec![0x42; 8192]).unwrap();
     let config = EventStoreConfig::from_toml_str(&format!("[event_store.sqlite]\npath = {path:?}")).unwrap();
-    let err = config::open(&config).await.err().expect("a garbage file must not open");
+    let err = config::open(&config).await.expect_err("a garbage file must not open");
     assert!(matches!(err, ConfigError::Open { backend: "sqlite", .. }), "{err}");
 }
 
@@ -80,7 +80,7 @@ mod postgres {
             "[event_store]\nbackend = \"postgres\"\n[event_store.postgres]\nurl = \"postgres://app:hunter2@127.0.0.1:1/db\"\nacquire_timeout_secs = 2",
         )
         .unwrap();
-        let err = config::open(&config).await.err().expect("nothing listens on port 1");
+        let err = config::open(&config).await.expect_err("nothing listens on port 1");
         let mut chain = format!("{err}");
         let mut source = std::error::Error::source(&err);
         while let Some(s) = source {
