@@ -495,32 +495,67 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 }
 
 /// Counts running tasks; counts propagate to the parent, so a send's tracker is part of the store's.
+///
+/// A whole chain (a concat step, its send, the store) is updated under one lock shared by every tracker of a
+/// store, and counts are read under it, so observers never see a send finished while the store still counts
+/// its last task (or the reverse).
 struct Tracker {
     running: AtomicUsize,
     idle: Notify,
     parent: Option<Arc<Tracker>>,
+    chain: Arc<Mutex<()>>,
 }
 
 impl Tracker {
     fn root() -> Arc<Self> {
-        Arc::new(Self { running: AtomicUsize::new(0), idle: Notify::new(), parent: None })
+        Arc::new(Self { running: AtomicUsize::new(0), idle: Notify::new(), parent: None, chain: Arc::default() })
     }
 
     fn child(parent: &Arc<Self>) -> Arc<Self> {
-        Arc::new(Self { running: AtomicUsize::new(0), idle: Notify::new(), parent: Some(Arc::clone(parent)) })
+        Arc::new(Self {
+            running: AtomicUsize::new(0),
+            idle: Notify::new(),
+            parent: Some(Arc::clone(parent)),
+            chain: Arc::clone(&parent.chain),
+        })
+    }
+
+    fn lock_chain(&self) -> MutexGuard<'_, ()> {
+        self.chain.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn count(&self) -> usize {
+        let _chain = self.lock_chain();
         self.running.load(Ordering::Acquire)
     }
 
     fn enter(self: &Arc<Self>) -> TaskGuard {
+        let _chain = self.lock_chain();
         let mut tracker = Some(self);
         while let Some(t) = tracker {
             t.running.fetch_add(1, Ordering::AcqRel);
             tracker = t.parent.as_ref();
         }
         TaskGuard(Arc::clone(self))
+    }
+
+    fn leave(&self) {
+        {
+            let _chain = self.lock_chain();
+            let mut tracker = Some(self);
+            while let Some(t) = tracker {
+                t.running.fetch_sub(1, Ordering::AcqRel);
+                tracker = t.parent.as_deref();
+            }
+        }
+        // Woken after the whole chain is updated; a spurious wake-up only makes a waiter check again.
+        let mut tracker = Some(self);
+        while let Some(t) = tracker {
+            if t.running.load(Ordering::Acquire) == 0 {
+                t.idle.notify_waiters();
+            }
+            tracker = t.parent.as_deref();
+        }
     }
 
     async fn wait_idle(&self) {
@@ -537,18 +572,12 @@ impl Tracker {
     }
 }
 
-/// Held by a running task; leaving decrements its tracker and all of the tracker's ancestors.
+/// Held by a running task; dropping it leaves the tracker and all of the tracker's ancestors.
 struct TaskGuard(Arc<Tracker>);
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        let mut tracker = Some(&self.0);
-        while let Some(t) = tracker {
-            if t.running.fetch_sub(1, Ordering::AcqRel) == 1 {
-                t.idle.notify_waiters();
-            }
-            tracker = t.parent.as_ref();
-        }
+        self.0.leave();
     }
 }
 

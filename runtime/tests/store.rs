@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use composable_rust_core::{ActionSink, Combine, Effect, EffectId, Reducer, Scope, case, reducer_fn};
+use composable_rust_core::{ActionSink, Combine, Effect, EffectId, IfLet, Reducer, Scope, case, reducer_fn};
 use composable_rust_runtime::Store;
 
 /// Every action the reducer saw, in order.
@@ -384,6 +384,106 @@ async fn scoped_children_get_their_own_state_and_their_effects_come_back_to_them
     store.send(Parent::Left(Child::Increment));
     store.send(Parent::Right(Child::IncrementLater)).finished().await;
     assert_eq!(store.state(|p| (p.left, p.right)), (1, 1));
+}
+
+#[derive(Debug, Default)]
+struct Sheet {
+    detail: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum SheetAction {
+    Detail(Child),
+    Dismiss,
+}
+
+#[tokio::test(start_paused = true)]
+async fn dismissing_an_if_let_child_cancels_its_running_effects() {
+    let app = IfLet::new(
+        reducer_fn(|s: &mut Sheet, action: SheetAction, _: &()| {
+            if action == SheetAction::Dismiss {
+                s.detail = None;
+            }
+            Effect::None
+        }),
+        |s: &mut Sheet| &mut s.detail,
+        case!(SheetAction::Detail),
+        |e: &()| e,
+        reducer_fn(|n: &mut i32, action: Child, _: &()| match action {
+            Child::Increment => {
+                *n += 1;
+                Effect::None
+            }
+            Child::IncrementLater => Effect::delay(Duration::from_secs(1), Child::Increment),
+        }),
+    );
+    let store = Store::new(app, Sheet { detail: Some(0) }, ());
+    let later = store.send(SheetAction::Detail(Child::IncrementLater));
+    store.send(SheetAction::Dismiss);
+    later.finished().await;
+    assert_eq!(store.effects_in_flight(), 0);
+    assert_eq!(store.state(|s| s.detail), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_from_many_tasks_all_reach_the_state() {
+    let store = Store::new(
+        reducer_fn(|n: &mut u64, action: Step, _: &()| match action {
+            Step::Start => Effect::future(async { Step::A }),
+            Step::A => {
+                *n += 1;
+                Effect::None
+            }
+            Step::B | Step::C => Effect::None,
+        }),
+        0,
+        (),
+    );
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..250 {
+                    store.send(Step::Start).finished().await;
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    assert_eq!(store.state(|n| *n), 2000);
+    assert_eq!(store.effects_in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_a_concat_stops_its_remaining_steps_and_releases_the_send() {
+    let id = EffectId::new("steps");
+    let (start, stop) = (id.clone(), id);
+    let store = Store::new(
+        reducer_fn(move |log: &mut Log, action: Timer, _: &()| {
+            log_all(log, &action);
+            match action {
+                Timer::Start => Effect::concat([
+                    Effect::delay(Duration::from_secs(1), Timer::Tick),
+                    Effect::delay(Duration::from_secs(1), Timer::Tick),
+                    Effect::delay(Duration::from_secs(1), Timer::Tick),
+                ])
+                .cancellable(start.clone()),
+                Timer::Stop => Effect::cancel(stop.clone()),
+                Timer::Tick | Timer::Restart => Effect::None,
+            }
+        }),
+        Log::new(),
+        (),
+    );
+    let handle = store.send(Timer::Start);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    store.send(Timer::Stop);
+    handle.finished().await;
+    tokio::time::advance(Duration::from_secs(10)).await;
+    settle().await;
+    assert_eq!(store.state(Clone::clone), ["Start", "Tick", "Stop"]);
 }
 
 mod reporting {
