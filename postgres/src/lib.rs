@@ -55,9 +55,12 @@
 
 mod config;
 mod error;
+mod notify;
+mod projection;
 mod sql;
 mod store;
 
 pub use config::PostgresConfig;
 pub use error::PostgresError;
+pub use projection::{PgProjection, PgTransactional};
 pub use store::PostgresEventStore;

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use composable_rust_core::{
-    AppendResult, CodecId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport,
-    InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
-    async_trait, validate_append, validate_handler_name,
+    AppendResult, CodecId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
+    HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo,
+    StreamRange, Version, async_trait, validate_append, validate_handler_name,
 };
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 use crate::config::{PostgresConfig, describe_server};
 use crate::error::{ErrorContext, MISSING_SCHEMA_HINT, PostgresError};
+use crate::notify::Notifier;
 use crate::sql;
 
 /// The schema, embedded from `migrations/postgres` at build time.
@@ -38,6 +40,7 @@ pub struct PostgresEventStore {
     pool: PgPool,
     context: Arc<ErrorContext>,
     read_all_wait: Duration,
+    notifier: Arc<Notifier>,
 }
 
 impl PostgresEventStore {
@@ -80,7 +83,7 @@ impl PostgresEventStore {
             .test_before_acquire(config.test_before_acquire)
             .connect_lazy_with(options);
         tracing::debug!(server = %context.server, "connected to PostgreSQL");
-        Ok(Self { pool, context: Arc::new(context), read_all_wait: config.read_all_wait })
+        Ok(Self { pool, context: Arc::new(context), read_all_wait: config.read_all_wait, notifier: Arc::default() })
     }
 
     /// Uses an existing pool as it is configured (consider `test_before_acquire(false)`, see
@@ -91,7 +94,12 @@ impl PostgresEventStore {
             server: describe_server(&pool.connect_options()),
             acquire_timeout: pool.options().get_acquire_timeout(),
         };
-        Self { pool, context: Arc::new(context), read_all_wait: PostgresConfig::DEFAULT_READ_ALL_WAIT }
+        Self {
+            pool,
+            context: Arc::new(context),
+            read_all_wait: PostgresConfig::DEFAULT_READ_ALL_WAIT,
+            notifier: Arc::default(),
+        }
     }
 
     /// Creates or updates the schema (tables, indexes, the append-only trigger) by applying the embedded
@@ -333,6 +341,7 @@ impl EventStore for PostgresEventStore {
         loop {
             match self.try_append(stream_id, expected, &batch).await {
                 Attempt::Appended { current, first } => {
+                    self.notifier.committed(&self.pool);
                     return Ok(AppendResult {
                         stream_version: Version::new(current).advanced_by(count),
                         positions: (0..count).map(|i| GlobalPosition::new(first + i)).collect(),
@@ -573,6 +582,14 @@ impl EventStore for PostgresEventStore {
             .await
             .map_err(|e| self.context.map(format!("save the checkpoint of handler {handler:?}"), e))?;
         Ok(())
+    }
+
+    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
+        crate::notify::listen((*self.pool.connect_options()).clone())
+    }
+
+    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+        crate::projection::try_acquire_lease(&self.pool.connect_options(), handler).await
     }
 }
 

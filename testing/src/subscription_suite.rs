@@ -132,7 +132,7 @@ pub async fn catch_up_then_live_delivers_every_event_once_in_order(backend: &dyn
     }
     let all = positions_in(&*store, &category).await;
     wait_until(&handle, *all.last().unwrap()).await;
-    assert_eq!(handle.progress().phase, Phase::Live);
+    tokio::time::timeout(DEADLINE, handle.wait_for(|p| p.phase == Phase::Live)).await.unwrap().unwrap();
     let report = handle.stop().await.unwrap();
     assert_eq!(report.handled, all.len() as u64);
     assert_exactly_once(&backend.recorded(&name).await, &all);
