@@ -91,10 +91,7 @@ fn bench_send(c: &mut Criterion) {
 
     for (name, runtime) in [
         ("task_feedback_awaited/current_thread", tokio::runtime::Builder::new_current_thread().build()),
-        (
-            "task_feedback_awaited/multi_thread_2",
-            tokio::runtime::Builder::new_multi_thread().worker_threads(2).build(),
-        ),
+        ("task_feedback_awaited/multi_thread_2", tokio::runtime::Builder::new_multi_thread().worker_threads(2).build()),
     ] {
         let Ok(runtime) = runtime else { panic!("could not start a tokio runtime for {name}") };
         let store = {

@@ -1,10 +1,16 @@
-//! Test tools for composable-rust (being written): `TestStore`, `TestClock`, `InMemoryEventStore` and the
-//! backend conformance suite.
+//! Test tools for composable-rust, for its own tests and for yours.
+//!
+//! - [`TestStore`]: exhaustive, step-by-step tests of a reducer and its effects (every state change and every
+//!   action effects feed back is asserted), with a [`TestClock`] so delays take no real time. The guide is
+//!   `docs/concepts.md`.
+//! - [`InMemoryEventStore`]: the event store contract in memory, with inspection helpers.
+//! - [`conformance`]: the suite every event store backend runs; [`aggregate_scenarios`] and
+//!   [`subscription_suite`](mod@subscription_suite): shared scenarios for aggregates and subscriptions.
 
 pub mod aggregate_scenarios;
 pub mod conformance;
-pub mod subscription_suite;
 mod in_memory;
+pub mod subscription_suite;
 mod test_clock;
 mod test_store;
 
