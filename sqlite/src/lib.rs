@@ -72,9 +72,11 @@
 
 mod config;
 mod open;
+mod projection;
 mod rows;
 mod sql;
 mod store;
 
 pub use config::{Durability, SqliteConfig};
+pub use projection::{SqliteProjection, SqliteTransactional};
 pub use store::SqliteEventStore;

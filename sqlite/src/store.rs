@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use chrono::Utc;
 use composable_rust_core::{
-    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport, LogFilter,
-    NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait, validate_append,
-    validate_handler_name,
+    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
+    HealthReport, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
+    async_trait, validate_append, validate_handler_name,
 };
 use futures::lock::{Mutex, MutexGuard};
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, BoxStream, StreamExt};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteTransactionManager};
 use sqlx::{Connection, Row, Sqlite, TransactionManager};
@@ -47,6 +47,8 @@ struct Inner {
     writer: Mutex<Option<SqliteConnection>>,
     /// Read connections; `None` in memory, where reads share the writer's connection.
     readers: Option<SqlitePool>,
+    /// Bumped after every committed append: the in-process wake-up behind `commit_notifications`.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 /// A connection to read with: from the reader pool, or the locked writer of an in-memory store.
@@ -65,7 +67,7 @@ impl Reader<'_> {
 }
 
 /// The error for any call after [`SqliteEventStore::close`].
-fn closed() -> EventStoreError {
+pub(crate) fn closed() -> EventStoreError {
     EventStoreError::backend("use the SQLite event store", "the store was closed; open it again to use it")
 }
 
@@ -114,7 +116,8 @@ impl SqliteEventStore {
         writer: SqliteConnection,
         readers: Option<SqlitePool>,
     ) -> Self {
-        Self { inner: Arc::new(Inner { path, config, writer: Mutex::new(Some(writer)), readers }) }
+        let commits = tokio::sync::watch::Sender::new(0);
+        Self { inner: Arc::new(Inner { path, config, writer: Mutex::new(Some(writer)), readers, commits }) }
     }
 
     /// The database file, or `None` for an in-memory store.
@@ -169,7 +172,7 @@ impl SqliteEventStore {
     /// `BEGIN`, before sqlx handed out the transaction) leaves the connection inside a transaction
     /// that nothing will end; the next write would then fail or, worse, join it. Rolling such a
     /// transaction back here keeps every append atomic and the connection usable after any cancellation.
-    async fn lock_writer(&self) -> Result<MutexGuard<'_, Option<SqliteConnection>>, EventStoreError> {
+    pub(crate) async fn lock_writer(&self) -> Result<MutexGuard<'_, Option<SqliteConnection>>, EventStoreError> {
         let mut guard = self.inner.writer.lock().await;
         let conn = guard.as_mut().ok_or_else(closed)?;
         if conn.is_in_transaction() {
@@ -275,6 +278,7 @@ impl SqliteEventStore {
             }
         }
         tx.commit().await.map_err(fail())?;
+        self.inner.commits.send_modify(|commits| *commits = commits.wrapping_add(1));
         Ok(AppendResult { stream_version, positions })
     }
 
@@ -490,5 +494,13 @@ impl EventStore for SqliteEventStore {
             .await
             .map_err(self.fail(|| format!("save the checkpoint of handler {handler:?}")))?;
         Ok(())
+    }
+
+    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
+        Some(crate::projection::commit_notifications(&self.inner.commits))
+    }
+
+    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+        crate::projection::try_acquire_lease(self, handler).await
     }
 }
