@@ -529,6 +529,11 @@ impl EventStore for PostgresEventStore {
         Ok(result.rows_affected() > 0)
     }
 
+    async fn close(&self) -> Result<(), EventStoreError> {
+        self.pool.close().await;
+        Ok(())
+    }
+
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         let started = Instant::now();
         let operation = "check the event store's health";
