@@ -494,6 +494,9 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
 
     /// Starts the subscription on a tokio task and returns its handle. Dropping the handle stops it after
     /// the page in hand.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (as `tokio::spawn` does).
     pub fn spawn(mut self) -> SubscriptionHandle {
         let cancel = CancellationToken::new();
         let progress = self.progress.subscribe();
