@@ -107,6 +107,12 @@ pub enum Command {
         /// The order.
         order: OrderId,
     },
+    /// Orders and revenue by status, from a summary table a subscription keeps up to date.
+    Report {
+        /// Clear the summary and rebuild it from every order event.
+        #[arg(long)]
+        rebuild: bool,
+    },
     /// Place, ship and cancel a few orders, try an invalid command, then restart and rebuild them.
     Demo,
     /// Generate orders with many events each, to try performance.

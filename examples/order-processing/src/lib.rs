@@ -14,6 +14,7 @@ pub mod cli;
 mod demo;
 pub mod domain;
 pub mod output;
+mod report;
 pub mod run;
 
 pub use domain::{Cents, ItemRequest, LineItem, Order, OrderCommand, OrderEvent, OrderId, OrderStatus, Rejection};

@@ -83,6 +83,7 @@ pub async fn run(cli: Cli) -> Exit {
     let result = match cli.command {
         Command::Demo => crate::demo::demo(&cli.store).await,
         Command::DemoRestart { expect } => crate::demo::demo_restart(&cli.store, &expect).await,
+        Command::Report { rebuild } => crate::report::report(&cli.store, rebuild).await,
         command => match Session::open(
             &cli.store,
             Defaults {
@@ -239,8 +240,8 @@ impl Session {
             Command::History { order } => self.history(&order).await,
             Command::Rebuild { all } => self.rebuild(all).await,
             Command::Load(args) => self.load(args).await,
-            Command::Demo | Command::DemoRestart { .. } => {
-                Err(Failure { exit: Exit::Usage, message: "demo runs in a session of its own".to_owned() })
+            Command::Demo | Command::DemoRestart { .. } | Command::Report { .. } => {
+                Err(Failure { exit: Exit::Usage, message: "demo and report run in sessions of their own".to_owned() })
             }
         }
     }
