@@ -38,7 +38,7 @@ pub struct StoreArgs {
     #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// Read the event store settings from this TOML file ([event_store]: backend, sqlite.path, postgres.url,
+    /// Read the event store settings from this TOML file (table `[event_store]`: backend, sqlite.path, postgres.url,
     /// snapshot_every, codec); --database-url and --snapshot-every still take precedence. Not used by `demo`.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
