@@ -22,6 +22,13 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 /// The channel appends notify on.
 pub(crate) const CHANNEL: &str = "composable_rust_events";
 
+/// Notifies in a transaction of its own that does not wait for its WAL flush: a notification takes a
+/// transaction id (it records its sender), so with the default `synchronous_commit = on` each one would
+/// cost a disk flush of its own, competing with the appends' flushes. Losing a notification in a crash is
+/// harmless (subscribers also poll), so the commit is asynchronous; the `set_config(.., true)` applies to
+/// this statement's implicit transaction only.
+const NOTIFY: &str = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')";
+
 const IDLE: u8 = 0;
 const IN_FLIGHT: u8 = 1;
 const AGAIN: u8 = 2;
@@ -56,7 +63,7 @@ impl Notifier {
         let pool = pool.clone();
         runtime.spawn(async move {
             loop {
-                if let Err(error) = sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&pool).await {
+                if let Err(error) = sqlx::query(NOTIFY).bind(CHANNEL).execute(&pool).await {
                     // Subscriptions poll as well; a lost notification costs latency, not events.
                     tracing::debug!(%error, "could not send the commit notification");
                 }
