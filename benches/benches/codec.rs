@@ -79,9 +79,9 @@ fn recorded(codec: CodecId, payload: Vec<u8>) -> RecordedEvent {
         stream_id: StreamId::for_entity("order", 42).unwrap_or_else(|e| panic!("{e}")),
         version: Version::FIRST,
         position: GlobalPosition::new(1),
-        event_type: "OrderPlaced.v1".to_owned(),
+        event_type: "OrderPlaced.v1".into(),
         codec,
-        payload,
+        payload: payload.into(),
         metadata: Metadata::default(),
         recorded_at: Utc::now(),
     }

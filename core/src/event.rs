@@ -1,8 +1,12 @@
 //! Events: the [`Event`] trait for domain events, [`NewEvent`] (to append) and [`RecordedEvent`]
 //! (as stored, with everything the store knows about it), and [`Metadata`].
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
+pub use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -172,15 +176,135 @@ pub struct RecordedEvent {
     /// Its position in the global log.
     pub position: GlobalPosition,
     /// The event type with its schema version.
-    pub event_type: String,
+    pub event_type: EventType,
     /// The codec that wrote `payload`.
     pub codec: CodecId,
-    /// The encoded event, exactly as appended.
-    pub payload: Vec<u8>,
+    /// The encoded event, exactly as appended. Shared, not copied, when the event is cloned.
+    pub payload: Bytes,
     /// The metadata given at append time.
     pub metadata: Metadata,
     /// When the store recorded it (UTC, microsecond precision in every backend).
     pub recorded_at: DateTime<Utc>,
+}
+
+/// The stored name of an event type, such as `OrderPlaced.v1`, in a loaded [`RecordedEvent`].
+///
+/// Cheap to clone (a reference count), so replaying thousands of events of a few types allocates no
+/// strings: backends reuse one `EventType` per distinct name ([`EventTypeCache`]). Compares with `&str`.
+///
+/// ```
+/// use composable_rust_core::EventType;
+///
+/// let t = EventType::from("OrderPlaced.v1");
+/// assert_eq!(t, "OrderPlaced.v1");
+/// assert!(t.starts_with("Order"));
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventType(Arc<str>);
+
+impl EventType {
+    /// The name as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for EventType {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for EventType {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for EventType {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl From<&str> for EventType {
+    fn from(name: &str) -> Self {
+        Self(Arc::from(name))
+    }
+}
+
+impl From<String> for EventType {
+    fn from(name: String) -> Self {
+        Self(Arc::from(name))
+    }
+}
+
+impl PartialEq<str> for EventType {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for EventType {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for EventType {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<EventType> for str {
+    fn eq(&self, other: &EventType) -> bool {
+        self == &*other.0
+    }
+}
+
+impl PartialEq<EventType> for &str {
+    fn eq(&self, other: &EventType) -> bool {
+        *self == &*other.0
+    }
+}
+
+/// Hands out one shared [`EventType`] per distinct name, so that a backend decoding many rows allocates a
+/// name only the first time it sees it. Keep one per read (it holds the few names one read meets).
+#[derive(Debug, Default)]
+pub struct EventTypeCache {
+    seen: Vec<EventType>,
+}
+
+impl EventTypeCache {
+    /// The most names kept; a read that meets more still works, it just allocates for the rest.
+    const CAPACITY: usize = 32;
+
+    /// The shared `EventType` for `name`.
+    pub fn get(&mut self, name: &str) -> EventType {
+        if let Some(known) = self.seen.iter().find(|t| t.as_str() == name) {
+            return known.clone();
+        }
+        let new = EventType::from(name);
+        if self.seen.len() < Self::CAPACITY {
+            self.seen.push(new.clone());
+        }
+        new
+    }
 }
 
 impl RecordedEvent {

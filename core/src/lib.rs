@@ -41,7 +41,7 @@ pub use codec::{Bincode, Codec, CodecId, Json};
 pub use compose::{ActionCase, ForEach, IfLet, Scope};
 pub use effect::{ActionSink, Effect, EffectId, Task, TaskFuture};
 pub use error::{BoxError, CodecError, EventStoreError, InvalidInput};
-pub use event::{Event, Metadata, NewEvent, RecordedEvent};
+pub use event::{Bytes, Event, EventType, EventTypeCache, Metadata, NewEvent, RecordedEvent};
 pub use event_store::{
     AppendResult, EventStore, EventStream, HealthReport, LogFilter, StreamInfo, StreamRange, validate_append,
     validate_handler_name,

@@ -134,7 +134,7 @@ impl<E: Event> Upcasters<E> {
         let fail = |reason: String| EventDecodeError::Upcast {
             stream_id: recorded.stream_id.clone(),
             version: recorded.version,
-            event_type: recorded.event_type.clone(),
+            event_type: recorded.event_type.to_string(),
             reason,
         };
         let mut value = (first.decode)(recorded)?;
@@ -326,12 +326,12 @@ impl<E: Event> EventDecoder<E> {
             _ if !self.is_known(&recorded.event_type) => Err(EventDecodeError::UnknownEventType {
                 stream_id: recorded.stream_id.clone(),
                 version: recorded.version,
-                event_type: recorded.event_type.clone(),
+                event_type: recorded.event_type.to_string(),
             }),
             Ok(event) => Err(EventDecodeError::TypeMismatch {
                 stream_id: recorded.stream_id.clone(),
                 version: recorded.version,
-                stored: recorded.event_type.clone(),
+                stored: recorded.event_type.to_string(),
                 decoded: event.event_type(),
             }),
             Err(error) => Err(error.into()),
@@ -407,7 +407,7 @@ mod tests {
             position: GlobalPosition::new(7),
             event_type: event_type.into(),
             codec,
-            payload: codec.encode(value).unwrap(),
+            payload: codec.encode(value).unwrap().into(),
             metadata: Metadata::default(),
             recorded_at: chrono::Utc::now(),
         }

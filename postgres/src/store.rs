@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use composable_rust_core::{
-    AppendResult, CodecId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
-    HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo,
-    StreamRange, Version, async_trait, validate_append, validate_handler_name,
+    AppendResult, CodecId, EventStore, EventStoreError, EventStream, EventTypeCache, ExpectedVersion, GlobalPosition,
+    HandlerLease, HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId,
+    StreamInfo, StreamRange, Version, async_trait, validate_append, validate_handler_name,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -156,9 +156,10 @@ impl PostgresEventStore {
         let mut rows = query.fetch(&self.pool);
         let mut events = Vec::with_capacity(limit.min(4096));
         let mut last_stream = None;
+        let mut types = EventTypeCache::default();
         while let Some(row) = rows.try_next().await.map_err(|e| self.context.map(operation(), e))? {
             let event = stream_id_of(&row, &mut last_stream)
-                .and_then(|stream_id| decode_event(&row, stream_id, 1))
+                .and_then(|stream_id| decode_event(&row, stream_id, 1, &mut types))
                 .map_err(|e| self.context.map_decode(operation, e))?;
             events.push(event);
         }
@@ -255,15 +256,21 @@ fn from_db(value: i64) -> u64 {
 }
 
 /// Reads the columns shared by stream and global reads, starting at column `first` (`version`).
-fn decode_event(row: &PgRow, stream_id: StreamId, first: usize) -> Result<RecordedEvent, Decode> {
+/// Event type names come through `types`, so a read allocates each distinct name once.
+fn decode_event(
+    row: &PgRow,
+    stream_id: StreamId,
+    first: usize,
+    types: &mut EventTypeCache,
+) -> Result<RecordedEvent, Decode> {
     let codec: &str = row.try_get(first + 3)?;
     Ok(RecordedEvent {
         stream_id,
         version: Version::new(from_db(row.try_get(first)?)),
         position: GlobalPosition::new(from_db(row.try_get(first + 1)?)),
-        event_type: row.try_get(first + 2)?,
+        event_type: types.get(row.try_get(first + 2)?),
         codec: codec.parse::<CodecId>().map_err(|e| Decode::Event(e.into()))?,
-        payload: row.try_get(first + 4)?,
+        payload: row.try_get::<Vec<u8>, _>(first + 4)?.into(),
         metadata: Metadata {
             correlation_id: row.try_get(first + 5)?,
             causation_id: row.try_get(first + 6)?,
@@ -382,6 +389,7 @@ impl EventStore for PostgresEventStore {
     fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {
         let stream_id = stream_id.clone();
         let context = Arc::clone(&self.context);
+        let mut types = EventTypeCache::default();
         sqlx::query(sql::READ_STREAM)
             .bind(stream_id.as_str().to_owned())
             .bind(to_db(range.from.get()))
@@ -390,7 +398,7 @@ impl EventStore for PostgresEventStore {
             .map(move |row| {
                 let operation = || format!("read stream {stream_id}");
                 let row = row.map_err(|e| context.map(operation(), e))?;
-                decode_event(&row, stream_id.clone(), 0).map_err(|e| context.map_decode(operation, e))
+                decode_event(&row, stream_id.clone(), 0, &mut types).map_err(|e| context.map_decode(operation, e))
             })
             .boxed()
     }

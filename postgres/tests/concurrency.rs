@@ -20,7 +20,7 @@ async fn payloads_of(store: &PostgresEventStore, stream: &StreamId) -> Vec<Vec<u
     for (i, event) in events.iter().enumerate() {
         assert_eq!(event.version, Version::new(i as u64 + 1), "versions of {stream} are not dense");
     }
-    events.into_iter().map(|e| e.payload).collect()
+    events.into_iter().map(|e| e.payload.to_vec()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -639,7 +639,7 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
                     stream_id: event.stream_id.clone(),
                     version: event.version,
                     position: event.position,
-                    event_type: event.event_type.clone(),
+                    event_type: event.event_type.to_string(),
                     source,
                 }),
                 None => Failure::Fatal(SubscriptionError::Store {

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use composable_rust_core::{
-    CodecId, EventStoreError, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot, StreamId, Version,
+    CodecId, EventStoreError, EventTypeCache, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot,
+    StreamId, Version,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -53,8 +54,13 @@ pub(crate) enum StreamColumn<'a> {
     InRow,
 }
 
-/// Decodes a row selected with the `event_columns!` list of [`crate::sql`].
-pub(crate) fn event(row: &SqliteRow, stream: StreamColumn<'_>) -> Result<RecordedEvent, EventStoreError> {
+/// Decodes a row selected with the `event_columns!` list of [`crate::sql`]; event type names come through
+/// `types`, so a read allocates each distinct name once.
+pub(crate) fn event(
+    row: &SqliteRow,
+    stream: StreamColumn<'_>,
+    types: &mut EventTypeCache,
+) -> Result<RecordedEvent, EventStoreError> {
     let stream_id = match stream {
         StreamColumn::Known(id) => id.clone(),
         StreamColumn::InRow => {
@@ -66,9 +72,9 @@ pub(crate) fn event(row: &SqliteRow, stream: StreamColumn<'_>) -> Result<Recorde
         stream_id,
         position: GlobalPosition::new(to_u64(column(row, 0)?, "global position")?),
         version: Version::new(to_u64(column(row, 1)?, "version")?),
-        event_type: column(row, 2)?,
+        event_type: types.get(column(row, 2)?),
         codec: codec(row, 3)?,
-        payload: column(row, 4)?,
+        payload: column::<Vec<u8>>(row, 4)?.into(),
         metadata: Metadata {
             correlation_id: column::<Option<Uuid>>(row, 5)?,
             causation_id: column::<Option<Uuid>>(row, 6)?,

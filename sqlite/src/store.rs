@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use chrono::Utc;
 use composable_rust_core::{
-    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
-    HealthReport, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
-    async_trait, validate_append, validate_handler_name,
+    AppendResult, EventStore, EventStoreError, EventStream, EventTypeCache, ExpectedVersion, GlobalPosition,
+    HandlerLease, HealthReport, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange,
+    Version, async_trait, validate_append, validate_handler_name,
 };
 use futures::lock::{Mutex, MutexGuard};
 use futures::stream::{self, BoxStream, StreamExt};
@@ -297,7 +297,8 @@ impl SqliteEventStore {
             .fetch_all(self.reader().await?.conn()?)
             .await
             .map_err(self.fail(|| format!("read stream {stream_id}")))?;
-        Ok(rows.iter().map(|row| rows::event(row, StreamColumn::Known(stream_id))).collect())
+        let mut types = EventTypeCache::default();
+        Ok(rows.iter().map(|row| rows::event(row, StreamColumn::Known(stream_id), &mut types)).collect())
     }
 }
 
@@ -399,7 +400,8 @@ impl EventStore for SqliteEventStore {
             .fetch_all(self.reader().await?.conn()?)
             .await
             .map_err(self.fail(|| format!("read the global log after position {after}")))?;
-        rows.iter().map(|row| rows::event(row, StreamColumn::InRow)).collect()
+        let mut types = EventTypeCache::default();
+        rows.iter().map(|row| rows::event(row, StreamColumn::InRow, &mut types)).collect()
     }
 
     async fn list_streams(

@@ -9,7 +9,7 @@
 //! a global position is an index into it. All event state sits behind one `RwLock` that is never held
 //! across an `.await`; readers copy a page at a time and release the lock between pages.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::ops::Bound;
 use std::pin::Pin;
@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 
 use chrono::{SubsecRound, Utc};
 use composable_rust_core::{
-    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
+    AppendResult, EventStore, EventStoreError, EventStream, EventType, ExpectedVersion, GlobalPosition, HandlerLease,
     HealthReport, LocalLeases, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange,
     Version, async_trait, validate_append, validate_handler_name,
 };
@@ -78,6 +78,18 @@ struct Log {
     ordered: BTreeMap<StreamId, usize>,
     /// The global log: entry `i` is the event at position `i + 1`, as (stream slot, index in that stream).
     global: Vec<(usize, usize)>,
+    /// Every event type name stored, once: events share it instead of each owning a copy.
+    event_types: HashSet<EventType>,
+}
+
+/// The shared name for `name`, added to `known` the first time it is seen.
+fn intern(known: &mut HashSet<EventType>, name: String) -> EventType {
+    if let Some(existing) = known.get(name.as_str()) {
+        return existing.clone();
+    }
+    let new = EventType::from(name);
+    known.insert(new.clone());
+    new
 }
 
 struct StreamEvents {
@@ -197,6 +209,7 @@ impl EventStore for InMemoryEventStore {
             }
         };
         let stream = &mut log.streams[slot];
+        let event_types = &mut log.event_types;
         let stream_id = stream.id.clone();
         stream.events.reserve(events.len());
         log.global.reserve(events.len());
@@ -210,9 +223,9 @@ impl EventStore for InMemoryEventStore {
                 stream_id: stream_id.clone(),
                 version,
                 position,
-                event_type: event.event_type,
+                event_type: intern(event_types, event.event_type),
                 codec: event.codec,
-                payload: event.payload,
+                payload: event.payload.into(),
                 metadata: event.metadata,
                 recorded_at,
             });

@@ -78,9 +78,9 @@ async fn check_invariants(store: &dyn EventStore) -> HashMap<StreamId, Vec<Vec<u
         let in_log: Vec<&RecordedEvent> = log.iter().filter(|e| e.stream_id == id).collect();
         assert_eq!(in_log.len(), events.len(), "{id}: the log must hold each of the stream's events once");
         assert!(in_log.iter().zip(&events).all(|(a, b)| *a == b), "{id}: log and stream must agree, in order");
-        per_stream.insert(id, events.into_iter().map(|e| e.payload).collect());
+        per_stream.insert(id, events.into_iter().map(|e| e.payload.to_vec()).collect());
     }
-    let unique: HashSet<&Vec<u8>> = log.iter().map(|e| &e.payload).collect();
+    let unique: HashSet<&[u8]> = log.iter().map(|e| &e.payload[..]).collect();
     assert_eq!(unique.len(), log.len(), "every appended event must appear in the log exactly once");
     per_stream
 }
@@ -126,7 +126,7 @@ proptest! {
             }
             let stored = check_invariants(&store).await;
             prop_assert_eq!(stored, model);
-            let log: Vec<Vec<u8>> = store.all_events().into_iter().map(|e| e.payload).collect();
+            let log: Vec<Vec<u8>> = store.all_events().into_iter().map(|e| e.payload.to_vec()).collect();
             prop_assert_eq!(log, model_log, "the log must list events in append order");
             Ok(())
         })?;

@@ -378,7 +378,7 @@ impl Session {
             table.row([
                 event.version.to_string(),
                 event.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
-                event.event_type.clone(),
+                event.event_type.to_string(),
                 event.metadata.correlation_id.map(|c| c.to_string()).unwrap_or_else(|| "-".to_owned()),
                 details,
             ]);

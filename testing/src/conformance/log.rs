@@ -181,7 +181,7 @@ pub async fn filter_by_correlation_id_matches_only_that_correlation(store: Arc<d
     append(store, &names.stream("c"), ExpectedVersion::Any, vec![with(3, caused)]).await;
 
     let got = read_log(store, &names.filter().correlation_id(first), 100).await;
-    let payloads: Vec<Vec<u8>> = got.iter().map(|e| e.payload.clone()).collect();
+    let payloads: Vec<Vec<u8>> = got.iter().map(|e| e.payload.to_vec()).collect();
     assert_eq!(
         payloads,
         [0u64.to_le_bytes().to_vec(), 3u64.to_le_bytes().to_vec()],

@@ -28,7 +28,7 @@ pub async fn first_event_is_version_one_and_versions_are_dense(store: Arc<dyn Ev
     assert_eq!(versions(&events), (1..=6).collect::<Vec<_>>(), "versions must be dense and start at 1");
     for (n, event) in (0u64..).zip(&events) {
         assert_eq!(event.stream_id, stream, "a loaded event must carry its stream id");
-        assert_eq!(event.payload, n.to_le_bytes(), "events must load in the order they were appended");
+        assert_eq!(event.payload, n.to_le_bytes()[..], "events must load in the order they were appended");
     }
 }
 
@@ -159,7 +159,7 @@ pub async fn expected_exact_conflicts_for_stale_and_future_versions(store: Arc<d
 
     let retried = append(store, &stream, ExpectedVersion::Exact(Version::new(3)), batch("Retried.v1", 3, 1)).await;
     assert_eq!(retried.stream_version, Version::new(4), "a writer that reloads must be able to append");
-    let types: Vec<String> = load_all(store, &stream).await.into_iter().map(|e| e.event_type).collect();
+    let types: Vec<String> = load_all(store, &stream).await.into_iter().map(|e| e.event_type.to_string()).collect();
     assert_eq!(
         types,
         ["Counted.v1", "Counted.v1", "Winner.v1", "Retried.v1"],
@@ -220,7 +220,7 @@ pub async fn racing_writers_at_one_expected_version_exactly_one_wins(store: Arc<
         let events = load_all(&*store, &stream).await;
         assert_eq!(versions(&events), (1..=end).collect::<Vec<_>>(), "round {round}: versions must stay dense");
         let tail: Vec<Vec<u8>> =
-            events[events.len() - usize::from(BATCH)..].iter().map(|e| e.payload.clone()).collect();
+            events[events.len() - usize::from(BATCH)..].iter().map(|e| e.payload.to_vec()).collect();
         let expected_tail: Vec<Vec<u8>> = (0..BATCH).map(|i| vec![*winner, i]).collect();
         assert_eq!(tail, expected_tail, "round {round}: the stream must hold exactly the winner's batch, in order");
     }
@@ -369,7 +369,7 @@ pub async fn partial_ranges_load_the_requested_versions(store: Arc<dyn EventStor
         let streamed: Vec<RecordedEvent> = ok(store.read_stream(&stream, range).try_collect().await, "read_stream");
         assert_eq!(versions(&streamed), expected, "read_stream with {range:?}");
         assert!(
-            loaded.iter().all(|e| e.payload == (e.version.get() - 1).to_le_bytes()),
+            loaded.iter().all(|e| e.payload == (e.version.get() - 1).to_le_bytes()[..]),
             "payloads must match versions"
         );
     }
@@ -394,7 +394,7 @@ pub async fn long_stream_loads_in_order(store: Arc<dyn EventStore>) {
     let mut expected = 1;
     while let Some(event) = ok(reading.try_next().await, "read_stream of a long stream") {
         assert_eq!(event.version.get(), expected, "read_stream must yield versions in order without gaps");
-        assert_eq!(event.payload, (expected - 1).to_le_bytes(), "version {expected} holds another event's payload");
+        assert_eq!(event.payload, (expected - 1).to_le_bytes()[..], "version {expected} holds another event's payload");
         expected += 1;
     }
     assert_eq!(expected - 1, TOTAL, "read_stream must yield all {TOTAL} events");
