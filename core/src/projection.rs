@@ -51,6 +51,16 @@ impl HandlerLease {
     pub async fn confirm(&mut self) -> Result<(), EventStoreError> {
         self.guard.confirm().await
     }
+
+    /// Releases the lease now and waits until it is released (dropping it releases it too, but some
+    /// backends can only do that in the background).
+    ///
+    /// # Errors
+    /// [`EventStoreError::Backend`] when the release failed; the lease then ends on its own (a closed
+    /// session, an expiry).
+    pub async fn release(mut self) -> Result<(), EventStoreError> {
+        self.guard.release().await
+    }
 }
 
 /// A backend's hold on a handler lease: an advisory lock on a dedicated connection, a lease row, a name in
@@ -62,6 +72,15 @@ pub trait LeaseGuard: Send + Sync + Debug {
     /// # Errors
     /// [`EventStoreError::Backend`] when the hold was lost or cannot be checked.
     async fn confirm(&mut self) -> Result<(), EventStoreError>;
+
+    /// Releases the hold now; dropping the guard afterwards must do nothing more. The default does
+    /// nothing and leaves the release to `Drop`.
+    ///
+    /// # Errors
+    /// [`EventStoreError::Backend`] when the release failed.
+    async fn release(&mut self) -> Result<(), EventStoreError> {
+        Ok(())
+    }
 }
 
 /// A set of handler names leased within this process: the lease of stores that are not shared between

@@ -43,13 +43,14 @@ pub(crate) async fn try_acquire_lease(
         let _ = connection.close().await;
         return Ok(None);
     }
-    Ok(Some(HandlerLease::new(handler, AdvisoryLock { handler: handler.to_owned(), connection })))
+    Ok(Some(HandlerLease::new(handler, AdvisoryLock { handler: handler.to_owned(), connection: Some(connection) })))
 }
 
 /// A held advisory lock and the connection (session) that holds it.
 struct AdvisoryLock {
     handler: String,
-    connection: PgConnection,
+    /// `None` once released.
+    connection: Option<PgConnection>,
 }
 
 impl std::fmt::Debug for AdvisoryLock {
@@ -62,12 +63,20 @@ impl std::fmt::Debug for AdvisoryLock {
 impl LeaseGuard for AdvisoryLock {
     async fn confirm(&mut self) -> Result<(), EventStoreError> {
         // The lock is the session's: while the session answers, the lock is held.
-        self.connection.ping().await.map_err(|e| {
-            EventStoreError::backend(
-                format!("confirm the lease of handler {:?} (its connection was lost)", self.handler),
-                e,
-            )
-        })
+        let operation = || format!("confirm the lease of handler {:?} (its connection was lost)", self.handler);
+        let connection = self.connection.as_mut().ok_or_else(|| EventStoreError::backend(operation(), "released"))?;
+        connection.ping().await.map_err(|e| EventStoreError::backend(operation(), e))
+    }
+
+    async fn release(&mut self) -> Result<(), EventStoreError> {
+        // Ending the session ends the lock, and the server knows at once (no wait for a dropped socket).
+        match self.connection.take() {
+            Some(connection) => connection
+                .close()
+                .await
+                .map_err(|e| EventStoreError::backend(format!("release the lease of handler {:?}", self.handler), e)),
+            None => Ok(()),
+        }
     }
 }
 

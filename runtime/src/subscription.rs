@@ -474,7 +474,9 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
         let cancel = CancellationToken::new();
         let lease = self.acquire_lease(&cancel).await.map_err(|f| self.error_of(f))?;
         let result = self.handler.reset(&self.name).await.map_err(|e| self.error_of(self.apply_failure(e, &[])));
-        drop(lease);
+        if let Some(lease) = lease {
+            let _ = lease.release().await;
+        }
         result?;
         self.handled = 0;
         self.update(|p| p.checkpoint = None);
@@ -548,6 +550,23 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
         let Some(mut lease) = self.acquire_lease(cancel).await? else {
             return Ok(());
         };
+        let result = self.pages(&mut lease, cancel, follow, healthy).await;
+        // Released here rather than on drop, so that a short-lived process (a catch-up in a command-line
+        // tool) frees the name before it exits instead of leaving a lease to expire.
+        if let Err(error) = lease.release().await {
+            tracing::debug!(handler = %self.name, %error, "could not release the lease; it will expire");
+        }
+        result
+    }
+
+    /// The pages of one session, under `lease`.
+    async fn pages(
+        &mut self,
+        lease: &mut HandlerLease,
+        cancel: &CancellationToken,
+        follow: Follow,
+        healthy: &mut bool,
+    ) -> Result<(), Failure> {
         if self.reset_first {
             self.handler.reset(&self.name).await.map_err(|e| self.apply_failure(e, &[]))?;
             self.reset_first = false;

@@ -116,10 +116,27 @@ impl LeaseGuard for LeaseRow {
             ))
         }
     }
+
+    async fn release(&mut self) -> Result<(), EventStoreError> {
+        // `owner` is cleared only once the row is gone: a release cut short leaves the drop to retry.
+        let mut writer = self.store.lock_writer().await?;
+        let conn = writer.as_mut().ok_or_else(crate::store::closed)?;
+        sqlx::query(RELEASE_LEASE)
+            .bind(&self.handler)
+            .bind(&self.owner)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| EventStoreError::backend(format!("release the lease of handler {:?}", self.handler), e))?;
+        self.owner.clear();
+        Ok(())
+    }
 }
 
 impl Drop for LeaseRow {
     fn drop(&mut self) {
+        if self.owner.is_empty() {
+            return; // released already
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let (store, handler, owner) =
             (self.store.clone(), std::mem::take(&mut self.handler), std::mem::take(&mut self.owner));

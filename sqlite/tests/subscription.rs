@@ -160,3 +160,22 @@ async fn an_expired_lease_row_is_taken_over() {
     assert!(sqlite.store.try_acquire_lease("summary").await.unwrap().is_some(), "the expired row is taken over");
     assert!(sqlite.store.try_acquire_lease("busy").await.unwrap().is_none(), "a live row is respected");
 }
+
+/// A catch-up run (a command-line tool) frees the lease row before it returns, so the next run does not
+/// wait for an expiry.
+#[tokio::test]
+async fn a_finished_run_releases_its_lease_row_at_once() {
+    let sqlite = Sqlite::open().await;
+    subscription_suite::append(&sqlite.store, "order-1", 3).await;
+    for _ in 0..2 {
+        let handler = sqlite.handler("report", None).await;
+        let mut run = composable_rust_runtime::Subscription::checkpointed(sqlite.store(), "report", handler).config(
+            composable_rust_runtime::SubscriptionConfig {
+                when_locked: composable_rust_runtime::WhenLocked::Fail,
+                ..composable_rust_runtime::SubscriptionConfig::default()
+            },
+        );
+        run.run_to_end().await.unwrap();
+    }
+    assert!(sqlite.store.try_acquire_lease("report").await.unwrap().is_some());
+}
