@@ -125,3 +125,24 @@ async fn migrate_is_idempotent() {
         sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(store.pool()).await.unwrap();
     assert_eq!(applied, 1);
 }
+
+#[tokio::test]
+async fn health_check_reports_a_missing_schema() {
+    let (store, _db) = common::unmigrated_store().await;
+    let err = store.health_check().await.unwrap_err();
+    assert!(matches!(err, EventStoreError::Schema(_)), "{err:?}");
+    store.migrate().await.unwrap();
+    assert_eq!(store.health_check().await.unwrap().backend, "postgres");
+}
+
+#[tokio::test]
+async fn health_check_reports_a_server_that_went_away() {
+    // A pool that connects lazily: the store exists, but every round trip fails, as after the server stops.
+    let options = format!("postgres://postgres:{PASSWORD}@127.0.0.1:1/postgres").parse().unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new().acquire_timeout(Duration::from_secs(2)).connect_lazy_with(options);
+    let store = PostgresEventStore::from_pool(pool);
+    let err = store.health_check().await.unwrap_err();
+    let text = everything_said_about(&err);
+    assert!(matches!(err, EventStoreError::Backend { .. }), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+}
