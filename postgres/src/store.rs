@@ -87,7 +87,8 @@ impl PostgresEventStore {
     }
 
     /// Uses an existing pool as it is configured (consider `test_before_acquire(false)`, see
-    /// [`PostgresConfig::test_before_acquire`]).
+    /// [`PostgresConfig::test_before_acquire`]). The pool is shared, not copied: closing the store with
+    /// [`EventStore::close`] closes it for every other user too.
     #[must_use]
     pub fn from_pool(pool: PgPool) -> Self {
         let context = ErrorContext {
