@@ -7,25 +7,26 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use composable_rust_core::{
-    AppendResult, CodecId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
-    LeaseGuard, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
-    async_trait,
+    CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, HandlerLease, LeaseGuard, LogFilter,
+    Metadata, NewEvent, RecordedEvent, StreamId, async_trait,
 };
 use composable_rust_runtime::{Backoff, Phase, Subscription, SubscriptionConfig, SubscriptionError, handler_fn};
-use composable_rust_testing::InMemoryEventStore;
-use futures::stream::BoxStream;
+use composable_rust_testing::{InMemoryEventStore, Intercept, Intercepted};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// An in-memory store whose global reads fail while `failures` is above zero, like a dropped connection,
-/// and whose leases can be revoked.
+/// Switches for an in-memory store whose global reads fail while `failures` is above zero, like a dropped
+/// connection, and whose leases can be revoked.
 #[derive(Debug, Default)]
 struct Flaky {
-    inner: InMemoryEventStore,
     failures: AtomicU32,
     schema_broken: AtomicBool,
     lease_lost: Arc<AtomicBool>,
     leases_taken: AtomicU32,
+}
+
+fn flaky() -> Intercepted<Flaky> {
+    Intercepted::new(Arc::new(InMemoryEventStore::new()), Flaky::default())
 }
 
 #[derive(Debug)]
@@ -42,26 +43,10 @@ impl LeaseGuard for Revocable {
 }
 
 #[async_trait]
-impl EventStore for Flaky {
-    async fn append(
-        &self,
-        stream_id: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendResult, EventStoreError> {
-        self.inner.append(stream_id, expected, events).await
-    }
-
-    fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {
-        self.inner.read_stream(stream_id, range)
-    }
-
-    async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
-        self.inner.stream_version(stream_id).await
-    }
-
+impl Intercept for Flaky {
     async fn read_all(
         &self,
+        inner: &dyn EventStore,
         after: GlobalPosition,
         filter: &LogFilter,
         limit: usize,
@@ -73,43 +58,14 @@ impl EventStore for Flaky {
             self.failures.fetch_sub(1, Ordering::SeqCst);
             return Err(EventStoreError::backend("read the global log", "connection reset by peer"));
         }
-        self.inner.read_all(after, filter, limit).await
+        inner.read_all(after, filter, limit).await
     }
 
-    async fn list_streams(
+    async fn try_acquire_lease(
         &self,
-        prefix: &str,
-        after: Option<&StreamId>,
-        limit: usize,
-    ) -> Result<Vec<StreamInfo>, EventStoreError> {
-        self.inner.list_streams(prefix, after, limit).await
-    }
-
-    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
-        self.inner.save_snapshot(snapshot).await
-    }
-
-    async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {
-        self.inner.load_snapshot(stream_id).await
-    }
-
-    async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
-        self.inner.delete_snapshot(stream_id).await
-    }
-
-    async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
-        self.inner.load_checkpoint(handler).await
-    }
-
-    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
-        self.inner.save_checkpoint(handler, position).await
-    }
-
-    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
-        self.inner.commit_notifications()
-    }
-
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+        _inner: &dyn EventStore,
+        handler: &str,
+    ) -> Result<Option<HandlerLease>, EventStoreError> {
         self.leases_taken.fetch_add(1, Ordering::SeqCst);
         Ok(Some(HandlerLease::new(handler, Revocable(Arc::clone(&self.lease_lost)))))
     }
@@ -150,7 +106,7 @@ fn recorder() -> (Arc<Mutex<Vec<GlobalPosition>>>, impl composable_rust_runtime:
 
 #[tokio::test]
 async fn backend_errors_are_retried_with_backoff_and_resume_from_the_checkpoint() {
-    let store = Arc::new(Flaky::default());
+    let store = Arc::new(flaky());
     let first = append(&*store, "order-1", 5).await;
     let (seen, handler) = recorder();
     let handle = Subscription::new(store.clone(), "retrying", handler).config(config()).spawn();
@@ -168,7 +124,7 @@ async fn backend_errors_are_retried_with_backoff_and_resume_from_the_checkpoint(
 
 #[tokio::test]
 async fn a_failing_store_is_reported_as_retrying() {
-    let store = Arc::new(Flaky::default());
+    let store = Arc::new(flaky());
     store.failures.store(u32::MAX, Ordering::SeqCst);
     let (_, handler) = recorder();
     let handle = Subscription::new(store.clone(), "down", handler).config(config()).spawn();
@@ -180,7 +136,7 @@ async fn a_failing_store_is_reported_as_retrying() {
 
 #[tokio::test]
 async fn an_error_that_retrying_cannot_fix_stops_the_subscription() {
-    let store = Arc::new(Flaky::default());
+    let store = Arc::new(flaky());
     store.schema_broken.store(true, Ordering::SeqCst);
     let (_, handler) = recorder();
     let handle = Subscription::new(store, "broken", handler).config(config()).spawn();
@@ -191,7 +147,7 @@ async fn an_error_that_retrying_cannot_fix_stops_the_subscription() {
 
 #[tokio::test]
 async fn a_lost_lease_ends_the_session_and_a_new_one_continues_without_duplicates() {
-    let store = Arc::new(Flaky::default());
+    let store = Arc::new(flaky());
     append(&*store, "order-1", 3).await;
     let (seen, handler) = recorder();
     let handle = Subscription::new(store.clone(), "lease", handler).config(config()).spawn();

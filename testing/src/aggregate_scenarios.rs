@@ -17,14 +17,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use composable_rust_core::{
-    Aggregate, AppendResult, CodecId, Event, EventDecodeError, EventStore, EventStoreError, EventStream,
-    ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo,
-    StreamRange, Upcasters, Version, async_trait,
+    Aggregate, AppendResult, CodecId, Event, EventDecodeError, EventStore, EventStoreError, ExpectedVersion, Metadata,
+    NewEvent, Snapshot, StreamId, StreamRange, Upcasters, Version, async_trait,
 };
 use composable_rust_runtime::{
     LoadError, Repository, RepositoryConfig, RepositoryError, SnapshotIgnoreReason, SnapshotPolicy,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::intercepted::{Intercept, Intercepted};
 
 /// The events of [`Account`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -467,7 +468,7 @@ pub async fn concurrent_commands_lose_no_update(store: Arc<dyn EventStore>) {
 pub async fn conflicts_are_retried_then_returned(store: Arc<dyn EventStore>) {
     // One competing deposit lands before each of the first two appends: the third attempt wins, and
     // was decided on the reloaded state that includes both competing deposits.
-    let contended = ContendedStore::new(Arc::clone(&store), 2);
+    let contended = contended_store(Arc::clone(&store), 2);
     let config = RepositoryConfig::default().with_max_conflict_retries(2);
     let repo = Repository::<Account>::with_config(Arc::new(contended.clone()), config.clone());
     let id = new_account_id();
@@ -481,7 +482,7 @@ pub async fn conflicts_are_retried_then_returned(store: Arc<dyn EventStore>) {
     assert_eq!(done.state.balance, 2, "10 + 1 + 1 - 10");
 
     // Always contended: gives up after max_conflict_retries + 1 attempts and appends nothing of its own.
-    let hopeless = ContendedStore::new(Arc::clone(&store), u32::MAX);
+    let hopeless = contended_store(Arc::clone(&store), u32::MAX);
     let repo = Repository::<Account>::with_config(Arc::new(hopeless), config);
     match repo.execute(&id, AccountCommand::Withdraw(1), Metadata::default()).await {
         Err(error @ RepositoryError::Conflict { attempts: 3, .. }) => {
@@ -585,26 +586,24 @@ macro_rules! aggregate_scenario_tests {
     };
 }
 
-/// An event store wrapper that makes appends conflict: before each of the first `conflicts` appends it
-/// appends a competing `Deposited { amount: 1 }` to the same stream, so the caller's expectation is stale.
+/// Makes appends conflict: before each of the first `conflicts` appends it appends a competing
+/// `Deposited { amount: 1 }` to the same stream, so the caller's expectation is stale. Clones share the count.
 #[derive(Debug, Clone)]
-pub struct ContendedStore {
-    inner: Arc<dyn EventStore>,
+pub struct Contention {
     remaining: Arc<AtomicU32>,
 }
 
-impl ContendedStore {
-    /// Wraps `inner`; the first `conflicts` appends through the wrapper conflict.
-    #[must_use]
-    pub fn new(inner: Arc<dyn EventStore>, conflicts: u32) -> Self {
-        Self { inner, remaining: Arc::new(AtomicU32::new(conflicts)) }
-    }
+/// `inner`, with its first `conflicts` appends made to conflict (see [`Contention`]).
+#[must_use]
+pub fn contended_store(inner: Arc<dyn EventStore>, conflicts: u32) -> Intercepted<Contention> {
+    Intercepted::new(inner, Contention { remaining: Arc::new(AtomicU32::new(conflicts)) })
 }
 
 #[async_trait]
-impl EventStore for ContendedStore {
+impl Intercept for Contention {
     async fn append(
         &self,
+        inner: &dyn EventStore,
         stream_id: &StreamId,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
@@ -613,54 +612,8 @@ impl EventStore for ContendedStore {
         if take {
             let competing =
                 AccountEvent::Deposited { amount: 1 }.to_new_event(CodecId::Bincode, Metadata::default())?;
-            self.inner.append(stream_id, ExpectedVersion::Any, vec![competing]).await?;
+            inner.append(stream_id, ExpectedVersion::Any, vec![competing]).await?;
         }
-        self.inner.append(stream_id, expected, events).await
-    }
-
-    fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {
-        self.inner.read_stream(stream_id, range)
-    }
-
-    async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
-        self.inner.stream_version(stream_id).await
-    }
-
-    async fn read_all(
-        &self,
-        after: GlobalPosition,
-        filter: &LogFilter,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        self.inner.read_all(after, filter, limit).await
-    }
-
-    async fn list_streams(
-        &self,
-        prefix: &str,
-        after: Option<&StreamId>,
-        limit: usize,
-    ) -> Result<Vec<StreamInfo>, EventStoreError> {
-        self.inner.list_streams(prefix, after, limit).await
-    }
-
-    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
-        self.inner.save_snapshot(snapshot).await
-    }
-
-    async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {
-        self.inner.load_snapshot(stream_id).await
-    }
-
-    async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
-        self.inner.delete_snapshot(stream_id).await
-    }
-
-    async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
-        self.inner.load_checkpoint(handler).await
-    }
-
-    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
-        self.inner.save_checkpoint(handler, position).await
+        inner.append(stream_id, expected, events).await
     }
 }

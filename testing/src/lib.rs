@@ -4,17 +4,21 @@
 //!   action effects feed back is asserted), with a [`TestClock`] so delays take no real time. The guide is
 //!   `docs/concepts.md`.
 //! - [`InMemoryEventStore`]: the event store contract in memory, with inspection helpers.
+//! - [`Intercepted`]: wraps any store and lets an [`Intercept`] take over appends, global reads or leases,
+//!   for fault-injection tests (forced conflicts, dropped connections, lost leases).
 //! - [`conformance`]: the suite every event store backend runs; [`aggregate_scenarios`] and
 //!   [`subscription_suite`](mod@subscription_suite): shared scenarios for aggregates and subscriptions.
 
 pub mod aggregate_scenarios;
 pub mod conformance;
 mod in_memory;
+mod intercepted;
 pub mod subscription_suite;
 mod test_clock;
 mod test_store;
 
 pub use in_memory::InMemoryEventStore;
+pub use intercepted::{Intercept, Intercepted};
 pub use test_clock::TestClock;
 pub use test_store::{Exhaustivity, TestStore, TestStoreBuilder};
 #[cfg(feature = "postgres")]

@@ -1,0 +1,192 @@
+//! [`Intercepted`]: an event store that forwards every call to another one, except the calls an
+//! [`Intercept`] takes over. For fault-injection tests: conflicts on demand, failing reads, lost leases.
+
+use std::fmt::Debug;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use composable_rust_core::{
+    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
+    HealthReport, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
+    async_trait,
+};
+use futures::stream::BoxStream;
+
+/// The calls a test may take over; each default forwards to `inner` unchanged. Add a hook here when a
+/// test needs to intercept another call, rather than writing another forwarding store.
+#[async_trait]
+pub trait Intercept: Send + Sync + Debug + 'static {
+    /// Called for every [`EventStore::append`].
+    ///
+    /// # Errors
+    /// Whatever the test wants the caller to see.
+    async fn append(
+        &self,
+        inner: &dyn EventStore,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, EventStoreError> {
+        inner.append(stream_id, expected, events).await
+    }
+
+    /// Called for every [`EventStore::read_all`].
+    ///
+    /// # Errors
+    /// Whatever the test wants the caller to see.
+    async fn read_all(
+        &self,
+        inner: &dyn EventStore,
+        after: GlobalPosition,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        inner.read_all(after, filter, limit).await
+    }
+
+    /// Called for every [`EventStore::try_acquire_lease`].
+    ///
+    /// # Errors
+    /// Whatever the test wants the caller to see.
+    async fn try_acquire_lease(
+        &self,
+        inner: &dyn EventStore,
+        handler: &str,
+    ) -> Result<Option<HandlerLease>, EventStoreError> {
+        inner.try_acquire_lease(handler).await
+    }
+}
+
+/// `inner` with some calls taken over by `intercept`; derefs to the intercept, so a test can reach the
+/// switches it holds (`store.failures.store(3, ..)`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use composable_rust_core::{EventStore, EventStoreError, GlobalPosition, LogFilter, RecordedEvent, async_trait};
+/// use composable_rust_testing::{InMemoryEventStore, Intercept, Intercepted};
+///
+/// #[derive(Debug, Default)]
+/// struct Offline(AtomicBool);
+///
+/// #[async_trait]
+/// impl Intercept for Offline {
+///     async fn read_all(
+///         &self,
+///         inner: &dyn EventStore,
+///         after: GlobalPosition,
+///         filter: &LogFilter,
+///         limit: usize,
+///     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+///         if self.0.load(Ordering::SeqCst) {
+///             return Err(EventStoreError::backend("read the global log", "connection reset"));
+///         }
+///         inner.read_all(after, filter, limit).await
+///     }
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let store = Intercepted::new(Arc::new(InMemoryEventStore::new()), Offline::default());
+/// store.0.store(true, Ordering::SeqCst);
+/// assert!(store.read_all(GlobalPosition::START, &LogFilter::all(), 10).await.is_err());
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Intercepted<I> {
+    inner: Arc<dyn EventStore>,
+    intercept: I,
+}
+
+impl<I: Intercept> Intercepted<I> {
+    /// Forwards to `inner`, except what `intercept` takes over.
+    pub fn new(inner: Arc<dyn EventStore>, intercept: I) -> Self {
+        Self { inner, intercept }
+    }
+
+    /// The store calls are forwarded to.
+    #[must_use]
+    pub fn inner(&self) -> &Arc<dyn EventStore> {
+        &self.inner
+    }
+}
+
+impl<I> Deref for Intercepted<I> {
+    type Target = I;
+    fn deref(&self) -> &I {
+        &self.intercept
+    }
+}
+
+#[async_trait]
+impl<I: Intercept> EventStore for Intercepted<I> {
+    async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, EventStoreError> {
+        self.intercept.append(&*self.inner, stream_id, expected, events).await
+    }
+
+    fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {
+        self.inner.read_stream(stream_id, range)
+    }
+
+    async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
+        self.inner.stream_version(stream_id).await
+    }
+
+    async fn read_all(
+        &self,
+        after: GlobalPosition,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        self.intercept.read_all(&*self.inner, after, filter, limit).await
+    }
+
+    async fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>, EventStoreError> {
+        self.inner.list_streams(prefix, after, limit).await
+    }
+
+    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        self.inner.save_snapshot(snapshot).await
+    }
+
+    async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {
+        self.inner.load_snapshot(stream_id).await
+    }
+
+    async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
+        self.inner.delete_snapshot(stream_id).await
+    }
+
+    async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
+        self.inner.load_checkpoint(handler).await
+    }
+
+    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
+        self.inner.save_checkpoint(handler, position).await
+    }
+
+    async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
+        self.inner.health_check().await
+    }
+
+    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
+        self.inner.commit_notifications()
+    }
+
+    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+        self.intercept.try_acquire_lease(&*self.inner, handler).await
+    }
+
+    async fn close(&self) -> Result<(), EventStoreError> {
+        self.inner.close().await
+    }
+}
