@@ -35,13 +35,34 @@ SELECT (SELECT version FROM head), COUNT(*), MIN(global_position) FROM appended"
 /// The version of a stream (0 when it has no events): a backward index-only scan of one entry.
 pub(crate) const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1";
 
-/// The columns of a stream load, in the order `store::decode_stream_row` reads them.
-pub(crate) const READ_STREAM: &str = r"
-SELECT version, global_position, event_type, codec, payload,
-       correlation_id, causation_id, actor, extra, recorded_at
+/// The event columns every read selects, in the order `store::decode_event` reads them.
+macro_rules! event_columns {
+    () => {
+        "version, global_position, event_type, codec, payload, correlation_id, causation_id, actor, extra, recorded_at"
+    };
+}
+
+/// The optional filters of a global read: `$3` event types (empty: all), `$4` stream prefix, `$5`/`$6` the
+/// recorded-at range.
+macro_rules! log_filters {
+    () => {
+        r"
+  AND (cardinality($3::text[]) = 0 OR event_type = ANY($3))
+  AND ($4::text IS NULL OR starts_with(stream_id, $4))
+  AND ($5::timestamptz IS NULL OR recorded_at >= $5)
+  AND ($6::timestamptz IS NULL OR recorded_at < $6)"
+    };
+}
+
+/// A stream load: versions `$2..=$3` of stream `$1`, in order.
+pub(crate) const READ_STREAM: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    r"
 FROM events
 WHERE stream_id = $1 AND version >= $2 AND version <= $3
-ORDER BY version";
+ORDER BY version"
+);
 
 /// The upper bound of what a global read may return: every transaction with an xid below the snapshot's
 /// xmin has ended, and any later commit has a larger xid.
@@ -55,8 +76,9 @@ macro_rules! visible_below {
 /// horizon with one from [`REFINED_HORIZON`] (so do `$7` below).
 pub(crate) const READ_ALL: &str = concat!(
     r"
-SELECT stream_id, version, global_position, event_type, codec, payload,
-       correlation_id, causation_id, actor, extra, recorded_at
+SELECT stream_id, ",
+    event_columns!(),
+    r"
 FROM events
 WHERE global_position > $1 AND global_position < COALESCE($3::bigint, ",
     visible_below!(),
@@ -92,16 +114,15 @@ SELECT COALESCE((SELECT MIN(xid) FROM relevant), (SELECT pg_snapshot_xmax(s)::te
 /// recorded-at range.
 pub(crate) const READ_ALL_FILTERED: &str = concat!(
     r"
-SELECT stream_id, version, global_position, event_type, codec, payload,
-       correlation_id, causation_id, actor, extra, recorded_at
+SELECT stream_id, ",
+    event_columns!(),
+    r"
 FROM events
 WHERE global_position > $1 AND global_position < COALESCE($7::bigint, ",
     visible_below!(),
-    r")
-  AND (cardinality($3::text[]) = 0 OR event_type = ANY($3))
-  AND ($4::text IS NULL OR starts_with(stream_id, $4))
-  AND ($5::timestamptz IS NULL OR recorded_at >= $5)
-  AND ($6::timestamptz IS NULL OR recorded_at < $6)
+    ")",
+    log_filters!(),
+    r"
 ORDER BY global_position
 LIMIT $2"
 );
@@ -109,16 +130,15 @@ LIMIT $2"
 /// The global log of one correlation id (`$8`), through `events_correlation_idx`, with the other filters.
 pub(crate) const READ_ALL_CORRELATED: &str = concat!(
     r"
-SELECT stream_id, version, global_position, event_type, codec, payload,
-       correlation_id, causation_id, actor, extra, recorded_at
+SELECT stream_id, ",
+    event_columns!(),
+    r"
 FROM events
 WHERE correlation_id = $8 AND global_position > $1 AND global_position < COALESCE($7::bigint, ",
     visible_below!(),
-    r")
-  AND (cardinality($3::text[]) = 0 OR event_type = ANY($3))
-  AND ($4::text IS NULL OR starts_with(stream_id, $4))
-  AND ($5::timestamptz IS NULL OR recorded_at >= $5)
-  AND ($6::timestamptz IS NULL OR recorded_at < $6)
+    ")",
+    log_filters!(),
+    r"
 ORDER BY correlation_id, global_position
 LIMIT $2"
 );
