@@ -108,6 +108,15 @@ pub enum EventStoreError {
     /// The storage schema is missing or newer than this code knows.
     #[error("event store schema problem: {0}")]
     Schema(String),
+    /// A reducer returned an event store request, but the `Store` running it was built without an event
+    /// store. Nothing was run.
+    #[error(
+        "could not {request}: this Store has no event store; build it with Store::builder(..).event_store(..)"
+    )]
+    NoEventStore {
+        /// The request that could not run, described.
+        request: String,
+    },
     /// The backend failed (connection lost, I/O error, timeout, constraint other than the version check).
     #[error("event store backend failed while trying to {operation}")]
     Backend {

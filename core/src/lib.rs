@@ -46,7 +46,10 @@ pub use event_store::{
     AppendResult, EventStore, EventStream, HealthReport, LogFilter, StreamInfo, StreamRange, validate_append,
     validate_handler_name,
 };
-pub use operation::{EventStoreOperation, EventStoreRequest};
+pub use operation::{
+    EventStoreOperation, EventStoreReply, EventStoreRequest, LoadRequest, LoadUntil, LoadedHistory, RequestHandler,
+    StoreRequests, execute_request, load_history,
+};
 pub use projection::{ApplyError, CheckpointedHandler, HandlerLease, LeaseGuard, LocalLeases};
 pub use reducer::{Combine, FnReducer, Reducer, reducer_fn};
 pub use snapshot::Snapshot;

@@ -45,11 +45,17 @@
 //! [`EventStore`](composable_rust_core::EventStore).
 
 mod clock;
+mod event_sourced;
+mod replay;
 mod repository;
 mod snapshot_policy;
 mod store;
 mod subscription;
 
+pub use event_sourced::{
+    AggregateAction, AggregateEnvironment, AggregateFailure, AggregateSlot, Aggregates, EventSourced, LoadedAggregate,
+    RunningCommand,
+};
 pub use repository::{
     Executed, IgnoredSnapshot, LoadError, LoadMetrics, Loaded, Repository, RepositoryConfig, RepositoryError,
     SnapshotIgnoreReason,

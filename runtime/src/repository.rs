@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use composable_rust_core::{
-    Aggregate, CodecId, Event, EventDecodeError, EventDecoder, EventStore, EventStoreError, EventStoreOperation,
-    ExpectedVersion, Metadata, Snapshot, StreamId, StreamRange, Upcasters, Version,
+    Aggregate, CodecId, EventDecodeError, EventDecoder, EventStore, EventStoreError, ExpectedVersion, LoadRequest,
+    LoadUntil, Metadata, Snapshot, StreamId, StreamRange, Upcasters, Version, load_history,
 };
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
+use crate::replay::{Replay, encode_events, encode_snapshot};
 use crate::snapshot_policy::SnapshotPolicy;
 
 /// How a [`Repository`] treats one aggregate type. Build it from [`RepositoryConfig::default`].
@@ -410,53 +411,57 @@ where
 
     async fn load_from(&self, stream_id: &StreamId, use_snapshot: bool) -> Result<Loaded<A>, LoadError> {
         let started = Instant::now();
-        let mut ignored_snapshot = None;
-        let mut snapshot_version = None;
-        let mut state = A::default();
-        let mut version = Version::INITIAL;
+        let mut replay = Replay::new(stream_id, &self.shared.decoder);
         if use_snapshot {
             if let Some(snapshot) = self.store.load_snapshot(stream_id).await? {
-                match decode_snapshot::<A>(&snapshot) {
-                    Ok(decoded) => {
-                        state = decoded;
-                        version = snapshot.version;
-                        snapshot_version = Some(snapshot.version);
-                    }
-                    Err(reason) => {
-                        tracing::warn!(
-                            stream_id = %stream_id,
-                            snapshot_version = %snapshot.version,
-                            %reason,
-                            "ignoring snapshot; rebuilding the aggregate by full replay"
-                        );
-                        ignored_snapshot = Some(IgnoredSnapshot { version: snapshot.version, reason });
-                    }
+                replay.start_from(&snapshot);
+            }
+        }
+        let mut events = self.store.read_stream(stream_id, StreamRange::after(replay.version));
+        while let Some(recorded) = events.try_next().await? {
+            replay.apply(&recorded)?;
+        }
+        Ok(Self::loaded(stream_id, replay, started))
+    }
+
+    /// Loads the aggregate as it was at a point in its past: after the event with a given version
+    /// ([`LoadUntil::Version`]), or after the events recorded up to a time ([`LoadUntil::RecordedAt`]).
+    /// [`LoadUntil::End`] loads the current state, like [`Repository::load`].
+    ///
+    /// A snapshot is used when it lies at or before the version asked for; loads as of a time replay from
+    /// the first event. This is the same request a reducer makes with
+    /// [`EventStoreOperation::load`](composable_rust_core::EventStoreOperation::load).
+    ///
+    /// # Errors
+    /// As [`Repository::load`].
+    pub async fn load_as_of(&self, stream_id: &StreamId, until: LoadUntil) -> Result<Loaded<A>, LoadError> {
+        let started = Instant::now();
+        let mut request = LoadRequest::latest(stream_id.clone()).until(until);
+        let mut ignored = None;
+        loop {
+            let history = load_history(self.store.as_ref(), request.clone()).await?;
+            match Replay::fold(stream_id, &self.shared.decoder, &history)? {
+                Ok(mut replay) => {
+                    replay.ignored_snapshot = ignored;
+                    return Ok(Self::loaded(stream_id, replay, started));
+                }
+                Err(snapshot) => {
+                    ignored = Some(snapshot);
+                    request = request.without_snapshot();
                 }
             }
         }
+    }
 
-        let mut replayed = 0_u64;
-        let mut events = self.store.read_stream(stream_id, StreamRange::after(version));
-        while let Some(recorded) = events.try_next().await? {
-            if recorded.version != version.next() {
-                return Err(LoadError::VersionGap {
-                    stream_id: stream_id.clone(),
-                    after: version,
-                    found: recorded.version,
-                });
-            }
-            // Aggregates use a strict decoder, so `None` (a skipped unknown type) does not happen here.
-            if let Some(event) = self.shared.decoder.decode(&recorded)? {
-                state.apply(&event);
-            }
-            version = recorded.version;
-            replayed += 1;
-        }
-
-        let metrics =
-            LoadMetrics { snapshot_version, ignored_snapshot, events_replayed: replayed, elapsed: started.elapsed() };
-        tracing::debug!(stream_id = %stream_id, version = %version, %metrics, "loaded aggregate");
-        Ok(Loaded { state, version, metrics })
+    fn loaded(stream_id: &StreamId, replay: Replay<'_, A>, started: Instant) -> Loaded<A> {
+        let metrics = LoadMetrics {
+            snapshot_version: replay.snapshot_version,
+            ignored_snapshot: replay.ignored_snapshot,
+            events_replayed: replay.replayed,
+            elapsed: started.elapsed(),
+        };
+        tracing::debug!(stream_id = %stream_id, version = %replay.version, %metrics, "loaded aggregate");
+        Loaded { state: replay.state, version: replay.version, metrics }
     }
 
     /// Executes `command` against the aggregate in `stream_id` and appends the events it decides.
@@ -497,11 +502,7 @@ where
                     load_metrics: metrics,
                 });
             }
-            let batch = events
-                .iter()
-                .map(|event| event.to_new_event(config.codec, metadata.clone()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(EventStoreError::from)?;
+            let batch = encode_events(&events, config.codec, &metadata)?;
             match self.store.append(stream_id, ExpectedVersion::Exact(loaded), batch).await {
                 Ok(appended) => {
                     for event in &events {
@@ -569,57 +570,8 @@ where
         }
     }
 
-    /// Builds an [`Effect::EventStore`](composable_rust_core::Effect::EventStore) operation that runs
-    /// [`Repository::execute`] with the event store the `Store` (or `TestStore`) was built with, and
-    /// feeds `on_result(result)` back as an action.
-    ///
-    /// The operation uses this repository's configuration, upcasters and snapshot tracking; its own store
-    /// handle is not used. Tests see it as `EventStoreRequest::Custom` for `stream_id`.
-    pub fn execute_operation<Act, F>(
-        &self,
-        stream_id: StreamId,
-        command: A::Command,
-        metadata: Metadata,
-        on_result: F,
-    ) -> EventStoreOperation<Act>
-    where
-        Act: Send + 'static,
-        F: FnOnce(Result<Executed<A>, RepositoryError<A::Error>>) -> Act + Send + 'static,
-    {
-        let (shared, pending) = (Arc::clone(&self.shared), self.pending.clone());
-        let description = format!("execute command on {stream_id}");
-        EventStoreOperation::custom(stream_id.clone(), description, move |store| {
-            let repository = Self { store, shared, pending };
-            Box::pin(async move { Some(on_result(repository.execute(&stream_id, command, metadata).await)) })
-        })
-    }
-
-    /// Builds an [`Effect::EventStore`](composable_rust_core::Effect::EventStore) operation that runs
-    /// [`Repository::load`] with the `Store`'s event store and feeds `on_result(result)` back.
-    pub fn load_operation<Act, F>(&self, stream_id: StreamId, on_result: F) -> EventStoreOperation<Act>
-    where
-        Act: Send + 'static,
-        F: FnOnce(Result<Loaded<A>, LoadError>) -> Act + Send + 'static,
-    {
-        let shared = Arc::clone(&self.shared);
-        let pending = self.pending.clone();
-        let description = format!("load aggregate {stream_id}");
-        EventStoreOperation::custom(stream_id.clone(), description, move |store| {
-            let repository = Self { store, shared, pending };
-            Box::pin(async move { Some(on_result(repository.load(&stream_id).await)) })
-        })
-    }
-
     fn encode_snapshot(&self, stream_id: &StreamId, state: &A, version: Version) -> Result<Snapshot, EventStoreError> {
-        let codec = self.shared.config.codec;
-        Ok(Snapshot {
-            stream_id: stream_id.clone(),
-            version,
-            schema_version: A::SNAPSHOT_SCHEMA_VERSION,
-            codec,
-            payload: codec.encode(state)?,
-            taken_at: Utc::now(),
-        })
+        encode_snapshot(stream_id, state, version, self.shared.config.codec, Utc::now())
     }
 
     /// Encodes the snapshot now (the state is borrowed) and writes it in the background.
@@ -658,20 +610,6 @@ where
         }
         Some(version)
     }
-}
-
-fn decode_snapshot<A: Aggregate + DeserializeOwned>(snapshot: &Snapshot) -> Result<A, SnapshotIgnoreReason> {
-    if snapshot.schema_version != A::SNAPSHOT_SCHEMA_VERSION {
-        return Err(SnapshotIgnoreReason::SchemaVersion {
-            stored: snapshot.schema_version,
-            current: A::SNAPSHOT_SCHEMA_VERSION,
-        });
-    }
-    let context = format_args!("snapshot of {} at version {}", snapshot.stream_id, snapshot.version);
-    snapshot
-        .codec
-        .decode(&snapshot.payload, &context)
-        .map_err(|error| SnapshotIgnoreReason::Undecodable(error.to_string()))
 }
 
 /// The guide `docs/aggregates.md`, compiled here so that its examples are doctested.

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use composable_rust_core::{ActionSink, Clock, Effect, EffectId, EventStore, EventStoreOperation, Reducer, Task};
+use composable_rust_core::{
+    ActionSink, Clock, Effect, EffectId, EventStore, EventStoreError, EventStoreOperation, Reducer, RequestHandler,
+    StoreRequests, Task,
+};
 use futures::FutureExt;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
@@ -80,6 +83,7 @@ pub struct StoreBuilder<R: Reducer> {
     state: R::State,
     environment: R::Environment,
     event_store: Option<Arc<dyn EventStore>>,
+    requests: Option<Arc<dyn RequestHandler>>,
     clock: Option<Arc<dyn Clock>>,
 }
 
@@ -96,6 +100,8 @@ struct Inner<R: Reducer> {
     state: Mutex<R::State>,
     environment: R::Environment,
     event_store: Option<Arc<dyn EventStore>>,
+    /// Where [`Effect::EventStore`] requests go: the event store, or a test's handler.
+    requests: Option<Arc<dyn RequestHandler>>,
     clock: Arc<dyn Clock>,
     /// The runtime the store was built in, for sends from threads outside any runtime.
     runtime: Option<Handle>,
@@ -123,7 +129,7 @@ where
 
     /// A builder for a store that needs an event store or another clock.
     pub fn builder(reducer: R, initial_state: R::State, environment: R::Environment) -> StoreBuilder<R> {
-        StoreBuilder { reducer, state: initial_state, environment, event_store: None, clock: None }
+        StoreBuilder { reducer, state: initial_state, environment, event_store: None, requests: None, clock: None }
     }
 
     /// Reduces `action` and starts the effects the reducer returns.
@@ -207,7 +213,17 @@ where
     /// The event store that [`Effect::EventStore`] operations run against.
     #[must_use]
     pub fn event_store(mut self, event_store: Arc<dyn EventStore>) -> Self {
+        self.requests = Some(Arc::new(StoreRequests(Arc::clone(&event_store))));
         self.event_store = Some(event_store);
+        self
+    }
+
+    /// Sends [`Effect::EventStore`] requests to `handler` instead of an event store. The `TestStore` uses
+    /// this to hold each request until the test asserts it; most applications want
+    /// [`StoreBuilder::event_store`].
+    #[must_use]
+    pub fn request_handler(mut self, handler: Arc<dyn RequestHandler>) -> Self {
+        self.requests = Some(handler);
         self
     }
 
@@ -226,6 +242,7 @@ where
                 state: Mutex::new(self.state),
                 environment: self.environment,
                 event_store: self.event_store,
+                requests: self.requests,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 runtime: Handle::try_current().ok(),
                 cancellations: Arc::default(),
@@ -347,7 +364,7 @@ where
             Effect::Run(task) => self.start_task(task, ctx),
             Effect::Delay { duration, effect } => self.start_delay(duration, *effect, ctx),
             Effect::Concat(effects) => self.start_concat(effects, ctx),
-            Effect::EventStore(operation) => self.start_operation(operation, ctx),
+            Effect::EventStore(operation) => self.start_operation(operation, ctx, queue),
         }
     }
 
@@ -419,27 +436,46 @@ where
         });
     }
 
-    fn start_operation(self: &Arc<Self>, operation: EventStoreOperation<R::Action>, ctx: &Ctx) {
-        let Some(event_store) = self.event_store.clone() else {
-            tracing::error!(
-                request = ?operation.request(),
-                "a reducer returned Effect::EventStore, but this Store has no event store; \
-                 build it with Store::builder(..).event_store(..); the operation was not run"
-            );
+    fn start_operation(self: &Arc<Self>, operation: EventStoreOperation<R::Action>, ctx: &Ctx, queue: &mut VecDeque<R::Action>) {
+        let (request, on_reply) = operation.into_parts();
+        let Some(requests) = self.requests.clone() else {
+            // Never a silent no-op: the reducer hears at once that its request could not run.
+            let error = EventStoreError::NoEventStore { request: request.to_string() };
+            tracing::error!(%error, "an event store request was refused");
+            queue.extend(on_reply(Err(error)));
             return;
         };
         let ctx = self.task_ctx(ctx);
         let sink = self.sink(&ctx);
-        self.spawn(&ctx, async move {
-            if let Some(action) = operation.execute(&event_store).await {
+        let is_write = request.is_write();
+        let work = async move {
+            let reply = requests.handle(request).await;
+            // The sink drops the action if the effect was cancelled meanwhile: only the reply is lost.
+            if let Some(action) = on_reply(reply) {
                 sink.send(action);
             }
-        });
+        };
+        if is_write {
+            // A write that has started runs to the end even when its effect is cancelled or the store
+            // shuts down or is dropped, so its outcome is never ambiguous.
+            self.spawn_uncancellable(&ctx, work);
+        } else {
+            self.spawn(&ctx, work);
+        }
     }
 
     /// Spawns `work` under `ctx`: it counts against the tracker, keeps the scope registered, stops when the
     /// scope (or the store) is cancelled, and has its panic reported instead of lost.
     fn spawn(&self, ctx: &Ctx, work: impl Future<Output = ()> + Send + 'static) {
+        self.spawn_task(ctx, work, true);
+    }
+
+    /// Like [`Inner::spawn`], but `work` runs to its end even when the scope or the store is cancelled.
+    fn spawn_uncancellable(&self, ctx: &Ctx, work: impl Future<Output = ()> + Send + 'static) {
+        self.spawn_task(ctx, work, false);
+    }
+
+    fn spawn_task(&self, ctx: &Ctx, work: impl Future<Output = ()> + Send + 'static, cancellable: bool) {
         let token = ctx.token(&self.shutdown).clone();
         let guard = ctx.tracker.as_ref().unwrap_or(&self.running).enter();
         let scope = ctx.scope.clone();
@@ -447,14 +483,18 @@ where
             // Dropped in reverse order: the scope is unregistered before the tracker can report idle.
             let _guard = guard;
             let _scope = scope;
-            tokio::select! {
-                biased;
-                () = token.cancelled() => {}
-                outcome = AssertUnwindSafe(work).catch_unwind() => {
-                    if let Err(panic) = outcome {
-                        tracing::error!(panic = panic_message(panic.as_ref()), "an effect task panicked; the store keeps running");
-                    }
+            let work = AssertUnwindSafe(work).catch_unwind();
+            let outcome = if cancellable {
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => return,
+                    outcome = work => outcome,
                 }
+            } else {
+                work.await
+            };
+            if let Err(panic) = outcome {
+                tracing::error!(panic = panic_message(panic.as_ref()), "an effect task panicked; the store keeps running");
             }
         };
         match Handle::try_current().ok().or_else(|| self.runtime.clone()) {
