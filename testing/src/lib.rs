@@ -11,6 +11,7 @@
 
 pub mod aggregate_scenarios;
 pub mod conformance;
+mod held_requests;
 mod in_memory;
 mod intercepted;
 pub mod subscription_suite;
@@ -20,7 +21,7 @@ mod test_store;
 pub use in_memory::InMemoryEventStore;
 pub use intercepted::{Intercept, Intercepted};
 pub use test_clock::TestClock;
-pub use test_store::{Exhaustivity, TestStore, TestStoreBuilder};
+pub use test_store::{Answer, Exhaustivity, TestStore, TestStoreBuilder};
 #[cfg(feature = "postgres")]
 pub mod postgres_fixture;
 

@@ -12,8 +12,8 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use composable_rust_core::{
-    Clock, CodecId, Effect, EffectId, EventStoreOperation, ExpectedVersion, Metadata, NewEvent, Reducer, StreamId,
-    StreamRange, Version, reducer_fn,
+    Clock, CodecId, Effect, EffectId, EventStoreError, EventStoreOperation, EventStoreRequest, ExpectedVersion,
+    Metadata, NewEvent, Reducer, StreamId, StreamRange, Version, reducer_fn,
 };
 use composable_rust_testing::{Exhaustivity, InMemoryEventStore, TestClock, TestStore};
 
@@ -185,7 +185,7 @@ impl Reducer for NotesReducer {
             }
             NoteAction::Saved(Err(_)) | NoteAction::Loaded(Err(_)) => Effect::None,
             NoteAction::Load => {
-                Effect::event_store(EventStoreOperation::load(notes_stream(), StreamRange::all(), |r| {
+                Effect::event_store(EventStoreOperation::read_stream(notes_stream(), StreamRange::all(), |r| {
                     NoteAction::Loaded(
                         r.map(|events| events.iter().map(|e| e.decode::<String>().unwrap()).collect())
                             .map_err(|e| e.to_string()),
@@ -200,15 +200,31 @@ impl Reducer for NotesReducer {
     }
 }
 
+fn note(text: &str) -> NewEvent {
+    NewEvent {
+        event_type: "NoteSaved.v1".into(),
+        codec: CodecId::Json,
+        payload: serde_json::to_vec(text).unwrap(),
+        metadata: Metadata::default(),
+    }
+}
+
+fn save_request(expected: u64, text: &str) -> EventStoreRequest {
+    EventStoreRequest::append(notes_stream(), ExpectedVersion::Exact(Version::new(expected)), vec![note(text)])
+}
+
 #[test]
-fn a_reducer_appends_and_loads_through_event_store_effects() {
+fn a_reducer_appends_and_loads_through_event_store_requests_the_test_asserts() {
     let events = Arc::new(InMemoryEventStore::new());
     let mut store = TestStore::builder(NotesReducer, Notes::default(), ()).event_store(events.clone()).build();
     store.send(NoteAction::Save("milk".into()), |s| s.saved = vec!["milk".into()]);
+    store.receive_request(save_request(0, "milk"));
     store.receive(NoteAction::Saved(Ok(Version::new(1))), |s| s.version = 1);
     store.send(NoteAction::Save("eggs".into()), |s| s.saved.push("eggs".into()));
+    store.receive_request(save_request(1, "eggs"));
     store.receive(NoteAction::Saved(Ok(Version::new(2))), |s| s.version = 2);
     store.send(NoteAction::Load, |_| {});
+    store.receive_request(EventStoreRequest::ReadStream { stream_id: notes_stream(), range: StreamRange::all() });
     store.receive(NoteAction::Loaded(Ok(vec!["milk".into(), "eggs".into()])), |s| {
         s.loaded = vec!["milk".into(), "eggs".into()];
     });
@@ -217,22 +233,51 @@ fn a_reducer_appends_and_loads_through_event_store_effects() {
 }
 
 #[test]
+fn a_request_is_not_run_before_the_test_asserts_it() {
+    let events = Arc::new(InMemoryEventStore::new());
+    let mut store = TestStore::builder(NotesReducer, Notes::default(), ()).event_store(events.clone()).build();
+    store.send(NoteAction::Save("milk".into()), |s| s.saved = vec!["milk".into()]);
+    assert!(events.events(&notes_stream()).is_empty(), "the append ran before it was asserted");
+    store.receive_request(save_request(0, "milk"));
+    assert_eq!(events.events(&notes_stream()).len(), 1);
+    store.receive(NoteAction::Saved(Ok(Version::new(1))), |s| s.version = 1);
+    store.finish();
+}
+
+#[test]
 fn a_stale_expected_version_comes_back_as_a_conflict() {
     let mut store = TestStore::new(NotesReducer, Notes::default(), ());
-    let seeded = NewEvent {
-        event_type: "NoteSaved.v1".into(),
-        codec: CodecId::Json,
-        payload: b"\"seed\"".to_vec(),
-        metadata: Metadata::default(),
-    };
     let event_store = Arc::clone(store.event_store());
-    store.block_on(event_store.append(&notes_stream(), ExpectedVersion::NoStream, vec![seeded])).unwrap();
+    store.block_on(event_store.append(&notes_stream(), ExpectedVersion::NoStream, vec![note("seed")])).unwrap();
     store.send(NoteAction::Save("late".into()), |s| s.saved = vec!["late".into()]);
+    store.receive_request(save_request(0, "late"));
     store.receive_matching(
         "Saved(Err(concurrency conflict ..))",
         |a| matches!(a, NoteAction::Saved(Err(e)) if e.contains("concurrency conflict")),
         |_| {},
     );
+    store.finish();
+}
+
+#[test]
+fn a_test_can_answer_a_request_itself_and_the_event_store_is_not_touched() {
+    let events = Arc::new(InMemoryEventStore::new());
+    let mut store = TestStore::builder(NotesReducer, Notes::default(), ()).event_store(events.clone()).build();
+    store.send(NoteAction::Save("milk".into()), |s| s.saved = vec!["milk".into()]);
+    store
+        .receive_request(save_request(0, "milk"))
+        .reply(Err(EventStoreError::backend("append to notes-1", "connection reset by peer")));
+    store
+        .receive(NoteAction::Saved(Err("event store backend failed while trying to append to notes-1".into())), |_| {});
+    store.finish();
+    assert!(events.events(&notes_stream()).is_empty());
+}
+
+#[test]
+fn non_exhaustive_mode_answers_requests_without_assertions() {
+    let mut store = TestStore::builder(NotesReducer, Notes::default(), ()).exhaustivity(Exhaustivity::Off).build();
+    store.send(NoteAction::Save("milk".into()), |s| s.saved = vec!["milk".into()]);
+    store.receive(NoteAction::Saved(Ok(Version::new(1))), |s| s.version = 1);
     store.finish();
 }
 
