@@ -71,9 +71,12 @@ pub mod testing {
 pub mod prelude {
     pub use composable_rust_core::{
         Aggregate, Combine, Effect, EffectId, Event, EventStore, EventStoreError, EventStoreOperation, ExpectedVersion,
-        ForEach, IfLet, Metadata, Reducer, Scope, StreamId, Version, case, reducer_fn,
+        EventStoreRequest, ForEach, IfLet, Metadata, Reducer, Scope, StreamId, Version, case, reducer_fn,
     };
-    pub use composable_rust_runtime::{Repository, RepositoryConfig, SnapshotPolicy, Store};
+    pub use composable_rust_runtime::{
+        AggregateAction, AggregateEnvironment, Aggregates, EventSourced, Repository, RepositoryConfig, SnapshotPolicy,
+        Store,
+    };
 
     #[cfg(feature = "sqlite")]
     pub use composable_rust_sqlite::SqliteEventStore;
