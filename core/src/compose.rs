@@ -2,12 +2,17 @@
 //!
 //! - [`Scope`]: a child reducer runs on one field of the parent state for one case of the parent action.
 //! - [`IfLet`]: a parent plus an optional child; the child runs only while its state is `Some`, and its
-//!   in-flight effects are cancelled when the parent sets it to `None`.
-//! - [`ForEach`]: a parent plus a collection of children addressed by id; removing a child cancels its
+//!   in-flight effects are cancelled when the parent sets it to `None` or replaces it with a child of
+//!   another [identity](Identifiable).
+//! - [`ForEach`]: a parent plus a collection of children addressed by key; removing a child cancels its
 //!   effects.
 //!
 //! An [`ActionCase`] says how a child action sits inside a parent action; the [`case!`](crate::case)
 //! macro builds one from an enum variant.
+//!
+//! Cancelling a child never loses a write: an event store write that has started (append, save
+//! snapshot, save checkpoint) completes, and only its reply, which the child is no longer there to
+//! receive, is discarded.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -135,11 +140,91 @@ impl<R: Reducer + fmt::Debug, P, PA, E> fmt::Debug for Scope<R, P, PA, E> {
     }
 }
 
+/// The identity of a piece of state: what stays the same while the state changes.
+///
+/// [`IfLet`] uses it to tell a child that was edited (same identity: its effects keep running) from a
+/// child that was replaced by another one (new identity: the old child's effects are cancelled, so they
+/// never feed their results into the new child). [`ForEach`] needs no such trait: the key of a child in
+/// its map is its identity.
+///
+/// ```
+/// use composable_rust_core::Identifiable;
+///
+/// struct Detail { order_id: u64, quantity: u32 }
+///
+/// impl Identifiable for Detail {
+///     type Id = u64;
+///     fn id(&self) -> u64 {
+///         self.order_id
+///     }
+/// }
+///
+/// let edited = Detail { order_id: 7, quantity: 3 };
+/// assert_eq!(edited.id(), Detail { order_id: 7, quantity: 1 }.id());
+/// ```
+///
+/// A child with no natural identity (only one can ever be shown) can return a constant, such as `()`;
+/// replacing it then keeps its effects running, as an edit would.
+pub trait Identifiable {
+    /// The identity's type. Its `Debug` text becomes part of the [`EffectId`] the child's effects run
+    /// under, so two different ids must print differently.
+    type Id: fmt::Debug + PartialEq + Send + Sync + 'static;
+
+    /// This state's identity.
+    fn id(&self) -> Self::Id;
+}
+
 /// A parent reducer with an optional child: the child runs while its state is `Some`.
 ///
 /// For each action, the child runs first (if the action is its case and its state exists), then the
-/// parent. If the parent turns the child state from `Some` into `None`, the child's in-flight effects
-/// are cancelled, so a dismissed child never receives stale results.
+/// parent. The child's effects run under an id made from this `IfLet` and the child's
+/// [identity](Identifiable). After the parent has run, the old child's in-flight effects are cancelled
+/// when the parent has set the child to `None` or replaced it with a child of another identity
+/// (`Some(a)` to `Some(b)`), so neither a dismissed child nor its successor receives stale results.
+/// Editing the child in place, or replacing it with a value of the same identity, keeps its effects.
+///
+/// An event store write the child started (append, save snapshot, save checkpoint) is not undone by the
+/// cancellation: once started it completes and is stored; only its reply is discarded.
+///
+/// ```
+/// use std::time::Duration;
+/// use composable_rust_core::{Effect, Identifiable, IfLet, Reducer, case, reducer_fn};
+///
+/// #[derive(Debug)]
+/// struct Detail { id: u32, refreshed: u32 }
+///
+/// impl Identifiable for Detail {
+///     type Id = u32;
+///     fn id(&self) -> u32 { self.id }
+/// }
+///
+/// #[derive(Debug, Clone, PartialEq)]
+/// enum DetailAction { Refresh, Refreshed }
+///
+/// #[derive(Debug, Clone, PartialEq)]
+/// enum Action { Detail(DetailAction), Show(u32) }
+///
+/// let detail = reducer_fn(|d: &mut Detail, action: DetailAction, _: &()| match action {
+///     DetailAction::Refresh => Effect::delay(Duration::from_secs(1), DetailAction::Refreshed),
+///     DetailAction::Refreshed => {
+///         d.refreshed += 1;
+///         Effect::None
+///     }
+/// });
+/// let parent = reducer_fn(|shown: &mut Option<Detail>, action: Action, _: &()| {
+///     if let Action::Show(id) = action {
+///         *shown = Some(Detail { id, refreshed: 0 });
+///     }
+///     Effect::None
+/// });
+/// let app = IfLet::new(parent, |s: &mut Option<Detail>| s, case!(Action::Detail), |e: &()| e, detail);
+///
+/// let mut state = Some(Detail { id: 1, refreshed: 0 });
+/// let refresh = app.reduce(&mut state, Action::Detail(DetailAction::Refresh), &());
+/// assert!(matches!(refresh, Effect::Cancellable { .. }));
+/// // Showing another detail cancels the refresh that detail 1 started.
+/// assert!(matches!(app.reduce(&mut state, Action::Show(2), &()), Effect::Cancel(_)));
+/// ```
 pub struct IfLet<Par: Reducer, Ch: Reducer> {
     parent: Par,
     child: Ch,
@@ -167,6 +252,7 @@ where
     Par: Reducer,
     Par::Action: Clone + Send + 'static,
     Ch: Reducer,
+    Ch::State: Identifiable,
     Ch::Action: Send + 'static,
 {
     type State = Par::State;
@@ -174,22 +260,28 @@ where
     type Environment = Par::Environment;
 
     fn reduce(&self, state: &mut Self::State, action: Self::Action, env: &Self::Environment) -> Effect<Self::Action> {
-        let child_effect = match (self.action.extract(action.clone()), (self.state)(state).as_mut()) {
-            (Some(child_action), Some(child_state)) => self
+        // The identity the child had when the action arrived: its effects, old and new, run under it.
+        let child_before = (self.state)(state).as_ref().map(Identifiable::id);
+        let child = (self.state)(state).as_mut().zip(child_before.as_ref());
+        let child_effect = match (self.action.extract(action.clone()), child) {
+            (Some(child_action), Some((child_state, child_id))) => self
                 .child
                 .reduce(child_state, child_action, (self.env)(env))
                 .map_shared(&self.action.embed)
-                .cancellable(self.id.clone()),
+                .cancellable(self.id.child(child_id)),
             (Some(_), None) => {
                 tracing::warn!(id = %self.id, "a child action arrived while the optional child state is None; it was ignored");
                 Effect::None
             }
             (None, _) => Effect::None,
         };
-        let had_child = (self.state)(state).is_some();
         let parent_effect = self.parent.reduce(state, action, env);
-        let cancel =
-            if had_child && (self.state)(state).is_none() { Effect::cancel(self.id.clone()) } else { Effect::None };
+        let cancel = match child_before {
+            Some(before) if (self.state)(state).as_ref().is_none_or(|child| child.id() != before) => {
+                Effect::cancel(self.id.child(&before))
+            }
+            _ => Effect::None,
+        };
         Effect::merge([child_effect, parent_effect, cancel])
     }
 }
@@ -202,8 +294,14 @@ impl<Par: Reducer + fmt::Debug, Ch: Reducer + fmt::Debug> fmt::Debug for IfLet<P
 
 /// A parent reducer with a collection of children, each addressed by a key.
 ///
-/// A child action carries the key of the child it is for. The child runs first, then the parent. Children
-/// the parent removes from the collection have their in-flight effects cancelled.
+/// A child action carries the key of the child it is for. The child runs first, then the parent. The key
+/// is the child's identity (as in TCA's `IdentifiedArray`): each child's effects run under an id made
+/// from this `ForEach` and its key. Children the parent removes from the collection have their in-flight
+/// effects cancelled; replacing the value at a key, or removing and re-inserting the key within one
+/// action, keeps the child's identity, so its effects keep running and feed into the new value.
+///
+/// An event store write a removed child started (append, save snapshot, save checkpoint) is not undone:
+/// once started it completes and is stored; only its reply is discarded.
 pub struct ForEach<Par: Reducer, Ch: Reducer, K> {
     parent: Par,
     child: Ch,
@@ -290,6 +388,8 @@ mod tests {
         Left(Child),
         Right(Child),
         Dismiss,
+        Show(u32),
+        EditSheet,
         Item((u32, Child)),
         Remove(u32),
     }
@@ -298,8 +398,31 @@ mod tests {
     struct State {
         left: i32,
         right: i32,
-        optional: Option<i32>,
+        optional: Option<Sheet>,
         items: BTreeMap<u32, i32>,
+    }
+
+    /// An optional child: a counter that knows which sheet it belongs to.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    struct Sheet {
+        id: u32,
+        count: i32,
+    }
+
+    impl Identifiable for Sheet {
+        type Id = u32;
+        fn id(&self) -> u32 {
+            self.id
+        }
+    }
+
+    fn sheet(id: u32) -> Option<Sheet> {
+        Some(Sheet { id, count: 0 })
+    }
+
+    fn sheet_child() -> impl Reducer<State = Sheet, Action = Child, Environment = ()> + Send + Sync {
+        let counter = child();
+        reducer_fn(move |s: &mut Sheet, action: Child, env: &()| counter.reduce(&mut s.count, action, env))
     }
 
     fn child() -> impl Reducer<State = i32, Action = Child, Environment = ()> + Send + Sync {
@@ -325,23 +448,61 @@ mod tests {
         assert_eq!(effect, Effect::delay(Duration::from_secs(1), Parent::Right(Child::Inc)));
     }
 
-    #[test]
-    fn if_let_cancels_child_effects_when_the_child_goes_away() {
-        let parent = reducer_fn(|s: &mut State, action: Parent, _: &()| {
-            if action == Parent::Dismiss {
-                s.optional = None;
+    /// The parent of the `IfLet` tests: dismisses, replaces or edits the optional child.
+    fn sheet_parent() -> impl Reducer<State = State, Action = Parent, Environment = ()> + Send + Sync {
+        reducer_fn(|s: &mut State, action: Parent, _: &()| {
+            match action {
+                Parent::Dismiss => s.optional = None,
+                Parent::Show(id) => s.optional = sheet(id),
+                Parent::EditSheet => {
+                    if let Some(sheet) = &mut s.optional {
+                        sheet.count += 10;
+                    }
+                }
+                _ => {}
             }
             Effect::None
-        });
-        let app = IfLet::new(parent, |s: &mut State| &mut s.optional, case!(Parent::Left), |e: &()| e, child());
-        let mut state = State { optional: Some(0), ..State::default() };
-        let started = app.reduce(&mut state, Parent::Left(Child::Later), &());
-        let Effect::Cancellable { id, .. } = &started else {
-            panic!("expected a cancellable child effect: {started:?}")
-        };
+        })
+    }
+
+    fn with_sheet() -> impl Reducer<State = State, Action = Parent, Environment = ()> + Send + Sync {
+        IfLet::new(sheet_parent(), |s: &mut State| &mut s.optional, case!(Parent::Left), |e: &()| e, sheet_child())
+    }
+
+    /// The id the child's effect runs under, from the effect the child's `Later` returns.
+    fn started_id(effect: &Effect<Parent>) -> EffectId {
+        let Effect::Cancellable { id, .. } = effect else { panic!("expected a cancellable child effect: {effect:?}") };
+        id.clone()
+    }
+
+    #[test]
+    fn if_let_cancels_child_effects_when_the_child_goes_away() {
+        let app = with_sheet();
+        let mut state = State { optional: sheet(1), ..State::default() };
+        let id = started_id(&app.reduce(&mut state, Parent::Left(Child::Later), &()));
         let dismissed = app.reduce(&mut state, Parent::Dismiss, &());
-        assert_eq!(dismissed, Effect::Cancel(id.clone()));
+        assert_eq!(dismissed, Effect::Cancel(id));
         assert!(app.reduce(&mut state, Parent::Left(Child::Inc), &()).is_none());
+    }
+
+    #[test]
+    fn if_let_cancels_the_old_child_effects_when_a_child_of_another_identity_replaces_it() {
+        let app = with_sheet();
+        let mut state = State { optional: sheet(1), ..State::default() };
+        let first = started_id(&app.reduce(&mut state, Parent::Left(Child::Later), &()));
+        assert_eq!(app.reduce(&mut state, Parent::Show(2), &()), Effect::Cancel(first.clone()));
+        let second = started_id(&app.reduce(&mut state, Parent::Left(Child::Later), &()));
+        assert_ne!(first, second, "the new child's effects must not be cancellable by the old child's id");
+    }
+
+    #[test]
+    fn if_let_keeps_the_child_effects_when_the_child_is_edited_or_replaced_by_the_same_identity() {
+        let app = with_sheet();
+        let mut state = State { optional: sheet(1), ..State::default() };
+        let _ = app.reduce(&mut state, Parent::Left(Child::Later), &());
+        assert!(app.reduce(&mut state, Parent::EditSheet, &()).is_none());
+        assert!(app.reduce(&mut state, Parent::Show(1), &()).is_none());
+        assert_eq!(state.optional, sheet(1));
     }
 
     #[test]

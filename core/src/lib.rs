@@ -38,7 +38,7 @@ mod upcast;
 pub use aggregate::Aggregate;
 pub use clock::Clock;
 pub use codec::{Bincode, Codec, CodecId, Json};
-pub use compose::{ActionCase, ForEach, IfLet, Scope};
+pub use compose::{ActionCase, ForEach, Identifiable, IfLet, Scope};
 pub use effect::{ActionSink, Effect, EffectId, Task, TaskFuture};
 pub use error::{BoxError, CodecError, EventStoreError, InvalidInput};
 pub use event::{Bytes, Event, EventType, EventTypeCache, Metadata, NewEvent, RecordedEvent};

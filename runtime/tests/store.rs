@@ -6,7 +6,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use composable_rust_core::{ActionSink, Combine, Effect, EffectId, IfLet, Reducer, Scope, case, reducer_fn};
+use composable_rust_core::{
+    ActionSink, Combine, Effect, EffectId, Identifiable, IfLet, Reducer, Scope, case, reducer_fn,
+};
 use composable_rust_runtime::Store;
 
 /// Every action the reducer saw, in order.
@@ -388,7 +390,21 @@ async fn scoped_children_get_their_own_state_and_their_effects_come_back_to_them
 
 #[derive(Debug, Default)]
 struct Sheet {
-    detail: Option<i32>,
+    detail: Option<Detail>,
+}
+
+/// A detail screen: which item it shows, and a counter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Detail {
+    item: u32,
+    count: i32,
+}
+
+impl Identifiable for Detail {
+    type Id = u32;
+    fn id(&self) -> u32 {
+        self.item
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -409,15 +425,15 @@ async fn dismissing_an_if_let_child_cancels_its_running_effects() {
         |s: &mut Sheet| &mut s.detail,
         case!(SheetAction::Detail),
         |e: &()| e,
-        reducer_fn(|n: &mut i32, action: Child, _: &()| match action {
+        reducer_fn(|d: &mut Detail, action: Child, _: &()| match action {
             Child::Increment => {
-                *n += 1;
+                d.count += 1;
                 Effect::None
             }
             Child::IncrementLater => Effect::delay(Duration::from_secs(1), Child::Increment),
         }),
     );
-    let store = Store::new(app, Sheet { detail: Some(0) }, ());
+    let store = Store::new(app, Sheet { detail: Some(Detail { item: 1, count: 0 }) }, ());
     let later = store.send(SheetAction::Detail(Child::IncrementLater));
     store.send(SheetAction::Dismiss);
     later.finished().await;
@@ -552,7 +568,7 @@ mod reporting {
                 Action::Fail => {
                     Effect::try_run(|_: ActionSink<Action>| async { Err::<(), _>("the mail server said no") })
                 }
-                Action::Load => Effect::event_store(EventStoreOperation::load(
+                Action::Load => Effect::event_store(EventStoreOperation::read_stream(
                     StreamId::new("s-1").unwrap(),
                     StreamRange::all(),
                     |_| Action::Loaded,
@@ -587,12 +603,12 @@ mod reporting {
     }
 
     #[tokio::test]
-    async fn an_event_store_effect_without_an_event_store_is_reported() {
+    async fn an_event_store_effect_without_an_event_store_is_reported_and_answered() {
         let captured = Captured::default();
         let _guard = tracing::subscriber::set_default(captured.clone());
         let store = Store::new(reducer(), Vec::new(), ());
         store.send(Action::Load).finished().await;
-        assert_eq!(store.state(Clone::clone), [Action::Load], "nothing was fed back");
+        assert_eq!(store.state(Clone::clone), [Action::Load, Action::Loaded], "the refusal was fed back at once");
         let errors = captured.errors();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].contains("no event store") && errors[0].contains("s-1"), "{errors:?}");
