@@ -436,7 +436,12 @@ where
         });
     }
 
-    fn start_operation(self: &Arc<Self>, operation: EventStoreOperation<R::Action>, ctx: &Ctx, queue: &mut VecDeque<R::Action>) {
+    fn start_operation(
+        self: &Arc<Self>,
+        operation: EventStoreOperation<R::Action>,
+        ctx: &Ctx,
+        queue: &mut VecDeque<R::Action>,
+    ) {
         let (request, on_reply) = operation.into_parts();
         let Some(requests) = self.requests.clone() else {
             // Never a silent no-op: the reducer hears at once that its request could not run.
@@ -494,7 +499,10 @@ where
                 work.await
             };
             if let Err(panic) = outcome {
-                tracing::error!(panic = panic_message(panic.as_ref()), "an effect task panicked; the store keeps running");
+                tracing::error!(
+                    panic = panic_message(panic.as_ref()),
+                    "an effect task panicked; the store keeps running"
+                );
             }
         };
         match Handle::try_current().ok().or_else(|| self.runtime.clone()) {
