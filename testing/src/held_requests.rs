@@ -134,14 +134,19 @@ impl<E: Debug> Debug for Decoded<E> {
     }
 }
 
-impl<E: Event + Clone> AppendView<E> {
+impl<E: Event> AppendView<E> {
     /// What the test expects.
-    pub(crate) fn expected(stream_id: &StreamId, expected: ExpectedVersion, events: &[E], metadata: &Metadata) -> Self {
+    pub(crate) fn expected(
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<E>,
+        metadata: &Metadata,
+    ) -> Self {
         let events = events
-            .iter()
+            .into_iter()
             .map(|event| EventView {
                 event_type: event.event_type().to_owned(),
-                event: Decoded::Event(event.clone()),
+                event: Decoded::Event(event),
                 metadata: metadata.clone(),
             })
             .collect();

@@ -347,12 +347,13 @@ where
         &mut self,
         stream_id: &StreamId,
         expected: ExpectedVersion,
-        events: &[E],
+        events: impl IntoIterator<Item = E>,
         metadata: &Metadata,
     ) -> Answer<'_, R>
     where
-        E: Event + Clone + PartialEq + Debug + DeserializeOwned,
+        E: Event + PartialEq + Debug + DeserializeOwned,
     {
+        let events: Vec<E> = events.into_iter().collect();
         let n = events.len();
         let description = format!("an append of {} to {stream_id} expecting {expected}", count(n, "event", "events"));
         let held = self.next_request(&description);

@@ -1,5 +1,10 @@
 //! An aggregate as a reducer (`EventSourced`), tested step by step with a `TestStore`: every load, append
 //! and snapshot is a request the test asserts, and every outcome an action it receives.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] functions; a failure should panic"
+)]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -87,7 +92,7 @@ fn open_account(store: &mut TestStore<EventSourced<Account>>, id: &str) {
         slot.loaded = Some(loaded(Account::default(), 0));
         slot.running = running(open(), 1);
     });
-    store.receive_append(&s, ExpectedVersion::Exact(v(0)), &[opened()], &metadata());
+    store.receive_append(&s, ExpectedVersion::Exact(v(0)), [opened()], &metadata());
     store.receive(Action::Appended { stream_id: s.clone(), events: vec![opened()], version: v(1) }, |a| {
         let slot = a.slot_mut(&s);
         slot.running = None;
@@ -115,7 +120,7 @@ fn a_loaded_aggregate_appends_the_next_command_without_loading_again() {
         a.slot_mut(&s).running = running(AccountCommand::Deposit(30), 1);
     });
     let deposited = AccountEvent::Deposited { amount: 30 };
-    store.receive_append(&s, ExpectedVersion::Exact(v(1)), std::slice::from_ref(&deposited), &metadata());
+    store.receive_append(&s, ExpectedVersion::Exact(v(1)), [deposited.clone()], &metadata());
     store.receive(Action::Appended { stream_id: s.clone(), events: vec![deposited], version: v(2) }, |a| {
         let slot = a.slot_mut(&s);
         slot.running = None;
@@ -160,7 +165,7 @@ fn a_conflict_reloads_and_decides_again_as_visible_steps() {
     // Another process deposits behind this store's back.
     let other = AccountEvent::Deposited { amount: 100 };
     let batch = EventSourced::<Account>::new()
-        .append_request(&s, ExpectedVersion::Exact(v(1)), std::slice::from_ref(&other), &Metadata::default())
+        .append_request(&s, ExpectedVersion::Exact(v(1)), &[other], &Metadata::default())
         .unwrap();
     let EventStoreRequest::Append { events: batch, .. } = batch else { unreachable!() };
     store.block_on(events.append(&s, ExpectedVersion::Exact(v(1)), batch)).unwrap();
@@ -170,7 +175,7 @@ fn a_conflict_reloads_and_decides_again_as_visible_steps() {
         a.slot_mut(&s).running = running(AccountCommand::Deposit(5), 1);
     });
     let five = AccountEvent::Deposited { amount: 5 };
-    store.receive_append(&s, ExpectedVersion::Exact(v(1)), std::slice::from_ref(&five), &metadata());
+    store.receive_append(&s, ExpectedVersion::Exact(v(1)), [five.clone()], &metadata());
     store.receive(
         Action::Conflicted { stream_id: s.clone(), expected: ExpectedVersion::Exact(v(1)), actual: v(2) },
         |a| {
@@ -183,7 +188,7 @@ fn a_conflict_reloads_and_decides_again_as_visible_steps() {
         slot.loaded = Some(loaded(account(100, 1), 2));
         slot.running = running(AccountCommand::Deposit(5), 2);
     });
-    store.receive_append(&s, ExpectedVersion::Exact(v(2)), std::slice::from_ref(&five), &metadata());
+    store.receive_append(&s, ExpectedVersion::Exact(v(2)), [five.clone()], &metadata());
     store.receive(Action::Appended { stream_id: s.clone(), events: vec![five], version: v(3) }, |a| {
         let slot = a.slot_mut(&s);
         slot.running = None;
@@ -207,9 +212,7 @@ fn conflicts_stop_after_the_configured_retries_with_a_failure() {
         a.slot_mut(&s).running = running(AccountCommand::Deposit(5), 1);
     });
     for attempt in 1..=2 {
-        store
-            .receive_append(&s, ExpectedVersion::Exact(v(1)), std::slice::from_ref(&five), &metadata())
-            .reply(Err(conflict()));
+        store.receive_append(&s, ExpectedVersion::Exact(v(1)), [five.clone()], &metadata()).reply(Err(conflict()));
         store.receive(
             Action::Conflicted { stream_id: s.clone(), expected: ExpectedVersion::Exact(v(1)), actual: v(9) },
             |a| {
@@ -242,7 +245,7 @@ fn an_outage_fails_the_command_and_the_next_one_loads_again() {
         a.slot_mut(&s).running = running(AccountCommand::Deposit(5), 1);
     });
     store
-        .receive_append(&s, ExpectedVersion::Exact(v(1)), std::slice::from_ref(&five), &metadata())
+        .receive_append(&s, ExpectedVersion::Exact(v(1)), [five.clone()], &metadata())
         .reply(Err(EventStoreError::backend("append to account-1", "connection reset by peer")));
     let error = AggregateFailure::Append(
         "event store backend failed while trying to append to account-1: connection reset by peer".into(),
@@ -257,7 +260,7 @@ fn an_outage_fails_the_command_and_the_next_one_loads_again() {
     });
     store.receive_request(EventStoreRequest::load(s.clone()));
     store.skip_received_actions();
-    store.receive_append(&s, ExpectedVersion::Exact(v(1)), std::slice::from_ref(&five), &metadata());
+    store.receive_append(&s, ExpectedVersion::Exact(v(1)), [five.clone()], &metadata());
     store.skip_received_actions();
     store.finish();
 }
@@ -284,8 +287,8 @@ fn commands_for_one_stream_run_in_order_and_other_streams_run_concurrently() {
         slot.loaded = Some(loaded(Account::default(), 0));
         slot.running = running(open(), 1);
     });
-    store.receive_append(&one, ExpectedVersion::Exact(v(0)), &[opened()], &metadata());
-    store.receive_append(&two, ExpectedVersion::Exact(v(0)), &[opened()], &metadata());
+    store.receive_append(&one, ExpectedVersion::Exact(v(0)), [opened()], &metadata());
+    store.receive_append(&two, ExpectedVersion::Exact(v(0)), [opened()], &metadata());
     store.receive(Action::Appended { stream_id: one.clone(), events: vec![opened()], version: v(1) }, |a| {
         let slot = a.slot_mut(&one);
         slot.loaded = Some(loaded(account(0, 0), 1));
@@ -298,7 +301,7 @@ fn commands_for_one_stream_run_in_order_and_other_streams_run_concurrently() {
         slot.running = None;
     });
     let ten = AccountEvent::Deposited { amount: 10 };
-    store.receive_append(&one, ExpectedVersion::Exact(v(1)), std::slice::from_ref(&ten), &metadata());
+    store.receive_append(&one, ExpectedVersion::Exact(v(1)), [ten.clone()], &metadata());
     store.receive(Action::Appended { stream_id: one.clone(), events: vec![ten], version: v(2) }, |a| {
         let slot = a.slot_mut(&one);
         slot.loaded = Some(loaded(account(10, 1), 2));
@@ -317,7 +320,7 @@ fn the_snapshot_policy_asks_for_a_snapshot_at_its_threshold() {
     store.send(command("1", AccountCommand::Deposit(5)), |a| {
         a.slot_mut(&s).running = running(AccountCommand::Deposit(5), 1);
     });
-    store.receive_append(&s, ExpectedVersion::Exact(v(1)), std::slice::from_ref(&five), &metadata());
+    store.receive_append(&s, ExpectedVersion::Exact(v(1)), [five.clone()], &metadata());
     store.receive(Action::Appended { stream_id: s.clone(), events: vec![five], version: v(2) }, |a| {
         let slot = a.slot_mut(&s);
         slot.running = None;
@@ -359,7 +362,7 @@ fn an_unusable_snapshot_is_ignored_and_the_aggregate_replayed_from_its_first_eve
         slot.loaded = Some(loaded(account(0, 0), 1));
         slot.running = running(AccountCommand::Close, 1);
     });
-    store.receive_append(&s, ExpectedVersion::Exact(v(1)), &[AccountEvent::Closed], &metadata());
+    store.receive_append(&s, ExpectedVersion::Exact(v(1)), [AccountEvent::Closed], &metadata());
     store.skip_received_actions();
     store.finish();
 }
@@ -424,7 +427,7 @@ fn an_append_with_the_wrong_events_fails_with_a_diff_of_the_decoded_events() {
     let message = failure(|| {
         let mut store = deposit_pending();
         let wrong = AccountEvent::Deposited { amount: 31 };
-        store.receive_append(&stream("1"), ExpectedVersion::Exact(v(1)), &[wrong], &metadata());
+        store.receive_append(&stream("1"), ExpectedVersion::Exact(v(1)), [wrong], &metadata());
     });
     assert!(message.starts_with("the append to account-1 does not match"), "{message}");
     assert!(message.contains("  -                 amount: 31,"), "{message}");
@@ -437,7 +440,7 @@ fn an_append_with_the_wrong_expected_version_fails_with_a_diff() {
     let message = failure(|| {
         let mut store = deposit_pending();
         let event = AccountEvent::Deposited { amount: 30 };
-        store.receive_append(&stream("1"), ExpectedVersion::Exact(v(0)), &[event], &metadata());
+        store.receive_append(&stream("1"), ExpectedVersion::Exact(v(0)), [event], &metadata());
     });
     assert!(message.starts_with("the append to account-1 does not match"), "{message}");
     assert!(
@@ -452,7 +455,7 @@ fn an_append_with_the_wrong_metadata_fails_with_a_diff() {
         let mut store = deposit_pending();
         let event = AccountEvent::Deposited { amount: 30 };
         let other = Metadata::correlated(Uuid::from_u128(7)).with_actor("robot");
-        store.receive_append(&stream("1"), ExpectedVersion::Exact(v(1)), &[event], &other);
+        store.receive_append(&stream("1"), ExpectedVersion::Exact(v(1)), [event], &other);
     });
     assert!(message.starts_with("the append to account-1 does not match"), "{message}");
     assert!(message.contains("-                     \"robot\","), "{message}");
@@ -494,7 +497,7 @@ fn a_request_of_another_kind_fails_naming_both() {
     let message = failure(|| {
         let Fixture { mut store, .. } = accounts();
         store.send(command("1", open()), |a| a.slot_mut(&stream("1")).running = running(open(), 0));
-        store.receive_append(&stream("1"), ExpectedVersion::NoStream, &[opened()], &metadata());
+        store.receive_append(&stream("1"), ExpectedVersion::NoStream, [opened()], &metadata());
     });
     assert!(
         message.starts_with(
