@@ -71,7 +71,7 @@ async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Res
     println!();
 
     let run = async |id: &OrderId, command: OrderCommand| -> Result<Outcome, Failure> {
-        let outcome = session.execute(id, command, Uuid::new_v4()).await;
+        let outcome = session.execute(id, command, Uuid::new_v4()).await?;
         match &outcome {
             Outcome::Accepted { order, events, .. } => {
                 for event in events {
@@ -79,8 +79,8 @@ async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Res
                 }
             }
             Outcome::Rejected(rejection) => println!("   rejected: order {id}: {rejection} (nothing was written)"),
-            Outcome::Failed(message) => {
-                return Err(Failure { exit: Exit::StoreError, message: format!("order {id}: {message}") });
+            Outcome::Failed(error) => {
+                return Err(Failure { exit: Exit::StoreError, message: format!("order {id}: {error}") });
             }
         }
         Ok(outcome)
@@ -122,12 +122,8 @@ async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Res
     let before: Vec<ExpectedOrder> = session.app.state(|state| {
         [&ada, &grace, &linus]
             .into_iter()
-            .filter_map(|id| state.orders.get(id).map(|known| (id, known)))
-            .map(|(id, known)| ExpectedOrder {
-                id: id.clone(),
-                version: known.version.get(),
-                order: known.order.clone(),
-            })
+            .filter_map(|id| state.order(id).map(|known| (id, known)))
+            .map(|(id, known)| ExpectedOrder { id: id.clone(), version: known.version.get(), order: known.order })
             .collect()
     });
     println!("5. The orders in this process's memory, before the restart");

@@ -1,9 +1,10 @@
 //! One invocation of the program: open the event store, run the subcommand, print for humans, and say
 //! how the process should exit.
 //!
-//! Commands that change an order go through the [`Store`] and the [`OrderApp`] reducer; commands that
-//! only read (`show`, `list`, `history`, `rebuild`) use the [`Repository`] and the [`EventStore`] directly.
-//! `demo` lives in the `demo` module.
+//! Commands that change an order go through the [`Store`] and the [`OrderApp`] reducer: the store runs
+//! the reducer's event store requests (load, append, save snapshot) and feeds the answers back. Commands
+//! that only read (`show`, `list`, `history`, `rebuild`) and the `load` generator use the [`Repository`]
+//! and the [`EventStore`] directly. `demo` lives in the `demo` module.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,12 +14,12 @@ use std::time::{Duration, Instant};
 use composable_rust::config::{Backend, ConfigError, EventStoreConfig};
 use composable_rust::postgres::PostgresConfig;
 use composable_rust::{Aggregate, EventDecoder, EventStore, Metadata, StreamId, StreamRange, Version};
-use composable_rust::{LoadError, Loaded, Repository, SnapshotPolicy, Store};
+use composable_rust::{AggregateEnvironment, LoadError, Loaded, Repository, SnapshotPolicy, Store};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
-use crate::app::{AppAction, AppEnvironment, AppState, KnownOrder, OrderApp, Outcome, error_chain};
+use crate::app::{AppAction, AppState, KnownOrder, OrderApp, Outcome, error_chain};
 use crate::cli::{Cli, Command, LoadArgs, StatusFilter, StoreArgs};
 use crate::domain::{ItemRequest, Order, OrderCommand, OrderEvent, OrderId};
 use crate::output::{self, Align, Table};
@@ -182,8 +183,10 @@ impl Session {
             .await
             .map_err(|e| Failure::store(&format!("open the event store ({description})"), &e))?;
         let repository = Repository::<Order>::with_config(Arc::clone(&store), config.repository_config());
-        let environment = AppEnvironment { repository: repository.clone() };
-        let app = Store::builder(OrderApp, AppState::default(), environment).event_store(Arc::clone(&store)).build();
+        let app = OrderApp::new(config.repository_config());
+        let app = Store::builder(app, AppState::default(), AggregateEnvironment::default())
+            .event_store(Arc::clone(&store))
+            .build();
         let correlation_id = args.correlation_id.unwrap_or_else(Uuid::new_v4);
         Ok(Self {
             store,
@@ -197,6 +200,8 @@ impl Session {
     }
 
     pub(crate) async fn close(self) {
+        // Snapshots of `Repository::execute` (the `load` generator) are written in the background; a
+        // short-lived process must not exit before they land. The store's own snapshots are part of each send.
         self.repository.flush_snapshots().await;
         self.app.shutdown();
         // Every append is already committed; a failed close only leaves SQLite's -wal file beside the database.
@@ -212,7 +217,7 @@ impl Session {
                     Some(id) => (id, false),
                     None => (new_order_id()?, true),
                 };
-                let outcome = self.execute(&id, OrderCommand::Place { customer, items }, self.correlation_id).await;
+                let outcome = self.execute(&id, OrderCommand::Place { customer, items }, self.correlation_id).await?;
                 match outcome {
                     // The id was made up for an order that now does not exist: do not name it.
                     Outcome::Rejected(rejection) if generated => {
@@ -224,15 +229,15 @@ impl Session {
                 }
             }
             Command::AddItem { order, item } => {
-                let outcome = self.execute(&order, OrderCommand::AddItem { item }, self.correlation_id).await;
+                let outcome = self.execute(&order, OrderCommand::AddItem { item }, self.correlation_id).await?;
                 Ok(self.report(&order, &outcome))
             }
             Command::Cancel { order, reason } => {
-                let outcome = self.execute(&order, OrderCommand::Cancel { reason }, self.correlation_id).await;
+                let outcome = self.execute(&order, OrderCommand::Cancel { reason }, self.correlation_id).await?;
                 Ok(self.report(&order, &outcome))
             }
             Command::Ship { order, tracking_number } => {
-                let outcome = self.execute(&order, OrderCommand::Ship { tracking_number }, self.correlation_id).await;
+                let outcome = self.execute(&order, OrderCommand::Ship { tracking_number }, self.correlation_id).await?;
                 Ok(self.report(&order, &outcome))
             }
             Command::Show { order } => self.show(&order).await,
@@ -246,14 +251,24 @@ impl Session {
         }
     }
 
-    /// Sends the command through the store, waits for its outcome and for any snapshot it started.
-    pub(crate) async fn execute(&self, order: &OrderId, command: OrderCommand, correlation_id: Uuid) -> Outcome {
+    /// Sends the command through the store and waits for its outcome. The wait covers the whole cascade
+    /// the command starts (load, append, and the snapshot the policy may ask for), so nothing is still
+    /// being written when it returns.
+    ///
+    /// Commands are sent one at a time: the outcome is the first one recorded after the send.
+    pub(crate) async fn execute(
+        &self,
+        order: &OrderId,
+        command: OrderCommand,
+        correlation_id: Uuid,
+    ) -> Result<Outcome, Failure> {
         let before = self.app.state(|state| state.outcomes.len());
         self.app.send(AppAction::Execute { order: order.clone(), command, correlation_id }).finished().await;
-        // A short-lived process must not exit while a snapshot is still being written.
-        self.repository.flush_snapshots().await;
-        self.app.state(|state| state.outcomes.get(before).map(|(_, outcome)| outcome.clone())).unwrap_or_else(|| {
-            Outcome::Failed("the command produced no outcome (a bug in order-processing; please report it)".into())
+        self.app.state(|state| state.outcomes.get(before).map(|(_, outcome)| outcome.clone())).ok_or_else(|| Failure {
+            exit: Exit::StoreError,
+            message: format!(
+                "the command for order {order} produced no outcome (a bug in order-processing; please report it)"
+            ),
         })
     }
 
@@ -276,8 +291,8 @@ impl Session {
                 eprintln!("nothing was written.");
                 Exit::Rejected
             }
-            Outcome::Failed(message) => {
-                eprintln!("error: order {id}: {message}");
+            Outcome::Failed(error) => {
+                eprintln!("error: order {id}: {error}");
                 Exit::StoreError
             }
         }
