@@ -51,6 +51,9 @@ pub enum Effect<A> {
     /// Run these one after another; each starts when the previous one (and what it started) has finished.
     Concat(Vec<Effect<A>>),
     /// Run `effect` so that [`Effect::Cancel`] with the same `id` can stop it, even from a later send.
+    ///
+    /// An event store write inside (append, save snapshot, save checkpoint) that has started is not
+    /// stopped: it completes, and only its reply is discarded.
     Cancellable {
         /// The identifier to cancel by.
         id: EffectId,
@@ -62,6 +65,11 @@ pub enum Effect<A> {
     /// Cancel every running effect started under this id.
     Cancel(EffectId),
     /// Execute an operation against the store's event store and feed its result back as an action.
+    ///
+    /// A write (append, save snapshot, save checkpoint) that has started always completes, even when it
+    /// is cancelled, its child is dismissed or the store shuts down or is dropped, so whether it happened
+    /// is never in doubt: only its reply is discarded then. A store built without an event store answers
+    /// at once with [`EventStoreError::NoEventStore`](crate::EventStoreError::NoEventStore).
     EventStore(EventStoreOperation<A>),
 }
 
@@ -114,6 +122,12 @@ impl<A> Effect<A> {
     }
 
     /// Runs this effect after `duration` has passed on the store's clock.
+    ///
+    /// Cancellation works during the delay in either order: `e.cancellable(id).delayed(d)` and
+    /// `e.delayed(d).cancellable(id)` can both be cancelled by [`Effect::cancel`]`(id)` while they wait
+    /// (the runtime opens the cancellable scope when the delay starts), and a
+    /// [`cancel_in_flight`](Effect::cancel_in_flight) inside a delay takes effect when the delay starts,
+    /// which makes `e.cancel_in_flight(id).delayed(d)` a debounce.
     pub fn delayed(self, duration: Duration) -> Self {
         Self::Delay { duration, effect: Box::new(self) }
     }
@@ -138,6 +152,12 @@ impl<A> Effect<A> {
     }
 
     /// Makes this effect cancellable by `id` (see [`Effect::cancel`]). `None` stays `None`.
+    ///
+    /// A delayed effect can be cancelled during its delay whichever way round the two are combined:
+    /// `e.delayed(d).cancellable(id)` and `e.cancellable(id).delayed(d)` behave the same.
+    ///
+    /// An event store write inside that has started (append, save snapshot, save checkpoint) is not
+    /// stopped by a cancel: it completes, and only its reply is discarded.
     pub fn cancellable(self, id: EffectId) -> Self {
         if self.is_none() {
             return self;
@@ -150,12 +170,17 @@ impl<A> Effect<A> {
         Self::Cancellable { id, cancel_in_flight: true, effect: Box::new(self) }
     }
 
-    /// Cancels every running effect started under `id`.
+    /// Cancels every running effect started under `id`: tasks stop at their next `.await`, delays never
+    /// fire, actions they would send are dropped.
+    ///
+    /// An event store write that has started (append, save snapshot, save checkpoint) is the exception:
+    /// it completes, so the write is never left half-known, and only its reply is discarded.
     pub fn cancel(id: EffectId) -> Self {
         Self::Cancel(id)
     }
 
-    /// Runs an event store operation (see [`EventStoreOperation`]).
+    /// Runs an event store operation (see [`EventStoreOperation`] and [`Effect::EventStore`]); a write that
+    /// has started completes even when cancelled, and only its reply is discarded.
     pub fn event_store(operation: EventStoreOperation<A>) -> Self {
         Self::EventStore(operation)
     }

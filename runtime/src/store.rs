@@ -41,6 +41,11 @@ use crate::clock::SystemClock;
 ///   scopes) and ultimately of the store's shutdown token. The scope stays registered under its
 ///   [`EffectId`] while any task started inside it runs. Actions fed back by a task do *not* inherit its
 ///   scope: cancelling a request does not cancel the effects of the responses it already delivered.
+/// - A `Delay` opens the cancellable scopes inside it when the delay starts, not when it ends, so
+///   `e.cancellable(id).delayed(d)` can be cancelled while it waits, like `e.delayed(d).cancellable(id)`.
+/// - An `EventStore` write (append, save snapshot, save checkpoint) that has started runs to its end even
+///   when its scope is cancelled or the store shuts down or is dropped; only its reply is discarded.
+///   [`Store::idle`] and [`SendHandle::finished`] wait for it.
 ///
 /// ```
 /// use composable_rust_core::{Effect, reducer_fn};
@@ -362,7 +367,7 @@ where
                 self.start(*effect, &scoped, queue);
             }
             Effect::Run(task) => self.start_task(task, ctx),
-            Effect::Delay { duration, effect } => self.start_delay(duration, *effect, ctx),
+            Effect::Delay { duration, effect } => self.start_delayed(duration, *effect, ctx, queue),
             Effect::Concat(effects) => self.start_concat(effects, ctx),
             Effect::EventStore(operation) => self.start_operation(operation, ctx, queue),
         }
@@ -402,6 +407,34 @@ where
                 tracing::error!(error = %error, error_debug = ?error, "an effect task failed; the store keeps running");
             }
         });
+    }
+
+    /// Starts `effect` after `duration`, opening the cancellable scopes inside it now rather than after the
+    /// wait: `Delay { Cancellable { e } }` starts as `Cancellable { Delay { e } }`, so `Effect::cancel`
+    /// reaches the effect during its delay too (and `cancel_in_flight` acts when the delay starts). A
+    /// `Merge` that holds a scope is split into one delay per branch; nested delays add up.
+    fn start_delayed(
+        self: &Arc<Self>,
+        duration: Duration,
+        effect: Effect<R::Action>,
+        ctx: &Ctx,
+        queue: &mut VecDeque<R::Action>,
+    ) {
+        match effect {
+            Effect::Cancellable { id, cancel_in_flight, effect } => {
+                let delayed = Box::new(Effect::Delay { duration, effect });
+                self.start(Effect::Cancellable { id, cancel_in_flight, effect: delayed }, ctx, queue);
+            }
+            Effect::Merge(effects) if effects.iter().any(opens_scope) => {
+                for effect in effects {
+                    self.start_delayed(duration, effect, ctx, queue);
+                }
+            }
+            Effect::Delay { duration: more, effect } => {
+                self.start_delayed(duration.saturating_add(more), *effect, ctx, queue);
+            }
+            effect => self.start_delay(duration, effect, ctx),
+        }
     }
 
     fn start_delay(self: &Arc<Self>, duration: Duration, effect: Effect<R::Action>, ctx: &Ctx) {
@@ -531,6 +564,22 @@ fn needs_task<A>(effect: &Effect<A>) -> bool {
         Effect::Merge(effects) => effects.iter().any(needs_task),
         Effect::Cancellable { effect, .. } => needs_task(effect),
         Effect::Run(_) | Effect::Delay { .. } | Effect::Concat(_) | Effect::EventStore(_) => true,
+    }
+}
+
+/// Whether starting `effect` opens a cancellable scope before any wait (so a delay around it must open the
+/// scope first).
+fn opens_scope<A>(effect: &Effect<A>) -> bool {
+    match effect {
+        Effect::Cancellable { .. } => true,
+        Effect::Merge(effects) => effects.iter().any(opens_scope),
+        Effect::Delay { effect, .. } => opens_scope(effect),
+        Effect::None
+        | Effect::Send(_)
+        | Effect::Cancel(_)
+        | Effect::Run(_)
+        | Effect::Concat(_)
+        | Effect::EventStore(_) => false,
     }
 }
 

@@ -14,7 +14,7 @@ use composable_rust_core::{
     ForEach, Identifiable, IfLet, Metadata, NewEvent, Reducer, StreamId, async_trait, case, reducer_fn,
 };
 use composable_rust_runtime::Store;
-use composable_rust_testing::{InMemoryEventStore, Intercept, Intercepted};
+use composable_rust_testing::{InMemoryEventStore, Intercept, Intercepted, TestClock};
 use tokio::sync::{Notify, Semaphore};
 
 /// Holds every append at a gate once it has reached the event store; [`Gate::open`] lets them through.
@@ -357,4 +357,91 @@ async fn replacing_a_for_each_child_at_the_same_key_keeps_its_effects() {
     tokio::time::advance(Duration::from_secs(5)).await;
     store.idle().await;
     assert_eq!(store.state(|s| s.rows.get(&5).map(|e| e.bumps)), Some(1));
+}
+
+// Delays: a cancellable scope inside a delay exists from the moment the delay starts.
+
+const TIMER: &str = "timer";
+
+#[derive(Debug, Clone, PartialEq)]
+enum Timer {
+    /// `send(Tick).cancellable(TIMER).delayed(10s)`
+    Start,
+    /// The same, plus an uncancellable `Chime`, merged inside one delay.
+    StartWithChime,
+    /// The same delay, nested in another delay of 10s.
+    StartNested,
+    /// `send(Tick).cancel_in_flight(TIMER).delayed(10s)`: a debounce.
+    Debounce,
+    Stop,
+    Tick,
+    Chime,
+}
+
+fn timer() -> impl Reducer<State = Vec<Timer>, Action = Timer, Environment = ()> + Send + Sync + 'static {
+    let ten = Duration::from_secs(10);
+    let tick = move || Effect::send(Timer::Tick).cancellable(EffectId::new(TIMER));
+    reducer_fn(move |log: &mut Vec<Timer>, action: Timer, _: &()| {
+        log.push(action.clone());
+        match action {
+            Timer::Start => tick().delayed(ten),
+            Timer::StartWithChime => Effect::merge([tick(), Effect::send(Timer::Chime)]).delayed(ten),
+            Timer::StartNested => tick().delayed(ten).delayed(ten),
+            Timer::Debounce => Effect::send(Timer::Tick).cancel_in_flight(EffectId::new(TIMER)).delayed(ten),
+            Timer::Stop => Effect::cancel(EffectId::new(TIMER)),
+            Timer::Tick | Timer::Chime => Effect::None,
+        }
+    })
+}
+
+fn timer_store(clock: TestClock) -> Store<impl Reducer<State = Vec<Timer>, Action = Timer, Environment = ()>> {
+    Store::builder(timer(), Vec::new(), ()).clock(Arc::new(clock)).build()
+}
+
+/// Pins: `e.cancellable(id).delayed(d)` can be cancelled during the delay. Before, the scope was opened
+/// only after the delay, so a cancel during it found nothing and the `Tick` still arrived.
+#[tokio::test]
+async fn a_cancellable_effect_inside_a_delay_can_be_cancelled_during_the_delay() {
+    let clock = TestClock::new();
+    let store = timer_store(clock.clone());
+    let started = store.send(Timer::Start);
+    clock.advance(Duration::from_secs(5));
+    store.send(Timer::Stop);
+    clock.advance(Duration::from_secs(60));
+    started.finished().await;
+    store.idle().await;
+    assert_eq!(store.state(Clone::clone), [Timer::Start, Timer::Stop]);
+}
+
+/// Pins: inside a delayed `Merge`, cancelling stops the cancellable branch during the delay and leaves the
+/// others; in nested delays the scope exists from the start of the outer one.
+#[tokio::test]
+async fn a_delayed_merge_or_nested_delay_can_be_cancelled_during_the_delay() {
+    let clock = TestClock::new();
+    let store = timer_store(clock.clone());
+    store.send(Timer::StartWithChime);
+    store.send(Timer::StartNested);
+    clock.advance(Duration::from_secs(5));
+    store.send(Timer::Stop);
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(10));
+        tokio::task::yield_now().await;
+    }
+    store.idle().await;
+    assert_eq!(store.state(Clone::clone), [Timer::StartWithChime, Timer::StartNested, Timer::Stop, Timer::Chime]);
+}
+
+/// Pins: `cancel_in_flight` inside a delay acts when the delay starts, so a second send during the wait
+/// replaces the first (a debounce) and only one `Tick` arrives. Before, both delays ran to their end and
+/// both ticked.
+#[tokio::test]
+async fn cancel_in_flight_inside_a_delay_debounces() {
+    let clock = TestClock::new();
+    let store = timer_store(clock.clone());
+    store.send(Timer::Debounce);
+    clock.advance(Duration::from_secs(5));
+    store.send(Timer::Debounce);
+    clock.advance(Duration::from_secs(60));
+    store.idle().await;
+    assert_eq!(store.state(Clone::clone), [Timer::Debounce, Timer::Debounce, Timer::Tick]);
 }
