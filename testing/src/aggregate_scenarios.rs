@@ -17,11 +17,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use composable_rust_core::{
-    Aggregate, AppendResult, CodecId, Event, EventDecodeError, EventStore, EventStoreError, ExpectedVersion, Metadata,
-    NewEvent, Snapshot, StreamId, StreamRange, Upcasters, Version, async_trait,
+    Aggregate, AppendResult, CodecId, Event, EventDecodeError, EventStore, EventStoreError, ExpectedVersion, LoadUntil,
+    Metadata, NewEvent, Snapshot, StreamId, StreamRange, Upcasters, Version, async_trait,
 };
 use composable_rust_runtime::{
-    LoadError, Repository, RepositoryConfig, RepositoryError, SnapshotIgnoreReason, SnapshotPolicy,
+    AggregateAction, AggregateEnvironment, Aggregates, EventSourced, LoadError, Repository, RepositoryConfig,
+    RepositoryError, SnapshotIgnoreReason, SnapshotPolicy, Store,
 };
 use serde::{Deserialize, Serialize};
 
@@ -514,6 +515,72 @@ where
     conflicts_are_retried_then_returned(make_store().await).await;
 }
 
+/// Past states: a load as of a version stops there (ignoring a snapshot taken later), a load as of a
+/// recorded time holds exactly the events recorded up to it.
+pub async fn past_states_load_as_of_a_version_and_a_time(store: Arc<dyn EventStore>) {
+    let config = RepositoryConfig::default().with_snapshot_policy(SnapshotPolicy::every(3));
+    let repo = Repository::<Account>::with_config(Arc::clone(&store), config);
+    let id = new_account_id();
+    ok(repo.execute(&id, open(), Metadata::default()).await, "open");
+    for amount in [10, 20, 40] {
+        ok(repo.execute(&id, AccountCommand::Deposit(amount), Metadata::default()).await, "deposit");
+    }
+    repo.flush_snapshots().await;
+    assert!(ok(store.load_snapshot(&id).await, "load_snapshot").is_some(), "the policy took a snapshot at 3");
+
+    let at_two = ok(repo.load_as_of(&id, LoadUntil::Version(Version::new(2))).await, "load as of version 2");
+    assert_eq!((at_two.version, at_two.state.balance), (Version::new(2), 10));
+    assert_eq!(at_two.metrics.snapshot_version, None, "the snapshot at 3 lies past version 2");
+    let at_four = ok(repo.load_as_of(&id, LoadUntil::Version(Version::new(4))).await, "load as of version 4");
+    assert_eq!((at_four.version, at_four.state.balance), (Version::new(4), 70));
+    assert_eq!(at_four.metrics.snapshot_version, Some(Version::new(3)), "a snapshot before the version is used");
+    let current = ok(repo.load_as_of(&id, LoadUntil::End).await, "load as of the end");
+    assert_eq!(current.state, ok(repo.load(&id).await, "load").state);
+
+    let stored = ok(store.load_stream(&id, StreamRange::all()).await, "load_stream");
+    let first = stored[0].recorded_at;
+    let recorded_by_then = stored.iter().take_while(|e| e.recorded_at <= first).count() as u64;
+    let then = ok(repo.load_as_of(&id, LoadUntil::RecordedAt(first)).await, "load as of the first event's time");
+    assert_eq!(then.version, Version::new(recorded_by_then), "every event recorded by then, and no other");
+    assert_eq!(then.metrics.snapshot_version, None, "a load as of a time replays from the first event");
+    let before = first - chrono::Duration::seconds(1);
+    let nothing = ok(repo.load_as_of(&id, LoadUntil::RecordedAt(before)).await, "load as of a time before");
+    assert_eq!((nothing.version, nothing.state), (Version::INITIAL, Account::default()));
+}
+
+/// The aggregate as a reducer (`EventSourced`) in a runtime `Store` on this backend: commands, a rejection and a
+/// snapshot at the policy's threshold; the repository then loads the same state, from the snapshot and in full.
+pub async fn event_sourced_reducer_round_trips(store: Arc<dyn EventStore>) {
+    let config = RepositoryConfig::default().with_snapshot_policy(SnapshotPolicy::every(2));
+    let app = Store::builder(
+        EventSourced::<Account>::with_config(config),
+        Aggregates::default(),
+        AggregateEnvironment::default(),
+    )
+    .event_store(Arc::clone(&store))
+    .build();
+    let id = new_account_id();
+    let commands = [open(), AccountCommand::Deposit(5), AccountCommand::Withdraw(9), AccountCommand::Deposit(7)];
+    for command in commands {
+        app.send(AggregateAction::command(id.clone(), command, Metadata::default())).finished().await;
+    }
+    let (state, version) = app
+        .state(|a| {
+            let loaded = a.loaded(&id).cloned();
+            loaded.map(|l| (l.state, l.version))
+        })
+        .unwrap_or_else(|| panic!("the reducer holds the aggregate it changed"));
+    assert_eq!((state.balance, version), (12, Version::new(3)), "the withdrawal of 9 was rejected");
+    assert!(!app.state(Aggregates::is_busy), "every command finished");
+
+    let repo = Repository::<Account>::new(Arc::clone(&store));
+    let loaded = ok(repo.load(&id).await, "load");
+    assert_eq!(loaded.metrics.snapshot_version, Some(Version::new(2)), "the reducer saved a snapshot at 2");
+    assert_eq!((loaded.state.clone(), loaded.version), (state.clone(), version));
+    let full = ok(repo.load_without_snapshot(&id).await, "full replay");
+    assert_eq!(full.state, state, "snapshot plus tail equals full replay");
+}
+
 /// The store one scenario runs against, plus whatever must live as long as it (a temporary folder, a
 /// test database).
 pub struct ScenarioStore {
@@ -572,6 +639,8 @@ macro_rules! aggregate_scenario_tests {
             upcaster_chain_runs_while_loading,
             concurrent_commands_lose_no_update,
             conflicts_are_retried_then_returned,
+            past_states_load_as_of_a_version_and_a_time,
+            event_sourced_reducer_round_trips,
         );
     };
     (@tests $make_store:expr; $($name:ident),* $(,)?) => {
