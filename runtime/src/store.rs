@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use composable_rust_core::{
@@ -14,7 +14,7 @@ use composable_rust_core::{
     StoreRequests, Task,
 };
 use futures::FutureExt;
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, Runtime};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,10 @@ use crate::clock::SystemClock;
 
 /// Runs a [`Reducer`]: holds its state, reduces every action sent to it and executes the returned
 /// [`Effect`]s on tokio, feeding the actions they produce back in.
+///
+/// A store can be built and sent to from anywhere, inside a tokio runtime or not: effects that need a task
+/// run on the runtime of the thread that sends, else on the runtime the store was built in, else on a
+/// process-wide fallback runtime (see [`Store::send`]).
 ///
 /// Cloning is cheap (one `Arc`); all clones share the state. When the last clone is dropped, every effect
 /// still running is cancelled, as with [`Store::shutdown`].
@@ -141,7 +145,9 @@ where
     ///
     /// The reducer runs under the state lock, on the caller's thread; so do the reductions of actions that
     /// the effect sends back synchronously ([`Effect::Send`]). Effects that need a task are spawned on the
-    /// current tokio runtime (or the one the store was built in). A store that has been shut down ignores
+    /// current tokio runtime, else on the one the store was built in, else (a plain thread and a store
+    /// built outside any runtime) on a process-wide fallback runtime with one worker thread: `send` needs
+    /// no runtime and never drops an effect for the lack of one. A store that has been shut down ignores
     /// the action.
     ///
     /// # Panics
@@ -542,10 +548,17 @@ where
             Some(runtime) => {
                 runtime.spawn(task);
             }
-            None => tracing::error!(
-                "an effect needs a tokio runtime, but the action was sent outside one and the store was not \
-                 built inside one; the effect was not run"
-            ),
+            None => match fallback_runtime() {
+                Ok(runtime) => {
+                    runtime.spawn(task);
+                }
+                Err(error) => tracing::error!(
+                    %error,
+                    "an effect needs a tokio runtime; the action was sent outside one, the store was not built \
+                     inside one, and the fallback runtime could not be started, so the effect was not run; \
+                     send from inside a tokio runtime or build the store inside one"
+                ),
+            },
         }
     }
 }
@@ -555,6 +568,27 @@ impl<R: Reducer> Drop for Inner<R> {
         self.shut_down.store(true, Ordering::Release);
         self.shutdown.cancel();
     }
+}
+
+/// The runtime for effects started where there is none: an action sent from a plain thread to a store that
+/// was not built inside a tokio runtime either. Started on first use (one worker thread, named
+/// `composable-rust-effects`, with the time driver for delays) and kept for the life of the process: being
+/// in a `static`, it is never dropped, so its effects are never cut off by a runtime shutting down. Its
+/// one worker is shared by every such store; an effect that blocks it delays the others.
+fn fallback_runtime() -> Result<&'static Handle, &'static str> {
+    static FALLBACK: OnceLock<Result<Runtime, String>> = OnceLock::new();
+    FALLBACK
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("composable-rust-effects")
+                .enable_all()
+                .build()
+                .map_err(|error| format!("could not start the fallback tokio runtime: {error}"))
+        })
+        .as_ref()
+        .map(Runtime::handle)
+        .map_err(String::as_str)
 }
 
 /// Whether starting `effect` spawns a task (and therefore needs a tracker).

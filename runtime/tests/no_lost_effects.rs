@@ -445,3 +445,43 @@ async fn cancel_in_flight_inside_a_delay_debounces() {
     store.idle().await;
     assert_eq!(store.state(Clone::clone), [Timer::Debounce, Timer::Debounce, Timer::Tick]);
 }
+
+// No tokio runtime: effects still run.
+
+#[derive(Debug, Clone, PartialEq)]
+enum Plain {
+    Start,
+    Ran,
+    Delayed,
+    Appended(bool),
+}
+
+/// Pins: a store built and sent to from a plain thread, outside any tokio runtime, runs its task, delay and
+/// append effects (on the fallback runtime) and their actions arrive. Before, each was logged and dropped.
+#[test]
+fn effects_sent_from_outside_any_tokio_runtime_still_run() {
+    assert!(tokio::runtime::Handle::try_current().is_err(), "this test must run outside any runtime");
+    let reducer = reducer_fn(|log: &mut Vec<Plain>, action: Plain, _: &()| {
+        log.push(action.clone());
+        match action {
+            Plain::Start => Effect::merge([
+                Effect::run(|sink| async move { sink.send(Plain::Ran) }),
+                Effect::delay(Duration::from_millis(20), Plain::Delayed),
+                save(9, |reply| Plain::Appended(reply.is_ok())),
+            ]),
+            Plain::Ran | Plain::Delayed | Plain::Appended(_) => Effect::None,
+        }
+    });
+    let events = Arc::new(InMemoryEventStore::new());
+    let store = Store::builder(reducer, Vec::new(), ()).event_store(Arc::clone(&events) as Arc<dyn EventStore>).build();
+    store.send(Plain::Start);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.state(Vec::len) < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut log = store.state(Clone::clone);
+    log.sort_by_key(|action| format!("{action:?}"));
+    assert_eq!(log, [Plain::Appended(true), Plain::Delayed, Plain::Ran, Plain::Start]);
+    assert_eq!(events.events(&doc_stream(9)).len(), 1);
+}
