@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use composable_rust::{LoadUntil, Version};
 use uuid::Uuid;
 
 use crate::domain::{ItemRequest, OrderId, OrderStatus};
@@ -91,10 +93,13 @@ pub enum Command {
         #[arg(long = "tracking", value_name = "NUMBER")]
         tracking_number: String,
     },
-    /// Show one order.
+    /// Show one order, as it is now or as it was at a version or time of its past.
     Show {
         /// The order.
         order: OrderId,
+        /// Which point of its history (default: now).
+        #[command(flatten)]
+        at: PointInTime,
     },
     /// List orders.
     List {
@@ -145,6 +150,48 @@ pub struct LoadArgs {
     /// How many orders are written at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,
+}
+
+/// The options of `show` that pick a point in an order's past; at most one of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Args)]
+#[group(multiple = false)]
+pub struct PointInTime {
+    /// Show the order as it was after its event number N (1 is the event that placed it).
+    #[arg(long, value_name = "N", value_parser = parse_version)]
+    pub at_version: Option<Version>,
+    /// Show the order as it was at this time: after the events recorded at or before it
+    /// (RFC 3339, e.g. 2026-11-26T13:07:54.540Z; `history` shows when each event was recorded).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl PointInTime {
+    /// How far to load the order: to the end unless a version or a time was given.
+    #[must_use]
+    pub fn until(self) -> LoadUntil {
+        match (self.at_version, self.as_of) {
+            (Some(version), _) => LoadUntil::Version(version),
+            (None, Some(time)) => LoadUntil::RecordedAt(time),
+            (None, None) => LoadUntil::End,
+        }
+    }
+}
+
+/// `--at-version`: a whole number from 1.
+fn parse_version(text: &str) -> Result<Version, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("versions start at 1, the event that placed the order".to_owned()),
+        Ok(n) => Ok(Version::new(n)),
+        Err(_) => Err(format!("{text:?} is not a version number (a whole number from 1)")),
+    }
+}
+
+/// `--as-of`: an RFC 3339 time with its offset, kept in UTC.
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text).map(|time| time.with_timezone(&Utc)).map_err(|_| {
+        let example = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        format!("{text:?} is not an RFC 3339 time such as {example} (date, 'T', time and offset)")
+    })
 }
 
 /// The statuses `list --status` accepts.
@@ -209,5 +256,28 @@ mod tests {
         assert!(err.to_string().contains("SKU:QUANTITY:UNIT_PRICE_CENTS"), "{err}");
         let err = Cli::try_parse_from(["order-processing", "show", "no spaces"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    fn show(args: &[&str]) -> Result<PointInTime, clap::Error> {
+        let cli = Cli::try_parse_from(["order-processing", "show", "a1"].iter().chain(args))?;
+        let Command::Show { at, .. } = cli.command else { panic!("expected show") };
+        Ok(at)
+    }
+
+    #[test]
+    fn show_takes_a_version_or_an_rfc_3339_time_but_not_both() {
+        assert_eq!(show(&[]).unwrap().until(), LoadUntil::End);
+        assert_eq!(show(&["--at-version", "3"]).unwrap().until(), LoadUntil::Version(Version::new(3)));
+        let time = DateTime::parse_from_rfc3339("2026-11-26T13:07:54.540Z").unwrap().with_timezone(&Utc);
+        assert_eq!(show(&["--as-of", "2026-11-26T14:07:54.540+01:00"]).unwrap().until(), LoadUntil::RecordedAt(time));
+
+        let both = show(&["--at-version", "1", "--as-of", "2026-11-26T13:07:54Z"]).unwrap_err();
+        assert_eq!(both.exit_code(), 2);
+        assert!(both.to_string().contains("cannot be used with"), "{both}");
+        let zero = show(&["--at-version", "0"]).unwrap_err();
+        assert!(zero.to_string().contains("versions start at 1"), "{zero}");
+        let vague = show(&["--as-of", "yesterday"]).unwrap_err();
+        assert_eq!(vague.exit_code(), 2);
+        assert!(vague.to_string().contains("\"yesterday\" is not an RFC 3339 time such as"), "{vague}");
     }
 }

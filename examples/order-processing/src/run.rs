@@ -11,16 +11,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, SecondsFormat, Utc};
+
 use composable_rust::config::{Backend, ConfigError, EventStoreConfig};
 use composable_rust::postgres::PostgresConfig;
-use composable_rust::{Aggregate, EventDecoder, EventStore, Metadata, StreamId, StreamRange, Version};
+use composable_rust::{Aggregate, EventDecoder, EventStore, LoadUntil, Metadata, StreamId, StreamRange, Version};
 use composable_rust::{AggregateEnvironment, LoadError, Loaded, Repository, SnapshotPolicy, Store};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
 use crate::app::{AppAction, AppState, KnownOrder, OrderApp, Outcome, error_chain};
-use crate::cli::{Cli, Command, LoadArgs, StatusFilter, StoreArgs};
+use crate::cli::{Cli, Command, LoadArgs, PointInTime, StatusFilter, StoreArgs};
 use crate::domain::{ItemRequest, Order, OrderCommand, OrderEvent, OrderId};
 use crate::output::{self, Align, Table};
 
@@ -29,7 +31,8 @@ use crate::output::{self, Align, Table};
 pub enum Exit {
     /// 0: the command did what was asked.
     Done,
-    /// 1: the order rules refused the command (or the order does not exist); nothing was written.
+    /// 1: the order rules refused the command, or the order (or the version or time `show` asks for)
+    /// does not exist; nothing was written.
     Rejected,
     /// 2: the command line was wrong (clap reports these itself).
     Usage,
@@ -240,7 +243,7 @@ impl Session {
                 let outcome = self.execute(&order, OrderCommand::Ship { tracking_number }, self.correlation_id).await?;
                 Ok(self.report(&order, &outcome))
             }
-            Command::Show { order } => self.show(&order).await,
+            Command::Show { order, at } => self.show(&order, at).await,
             Command::List { status } => self.list(status).await,
             Command::History { order } => self.history(&order).await,
             Command::Rebuild { all } => self.rebuild(all).await,
@@ -313,11 +316,73 @@ impl Session {
         Ok(loaded)
     }
 
-    async fn show(&self, id: &OrderId) -> Result<Exit, Failure> {
-        let loaded = self.load_existing(id).await?;
-        print!("{}", output::order_details(id, &loaded.state, loaded.version));
-        println!("  rebuilt from {}: {}", self.description, describe_load(&loaded));
+    /// `show`: the order now, or as it was at a version or a time (`Repository::load_as_of`). A version
+    /// past its last event, or a time before its first, is an error (exit 1) that names the bounds.
+    async fn show(&self, id: &OrderId, at: PointInTime) -> Result<Exit, Failure> {
+        let latest = self.load_existing(id).await?;
+        let last = latest.version;
+        let until = at.until();
+        if until == LoadUntil::End {
+            print!("{}", output::order_details(id, &latest.state, last));
+            println!("  rebuilt from {}: {}", self.description, describe_load(&latest));
+            return Ok(Exit::Done);
+        }
+        if let LoadUntil::Version(version) = until {
+            if version > last {
+                return Err(Failure {
+                    exit: Exit::Rejected,
+                    message: format!(
+                        "order {id} has no version {version}: its last event is version {last}; \
+                         `order-processing history {id}` lists its events"
+                    ),
+                });
+            }
+        }
+        let past = self.repository.load_as_of(id.stream_id(), until).await.map_err(|e| Failure::load(id, &e))?;
+        let recorded = |version| async move { self.recorded_at(id, version).await.map(rfc3339) };
+        let reflects = match until {
+            // Versions start at 1, so only a time can come before the first event.
+            LoadUntil::RecordedAt(time) if past.version == Version::INITIAL => {
+                return Err(Failure {
+                    exit: Exit::Rejected,
+                    message: format!(
+                        "order {id} did not exist yet at {}: its first event was recorded at {}; \
+                         `order-processing history {id}` lists its events",
+                        rfc3339(time),
+                        recorded(Version::FIRST).await?
+                    ),
+                });
+            }
+            LoadUntil::RecordedAt(time) => format!(
+                "as it was at {}: version {} of {last}, recorded at {}",
+                rfc3339(time),
+                past.version,
+                recorded(past.version).await?
+            ),
+            _ => format!(
+                "as it was at version {} of {last}, recorded at {}",
+                past.version,
+                recorded(past.version).await?
+            ),
+        };
+        print!("{}", output::order_details(id, &past.state, past.version));
+        println!("  {reflects}");
+        println!("  rebuilt from {}: {}", self.description, describe_load(&past));
         Ok(Exit::Done)
+    }
+
+    /// When the event `version` of order `id` was recorded.
+    async fn recorded_at(&self, id: &OrderId, version: Version) -> Result<DateTime<Utc>, Failure> {
+        let what = || format!("read event {version} of order {id}");
+        let events = self
+            .store
+            .load_stream(id.stream_id(), StreamRange::between(version, version))
+            .await
+            .map_err(|e| Failure::store(&what(), &e))?;
+        events.first().map(|event| event.recorded_at).ok_or_else(|| Failure {
+            exit: Exit::StoreError,
+            message: format!("could not {}: the event store has no such event although it loaded it", what()),
+        })
     }
 
     async fn list(&self, status: Option<StatusFilter>) -> Result<Exit, Failure> {
@@ -600,6 +665,12 @@ pub(crate) fn describe_change(id: &OrderId, event: &OrderEvent, order: &Order) -
             format!("Shipped order {id} with tracking number {tracking_number}.")
         }
     }
+}
+
+/// A time as `show` prints it: RFC 3339 in UTC, with as many fractional digits as it has, so that it can
+/// be pasted back into `--as-of`.
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// `snapshot at version 5 + 2 events replayed (1.2 ms)` or `3 events replayed, no snapshot (0.8 ms)`.

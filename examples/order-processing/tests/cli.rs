@@ -9,6 +9,9 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
 
 use composable_rust::sqlite::SqliteEventStore;
 use composable_rust::testing::postgres_fixture::PostgresTestDatabase;
@@ -95,6 +98,74 @@ async fn orders_survive_restarts_with_postgres() {
     tokio::task::spawn_blocking(move || place_ship_and_show_in_separate_processes(&Target::Postgres(&url)))
         .await
         .unwrap();
+    db.drop_database().await.unwrap();
+}
+
+/// Place an order, add an item, then show the order as it was before the item: by version and by time.
+fn show_rebuilds_an_order_as_it_was_at_a_version_or_a_time(target: &Target<'_>) {
+    ok(target, &["place", "--id", "past-1", "--customer", "Ada", "--item", "notebook:2:1250"]);
+    // A time strictly between the two events (the program's clock and the test's are the same machine's).
+    std::thread::sleep(Duration::from_millis(20));
+    let between = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    std::thread::sleep(Duration::from_millis(20));
+    ok(target, &["add-item", "past-1", "--item", "ink:3:725"]);
+
+    let at_one = ok(target, &["show", "past-1", "--at-version", "1"]);
+    assert!(at_one.starts_with("Order past-1  (placed, version 1)"), "{at_one}");
+    assert!(at_one.contains("as it was at version 1 of 2, recorded at "), "{at_one}");
+    assert!(at_one.contains("total      $25.00") && !at_one.contains("ink"), "{at_one}");
+
+    let as_of = ok(target, &["show", "past-1", "--as-of", &between]);
+    assert!(as_of.starts_with("Order past-1  (placed, version 1)"), "{as_of}");
+    assert!(as_of.contains(&format!("as it was at {between}: version 1 of 2, recorded at ")), "{as_of}");
+    assert!(as_of.contains("total      $25.00") && !as_of.contains("ink"), "{as_of}");
+
+    let at_two = ok(target, &["show", "past-1", "--at-version", "2"]);
+    assert!(at_two.contains("as it was at version 2 of 2") && at_two.contains("ink"), "{at_two}");
+    assert!(at_two.contains("total      $46.75"), "{at_two}");
+    let now = ok(target, &["show", "past-1"]);
+    assert!(now.contains("total      $46.75") && !now.contains("as it was"), "{now}");
+
+    // (arguments, exit code, what stderr must say)
+    let errors: [(&[&str], i32, &str); 4] = [
+        (&["show", "past-1", "--at-version", "3"], 1, "order past-1 has no version 3: its last event is version 2"),
+        (
+            &["show", "past-1", "--as-of", "2000-01-01T00:00:00Z"],
+            1,
+            "order past-1 did not exist yet at 2000-01-01T00:00:00Z: its first event was recorded at ",
+        ),
+        (&["show", "past-1", "--at-version", "1", "--as-of", &between], 2, "cannot be used with"),
+        (&["show", "nope", "--at-version", "1"], 1, "there is no order nope"),
+    ];
+    for (args, code, message) in errors {
+        let output = run(target, args);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(message), "{args:?}: {}", stderr(&output));
+        assert_eq!(stdout(&output), "", "{args:?} printed to stdout");
+    }
+
+    // The time the error names can be pasted back: as of the first event, the order is at version 1.
+    let too_early = stderr(&run(target, &["show", "past-1", "--as-of", "2000-01-01T00:00:00Z"]));
+    let first = too_early.split("recorded at ").nth(1).and_then(|rest| rest.split(';').next()).unwrap();
+    let at_first = ok(target, &["show", "past-1", "--as-of", first]);
+    assert!(at_first.contains(&format!("as it was at {first}: version 1 of 2, recorded at {first}")), "{at_first}");
+}
+
+#[test]
+fn show_as_of_a_version_or_time_with_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    show_rebuilds_an_order_as_it_was_at_a_version_or_a_time(&Target::Sqlite(dir.path()));
+}
+
+#[tokio::test]
+async fn show_as_of_a_version_or_time_with_postgres() {
+    let db = PostgresTestDatabase::start().await;
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking(move || {
+        show_rebuilds_an_order_as_it_was_at_a_version_or_a_time(&Target::Postgres(&url))
+    })
+    .await
+    .unwrap();
     db.drop_database().await.unwrap();
 }
 
