@@ -3,8 +3,9 @@
 //! Read it in this order:
 //! - [`domain`]: the pure part. [`Order`] is an [`Aggregate`](composable_rust::Aggregate):
 //!   commands, events (`OrderPlaced.v1`, ...), the state and the rules, with no I/O.
-//! - [`app`]: the wiring. A reducer whose actions are commands and their outcomes returns an
-//!   `Effect::EventStore` that runs the command through the runtime's `Repository`; a `Store` executes it.
+//! - [`app`]: the wiring. The reducer [`OrderApp`](app::OrderApp) runs [`Order`] as an
+//!   `EventSourced<Order>` reducer: a command becomes a load request, then an append request, and the
+//!   answers come back as actions until the command ends as an outcome; a `Store` runs the requests.
 //! - [`cli`], [`run`] (with the `demo` module) and `main.rs`: parse the arguments, open the event store
 //!   (an SQLite file by default, or PostgreSQL), run, print for humans, and exit with a code that says what
 //!   happened.
