@@ -4,7 +4,7 @@ use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
@@ -50,6 +50,17 @@ use crate::clock::SystemClock;
 /// - An `EventStore` write (append, save snapshot, save checkpoint) that has started runs to its end even
 ///   when its scope is cancelled or the store shuts down or is dropped; only its reply is discarded.
 ///   [`Store::idle`] and [`SendHandle::finished`] wait for it.
+///
+/// # A reducer panic poisons the store
+///
+/// A reducer is pure code, so a panic in it is a bug, and it may have left the state half-updated. The
+/// store then poisons itself: it records the action type, who sent the action and the panic message,
+/// cancels every running effect as [`Store::shutdown`] does (writes in flight complete), and reduces no
+/// action again. A panic inside `send` is re-raised to its caller; one while reducing an action an effect
+/// fed back is logged with `tracing::error!`. From then on [`Store::send`] panics with a message that says
+/// what happened and what to do, [`Store::try_send`] returns [`StorePoisoned`], and actions effects still
+/// feed back are dropped with an error log. [`Store::state`] still reads the state, for a post-mortem.
+/// A panic in an effect's own code (a task) is only logged: it leaves the state untouched.
 ///
 /// ```
 /// use composable_rust_core::{Effect, reducer_fn};
@@ -119,6 +130,8 @@ struct Inner<R: Reducer> {
     shutdown: CancellationToken,
     /// Mirrors `shutdown` without taking its lock, for the hot path of `send`.
     shut_down: AtomicBool,
+    /// Set (under the state lock) when the reducer panics; from then on no action is reduced.
+    poisoned: OnceLock<StorePoisoned>,
     /// Counts every running task of the store.
     running: Arc<Tracker>,
 }
@@ -151,15 +164,124 @@ where
     /// the action.
     ///
     /// # Panics
-    /// A reducer that panics panics here: a reducer is pure code, so its panic is a bug to fix.
+    /// - When the reducer panics while reducing `action` or an action its effects send synchronously: the
+    ///   store [poisons itself](Store#a-reducer-panic-poisons-the-store) and the panic is re-raised here,
+    ///   unchanged. A reducer is pure code, so its panic is a bug to fix.
+    /// - When the store is poisoned already: the message says which action type the reducer panicked on,
+    ///   who sent it, the panic message, and what to do. Use [`Store::try_send`] to get a
+    ///   [`StorePoisoned`] error instead.
+    #[track_caller]
     pub fn send(&self, action: R::Action) -> SendHandle {
+        match self.try_send(action) {
+            Ok(handle) => handle,
+            Err(poisoned) => refuse(&poisoned),
+        }
+    }
+
+    /// Like [`Store::send`], but a poisoned store returns an error instead of panicking.
+    ///
+    /// # Errors
+    /// [`StorePoisoned`] when the reducer has panicked before (or, on another thread, while this action
+    /// waited for the state lock): the action is dropped, not reduced.
+    ///
+    /// # Panics
+    /// When the reducer panics while reducing `action` or an action its effects send synchronously: the
+    /// store poisons itself and the panic is re-raised here, as [`Store::send`] does.
+    ///
+    /// ```
+    /// use std::panic::{AssertUnwindSafe, catch_unwind};
+    /// use composable_rust_core::{Effect, reducer_fn};
+    /// use composable_rust_runtime::Store;
+    ///
+    /// let store = Store::new(
+    ///     reducer_fn(|n: &mut u8, by: u8, _: &()| {
+    ///         *n = n.checked_add(by).expect("the counter overflowed");
+    ///         Effect::<u8>::None
+    ///     }),
+    ///     250,
+    ///     (),
+    /// );
+    /// assert!(store.try_send(5).is_ok());
+    /// assert!(catch_unwind(AssertUnwindSafe(|| store.send(1))).is_err()); // the reducer's panic
+    /// let refused = store.try_send(1).unwrap_err();
+    /// assert!(refused.to_string().contains("the counter overflowed"));
+    /// assert!(store.is_poisoned());
+    /// ```
+    pub fn try_send(&self, action: R::Action) -> Result<SendHandle, StorePoisoned> {
         if self.inner.shut_down.load(Ordering::Acquire) {
+            // Poisoning shuts the store down, so this one check keeps the hot path to a single load.
+            if let Some(poisoned) = self.inner.poisoned.get() {
+                return Err(poisoned.clone());
+            }
             tracing::debug!("an action was sent to a store that has been shut down; it was ignored");
-            return SendHandle { tracker: None };
+            return Ok(SendHandle { tracker: None });
         }
         let mut tracker = None;
-        self.inner.process(action, &mut tracker);
-        SendHandle { tracker }
+        self.inner.process(action, Caller::Send, &mut tracker)?;
+        Ok(SendHandle { tracker })
+    }
+}
+
+/// The panic of a `send` to a poisoned store.
+#[cold]
+#[track_caller]
+fn refuse(poisoned: &StorePoisoned) -> ! {
+    panic!("Store::send refused an action: {poisoned}")
+}
+
+/// Why a poisoned [`Store`] refuses actions: its reducer panicked, so its state may be half-updated.
+///
+/// Returned by [`Store::try_send`]; [`Store::send`] panics with the same text. The store does not recover:
+/// fix the reducer, and build a new store (from a state you trust) to go on.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the store is poisoned: its reducer panicked while reducing an action of type `{action_type}` {origin}\n\
+     panic message: {panic_message}\n\
+     the store refuses every action since, because the panic may have left its state half-updated\n\
+     fix the reducer so that it cannot panic, then build a new store"
+)]
+pub struct StorePoisoned {
+    action_type: &'static str,
+    origin: ActionOrigin,
+    panic_message: Arc<str>,
+}
+
+impl StorePoisoned {
+    /// The reducer's action type (`std::any::type_name`), e.g. `my_app::CartAction`.
+    #[must_use]
+    pub fn action_type(&self) -> &'static str {
+        self.action_type
+    }
+
+    /// Who gave the store the action the reducer panicked on.
+    #[must_use]
+    pub fn origin(&self) -> ActionOrigin {
+        self.origin
+    }
+
+    /// The panic's message (its payload, when that is a string).
+    #[must_use]
+    pub fn panic_message(&self) -> &str {
+        &self.panic_message
+    }
+}
+
+/// Who gave a [`Store`] an action: its caller, or one of its own effects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionOrigin {
+    /// The action passed to [`Store::send`] or [`Store::try_send`].
+    Send,
+    /// An action an effect fed back: an [`Effect::Send`], an action a task sent through its
+    /// [`ActionSink`], the reply to an event store request.
+    Effect,
+}
+
+impl fmt::Display for ActionOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Send => "sent by the store's caller",
+            Self::Effect => "fed back by one of its effects",
+        })
     }
 }
 
@@ -173,15 +295,24 @@ impl<R: Reducer> Store<R> {
 
     /// Cancels every effect that is running and makes the store ignore further actions.
     ///
-    /// Tasks stop at their next `.await`; [`SendHandle::finished`] and [`Store::idle`] resolve once they have.
+    /// Tasks stop at their next `.await`. Event store writes that have started (append, save snapshot, save
+    /// checkpoint) are the exception: they run to their end, and only their replies are dropped.
+    /// [`SendHandle::finished`] and [`Store::idle`] resolve once every task has stopped or ended, writes
+    /// included.
     pub fn shutdown(&self) {
         self.inner.shut_down();
     }
 
-    /// Whether [`Store::shutdown`] has been called.
+    /// Whether [`Store::shutdown`] has been called, or the store has [poisoned](Store::is_poisoned) itself.
     #[must_use]
     pub fn is_shut_down(&self) -> bool {
         self.inner.shut_down.load(Ordering::Acquire)
+    }
+
+    /// Whether the reducer has panicked: the store then refuses every action (see [`Store::try_send`]).
+    #[must_use]
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.poisoned.get().is_some()
     }
 
     /// How many effect tasks are running now (across all sends).
@@ -259,6 +390,7 @@ where
                 cancellations: Arc::default(),
                 shutdown: CancellationToken::new(),
                 shut_down: AtomicBool::new(false),
+                poisoned: OnceLock::new(),
                 running: Tracker::root(),
             }),
         }
@@ -296,7 +428,8 @@ impl Ctx {
 
 impl<R: Reducer> Inner<R> {
     fn lock_state(&self) -> MutexGuard<'_, R::State> {
-        // A poisoned lock means a reducer panicked; that panic was already reported where it happened.
+        // Reducer panics are caught inside the lock (and poison the store instead), so the lock is poisoned
+        // only by a panic in a `state` reader; the state is intact then.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -315,21 +448,61 @@ where
 {
     /// Reduces `action`, then every action its effects send synchronously, in FIFO order (as TCA does).
     /// `tracker` is created the first time an effect needs a task.
-    fn process(self: &Arc<Self>, action: R::Action, tracker: &mut Option<Arc<Tracker>>) {
+    ///
+    /// # Errors
+    /// The store is poisoned; the action (and those queued behind it) were dropped.
+    fn process(
+        self: &Arc<Self>,
+        action: R::Action,
+        caller: Caller,
+        tracker: &mut Option<Arc<Tracker>>,
+    ) -> Result<(), StorePoisoned> {
         let mut queue = VecDeque::new();
-        self.drain(Some(action), &mut queue, tracker);
+        self.drain(Some(action), &mut queue, tracker, caller)
     }
 
+    /// Reduces `next`, then the queue, until both are empty. A reducer panic poisons the store (see
+    /// [`Inner::stopped`]); an action that finds the store poisoned is not reduced.
+    ///
+    /// # Errors
+    /// The store is poisoned (it may have been on another thread, before this action got the lock).
     fn drain(
         self: &Arc<Self>,
         mut next: Option<R::Action>,
         queue: &mut VecDeque<R::Action>,
         tracker: &mut Option<Arc<Tracker>>,
-    ) {
+        caller: Caller,
+    ) -> Result<(), StorePoisoned> {
+        // The action `send` was given came from its caller; every action after it was fed back by an effect.
+        let mut origin = match caller {
+            Caller::Send => ActionOrigin::Send,
+            Caller::Effect => ActionOrigin::Effect,
+        };
         while let Some(action) = next.take().or_else(|| queue.pop_front()) {
-            let effect = {
+            let origin = std::mem::replace(&mut origin, ActionOrigin::Effect);
+            let mut panicked = None;
+            let reduced = {
                 let mut state = self.lock_state();
-                self.reducer.reduce(&mut state, action, &self.environment)
+                // Checked under the lock, so that no action is reduced after a panic, even one that waited
+                // for the lock on another thread while the reducer panicked; recorded under it for the same
+                // reason.
+                if self.poisoned.get().is_some() {
+                    None
+                } else {
+                    match panic::catch_unwind(AssertUnwindSafe(|| {
+                        self.reducer.reduce(&mut state, action, &self.environment)
+                    })) {
+                        Ok(effect) => Some(effect),
+                        Err(payload) => {
+                            self.poison(payload.as_ref(), origin);
+                            panicked = Some(payload);
+                            None
+                        }
+                    }
+                }
+            };
+            let Some(effect) = reduced else {
+                return Err(self.stopped(panicked, caller));
             };
             if effect.is_none() {
                 continue;
@@ -340,6 +513,46 @@ where
             let ctx = Ctx { tracker: tracker.clone(), scope: None };
             self.start(effect, &ctx, queue);
         }
+        Ok(())
+    }
+
+    /// Records the reducer's panic as the store's poison; called under the state lock.
+    #[cold]
+    fn poison(&self, payload: &(dyn Any + Send), origin: ActionOrigin) {
+        self.poisoned.get_or_init(|| StorePoisoned {
+            action_type: std::any::type_name::<R::Action>(),
+            origin,
+            panic_message: panic_message(payload).into(),
+        });
+    }
+
+    /// Why `drain` stopped: the reducer panicked (`panicked` holds the payload) or the store was poisoned
+    /// already. After a panic, shuts the store down (every effect is cancelled except writes in flight,
+    /// which complete), then re-raises the panic in `send`, whose caller sees it, or logs it in an effect,
+    /// which has no caller to tell. A refused action is logged in an effect and returned to `send`.
+    #[cold]
+    #[inline(never)]
+    fn stopped(&self, panicked: Option<Box<dyn Any + Send>>, caller: Caller) -> StorePoisoned {
+        let Some(poisoned) = self.poisoned.get().cloned() else {
+            unreachable!("drain stops only when the store is poisoned")
+        };
+        match (panicked, caller) {
+            (Some(payload), Caller::Send) => {
+                self.shut_down();
+                panic::resume_unwind(payload)
+            }
+            (Some(_), Caller::Effect) => {
+                self.shut_down();
+                tracing::error!(
+                    error = %poisoned,
+                    "the reducer panicked while reducing an action fed back by an effect; the store is poisoned: \
+                     its effects are cancelled (writes in flight complete) and it refuses every further action"
+                );
+            }
+            (None, Caller::Effect) => report_dropped(&poisoned),
+            (None, Caller::Send) => {}
+        }
+        poisoned
     }
 
     /// Runs `effect` and the actions it sends synchronously, from inside a task.
@@ -350,7 +563,8 @@ where
         let mut queue = VecDeque::new();
         self.start(effect, ctx, &mut queue);
         let mut tracker = ctx.tracker.clone();
-        self.drain(None, &mut queue, &mut tracker);
+        // A poisoned store has been reported by `drain`; a task has no caller to return the error to.
+        let _ = self.drain(None, &mut queue, &mut tracker, Caller::Effect);
     }
 
     /// Starts `effect`: inline parts now (sent actions go to `queue`), the rest as tasks.
@@ -395,12 +609,17 @@ where
         let tracker = ctx.tracker.clone();
         ActionSink::new(move |action| {
             if token.is_cancelled() {
-                tracing::trace!("an action sent by a cancelled effect was dropped");
+                // Poisoning cancels every token, so a poisoned store's feedback ends up here.
+                match store.upgrade().as_ref().and_then(|store| store.poisoned.get()) {
+                    Some(poisoned) => report_dropped(poisoned),
+                    None => tracing::trace!("an action sent by a cancelled effect was dropped"),
+                }
                 return;
             }
             if let Some(store) = store.upgrade() {
                 let mut tracker = tracker.clone();
-                store.process(action, &mut tracker);
+                // A refusal has been reported by `drain`; an effect has no caller to return it to.
+                let _ = store.process(action, Caller::Effect, &mut tracker);
             }
         })
     }
@@ -601,6 +820,23 @@ fn needs_task<A>(effect: &Effect<A>) -> bool {
     }
 }
 
+/// Where the reducer runs: inside [`Store::send`], whose caller sees a reducer panic re-raised, or inside
+/// an effect, which has no caller to tell and logs it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Send,
+    Effect,
+}
+
+/// Logs an action fed back by an effect that a poisoned store dropped.
+fn report_dropped(poisoned: &StorePoisoned) {
+    tracing::error!(
+        error = %poisoned,
+        "an action of type {} fed back by an effect was dropped, not reduced: the store is poisoned",
+        poisoned.action_type
+    );
+}
+
 /// Whether starting `effect` opens a cancellable scope before any wait (so a delay around it must open the
 /// scope first).
 fn opens_scope<A>(effect: &Effect<A>) -> bool {
@@ -786,6 +1022,7 @@ impl<R: Reducer> fmt::Debug for Store<R> {
             .field("event_store", &self.inner.event_store)
             .field("effects_in_flight", &self.inner.running.count())
             .field("shut_down", &self.inner.shut_down.load(Ordering::Acquire))
+            .field("poisoned", &self.inner.poisoned.get().is_some())
             .finish_non_exhaustive()
     }
 }

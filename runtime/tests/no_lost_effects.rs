@@ -485,3 +485,97 @@ fn effects_sent_from_outside_any_tokio_runtime_still_run() {
     assert_eq!(log, [Plain::Appended(true), Plain::Delayed, Plain::Ran, Plain::Start]);
     assert_eq!(events.events(&doc_stream(9)).len(), 1);
 }
+
+// A reducer panic poisons the store.
+
+#[derive(Debug, Clone)]
+enum Risky {
+    Add(u32),
+    /// Adds 100, then panics: a half-done update.
+    Boom,
+    /// Starts an append (held at the gate) and a task that feeds `Boom` back.
+    SaveThenBoom,
+    Saved,
+}
+
+fn risky() -> impl Reducer<State = u32, Action = Risky, Environment = ()> + Send + Sync + 'static {
+    reducer_fn(|n: &mut u32, action: Risky, _: &()| match action {
+        Risky::Add(by) => {
+            *n += by;
+            Effect::None
+        }
+        Risky::Boom => {
+            *n += 100;
+            panic!("the reducer hit a bug");
+        }
+        Risky::SaveThenBoom => Effect::merge([save(2, |_| Risky::Saved), Effect::future(async { Risky::Boom })]),
+        Risky::Saved => {
+            *n += 1000;
+            Effect::None
+        }
+    })
+}
+
+/// The text of a panic payload.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+/// Pins: a reducer panic inside `send` reaches the caller unchanged and poisons the store; every later
+/// `send` panics naming the action type, who sent it and the panic message, `try_send` returns the same
+/// as an error, and the half-updated state is not touched again. Before, the store went on reducing.
+#[test]
+fn a_reducer_panic_in_send_poisons_the_store_and_later_sends_fail_naming_the_action_type() {
+    let store = Store::new(risky(), 0, ());
+    store.send(Risky::Add(1));
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.send(Risky::Boom)))
+        .expect_err("the reducer's panic must reach the caller");
+    assert_eq!(panic_text(payload.as_ref()), "the reducer hit a bug");
+    assert!(store.is_poisoned() && store.is_shut_down());
+
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.send(Risky::Add(1))))
+        .expect_err("a poisoned store must refuse the action");
+    let message = panic_text(refused.as_ref());
+    for needle in
+        [std::any::type_name::<Risky>(), "the reducer hit a bug", "sent by the store's caller", "half-updated"]
+    {
+        assert!(message.contains(needle), "{needle:?} is missing from: {message}");
+    }
+
+    let error = store.try_send(Risky::Add(1)).expect_err("try_send must return the poison");
+    assert_eq!(error.action_type(), std::any::type_name::<Risky>());
+    assert_eq!(error.panic_message(), "the reducer hit a bug");
+    assert_eq!(error.to_string().lines().count(), 4, "one cause per line: {error}");
+    assert_eq!(store.state(|n| *n), 101, "only the actions before the panic, and the panic's half-update");
+}
+
+/// Pins: a reducer panic while reducing an action an effect fed back poisons the store as well: running
+/// effects are cancelled except the write in flight, which completes and is stored once, its reply is
+/// dropped, and later sends fail saying the action was fed back by an effect. Before, the task's
+/// `catch_unwind` swallowed the panic and the store went on with the half-updated state.
+#[tokio::test]
+async fn a_reducer_panic_on_an_action_fed_back_by_an_effect_poisons_the_store() {
+    let (events, gated) = gated_store();
+    let store = Store::builder(risky(), 0, ()).event_store(Arc::clone(&gated) as Arc<dyn EventStore>).build();
+    store.send(Risky::SaveThenBoom);
+    gated.started.notified().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !store.is_poisoned() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(store.is_poisoned(), "the panic on the fed-back Boom must poison the store");
+
+    let error = store.try_send(Risky::Add(1)).expect_err("a poisoned store must refuse the action");
+    assert!(error.to_string().contains("fed back by one of its effects"), "{error}");
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.send(Risky::Add(1))));
+    assert!(refused.is_err(), "send to a poisoned store must panic");
+
+    gated.open();
+    store.idle().await;
+    assert_eq!(events.events(&doc_stream(2)).len(), 1, "the write in flight completes");
+    assert_eq!(store.state(|n| *n), 100, "nothing is reduced after the panic, not even the write's reply");
+}

@@ -552,6 +552,10 @@ mod reporting {
     #[derive(Debug, Clone, PartialEq)]
     enum Action {
         Panic,
+        /// The reducer panics on this one.
+        Boom,
+        /// A task feeds back `Boom`, then `Ok`.
+        BoomThenOk,
         Fail,
         Load,
         Loaded,
@@ -565,6 +569,11 @@ mod reporting {
             seen.push(action.clone());
             match action {
                 Action::Panic => Effect::run(|_: ActionSink<Action>| async { panic!("boom in a task") }),
+                Action::Boom => panic!("boom in the reducer"),
+                Action::BoomThenOk => Effect::run(|sink: ActionSink<Action>| async move {
+                    sink.send(Action::Boom);
+                    sink.send(Action::Ok);
+                }),
                 Action::Fail => {
                     Effect::try_run(|_: ActionSink<Action>| async { Err::<(), _>("the mail server said no") })
                 }
@@ -589,6 +598,20 @@ mod reporting {
         let errors = captured.errors();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].contains("panicked") && errors[0].contains("boom in a task"), "{errors:?}");
+    }
+
+    #[tokio::test]
+    async fn a_reducer_panic_in_an_effect_and_the_actions_dropped_after_it_are_reported() {
+        let captured = Captured::default();
+        let _guard = tracing::subscriber::set_default(captured.clone());
+        let store = Store::new(reducer(), Vec::new(), ());
+        store.send(Action::BoomThenOk).finished().await;
+        assert!(store.is_poisoned());
+        assert_eq!(store.state(Clone::clone), [Action::BoomThenOk, Action::Boom], "Ok must not be reduced");
+        let errors = captured.errors();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("poisoned") && errors[0].contains("boom in the reducer"), "{errors:?}");
+        assert!(errors[1].contains("dropped") && errors[1].contains("poisoned"), "{errors:?}");
     }
 
     #[tokio::test]
