@@ -40,6 +40,10 @@ pub enum Effect<A> {
     /// Run an async task that may send any number of actions through its [`ActionSink`].
     Run(Task<A>),
     /// Wait `duration` on the store's clock, then run `effect`.
+    ///
+    /// A `Cancellable` that `effect` is (or that a `Merge` or `Delay` in it holds) is opened when the wait
+    /// starts, so a [`Cancel`](Effect::Cancel) during the wait stops it (see [`Effect::delayed`]); the
+    /// steps of a `Concat` open theirs only when they start.
     Delay {
         /// How long to wait, measured by the store's clock (a test clock in tests).
         duration: Duration,
