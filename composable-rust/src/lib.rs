@@ -70,8 +70,9 @@ pub mod testing {
 /// The imports most programs need: `use composable_rust::prelude::*;`.
 pub mod prelude {
     pub use composable_rust_core::{
-        Aggregate, Combine, Effect, EffectId, Event, EventStore, EventStoreError, EventStoreOperation, ExpectedVersion,
-        EventStoreRequest, ForEach, IfLet, Metadata, Reducer, Scope, StreamId, Version, case, reducer_fn,
+        Aggregate, Combine, Effect, EffectId, Event, EventStore, EventStoreError, EventStoreOperation,
+        EventStoreRequest, ExpectedVersion, ForEach, IfLet, Metadata, Reducer, Scope, StreamId, Version, case,
+        reducer_fn,
     };
     pub use composable_rust_runtime::{
         AggregateAction, AggregateEnvironment, Aggregates, EventSourced, Repository, RepositoryConfig, SnapshotPolicy,
