@@ -110,9 +110,7 @@ pub enum EventStoreError {
     Schema(String),
     /// A reducer returned an event store request, but the `Store` running it was built without an event
     /// store. Nothing was run.
-    #[error(
-        "could not {request}: this Store has no event store; build it with Store::builder(..).event_store(..)"
-    )]
+    #[error("could not {request}: this Store has no event store; build it with Store::builder(..).event_store(..)")]
     NoEventStore {
         /// The request that could not run, described.
         request: String,
@@ -139,4 +137,31 @@ impl EventStoreError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::ConcurrencyConflict { .. })
     }
+}
+
+/// An error and its sources joined with `: `, each cause once: a `#[error(transparent)]` wrapper, which
+/// repeats its source's message, does not print it twice. For messages shown to people and logs.
+///
+/// ```
+/// use composable_rust_core::{EventStoreError, error_chain};
+///
+/// let error = EventStoreError::backend("append to order-1", "connection reset by peer");
+/// assert_eq!(
+///     error_chain(&error),
+///     "event store backend failed while trying to append to order-1: connection reset by peer"
+/// );
+/// ```
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

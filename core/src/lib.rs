@@ -40,7 +40,7 @@ pub use clock::Clock;
 pub use codec::{Bincode, Codec, CodecId, Json};
 pub use compose::{ActionCase, ForEach, Identifiable, IfLet, Scope};
 pub use effect::{ActionSink, Effect, EffectId, Task, TaskFuture};
-pub use error::{BoxError, CodecError, EventStoreError, InvalidInput};
+pub use error::{BoxError, CodecError, EventStoreError, InvalidInput, error_chain};
 pub use event::{Bytes, Event, EventType, EventTypeCache, Metadata, NewEvent, RecordedEvent};
 pub use event_store::{
     AppendResult, EventStore, EventStream, HealthReport, LogFilter, StreamInfo, StreamRange, validate_append,

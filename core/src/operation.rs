@@ -263,7 +263,9 @@ pub async fn execute_request(
             store.save_snapshot(&snapshot).await?;
             EventStoreReply::SnapshotSaved
         }
-        EventStoreRequest::LoadSnapshot { stream_id } => EventStoreReply::Snapshot(store.load_snapshot(&stream_id).await?),
+        EventStoreRequest::LoadSnapshot { stream_id } => {
+            EventStoreReply::Snapshot(store.load_snapshot(&stream_id).await?)
+        }
         EventStoreRequest::LoadCheckpoint { handler } => {
             EventStoreReply::Checkpoint(store.load_checkpoint(&handler).await?)
         }

@@ -27,14 +27,14 @@ use std::sync::Arc;
 
 use composable_rust_core::{
     Aggregate, Clock, Effect, EventDecoder, EventStoreError, EventStoreOperation, EventStoreRequest, ExpectedVersion,
-    LoadRequest, LoadUntil, LoadedHistory, Metadata, Reducer, StreamId, Upcasters, Version,
+    LoadRequest, LoadUntil, LoadedHistory, Metadata, Reducer, StreamId, Upcasters, Version, error_chain,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use crate::clock::SystemClock;
-use crate::replay::{Replay, encode_events, encode_snapshot, error_text};
+use crate::replay::{Replay, encode_events, encode_snapshot};
 use crate::repository::{IgnoredSnapshot, RepositoryConfig};
 
 /// Runs commands of the aggregate `A` as a reducer over [`Aggregates<A>`] with [`AggregateAction<A>`].
@@ -153,11 +153,11 @@ impl<A: Aggregate + DeserializeOwned> EventSourced<A> {
         let request = LoadRequest::latest(stream_id.clone()).until(until).without_snapshot();
         let decoder = Arc::clone(&self.decoder);
         EventStoreOperation::load(request, move |result| {
-            on_loaded(result.map_err(|e| AggregateFailure::Load(error_text(&e))).and_then(|history| {
+            on_loaded(result.map_err(|e| AggregateFailure::Load(error_chain(&e))).and_then(|history| {
                 match Replay::<A>::fold(&stream_id, &decoder, &history) {
                     Ok(Ok(replay)) => Ok(LoadedAggregate::from(replay)),
                     Ok(Err(ignored)) => Err(AggregateFailure::Load(ignored.to_string())),
-                    Err(error) => Err(AggregateFailure::Load(error_text(&error))),
+                    Err(error) => Err(AggregateFailure::Load(error_chain(&error))),
                 }
             }))
         })
@@ -423,7 +423,12 @@ where
     type Action = AggregateAction<A>;
     type Environment = AggregateEnvironment;
 
-    fn reduce(&self, state: &mut Aggregates<A>, action: AggregateAction<A>, env: &AggregateEnvironment) -> Effect<Self::Action> {
+    fn reduce(
+        &self,
+        state: &mut Aggregates<A>,
+        action: AggregateAction<A>,
+        env: &AggregateEnvironment,
+    ) -> Effect<Self::Action> {
         match action {
             AggregateAction::Command { stream_id, command, metadata } => {
                 let slot = state.slot_mut(&stream_id);
@@ -526,18 +531,25 @@ where
         let batch = match encode_events(&events, self.config.codec, &running.metadata) {
             Ok(batch) => batch,
             Err(error) => {
-                let error = AggregateFailure::Append(error_text(&error));
+                let error = AggregateFailure::Append(error_chain(&error));
                 return Effect::send(AggregateAction::Failed { stream_id, error });
             }
         };
         let expected = ExpectedVersion::Exact(loaded.version);
-        Effect::event_store(EventStoreOperation::append(stream_id.clone(), expected, batch, move |result| match result {
-            Ok(appended) => AggregateAction::Appended { stream_id, events, version: appended.stream_version },
-            Err(EventStoreError::ConcurrencyConflict { expected, actual, .. }) => {
-                AggregateAction::Conflicted { stream_id, expected, actual }
-            }
-            Err(error) => AggregateAction::Failed { stream_id, error: AggregateFailure::Append(error_text(&error)) },
-        }))
+        Effect::event_store(EventStoreOperation::append(
+            stream_id.clone(),
+            expected,
+            batch,
+            move |result| match result {
+                Ok(appended) => AggregateAction::Appended { stream_id, events, version: appended.stream_version },
+                Err(EventStoreError::ConcurrencyConflict { expected, actual, .. }) => {
+                    AggregateAction::Conflicted { stream_id, expected, actual }
+                }
+                Err(error) => {
+                    AggregateAction::Failed { stream_id, error: AggregateFailure::Append(error_chain(&error)) }
+                }
+            },
+        ))
     }
 
     /// A snapshot-save request when the policy says one is due; the slot then remembers it as the newest.
@@ -550,8 +562,13 @@ where
         if !self.config.snapshot_policy.is_due(loaded.snapshot_version, loaded.version) {
             return Effect::None;
         }
-        let snapshot = match encode_snapshot(stream_id, &loaded.state, loaded.version, self.config.codec, env.clock.now())
-        {
+        let snapshot = match encode_snapshot(
+            stream_id,
+            &loaded.state,
+            loaded.version,
+            self.config.codec,
+            env.clock.now(),
+        ) {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 tracing::warn!(%stream_id, version = %loaded.version, %error, "could not encode a snapshot; skipping it");
@@ -562,7 +579,7 @@ where
         Effect::event_store(EventStoreOperation::save_snapshot(snapshot, |result| {
             if let Err(error) = result {
                 // A snapshot is a cache: loads replay more events until the next one is saved.
-                tracing::warn!(error = %error_text(&error), "could not save a snapshot");
+                tracing::warn!(error = %error_chain(&error), "could not save a snapshot");
             }
             None
         }))
@@ -577,12 +594,12 @@ fn loaded_action<A: Aggregate + DeserializeOwned>(
 ) -> AggregateAction<A> {
     let history = match result {
         Ok(history) => history,
-        Err(error) => return AggregateAction::Failed { stream_id, error: AggregateFailure::Load(error_text(&error)) },
+        Err(error) => return AggregateAction::Failed { stream_id, error: AggregateFailure::Load(error_chain(&error)) },
     };
     match Replay::<A>::fold(&stream_id, decoder, &history) {
         Ok(Ok(replay)) => AggregateAction::Loaded { stream_id, loaded: LoadedAggregate::from(replay) },
         Ok(Err(ignored)) => AggregateAction::SnapshotIgnored { stream_id, ignored },
-        Err(error) => AggregateAction::Failed { stream_id, error: AggregateFailure::Load(error_text(&error)) },
+        Err(error) => AggregateAction::Failed { stream_id, error: AggregateFailure::Load(error_chain(&error)) },
     }
 }
 
@@ -733,7 +750,9 @@ where
             Self::Appended { stream_id, events, version } => {
                 Self::Appended { stream_id: stream_id.clone(), events: events.clone(), version: *version }
             }
-            Self::Rejected { stream_id, error } => Self::Rejected { stream_id: stream_id.clone(), error: error.clone() },
+            Self::Rejected { stream_id, error } => {
+                Self::Rejected { stream_id: stream_id.clone(), error: error.clone() }
+            }
             Self::Failed { stream_id, error } => Self::Failed { stream_id: stream_id.clone(), error: error.clone() },
         }
     }

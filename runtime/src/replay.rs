@@ -4,8 +4,6 @@
 //! the [`EventSourced`](crate::EventSourced) reducer (which receives a loaded history as a value), so that
 //! both check snapshots, versions and event types the same way.
 
-use std::error::Error as StdError;
-
 use chrono::{DateTime, Utc};
 use composable_rust_core::{
     Aggregate, CodecId, Event, EventDecoder, EventStoreError, LoadedHistory, Metadata, NewEvent, RecordedEvent,
@@ -147,19 +145,4 @@ pub(crate) fn encode_events<E: Event>(
         .map(|event| event.to_new_event(codec, metadata.clone()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(EventStoreError::from)
-}
-
-/// An error and its sources joined with `: `, each cause once (a `transparent` wrapper repeats its source).
-pub(crate) fn error_text(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

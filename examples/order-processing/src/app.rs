@@ -29,8 +29,6 @@
 //! command reaches the aggregate in the same reduction; a `Scope` would need the command to travel through
 //! an extra `Effect::send`, and the reader would need to know in which order `Combine` runs its two halves.
 
-use std::error::Error as StdError;
-
 use composable_rust::{
     AggregateAction, AggregateEnvironment, AggregateFailure, Aggregates, Effect, EventSourced, LoadedAggregate,
     Metadata, Reducer, RepositoryConfig, Version,
@@ -77,23 +75,6 @@ pub enum Outcome {
     Rejected(Rejection),
     /// The event store failed, or other writers kept winning; its message names the cause and what to do.
     Failed(AggregateFailure),
-}
-
-/// An error and its sources, joined with `: `, so that no cause is lost when it is printed.
-#[must_use]
-pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // `#[error(transparent)]` wrappers repeat their source's message; print it once.
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// An order with the stream version that state reflects, as `demo` and `rebuild` compare them.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use composable_rust::config::{Backend, ConfigError, EventStoreConfig};
+use composable_rust::error_chain;
 use composable_rust::postgres::PostgresConfig;
 use composable_rust::{Aggregate, EventDecoder, EventStore, LoadUntil, Metadata, StreamId, StreamRange, Version};
 use composable_rust::{AggregateEnvironment, LoadError, Loaded, Repository, SnapshotPolicy, Store};
@@ -21,7 +22,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
-use crate::app::{AppAction, AppState, KnownOrder, OrderApp, Outcome, error_chain};
+use crate::app::{AppAction, AppState, KnownOrder, OrderApp, Outcome};
 use crate::cli::{Cli, Command, LoadArgs, PointInTime, StatusFilter, StoreArgs};
 use crate::domain::{ItemRequest, Order, OrderCommand, OrderEvent, OrderId};
 use crate::output::{self, Align, Table};
