@@ -264,11 +264,15 @@ where
         let child_before = (self.state)(state).as_ref().map(Identifiable::id);
         let child = (self.state)(state).as_mut().zip(child_before.as_ref());
         let child_effect = match (self.action.extract(action.clone()), child) {
-            (Some(child_action), Some((child_state, child_id))) => self
-                .child
-                .reduce(child_state, child_action, (self.env)(env))
-                .map_shared(&self.action.embed)
-                .cancellable(self.id.child(child_id)),
+            (Some(child_action), Some((child_state, child_id))) => {
+                let effect = self.child.reduce(child_state, child_action, (self.env)(env));
+                // The id is text built from the child's id: built only when there is an effect to scope.
+                if effect.is_none() {
+                    Effect::None
+                } else {
+                    effect.map_shared(&self.action.embed).cancellable(self.id.child(child_id))
+                }
+            }
             (Some(_), None) => {
                 tracing::warn!(id = %self.id, "a child action arrived while the optional child state is None; it was ignored");
                 Effect::None
