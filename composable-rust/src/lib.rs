@@ -71,8 +71,8 @@ pub mod testing {
 pub mod prelude {
     pub use composable_rust_core::{
         Aggregate, Combine, Effect, EffectId, Event, EventStore, EventStoreError, EventStoreOperation,
-        EventStoreRequest, ExpectedVersion, ForEach, IfLet, Metadata, Reducer, Scope, StreamId, Version, case,
-        reducer_fn,
+        EventStoreRequest, ExpectedVersion, ForEach, Identifiable, IfLet, Metadata, Reducer, Scope, StreamId, Version,
+        case, reducer_fn,
     };
     pub use composable_rust_runtime::{
         AggregateAction, AggregateEnvironment, Aggregates, EventSourced, Repository, RepositoryConfig, SnapshotPolicy,

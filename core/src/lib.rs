@@ -6,8 +6,10 @@
 //! on them. Events are persisted through the [`EventStore`] trait, which every backend implements.
 //!
 //! # Concepts
-//! - Reducers and composition: [`Reducer`], [`Combine`], [`Scope`], [`IfLet`], [`ForEach`], [`case!`].
-//! - Effects: [`Effect`], [`EffectId`], [`ActionSink`], and [`EventStoreOperation`] for event store calls.
+//! - Reducers and composition: [`Reducer`], [`Combine`], [`Scope`], [`IfLet`] (children are [`Identifiable`]),
+//!   [`ForEach`], [`case!`].
+//! - Effects: [`Effect`], [`EffectId`], [`ActionSink`], and [`EventStoreOperation`] for event store calls: an
+//!   [`EventStoreRequest`] (a value tests compare) plus what to do with its [`EventStoreReply`].
 //! - Streams: [`StreamId`], [`Version`] (first event is 1, empty stream is 0), [`GlobalPosition`],
 //!   [`ExpectedVersion`].
 //! - Events: [`Event`], [`NewEvent`], [`RecordedEvent`], [`Metadata`], codecs ([`CodecId`], [`Bincode`], [`Json`]).

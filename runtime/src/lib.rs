@@ -35,7 +35,8 @@
 //!   started, cascades included), `shutdown`. How each effect runs is described on [`Store`].
 //! - [`SystemClock`]: the default clock; tests give the store a `TestClock` from `composable-rust-testing`
 //!   and move time by hand. The `TestStore` there asserts every state change and every action effects send.
-//! - [`Repository`] and [`SnapshotPolicy`]: load and change event-sourced aggregates (snapshot + replay).
+//! - [`EventSourced`]: an aggregate as a reducer, every load, append and snapshot an event store request value.
+//! - [`Repository`] and [`SnapshotPolicy`]: load and change event-sourced aggregates (snapshot + replay) directly.
 //! - [`Subscription`]: a named handler that reads the global log from its checkpoint, then follows new events.
 //!
 //! The guide is `docs/concepts.md` in the repository.
@@ -63,7 +64,7 @@ pub use repository::{
 pub use snapshot_policy::SnapshotPolicy;
 
 pub use clock::SystemClock;
-pub use store::{SendHandle, Store, StoreBuilder};
+pub use store::{ActionOrigin, SendHandle, Store, StoreBuilder, StorePoisoned};
 pub use subscription::{
     AtLeastOnce, Backoff, EventHandler, FnHandler, Phase, Progress, RunReport, Subscription, SubscriptionConfig,
     SubscriptionError, SubscriptionHandle, SubscriptionStopped, WhenLocked, handler_fn,
