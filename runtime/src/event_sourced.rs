@@ -1,25 +1,5 @@
 //! [`EventSourced`]: an [`Aggregate`] run as a [`Reducer`], every step of a command visible as an action
 //! and every event store call a request value.
-//!
-//! A command goes through these steps, each one an action the reducer handles:
-//!
-//! ```text
-//! Command ──► (aggregate not loaded) ──► Load request ──► Loaded ──┐
-//!    │                                                              ▼
-//!    └──────► (aggregate loaded) ─────────────────────────► decide(command)
-//!                                                                   │
-//!             Rejected ◄── domain error ──┬── no events ──► Appended { events: [] }
-//!                                         ▼
-//!                         Append request (stream, Exact(version), events + metadata)
-//!                                         │
-//!      Conflicted ◄── another writer won ─┼── stored ──► Appended ──► (policy) SaveSnapshot request
-//!      (reload, decide again, bounded)    └── failed ──► Failed
-//! ```
-//!
-//! Commands for one stream run one at a time, in the order they were sent; commands for different
-//! streams run concurrently. The loaded aggregate stays in the state ([`Aggregates`]), so the next command
-//! on the same stream appends without loading again; if another process appended meanwhile, the append
-//! conflicts and the aggregate is reloaded.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -40,7 +20,27 @@ use crate::repository::{IgnoredSnapshot, RepositoryConfig};
 /// Runs commands of the aggregate `A` as a reducer over [`Aggregates<A>`] with [`AggregateAction<A>`].
 ///
 /// Its configuration is the [`Repository`](crate::Repository)'s: snapshot policy, how many conflicts a
-/// command retries, and the codec of new events and snapshots. See the [module docs](self) for the steps.
+/// command retries, and the codec of new events and snapshots.
+///
+/// A command goes through these steps, each one an action the reducer handles:
+///
+/// ```text
+/// Command ──► (aggregate not loaded) ──► Load request ──► Loaded ──┐
+///    │                                                              ▼
+///    └──────► (aggregate loaded) ─────────────────────────► decide(command)
+///                                                                   │
+///             Rejected ◄── domain error ──┬── no events ──► Appended { events: [] }
+///                                         ▼
+///                         Append request (stream, Exact(version), events + metadata)
+///                                         │
+///      Conflicted ◄── another writer won ─┼── stored ──► Appended ──► (policy) SaveSnapshot request
+///      (reload, decide again, bounded)    └── failed ──► Failed
+/// ```
+///
+/// Commands for one stream run one at a time, in the order they were sent; commands for different
+/// streams run concurrently. The loaded aggregate stays in the state ([`Aggregates`]), so the next command
+/// on the same stream appends without loading again; if another process appended meanwhile, the append
+/// conflicts and the aggregate is reloaded.
 ///
 /// ```
 /// use std::sync::Arc;
