@@ -37,6 +37,7 @@ fn log_size() -> u64 {
 fn new_event(seq: u64) -> NewEvent {
     let payload = CodecId::Bincode.encode(&(format!("SKU-{:08}", seq % 10_000), 3_u32, 1999_i64)).unwrap();
     NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: "ItemAdded.v1".into(),
         codec: CodecId::Bincode,
         payload,

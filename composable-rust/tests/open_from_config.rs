@@ -8,6 +8,7 @@ use composable_rust::{ExpectedVersion, Metadata, NewEvent, StreamId, StreamRange
 
 fn event() -> NewEvent {
     NewEvent {
+        id: composable_rust::EventId::generate(),
         event_type: "Opened.v1".into(),
         codec: composable_rust::CodecId::Json,
         payload: b"{}".to_vec(),

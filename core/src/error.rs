@@ -5,6 +5,7 @@ use std::error::Error as StdError;
 
 use thiserror::Error;
 
+use crate::event::EventId;
 use crate::stream::{ExpectedVersion, StreamId, Version};
 
 /// A boxed error from a backend driver or user code.
@@ -108,6 +109,34 @@ pub enum EventStoreError {
     /// The storage schema is missing or newer than this code knows.
     #[error("event store schema problem: {0}")]
     Schema(String),
+    /// An event id of the batch is already stored for another event: a different stream, version, type,
+    /// payload or metadata, or a batch that overlaps an earlier one only in part. Nothing was written.
+    /// Not retryable: give a new event a new id, and retry an append only with exactly the events first sent.
+    #[error(
+        "event id {id} is already used by version {version} of stream {stream_id}, which {difference}; nothing was \
+         written\na new event needs a new id; retry an append only with exactly the events it first sent"
+    )]
+    EventIdInUse {
+        /// The id.
+        id: EventId,
+        /// The stream of the stored event with that id.
+        stream_id: StreamId,
+        /// The version of the stored event with that id.
+        version: Version,
+        /// How the stored event differs, e.g. `has another payload`.
+        difference: &'static str,
+    },
+    /// The store could not be reached, or the connection was lost or timed out, or the database asked to
+    /// retry (serialization failure, deadlock, shutdown). Safe to retry: an append retried with the same
+    /// event ids is written at most once, even when the failed attempt did commit.
+    #[error("the event store is unavailable while trying to {operation}; retry, appends are idempotent")]
+    Unavailable {
+        /// What the store was doing, e.g. `append to stream order-42`.
+        operation: String,
+        /// The driver's error.
+        #[source]
+        source: BoxError,
+    },
     /// A reducer returned an event store request, but the `Store` running it was built without an event
     /// store. Nothing was run.
     #[error("could not {request}: this Store has no event store; build it with Store::builder(..).event_store(..)")]
@@ -132,10 +161,23 @@ impl EventStoreError {
         Self::Backend { operation: operation.into(), source: source.into() }
     }
 
+    /// Wraps a driver error that says the store is unreachable or asked to retry (see
+    /// [`EventStoreError::Unavailable`]).
+    pub fn unavailable(operation: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable { operation: operation.into(), source: source.into() }
+    }
+
     /// Whether retrying after a reload may succeed (true only for concurrency conflicts).
     #[must_use]
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::ConcurrencyConflict { .. })
+    }
+
+    /// Whether the same call may succeed if retried as it is: the store was unavailable (connection lost,
+    /// timeout, serialization failure). Retrying an append with the same event ids is safe.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
     }
 }
 

@@ -53,8 +53,16 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     ///
     /// # Errors
     /// [`CodecError::Encode`] when serde refuses the value.
+    ///
+    /// The event gets a new time-ordered id ([`EventId::generate`]); set [`NewEvent::id`] to supply your own.
     fn to_new_event(&self, codec: CodecId, metadata: Metadata) -> Result<NewEvent, CodecError> {
-        Ok(NewEvent { event_type: self.event_type().to_owned(), codec, payload: codec.encode(self)?, metadata })
+        Ok(NewEvent {
+            id: EventId::generate(),
+            event_type: self.event_type().to_owned(),
+            codec,
+            payload: codec.encode(self)?,
+            metadata,
+        })
     }
 
     /// Decodes a stored event with the codec that wrote it.
@@ -119,9 +127,80 @@ impl Metadata {
     }
 }
 
-/// An event ready to append: type name, encoded payload, codec and metadata.
+/// The identity of an event, unique in the whole store: a UUID.
+///
+/// [`EventId::generate`] makes a version 7 UUID (time-ordered, so ids of events appended together sort
+/// together and index pages fill in order). An append retried with the same ids after an ambiguous
+/// failure (the connection dropped during the commit) is written at most once: see
+/// [`EventStore::append`](crate::EventStore::append). [`EventId::derived`] makes ids that a retried
+/// *command* reproduces, so that it too is applied once.
+///
+/// ```
+/// use composable_rust_core::EventId;
+/// use uuid::Uuid;
+///
+/// let command = Uuid::from_u128(42);
+/// assert_eq!(EventId::derived(command, 0), EventId::derived(command, 0));
+/// assert_ne!(EventId::derived(command, 0), EventId::derived(command, 1));
+/// assert_ne!(EventId::generate(), EventId::generate());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct EventId(Uuid);
+
+impl EventId {
+    /// A new, time-ordered id (UUID version 7).
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// The id of the `index`-th event (from 0) that the command with id `command_id` causes: the same
+    /// inputs always give the same id (UUID version 5), so a command retried with its id appends events
+    /// with the ids of its first attempt.
+    #[must_use]
+    pub fn derived(command_id: Uuid, index: u32) -> Self {
+        Self(Uuid::new_v5(&command_id, &index.to_be_bytes()))
+    }
+
+    /// The UUID.
+    #[must_use]
+    pub const fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl From<Uuid> for EventId {
+    fn from(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl From<EventId> for Uuid {
+    fn from(id: EventId) -> Self {
+        id.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({})", self.0)
+    }
+}
+
+/// An event ready to append: its id, type name, encoded payload, codec and metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
+    /// The event's id, unique in the store. Appending an event whose id is already stored is idempotent
+    /// when the stored event is the same, and an error when it differs (see
+    /// [`EventStore::append`](crate::EventStore::append)).
+    pub id: EventId,
     /// The event type with its schema version, e.g. `OrderPlaced.v1`.
     pub event_type: String,
     /// The codec that wrote `payload`.
@@ -133,6 +212,28 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// An event with a new id ([`EventId::generate`]).
+    pub fn new(event_type: impl Into<String>, codec: CodecId, payload: Vec<u8>, metadata: Metadata) -> Self {
+        Self { id: EventId::generate(), event_type: event_type.into(), codec, payload, metadata }
+    }
+
+    /// The same event with the id `id`.
+    #[must_use]
+    pub fn with_id(mut self, id: impl Into<EventId>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// Whether `stored` is this event as appended: same id, type, codec, payload and metadata.
+    #[must_use]
+    pub fn is_stored_as(&self, stored: &RecordedEvent) -> bool {
+        self.id == stored.id
+            && self.event_type == stored.event_type.as_str()
+            && self.codec == stored.codec
+            && self.payload[..] == stored.payload[..]
+            && self.metadata == stored.metadata
+    }
+
     /// Longest accepted event type name, in bytes.
     pub const MAX_EVENT_TYPE_LEN: usize = 255;
 
@@ -169,6 +270,8 @@ impl NewEvent {
 /// An event as stored: where it is, when it was recorded, and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {
+    /// The event's id, as appended.
+    pub id: EventId,
     /// The stream it belongs to.
     pub stream_id: StreamId,
     /// Its version within the stream (the first event is version 1).
@@ -339,6 +442,7 @@ mod tests {
     #[test]
     fn validate_rejects_bad_types_and_bad_extra_json() {
         let mut event = NewEvent {
+            id: crate::EventId::generate(),
             event_type: "Thing.v1".into(),
             codec: CodecId::Json,
             payload: vec![],

@@ -19,7 +19,7 @@ use futures::stream::BoxStream;
 use uuid::Uuid;
 
 use crate::error::EventStoreError;
-use crate::event::{NewEvent, RecordedEvent};
+use crate::event::{EventId, NewEvent, RecordedEvent};
 use crate::projection::{HandlerLease, LocalLeases};
 use crate::snapshot::Snapshot;
 use crate::stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
@@ -187,10 +187,19 @@ pub struct HealthReport {
 pub trait EventStore: Send + Sync + Debug {
     /// Appends `events` to `stream_id` atomically if the stream's version satisfies `expected`.
     ///
+    /// **Idempotent by event id.** When every event of the batch is already stored, as the same batch of
+    /// this stream (same ids, in order, at consecutive versions, with the same type, codec, payload and
+    /// metadata), the append writes nothing and returns the [`AppendResult`] of the append that stored them,
+    /// whatever `expected` says now. So an append retried after an ambiguous failure (the connection
+    /// dropped while the commit was in flight) is stored once. [`idempotent_retry`] states the rule;
+    /// every backend applies it before reporting a conflict.
+    ///
     /// # Errors
     /// [`EventStoreError::ConcurrencyConflict`] when `expected` does not hold (nothing is written);
-    /// [`EventStoreError::InvalidInput`] for an empty batch or an invalid event;
-    /// [`EventStoreError::Backend`] when storage fails.
+    /// [`EventStoreError::EventIdInUse`] when an id of the batch is stored for another event, or only part
+    /// of the batch is stored (nothing is written); [`EventStoreError::InvalidInput`] for an empty batch, an
+    /// invalid event or an id repeated within the batch; [`EventStoreError::Unavailable`] when the store
+    /// cannot be reached (retry); [`EventStoreError::Backend`] when storage fails otherwise.
     async fn append(
         &self,
         stream_id: &StreamId,
@@ -208,6 +217,12 @@ pub trait EventStore: Send + Sync + Debug {
     /// # Errors
     /// [`EventStoreError::Backend`] when storage fails.
     async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError>;
+
+    /// The event with id `id`, wherever it is stored; `None` when no event has it. An indexed lookup.
+    ///
+    /// # Errors
+    /// [`EventStoreError::Backend`] when storage fails.
+    async fn load_event(&self, id: EventId) -> Result<Option<RecordedEvent>, EventStoreError>;
 
     /// Reads up to `limit` events of the global log with a position greater than `after` that match
     /// `filter`, in position order. Read pages by passing the last position of a page as the next `after`.
@@ -337,7 +352,80 @@ pub fn validate_append(stream_id: &StreamId, events: &[NewEvent]) -> Result<(), 
     for event in events {
         event.validate()?;
     }
+    if events.len() > 1 {
+        let mut ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
+        ids.sort_unstable();
+        if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(crate::error::InvalidInput::Other(format!(
+                "event id {} appears twice in one append to {stream_id}; every event needs its own id",
+                pair[0]
+            ))
+            .into());
+        }
+    }
     Ok(())
+}
+
+/// The idempotency rule of [`EventStore::append`], for backends: given the batch and the stored events
+/// that carry any of its ids (in any stream, in any order), decide whether the append is a retry.
+///
+/// - No stored event has an id of the batch: `Ok(None)`, append normally.
+/// - Every event of the batch is stored, in `stream_id`, at consecutive versions in the batch's order,
+///   each exactly as in the batch: `Ok(Some(result))`, the result of the append that stored them. Write
+///   nothing.
+/// - Anything else (another stream, another payload, a batch stored only in part or in another order):
+///   [`EventStoreError::EventIdInUse`] naming the first id that does not match. Write nothing.
+///
+/// # Errors
+/// [`EventStoreError::EventIdInUse`] as above.
+pub fn idempotent_retry(
+    stream_id: &StreamId,
+    events: &[NewEvent],
+    stored: &[RecordedEvent],
+) -> Result<Option<AppendResult>, EventStoreError> {
+    if stored.is_empty() {
+        return Ok(None);
+    }
+    let in_use = |stored: &RecordedEvent, difference| EventStoreError::EventIdInUse {
+        id: stored.id,
+        stream_id: stored.stream_id.clone(),
+        version: stored.version,
+        difference,
+    };
+    let mut positions = Vec::with_capacity(events.len());
+    let mut previous: Option<Version> = None;
+    for event in events {
+        let Some(found) = stored.iter().find(|s| s.id == event.id) else {
+            // Part of the batch is stored and part is not: not a retry of one append.
+            return Err(stored.first().map_or_else(
+                || EventStoreError::backend("check an append for a retry", "no stored event to compare"),
+                |s| in_use(s, "was appended without the other events of this batch"),
+            ));
+        };
+        if found.stream_id != *stream_id {
+            return Err(in_use(found, "belongs to another stream"));
+        }
+        if previous.is_some_and(|v| found.version != v.next()) {
+            return Err(in_use(found, "is not in the order of this batch"));
+        }
+        if !event.is_stored_as(found) {
+            let difference = if event.event_type != found.event_type.as_str() {
+                "has another event type"
+            } else if event.payload[..] != found.payload[..] || event.codec != found.codec {
+                "has another payload"
+            } else {
+                "has other metadata"
+            };
+            return Err(in_use(found, difference));
+        }
+        previous = Some(found.version);
+        positions.push(found.position);
+    }
+    if stored.len() > events.len() {
+        // The same id twice in storage cannot happen (ids are unique); be strict anyway.
+        return Err(in_use(&stored[0], "is stored more than once"));
+    }
+    Ok(previous.map(|stream_version| AppendResult { stream_version, positions }))
 }
 
 /// Checks a checkpoint's handler name: non-empty, at most 255 bytes, no control characters.

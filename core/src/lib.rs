@@ -43,10 +43,10 @@ pub use codec::{Bincode, Codec, CodecId, Json};
 pub use compose::{ActionCase, ForEach, Identifiable, IfLet, Scope};
 pub use effect::{ActionSink, Effect, EffectId, Task, TaskFuture};
 pub use error::{BoxError, CodecError, EventStoreError, InvalidInput, error_chain};
-pub use event::{Bytes, Event, EventType, EventTypeCache, Metadata, NewEvent, RecordedEvent};
+pub use event::{Bytes, Event, EventId, EventType, EventTypeCache, Metadata, NewEvent, RecordedEvent};
 pub use event_store::{
-    AppendResult, EventStore, EventStream, HealthReport, LogFilter, StreamInfo, StreamRange, validate_append,
-    validate_handler_name,
+    AppendResult, EventStore, EventStream, HealthReport, LogFilter, StreamInfo, StreamRange, idempotent_retry,
+    validate_append, validate_handler_name,
 };
 pub use operation::{
     EventStoreOperation, EventStoreReply, EventStoreRequest, LoadRequest, LoadUntil, LoadedHistory, RequestHandler,

@@ -402,6 +402,7 @@ mod tests {
 
     fn recorded<T: Serialize>(event_type: &str, codec: CodecId, value: &T) -> RecordedEvent {
         RecordedEvent {
+            id: crate::EventId::generate(),
             stream_id: StreamId::new("order-1").unwrap(),
             version: Version::new(7),
             position: GlobalPosition::new(7),

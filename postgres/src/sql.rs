@@ -223,6 +223,7 @@ mod tests {
             let id = StreamId::new(format!("order-{stream}")).unwrap();
             let events = (0..200)
                 .map(|_| NewEvent {
+                    id: composable_rust_core::EventId::generate(),
                     event_type: "OrderNoted.v1".into(),
                     codec: CodecId::Json,
                     payload: b"{}".to_vec(),

@@ -373,6 +373,7 @@ pub struct SubscriptionStopped {
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
 /// let placed = NewEvent {
+///     id: composable_rust_core::EventId::generate(),
 ///     event_type: "OrderPlaced.v1".into(),
 ///     codec: CodecId::Json,
 ///     payload: b"{}".to_vec(),
@@ -641,7 +642,7 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
 
     fn store_failure(&self, error: EventStoreError) -> Failure {
         match error {
-            EventStoreError::Backend { .. } => Failure::Retry(error),
+            EventStoreError::Backend { .. } | EventStoreError::Unavailable { .. } => Failure::Retry(error),
             other => Failure::Fatal(SubscriptionError::Store { handler: self.name.clone(), source: other }),
         }
     }

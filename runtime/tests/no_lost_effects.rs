@@ -66,6 +66,7 @@ fn save<A: 'static>(
     on_result: impl FnOnce(Result<AppendResult, Arc<EventStoreError>>) -> A + Send + 'static,
 ) -> Effect<A> {
     let event = NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: "Saved.v1".into(),
         codec: CodecId::Json,
         payload: b"{}".to_vec(),

@@ -82,13 +82,20 @@ fn config() -> SubscriptionConfig {
 
 async fn append(store: &dyn EventStore, stream: &str, count: usize) -> GlobalPosition {
     let event = NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: "Happened.v1".into(),
         codec: CodecId::Json,
         payload: b"{}".to_vec(),
         metadata: Metadata::default(),
     };
-    let written =
-        store.append(&StreamId::new(stream).unwrap(), ExpectedVersion::Any, vec![event; count]).await.unwrap();
+    let written = store
+        .append(
+            &StreamId::new(stream).unwrap(),
+            ExpectedVersion::Any,
+            (0..count).map(|_| event.clone().with_id(composable_rust_core::EventId::generate())).collect(),
+        )
+        .await
+        .unwrap();
     *written.positions.last().unwrap()
 }
 

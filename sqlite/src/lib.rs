@@ -18,6 +18,7 @@
 //! let store = SqliteEventStore::in_memory().await?;
 //! let order = StreamId::new("order-42")?;
 //! let placed = NewEvent {
+//!     id: composable_rust_core::EventId::generate(),
 //!     event_type: "OrderPlaced.v1".into(),
 //!     codec: CodecId::Json,
 //!     payload: br#"{"customer":"ada"}"#.to_vec(),

@@ -15,6 +15,7 @@ use composable_rust_sqlite::SqliteEventStore;
 
 fn event(writer: usize) -> NewEvent {
     NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: "Raced.v1".into(),
         codec: CodecId::Json,
         payload: b"{}".to_vec(),

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 fn event(n: u32) -> NewEvent {
     NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: "Counted.v1".into(),
         codec: CodecId::Json,
         payload: format!("{{\"n\":{n}}}").into_bytes(),
@@ -106,8 +107,9 @@ async fn a_truncated_database_is_refused_and_left_unchanged() {
     let path = dir.path().join("events.db");
     {
         let store = SqliteEventStore::open(&path).await.unwrap();
-        let big = NewEvent { payload: vec![7; 4096], ..event(0) };
-        store.append(&stream("big-1"), ExpectedVersion::NoStream, vec![big; 20]).await.unwrap();
+        let big = NewEvent { id: composable_rust_core::EventId::generate(), payload: vec![7; 4096], ..event(0) };
+        let batch = (0..20).map(|_| big.clone().with_id(composable_rust_core::EventId::generate())).collect();
+        store.append(&stream("big-1"), ExpectedVersion::NoStream, batch).await.unwrap();
         store.close().await.unwrap();
     }
     let full = std::fs::read(&path).unwrap();

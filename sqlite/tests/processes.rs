@@ -27,6 +27,7 @@ const CRASH_BATCH_LEN: u64 = 4;
 
 fn event(actor: &str, n: u64) -> NewEvent {
     NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: "Written.v1".into(),
         codec: CodecId::Json,
         payload: format!("{{\"n\":{n}}}").into_bytes(),

@@ -17,6 +17,7 @@ const EVENTS: u64 = 10_000;
 
 fn event(n: u64) -> NewEvent {
     NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: "AccountCredited.v1".into(),
         codec: CodecId::Bincode,
         // About the size of a small bincode event: an amount and a short reference.

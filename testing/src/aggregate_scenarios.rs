@@ -228,6 +228,7 @@ fn ok<T, E: fmt::Display>(result: Result<T, E>, what: &str) -> T {
 
 fn raw_event<T: Serialize>(event_type: &str, value: &T) -> NewEvent {
     NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: event_type.to_owned(),
         codec: CodecId::Bincode,
         payload: ok(CodecId::Bincode.encode(value), "encoding a raw event"),

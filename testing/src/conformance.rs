@@ -35,10 +35,18 @@ use composable_rust_core::{
 };
 use uuid::Uuid;
 
+mod ids;
 mod log;
 mod storage;
 mod streams;
 
+pub use ids::{
+    a_batch_stored_only_in_part_is_an_error_and_writes_nothing,
+    an_append_retried_after_its_reply_was_lost_is_stored_once, an_id_repeated_within_a_batch_is_invalid_input,
+    event_ids_round_trip_through_loads_reads_and_lookups,
+    retrying_an_append_with_the_same_ids_returns_the_original_result, reusing_an_id_for_another_event_is_an_error,
+    the_same_batch_appended_concurrently_is_stored_once,
+};
 pub use log::{
     filter_by_correlation_id_matches_only_that_correlation, filter_by_event_type_matches_only_those_types,
     filter_by_recorded_time_is_a_half_open_window, filter_by_stream_prefix_and_category_matches_only_those_streams,
@@ -179,6 +187,13 @@ macro_rules! event_store_conformance_tests {
             checkpoints_are_per_handler_and_overwritable,
             invalid_handler_names_are_invalid_input,
             health_check_answers,
+            event_ids_round_trip_through_loads_reads_and_lookups,
+            retrying_an_append_with_the_same_ids_returns_the_original_result,
+            reusing_an_id_for_another_event_is_an_error,
+            a_batch_stored_only_in_part_is_an_error_and_writes_nothing,
+            an_id_repeated_within_a_batch_is_invalid_input,
+            the_same_batch_appended_concurrently_is_stored_once,
+            an_append_retried_after_its_reply_was_lost_is_stored_once,
         );
     };
     (@cases $factory:path; $($case:ident),+ $(,)?) => {
@@ -229,6 +244,7 @@ impl Names {
 /// An event with a bincode payload of `n` (so payloads differ) and no metadata.
 fn numbered(event_type: &str, n: u64) -> NewEvent {
     NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: event_type.to_owned(),
         codec: CodecId::Bincode,
         payload: n.to_le_bytes().to_vec(),

@@ -18,9 +18,9 @@ use std::task::{Context, Poll};
 
 use chrono::{SubsecRound, Utc};
 use composable_rust_core::{
-    AppendResult, EventStore, EventStoreError, EventStream, EventType, ExpectedVersion, GlobalPosition, HandlerLease,
-    HealthReport, LocalLeases, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange,
-    Version, async_trait, validate_append, validate_handler_name,
+    AppendResult, EventId, EventStore, EventStoreError, EventStream, EventType, ExpectedVersion, GlobalPosition,
+    HandlerLease, HealthReport, LocalLeases, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo,
+    StreamRange, Version, async_trait, idempotent_retry, validate_append, validate_handler_name,
 };
 use futures::Stream;
 use futures::stream::BoxStream;
@@ -40,6 +40,7 @@ const READ_PAGE: usize = 512;
 /// let store = InMemoryEventStore::new();
 /// let stream = StreamId::new("order-1")?;
 /// let event = NewEvent {
+///     id: composable_rust_core::EventId::generate(),
 ///     event_type: "OrderPlaced.v1".into(),
 ///     codec: CodecId::Json,
 ///     payload: b"{}".to_vec(),
@@ -80,6 +81,9 @@ struct Log {
     global: Vec<(usize, usize)>,
     /// Every event type name stored, once: events share it instead of each owning a copy.
     event_types: HashSet<EventType>,
+    /// Event id to (stream slot, index in that stream): the unique index behind `load_event` and
+    /// idempotent appends.
+    ids: HashMap<EventId, (usize, usize)>,
 }
 
 /// The shared name for `name`, added to `known` the first time it is seen.
@@ -191,6 +195,11 @@ impl EventStore for InMemoryEventStore {
     ) -> Result<AppendResult, EventStoreError> {
         validate_append(stream_id, &events)?;
         let mut log = self.write_log();
+        let stored: Vec<RecordedEvent> =
+            events.iter().filter_map(|e| log.ids.get(&e.id).map(|&at| log.event_at(at).clone())).collect();
+        if let Some(original) = idempotent_retry(stream_id, &events, &stored)? {
+            return Ok(original);
+        }
         let actual = log.version_of(stream_id);
         if !expected.is_satisfied_by(actual) {
             return Err(EventStoreError::ConcurrencyConflict { stream_id: stream_id.clone(), expected, actual });
@@ -219,7 +228,9 @@ impl EventStore for InMemoryEventStore {
             version = version.next();
             let position = GlobalPosition::new(u64::try_from(log.global.len() + 1).unwrap_or(u64::MAX));
             log.global.push((slot, stream.events.len()));
+            log.ids.insert(event.id, (slot, stream.events.len()));
             stream.events.push(RecordedEvent {
+                id: event.id,
                 stream_id: stream_id.clone(),
                 version,
                 position,
@@ -248,6 +259,11 @@ impl EventStore for InMemoryEventStore {
 
     async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
         Ok(self.read_log().version_of(stream_id))
+    }
+
+    async fn load_event(&self, id: EventId) -> Result<Option<RecordedEvent>, EventStoreError> {
+        let log = self.read_log();
+        Ok(log.ids.get(&id).map(|&at| log.event_at(at).clone()))
     }
 
     async fn read_all(
@@ -397,6 +413,7 @@ mod tests {
 
     fn event(n: usize) -> NewEvent {
         NewEvent {
+            id: composable_rust_core::EventId::generate(),
             event_type: "Counted.v1".into(),
             codec: CodecId::Bincode,
             payload: n.to_le_bytes().to_vec(),

@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use composable_rust_core::{
-    AppendResult, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
+    AppendResult, EventId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
     HealthReport, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
     async_trait,
 };
@@ -134,6 +134,10 @@ impl<I: Intercept> EventStore for Intercepted<I> {
 
     async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
         self.inner.stream_version(stream_id).await
+    }
+
+    async fn load_event(&self, id: EventId) -> Result<Option<RecordedEvent>, EventStoreError> {
+        self.inner.load_event(id).await
     }
 
     async fn read_all(

@@ -68,6 +68,7 @@ pub fn config(category: &str) -> SubscriptionConfig {
 /// An event of type `event_type` with an empty JSON payload.
 pub fn event(event_type: &str) -> NewEvent {
     NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: event_type.into(),
         codec: CodecId::Json,
         payload: b"{}".to_vec(),

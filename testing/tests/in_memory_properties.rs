@@ -26,7 +26,13 @@ fn tagged(writer: u16, step: u16, index: u16) -> NewEvent {
     for part in [writer, step, index] {
         payload.extend(part.to_le_bytes());
     }
-    NewEvent { event_type: "Tagged.v1".into(), codec: CodecId::Bincode, payload, metadata: Metadata::default() }
+    NewEvent {
+        id: composable_rust_core::EventId::generate(),
+        event_type: "Tagged.v1".into(),
+        codec: CodecId::Bincode,
+        payload,
+        metadata: Metadata::default(),
+    }
 }
 
 /// How a step of a sequential plan states its expectation.

@@ -12,8 +12,8 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use composable_rust_core::{
-    Clock, CodecId, Effect, EffectId, EventStoreError, EventStoreOperation, EventStoreRequest, ExpectedVersion,
-    Metadata, NewEvent, Reducer, StreamId, StreamRange, Version, reducer_fn,
+    Clock, CodecId, Effect, EffectId, EventId, EventStoreError, EventStoreOperation, EventStoreRequest,
+    ExpectedVersion, Metadata, NewEvent, Reducer, StreamId, StreamRange, Version, reducer_fn,
 };
 use composable_rust_testing::{Exhaustivity, InMemoryEventStore, TestClock, TestStore};
 
@@ -167,12 +167,7 @@ impl Reducer for NotesReducer {
     fn reduce(&self, state: &mut Notes, action: NoteAction, _env: &()) -> Effect<NoteAction> {
         match action {
             NoteAction::Save(text) => {
-                let event = NewEvent {
-                    event_type: "NoteSaved.v1".into(),
-                    codec: CodecId::Json,
-                    payload: serde_json::to_vec(&text).unwrap(),
-                    metadata: Metadata::default(),
-                };
+                let event = note(&text);
                 state.saved.push(text);
                 let expected = ExpectedVersion::Exact(Version::new(state.version));
                 Effect::event_store(EventStoreOperation::append(notes_stream(), expected, vec![event], |result| {
@@ -200,8 +195,10 @@ impl Reducer for NotesReducer {
     }
 }
 
+/// A saved note; its id is derived from its text, so that a test can state the exact append.
 fn note(text: &str) -> NewEvent {
     NewEvent {
+        id: EventId::from(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, text.as_bytes())),
         event_type: "NoteSaved.v1".into(),
         codec: CodecId::Json,
         payload: serde_json::to_vec(text).unwrap(),

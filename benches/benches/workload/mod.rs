@@ -23,6 +23,7 @@ pub(crate) enum OrderEvent {
 pub(crate) fn new_event(seq: u64) -> NewEvent {
     let event = OrderEvent::ItemAdded { sku: format!("SKU-{:08}", seq % 10_000), quantity: 3, price_cents: 1999 };
     NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: "ItemAdded.v1".into(),
         codec: CodecId::Bincode,
         payload: CodecId::Bincode.encode(&event).unwrap(),

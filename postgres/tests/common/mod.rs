@@ -24,6 +24,7 @@ pub async fn unmigrated_store() -> (PostgresEventStore, PostgresTestDatabase) {
 /// A JSON event whose payload names its writer and sequence number.
 pub fn event(writer: usize, seq: usize) -> NewEvent {
     NewEvent {
+        id: composable_rust_core::EventId::generate(),
         event_type: "Tested.v1".into(),
         codec: CodecId::Json,
         payload: format!(r#"{{"writer":{writer},"seq":{seq}}}"#).into_bytes(),

@@ -168,7 +168,11 @@ pub async fn filter_by_correlation_id_matches_only_that_correlation(store: Arc<d
     let store = &*store;
     let names = Names::new();
     let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
-    let with = |n: u64, metadata: Metadata| NewEvent { metadata, ..numbered("Correlated.v1", n) };
+    let with = |n: u64, metadata: Metadata| NewEvent {
+        id: composable_rust_core::EventId::generate(),
+        metadata,
+        ..numbered("Correlated.v1", n)
+    };
     append(
         store,
         &names.stream("a"),
@@ -245,6 +249,7 @@ pub async fn filter_fields_must_all_match(store: Arc<dyn EventStore>) {
     let names = Names::new();
     let correlation = Uuid::new_v4();
     let event = |event_type: &str, correlated: bool| NewEvent {
+        id: composable_rust_core::EventId::generate(),
         metadata: if correlated { Metadata::correlated(correlation) } else { Metadata::default() },
         ..numbered(event_type, 0)
     };

@@ -184,6 +184,7 @@ pub async fn racing_writers_at_one_expected_version_exactly_one_wins(store: Arc<
             tasks.push(tokio::spawn(async move {
                 let events: Vec<NewEvent> = (0..BATCH)
                     .map(|i| NewEvent {
+                        id: composable_rust_core::EventId::generate(),
                         event_type: "Raced.v1".into(),
                         codec: CodecId::Bincode,
                         payload: vec![writer, i],
@@ -240,24 +241,28 @@ pub async fn event_fields_round_trip_exactly(store: Arc<dyn EventStore>) {
     };
     let appended = vec![
         NewEvent {
+            id: composable_rust_core::EventId::generate(),
             event_type: "Empty.v1".into(),
             codec: CodecId::Bincode,
             payload: Vec::new(),
             metadata: Metadata::default(),
         },
         NewEvent {
+            id: composable_rust_core::EventId::generate(),
             event_type: "Binary.v2".into(),
             codec: CodecId::Json,
             payload: (0..=255).collect(),
             metadata: full_metadata,
         },
         NewEvent {
+            id: composable_rust_core::EventId::generate(),
             event_type: "Large.Thing.v12".into(),
             codec: CodecId::Bincode,
             payload: (0..100_000u32).map(|i| (i % 251) as u8).collect(),
             metadata: Metadata { actor: Some(String::new()), ..Metadata::default() },
         },
         NewEvent {
+            id: composable_rust_core::EventId::generate(),
             event_type: "Ünïcode.v1".into(),
             codec: CodecId::Json,
             payload: b"\0\0{\"x\":\0}".to_vec(),
@@ -447,6 +452,7 @@ pub async fn invalid_events_are_invalid_input_and_write_nothing(store: Arc<dyn E
     let names = Names::new();
     let stream = names.stream("invalid");
     let bad_json = NewEvent {
+        id: composable_rust_core::EventId::generate(),
         metadata: Metadata { extra: Some("{not json".into()), ..Metadata::default() },
         ..numbered("Ok.v1", 1)
     };
