@@ -16,14 +16,16 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use composable_rust_core::{
-    Aggregate, CodecId, EventDecodeError, EventDecoder, EventStore, EventStoreError, ExpectedVersion, LoadRequest,
-    LoadUntil, Metadata, Snapshot, StreamId, StreamRange, Upcasters, Version, load_history,
+    Aggregate, AppendResult, CodecId, EventDecodeError, EventDecoder, EventId, EventStore, EventStoreError,
+    ExpectedVersion, LoadRequest, LoadUntil, Metadata, NewEvent, Snapshot, StreamId, StreamRange, Upcasters, Version,
+    error_chain, load_history,
 };
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 use crate::replay::{Replay, encode_events, encode_snapshot};
 use crate::snapshot_policy::SnapshotPolicy;
@@ -51,6 +53,13 @@ pub struct RepositoryConfig {
     /// The codec new events and snapshots are written with. Default: bincode. Stored data always
     /// decodes with the codec recorded next to it, so changing this needs no migration.
     pub codec: CodecId,
+    /// How often a load or an append that failed because the store was unavailable
+    /// ([`EventStoreError::is_transient`]) is retried before the command gives up. Default: 5. An append is
+    /// retried with the same event ids, so one that did land the first time is not written again.
+    pub transient_retries: u32,
+    /// The wait before the first retry of a transient failure; it doubles with each retry, up to two
+    /// seconds. Default: 50 ms.
+    pub retry_backoff: Duration,
 }
 
 impl RepositoryConfig {
@@ -74,11 +83,34 @@ impl RepositoryConfig {
         self.codec = codec;
         self
     }
+
+    /// Sets how many times a transient store failure is retried, and the first wait.
+    #[must_use]
+    pub fn with_transient_retries(mut self, retries: u32, first_backoff: Duration) -> Self {
+        self.transient_retries = retries;
+        self.retry_backoff = first_backoff;
+        self
+    }
+
+    /// The wait before retry number `retry` (from 1) of a transient failure.
+    pub(crate) fn backoff(&self, retry: u32) -> Duration {
+        let factor = 1_u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.retry_backoff.saturating_mul(factor).min(MAX_BACKOFF)
+    }
 }
+
+/// The longest wait between retries of a transient failure.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 impl Default for RepositoryConfig {
     fn default() -> Self {
-        Self { snapshot_policy: SnapshotPolicy::default(), max_conflict_retries: 3, codec: CodecId::Bincode }
+        Self {
+            snapshot_policy: SnapshotPolicy::default(),
+            max_conflict_retries: 3,
+            codec: CodecId::Bincode,
+            transient_retries: 5,
+            retry_backoff: Duration::from_millis(50),
+        }
     }
 }
 
@@ -175,6 +207,9 @@ pub struct Executed<A: Aggregate> {
     pub snapshot_started: Option<Version>,
     /// How the last load (the one the command was decided on) went.
     pub load_metrics: LoadMetrics,
+    /// The command was given an id ([`Repository::execute_once`]) and had already been applied: `events`
+    /// are the events it appended then, and nothing was written now.
+    pub already_applied: bool,
 }
 
 impl<A> fmt::Debug for Executed<A>
@@ -190,6 +225,7 @@ where
             .field("attempts", &self.attempts)
             .field("snapshot_started", &self.snapshot_started)
             .field("load_metrics", &self.load_metrics)
+            .field("already_applied", &self.already_applied)
             .finish()
     }
 }
@@ -207,6 +243,7 @@ where
             attempts: self.attempts,
             snapshot_started: self.snapshot_started,
             load_metrics: self.load_metrics.clone(),
+            already_applied: self.already_applied,
         }
     }
 }
@@ -257,6 +294,22 @@ pub enum RepositoryError<E> {
         actual: Version,
         /// How many times the command was decided and appended.
         attempts: u32,
+    },
+    /// The event store stayed unavailable through every retry; the command may or may not have been
+    /// applied.
+    #[error(
+        "command on stream {stream_id} gave up after {attempts} attempts because the event store stayed \
+         unavailable; it may or may not have been applied\nretry it later with Repository::execute_once and the \
+         same command id to apply it at most once"
+    )]
+    Unavailable {
+        /// The stream of the command.
+        stream_id: StreamId,
+        /// How many times the failing call was made.
+        attempts: u32,
+        /// The last failure.
+        #[source]
+        source: EventStoreError,
     },
     /// Loading the aggregate failed.
     #[error(transparent)]
@@ -469,16 +522,55 @@ where
     /// Loads the aggregate, calls [`Aggregate::decide`], and appends the events (with `metadata`) at
     /// `ExpectedVersion::Exact` of the loaded version. When another writer appended in between, the
     /// aggregate is reloaded and the command decided again, up to
-    /// [`RepositoryConfig::max_conflict_retries`] times. A command that decides no events writes nothing.
-    /// When the [`SnapshotPolicy`] says so, a snapshot of the new state is saved in the background.
+    /// [`RepositoryConfig::max_conflict_retries`] times. A load or append that fails because the store is
+    /// unavailable is retried ([`RepositoryConfig::transient_retries`], with backoff); an append is retried
+    /// with the same event ids, so it is stored once even if the failed attempt did commit. A command that
+    /// decides no events writes nothing. When the [`SnapshotPolicy`] says so, a snapshot of the new state is
+    /// saved in the background.
+    ///
+    /// A caller that retries the whole command itself (after [`RepositoryError::Unavailable`], or after its
+    /// own process restarted) should use [`Repository::execute_once`], which applies it at most once.
     ///
     /// # Errors
     /// [`RepositoryError::Domain`] when the aggregate rejects the command (nothing is appended),
-    /// [`RepositoryError::Conflict`] when every attempt conflicted, [`RepositoryError::Load`] and
-    /// [`RepositoryError::Store`] when loading, encoding or appending fails.
+    /// [`RepositoryError::Conflict`] when every attempt conflicted, [`RepositoryError::Unavailable`] when
+    /// the store stayed unavailable, [`RepositoryError::Load`] and [`RepositoryError::Store`] when loading,
+    /// encoding or appending fails otherwise.
     pub async fn execute(
         &self,
         stream_id: &StreamId,
+        command: A::Command,
+        metadata: Metadata,
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        self.run_command(stream_id, None, command, metadata).await
+    }
+
+    /// Executes `command` at most once for `command_id`, its idempotency key: a second call with the same
+    /// id (a retry after a lost reply, a duplicate delivery, the same command sent twice at once) writes
+    /// nothing and returns the events the first one appended, with [`Executed::already_applied`] set.
+    ///
+    /// The key is stored with the events, as their ids: the command's events get ids derived from it
+    /// ([`EventId::derived`]), so no separate table can drift from the events. Before deciding, the
+    /// repository looks up the id of the command's first event. A command that decides no events leaves
+    /// no trace, and is simply decided again.
+    ///
+    /// # Errors
+    /// As [`Repository::execute`]; [`RepositoryError::Store`] with [`EventStoreError::EventIdInUse`] when
+    /// `command_id` was already used for a command on another stream.
+    pub async fn execute_once(
+        &self,
+        stream_id: &StreamId,
+        command_id: Uuid,
+        command: A::Command,
+        metadata: Metadata,
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        self.run_command(stream_id, Some(command_id), command, metadata).await
+    }
+
+    async fn run_command(
+        &self,
+        stream_id: &StreamId,
+        command_id: Option<Uuid>,
         command: A::Command,
         metadata: Metadata,
     ) -> Result<Executed<A>, RepositoryError<A::Error>> {
@@ -487,10 +579,15 @@ where
         let mut attempts = 0_u32;
         loop {
             attempts += 1;
+            if let Some(command_id) = command_id {
+                if let Some(done) = self.already_applied(stream_id, command_id).await? {
+                    return Ok(done);
+                }
+            }
             // Read before loading: a snapshot write that finishes during the load is then either still
             // listed here or already visible to the load, never neither.
             let in_flight = self.pending.in_flight(stream_id);
-            let Loaded { mut state, version: loaded, metrics } = self.load(stream_id).await?;
+            let Loaded { mut state, version: loaded, metrics } = self.load_retrying(stream_id).await?;
             let events = state.decide(&command).map_err(RepositoryError::Domain)?;
             if events.is_empty() {
                 return Ok(Executed {
@@ -500,10 +597,16 @@ where
                     attempts,
                     snapshot_started: None,
                     load_metrics: metrics,
+                    already_applied: false,
                 });
             }
-            let batch = encode_events(&events, config.codec, &metadata)?;
-            match self.store.append(stream_id, ExpectedVersion::Exact(loaded), batch).await {
+            let mut batch = encode_events(&events, config.codec, &metadata)?;
+            if let Some(command_id) = command_id {
+                for (index, event) in (0_u32..).zip(batch.iter_mut()) {
+                    event.id = EventId::derived(command_id, index);
+                }
+            }
+            match self.append_retrying(stream_id, ExpectedVersion::Exact(loaded), batch).await {
                 Ok(appended) => {
                     for event in &events {
                         state.apply(event);
@@ -515,9 +618,17 @@ where
                     } else {
                         None
                     };
-                    return Ok(Executed { state, version, events, attempts, snapshot_started, load_metrics: metrics });
+                    return Ok(Executed {
+                        state,
+                        version,
+                        events,
+                        attempts,
+                        snapshot_started,
+                        load_metrics: metrics,
+                        already_applied: false,
+                    });
                 }
-                Err(EventStoreError::ConcurrencyConflict { stream_id, expected, actual }) => {
+                Err(RepositoryError::Store(EventStoreError::ConcurrencyConflict { stream_id, expected, actual })) => {
                     if attempts >= max_attempts {
                         return Err(RepositoryError::Conflict { stream_id, expected, actual, attempts });
                     }
@@ -528,9 +639,121 @@ where
                     // Let the writer that won make progress before this one reloads.
                     tokio::task::yield_now().await;
                 }
-                Err(error) => return Err(RepositoryError::Store(error)),
+                // The same command, appended meanwhile by another caller with other content (it decided on
+                // another state): the check at the top of the loop finds it and reports it applied.
+                Err(RepositoryError::Store(EventStoreError::EventIdInUse { .. }))
+                    if command_id.is_some() && attempts < max_attempts => {}
+                Err(error) => return Err(error),
             }
         }
+    }
+
+    /// The outcome of command `command_id` if it was already applied to `stream_id`: its stored events
+    /// (whose ids derive from the command id) and the aggregate's current state.
+    async fn already_applied(
+        &self,
+        stream_id: &StreamId,
+        command_id: Uuid,
+    ) -> Result<Option<Executed<A>>, RepositoryError<A::Error>> {
+        let first_id = EventId::derived(command_id, 0);
+        let Some(first) = self.retrying(stream_id, || self.store.load_event(first_id)).await? else {
+            return Ok(None);
+        };
+        if first.stream_id != *stream_id {
+            return Err(RepositoryError::Store(EventStoreError::EventIdInUse {
+                id: first_id,
+                stream_id: first.stream_id,
+                version: first.version,
+                difference: "belongs to another stream: the command id was used for a command on that stream",
+            }));
+        }
+        let range = StreamRange { from: first.version, to: None };
+        let stored = self.retrying(stream_id, || self.store.load_stream(stream_id, range)).await?;
+        let mut events = Vec::new();
+        let mut version = first.version;
+        for (index, recorded) in (0_u32..).zip(&stored) {
+            if recorded.id != EventId::derived(command_id, index) {
+                break;
+            }
+            if let Some(event) = self.shared.decoder.decode(recorded).map_err(LoadError::from)? {
+                events.push(event);
+            }
+            version = recorded.version;
+        }
+        let Loaded { state, metrics, .. } = self.load_retrying(stream_id).await?;
+        tracing::debug!(%stream_id, %command_id, %version, "the command was already applied; nothing appended");
+        Ok(Some(Executed {
+            state,
+            version,
+            events,
+            attempts: 0,
+            snapshot_started: None,
+            load_metrics: metrics,
+            already_applied: true,
+        }))
+    }
+
+    /// [`Repository::load`], retried while the store is unavailable.
+    async fn load_retrying(&self, stream_id: &StreamId) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+        let mut retries = 0_u32;
+        loop {
+            match self.load(stream_id).await {
+                Err(LoadError::Store(error)) if error.is_transient() => {
+                    retries += 1;
+                    self.wait_to_retry(stream_id, retries, error).await?;
+                }
+                result => return result.map_err(RepositoryError::Load),
+            }
+        }
+    }
+
+    /// An append retried with the same events while the store is unavailable.
+    async fn append_retrying(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        batch: Vec<NewEvent>,
+    ) -> Result<AppendResult, RepositoryError<A::Error>> {
+        self.retrying(stream_id, || self.store.append(stream_id, expected, batch.clone())).await
+    }
+
+    /// Runs `call` until it succeeds, fails for good, or the store stays unavailable through the retries.
+    async fn retrying<T, F, Fut>(&self, stream_id: &StreamId, mut call: F) -> Result<T, RepositoryError<A::Error>>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, EventStoreError>>,
+    {
+        let mut retries = 0_u32;
+        loop {
+            match call().await {
+                Err(error) if error.is_transient() => {
+                    retries += 1;
+                    self.wait_to_retry(stream_id, retries, error).await?;
+                }
+                result => return result.map_err(RepositoryError::Store),
+            }
+        }
+    }
+
+    /// Waits before retry number `retries`, or gives up with [`RepositoryError::Unavailable`].
+    async fn wait_to_retry(
+        &self,
+        stream_id: &StreamId,
+        retries: u32,
+        error: EventStoreError,
+    ) -> Result<(), RepositoryError<A::Error>> {
+        let config = &self.shared.config;
+        if retries > config.transient_retries {
+            return Err(RepositoryError::Unavailable {
+                stream_id: stream_id.clone(),
+                attempts: retries,
+                source: error,
+            });
+        }
+        let wait = config.backoff(retries);
+        tracing::warn!(%stream_id, retries, ?wait, error = %error_chain(&error), "the event store is unavailable; retrying");
+        tokio::time::sleep(wait).await;
+        Ok(())
     }
 
     /// Saves a snapshot of `state` at `version` now and waits for the write.

@@ -516,6 +516,101 @@ where
     conflicts_are_retried_then_returned(make_store().await).await;
 }
 
+/// A command run with an id is applied once: running it again, or twice at the same time, appends nothing
+/// more and reports the events of the first run.
+pub async fn a_command_with_an_id_is_applied_once(store: Arc<dyn EventStore>) {
+    let repo = Repository::<Account>::new(Arc::clone(&store));
+    let id = new_account_id();
+    ok(repo.execute(&id, open(), Metadata::default()).await, "open");
+    let deposit = uuid::Uuid::new_v4();
+    let first = ok(repo.execute_once(&id, deposit, AccountCommand::Deposit(10), Metadata::default()).await, "deposit");
+    assert!(!first.already_applied);
+    let again = ok(repo.execute_once(&id, deposit, AccountCommand::Deposit(10), Metadata::default()).await, "again");
+    assert!(again.already_applied, "the second run reports that the command was already applied");
+    assert_eq!((again.version, again.events.clone()), (first.version, first.events.clone()));
+    assert_eq!(again.state.balance, 10, "the deposit counted once");
+
+    let twice = uuid::Uuid::new_v4();
+    let (a, b) = tokio::join!(
+        repo.execute_once(&id, twice, AccountCommand::Deposit(5), Metadata::default()),
+        repo.execute_once(&id, twice, AccountCommand::Deposit(5), Metadata::default()),
+    );
+    let (a, b) = (ok(a, "the first of two concurrent runs"), ok(b, "the second of two concurrent runs"));
+    assert_eq!(a.version, b.version, "both runs report the one append");
+    let loaded = ok(repo.load(&id).await, "load");
+    assert_eq!((loaded.state.balance, loaded.state.deposits), (15, 2), "each command was applied once");
+
+    let elsewhere = new_account_id();
+    let reused = repo.execute_once(&elsewhere, deposit, AccountCommand::Deposit(10), Metadata::default()).await;
+    assert!(
+        matches!(reused, Err(RepositoryError::Store(EventStoreError::EventIdInUse { .. }))),
+        "a command id used on another stream is an error, got {reused:?}"
+    );
+}
+
+/// A store that loses the reply of an append after committing it, or refuses a few appends before writing:
+/// the repository retries with the same events, and every command is applied exactly once. A store that
+/// stays unavailable ends in `RepositoryError::Unavailable`.
+pub async fn transient_failures_are_retried_without_duplicates(store: Arc<dyn EventStore>) {
+    let config = RepositoryConfig::default().with_transient_retries(3, std::time::Duration::from_millis(1));
+    let flaky = Arc::new(Intercepted::new(Arc::clone(&store), Flaky::default()));
+    let repo = Repository::<Account>::with_config(Arc::clone(&flaky) as Arc<dyn EventStore>, config);
+    let id = new_account_id();
+    ok(repo.execute(&id, open(), Metadata::default()).await, "open");
+
+    flaky.lose_replies.store(1, Ordering::SeqCst);
+    let lost =
+        ok(repo.execute(&id, AccountCommand::Deposit(7), Metadata::default()).await, "a deposit whose reply is lost");
+    assert_eq!(lost.version, Version::new(2), "the retry reports the append that landed");
+    flaky.refuse.store(2, Ordering::SeqCst);
+    let refused =
+        ok(repo.execute(&id, AccountCommand::Deposit(3), Metadata::default()).await, "a deposit refused twice");
+    assert_eq!(refused.version, Version::new(3));
+    let stored = ok(store.load_stream(&id, StreamRange::all()).await, "load_stream");
+    assert_eq!(stored.len(), 3, "each command was stored once");
+
+    flaky.refuse.store(u32::MAX, Ordering::SeqCst);
+    match repo.execute(&id, AccountCommand::Deposit(1), Metadata::default()).await {
+        Err(error @ RepositoryError::Unavailable { attempts: 4, .. }) => {
+            assert!(error.to_string().contains("execute_once"), "the error says how to retry safely: {error}");
+        }
+        other => panic!("a store that stays unavailable must end in Unavailable after 4 attempts, got {other:?}"),
+    }
+    assert_eq!(ok(store.stream_version(&id).await, "stream_version"), Version::new(3), "nothing more was written");
+}
+
+/// Loses the reply of the next `lose_replies` appends after they commit; refuses the next `refuse`
+/// appends before they reach the store. Both look like a dropped connection.
+#[derive(Debug, Default)]
+pub struct Flaky {
+    lose_replies: AtomicU32,
+    refuse: AtomicU32,
+}
+
+fn take_one(counter: &AtomicU32) -> bool {
+    counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+}
+
+#[async_trait]
+impl Intercept for Flaky {
+    async fn append(
+        &self,
+        inner: &dyn EventStore,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, EventStoreError> {
+        if take_one(&self.refuse) {
+            return Err(EventStoreError::unavailable(format!("append to {stream_id}"), "connection refused"));
+        }
+        let result = inner.append(stream_id, expected, events).await;
+        if result.is_ok() && take_one(&self.lose_replies) {
+            return Err(EventStoreError::unavailable(format!("append to {stream_id}"), "connection reset by peer"));
+        }
+        result
+    }
+}
+
 /// Past states: a load as of a version stops there (ignoring a snapshot taken later), a load as of a
 /// recorded time holds exactly the events recorded up to it.
 pub async fn past_states_load_as_of_a_version_and_a_time(store: Arc<dyn EventStore>) {
@@ -642,6 +737,8 @@ macro_rules! aggregate_scenario_tests {
             conflicts_are_retried_then_returned,
             past_states_load_as_of_a_version_and_a_time,
             event_sourced_reducer_round_trips,
+            a_command_with_an_id_is_applied_once,
+            transient_failures_are_retried_without_duplicates,
         );
     };
     (@tests $make_store:expr; $($name:ident),* $(,)?) => {
