@@ -6,12 +6,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use composable_rust_core::{
-    Aggregate, Clock, Effect, EventDecoder, EventStoreError, EventStoreOperation, EventStoreRequest, ExpectedVersion,
-    LoadRequest, LoadUntil, LoadedHistory, Metadata, Reducer, StreamId, Upcasters, Version, error_chain,
+    Aggregate, Clock, Effect, EventDecoder, EventId, EventStoreError, EventStoreOperation, EventStoreRequest,
+    ExpectedVersion, LoadRequest, LoadUntil, LoadedHistory, Metadata, NewEvent, Reducer, StreamId, Upcasters, Version,
+    error_chain,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
+use uuid::Uuid;
 
 use crate::clock::SystemClock;
 use crate::replay::{Replay, encode_events, encode_snapshot};
@@ -286,21 +288,48 @@ impl<A: Aggregate> From<Replay<'_, A>> for LoadedAggregate<A> {
     }
 }
 
-/// A command with its metadata, and how many times it has been decided.
+/// A command with its metadata, and how many times it has been decided and retried.
 pub struct RunningCommand<A: Aggregate> {
     /// The command.
     pub command: A::Command,
     /// The metadata every event it causes carries.
     pub metadata: Metadata,
+    /// The command's idempotency key, when it has one: its events get ids derived from it, so that it is
+    /// applied at most once (see [`AggregateAction::command_once`]).
+    pub command_id: Option<Uuid>,
     /// How many times it was decided: 0 while waiting or loading, then 1, plus one per conflict.
     pub attempts: u32,
+    /// How many requests of this command were retried because the store was unavailable.
+    pub retries: u32,
 }
 
 impl<A: Aggregate> RunningCommand<A> {
     /// A command not yet decided.
     pub fn new(command: A::Command, metadata: Metadata) -> Self {
-        Self { command, metadata, attempts: 0 }
+        Self { command, metadata, command_id: None, attempts: 0, retries: 0 }
     }
+
+    /// The same command with the idempotency key `command_id`.
+    #[must_use]
+    pub fn with_command_id(mut self, command_id: Uuid) -> Self {
+        self.command_id = Some(command_id);
+        self
+    }
+}
+
+/// A request that failed because the store was unavailable, and is sent again after a backoff.
+pub enum Retry<A: Aggregate> {
+    /// The load of the aggregate.
+    Load(LoadRequest),
+    /// The append of a decided command, with the same events and ids.
+    Append {
+        /// The expected version of the append.
+        expected: ExpectedVersion,
+        /// The encoded events, with their ids.
+        batch: Vec<NewEvent>,
+        /// The events as decided.
+        events: Vec<A::Event>,
+    },
 }
 
 /// The actions of [`EventSourced`]: a command, and each step of handling it.
@@ -317,6 +346,8 @@ pub enum AggregateAction<A: Aggregate> {
         command: A::Command,
         /// Correlation, causation and actor of the events.
         metadata: Metadata,
+        /// The idempotency key, if any (see [`AggregateAction::command_once`]).
+        command_id: Option<Uuid>,
     },
     /// The aggregate was loaded (snapshot plus the events after it).
     Loaded {
@@ -351,6 +382,23 @@ pub enum AggregateAction<A: Aggregate> {
         /// The stream's version after them.
         version: Version,
     },
+    /// The store was unavailable (connection lost, timeout); the request is sent again after a backoff,
+    /// at most [`RepositoryConfig::transient_retries`] times, with the same event ids.
+    Interrupted {
+        /// The aggregate's stream.
+        stream_id: StreamId,
+        /// What went wrong, with its causes.
+        error: String,
+        /// The request to send again.
+        retry: Retry<A>,
+    },
+    /// A command with an idempotency key had already been applied (by an earlier attempt, another
+    /// process, or a duplicate delivery); nothing was written now. The aggregate is reloaded before the
+    /// next command.
+    AlreadyApplied {
+        /// The aggregate's stream.
+        stream_id: StreamId,
+    },
     /// The aggregate refused the command; nothing was written.
     Rejected {
         /// The aggregate's stream.
@@ -370,7 +418,24 @@ pub enum AggregateAction<A: Aggregate> {
 impl<A: Aggregate> AggregateAction<A> {
     /// A command for the aggregate in `stream_id`.
     pub fn command(stream_id: StreamId, command: A::Command, metadata: Metadata) -> Self {
-        Self::Command { stream_id, command, metadata }
+        Self::Command { stream_id, command, metadata, command_id: None }
+    }
+
+    /// A command applied at most once for `command_id`, its idempotency key: its events get ids derived
+    /// from the key ([`EventId::derived`]), so sending it again (after a lost reply, a restart, a duplicate
+    /// delivery) ends in [`AggregateAction::AlreadyApplied`] instead of a second copy of its events.
+    pub fn command_once(stream_id: StreamId, command_id: Uuid, command: A::Command, metadata: Metadata) -> Self {
+        Self::Command { stream_id, command, metadata, command_id: Some(command_id) }
+    }
+
+    /// Whether this step ends its command: [`Appended`](Self::Appended), [`Rejected`](Self::Rejected),
+    /// [`Failed`](Self::Failed) or [`AlreadyApplied`](Self::AlreadyApplied). A parent reducer reacts to these.
+    #[must_use]
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Appended { .. } | Self::Rejected { .. } | Self::Failed { .. } | Self::AlreadyApplied { .. }
+        )
     }
 
     /// The stream the action is about.
@@ -382,6 +447,8 @@ impl<A: Aggregate> AggregateAction<A> {
             | Self::SnapshotIgnored { stream_id, .. }
             | Self::Conflicted { stream_id, .. }
             | Self::Appended { stream_id, .. }
+            | Self::Interrupted { stream_id, .. }
+            | Self::AlreadyApplied { stream_id }
             | Self::Rejected { stream_id, .. }
             | Self::Failed { stream_id, .. } => stream_id,
         }
@@ -407,10 +474,16 @@ pub enum AggregateFailure {
     /// Loading the aggregate failed (the store failed, or an event does not decode).
     #[error("could not load the aggregate: {0}")]
     Load(String),
-    /// Encoding or appending the events failed. When the store lost the connection during the commit,
-    /// the events may have been written; reload before deciding again.
+    /// Encoding or appending the events failed; nothing was written.
     #[error("could not append the events: {0}")]
     Append(String),
+    /// The store stayed unavailable through every retry; the command may or may not have been applied.
+    /// Send it again with [`AggregateAction::command_once`] and the same key to apply it at most once.
+    #[error(
+        "the event store stayed unavailable; the command may or may not have been applied ({0})\nsend it again \
+         with the same command id to apply it at most once"
+    )]
+    Unavailable(String),
 }
 
 impl<A> Reducer for EventSourced<A>
@@ -430,9 +503,9 @@ where
         env: &AggregateEnvironment,
     ) -> Effect<Self::Action> {
         match action {
-            AggregateAction::Command { stream_id, command, metadata } => {
+            AggregateAction::Command { stream_id, command, metadata, command_id } => {
                 let slot = state.slot_mut(&stream_id);
-                slot.waiting.push_back(RunningCommand::new(command, metadata));
+                slot.waiting.push_back(RunningCommand { command_id, ..RunningCommand::new(command, metadata) });
                 if slot.running.is_some() {
                     return Effect::None;
                 }
@@ -474,6 +547,28 @@ where
                 };
                 Effect::merge([snapshot, self.start_next(stream_id, slot)])
             }
+            AggregateAction::Interrupted { stream_id, error, retry } => {
+                let slot = state.slot_mut(&stream_id);
+                let Some(running) = slot.running.as_mut() else { return Effect::None };
+                running.retries += 1;
+                if running.retries > self.config.transient_retries {
+                    let error = AggregateFailure::Unavailable(error);
+                    return Effect::send(AggregateAction::Failed { stream_id, error });
+                }
+                let keyed = running.command_id.is_some();
+                let again = match retry {
+                    Retry::Load(request) => self.load(request),
+                    Retry::Append { expected, batch, events } => self.append(stream_id, expected, batch, events, keyed),
+                };
+                again.delayed(self.config.backoff(running.retries))
+            }
+            AggregateAction::AlreadyApplied { stream_id } => {
+                let slot = state.slot_mut(&stream_id);
+                slot.running = None;
+                // The stored events of the first application are not in the cached state: reload.
+                slot.loaded = None;
+                self.start_next(stream_id, slot)
+            }
             AggregateAction::Rejected { stream_id, .. } => {
                 let slot = state.slot_mut(&stream_id);
                 slot.running = None;
@@ -509,10 +604,8 @@ where
 
     fn load(&self, request: LoadRequest) -> Effect<AggregateAction<A>> {
         let decoder = Arc::clone(&self.decoder);
-        let stream_id = request.stream_id.clone();
-        Effect::event_store(EventStoreOperation::load(request, move |result| {
-            loaded_action(stream_id, &decoder, result)
-        }))
+        let retry = request.clone();
+        Effect::event_store(EventStoreOperation::load(request, move |result| loaded_action(retry, &decoder, result)))
     }
 
     /// Decides the running command on the loaded aggregate and appends what it decided.
@@ -528,28 +621,51 @@ where
         if events.is_empty() {
             return Effect::send(AggregateAction::Appended { stream_id, events, version: loaded.version });
         }
-        let batch = match encode_events(&events, self.config.codec, &running.metadata) {
+        let mut batch = match encode_events(&events, self.config.codec, &running.metadata) {
             Ok(batch) => batch,
             Err(error) => {
                 let error = AggregateFailure::Append(error_chain(&error));
                 return Effect::send(AggregateAction::Failed { stream_id, error });
             }
         };
-        let expected = ExpectedVersion::Exact(loaded.version);
-        Effect::event_store(EventStoreOperation::append(
-            stream_id.clone(),
-            expected,
-            batch,
-            move |result| match result {
-                Ok(appended) => AggregateAction::Appended { stream_id, events, version: appended.stream_version },
-                Err(EventStoreError::ConcurrencyConflict { expected, actual, .. }) => {
-                    AggregateAction::Conflicted { stream_id, expected, actual }
-                }
-                Err(error) => {
-                    AggregateAction::Failed { stream_id, error: AggregateFailure::Append(error_chain(&error)) }
-                }
+        if let Some(command_id) = running.command_id {
+            for (index, event) in (0_u32..).zip(batch.iter_mut()) {
+                event.id = EventId::derived(command_id, index);
+            }
+        }
+        let keyed = running.command_id.is_some();
+        self.append(stream_id, ExpectedVersion::Exact(loaded.version), batch, events, keyed)
+    }
+
+    /// The append of a decided command, and what each answer becomes.
+    fn append(
+        &self,
+        stream_id: StreamId,
+        expected: ExpectedVersion,
+        batch: Vec<NewEvent>,
+        events: Vec<A::Event>,
+        keyed: bool,
+    ) -> Effect<AggregateAction<A>> {
+        let retry_batch = batch.clone();
+        let operation = EventStoreOperation::append(stream_id.clone(), expected, batch, move |result| match result {
+            // An append retried by its key after the first one landed returns that one's result: its last
+            // version is then not the one this append would have reached.
+            Ok(appended) if keyed && !reaches(expected, events.len(), appended.stream_version) => {
+                AggregateAction::AlreadyApplied { stream_id }
+            }
+            Ok(appended) => AggregateAction::Appended { stream_id, events, version: appended.stream_version },
+            Err(EventStoreError::ConcurrencyConflict { expected, actual, .. }) => {
+                AggregateAction::Conflicted { stream_id, expected, actual }
+            }
+            Err(EventStoreError::EventIdInUse { .. }) if keyed => AggregateAction::AlreadyApplied { stream_id },
+            Err(error) if error.is_transient() => AggregateAction::Interrupted {
+                stream_id,
+                error: error_chain(&error),
+                retry: Retry::Append { expected, batch: retry_batch, events },
             },
-        ))
+            Err(error) => AggregateAction::Failed { stream_id, error: AggregateFailure::Append(error_chain(&error)) },
+        });
+        Effect::event_store(operation)
     }
 
     /// A snapshot-save request when the policy says one is due; the slot then remembers it as the newest.
@@ -586,14 +702,26 @@ where
     }
 }
 
+/// Whether an append at `expected` of `count` events ends at `version` (and so was written by this call).
+fn reaches(expected: ExpectedVersion, count: usize, version: Version) -> bool {
+    match expected {
+        ExpectedVersion::Exact(at) => at.advanced_by(count as u64) == version,
+        _ => true,
+    }
+}
+
 /// The action a load's reply becomes: the folded aggregate, an ignored snapshot, or a failure.
 fn loaded_action<A: Aggregate + DeserializeOwned>(
-    stream_id: StreamId,
+    request: LoadRequest,
     decoder: &EventDecoder<A::Event>,
     result: Result<LoadedHistory, EventStoreError>,
 ) -> AggregateAction<A> {
+    let stream_id = request.stream_id.clone();
     let history = match result {
         Ok(history) => history,
+        Err(error) if error.is_transient() => {
+            return AggregateAction::Interrupted { stream_id, error: error_chain(&error), retry: Retry::Load(request) };
+        }
         Err(error) => return AggregateAction::Failed { stream_id, error: AggregateFailure::Load(error_chain(&error)) },
     };
     match Replay::<A>::fold(&stream_id, decoder, &history) {
@@ -703,7 +831,13 @@ where
     A::Command: Clone,
 {
     fn clone(&self) -> Self {
-        Self { command: self.command.clone(), metadata: self.metadata.clone(), attempts: self.attempts }
+        Self {
+            command: self.command.clone(),
+            metadata: self.metadata.clone(),
+            command_id: self.command_id,
+            attempts: self.attempts,
+            retries: self.retries,
+        }
     }
 }
 
@@ -712,7 +846,11 @@ where
     A::Command: PartialEq,
 {
     fn eq(&self, other: &Self) -> bool {
-        self.command == other.command && self.metadata == other.metadata && self.attempts == other.attempts
+        self.command == other.command
+            && self.metadata == other.metadata
+            && self.command_id == other.command_id
+            && self.attempts == other.attempts
+            && self.retries == other.retries
     }
 }
 
@@ -724,7 +862,9 @@ where
         f.debug_struct("RunningCommand")
             .field("command", &self.command)
             .field("metadata", &self.metadata)
+            .field("command_id", &self.command_id)
             .field("attempts", &self.attempts)
+            .field("retries", &self.retries)
             .finish()
     }
 }
@@ -737,9 +877,16 @@ where
 {
     fn clone(&self) -> Self {
         match self {
-            Self::Command { stream_id, command, metadata } => {
-                Self::Command { stream_id: stream_id.clone(), command: command.clone(), metadata: metadata.clone() }
+            Self::Command { stream_id, command, metadata, command_id } => Self::Command {
+                stream_id: stream_id.clone(),
+                command: command.clone(),
+                metadata: metadata.clone(),
+                command_id: *command_id,
+            },
+            Self::Interrupted { stream_id, error, retry } => {
+                Self::Interrupted { stream_id: stream_id.clone(), error: error.clone(), retry: retry.clone() }
             }
+            Self::AlreadyApplied { stream_id } => Self::AlreadyApplied { stream_id: stream_id.clone() },
             Self::Loaded { stream_id, loaded } => Self::Loaded { stream_id: stream_id.clone(), loaded: loaded.clone() },
             Self::SnapshotIgnored { stream_id, ignored } => {
                 Self::SnapshotIgnored { stream_id: stream_id.clone(), ignored: ignored.clone() }
@@ -767,9 +914,14 @@ where
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (
-                Self::Command { stream_id: s1, command: c1, metadata: m1 },
-                Self::Command { stream_id: s2, command: c2, metadata: m2 },
-            ) => s1 == s2 && c1 == c2 && m1 == m2,
+                Self::Command { stream_id: s1, command: c1, metadata: m1, command_id: k1 },
+                Self::Command { stream_id: s2, command: c2, metadata: m2, command_id: k2 },
+            ) => s1 == s2 && c1 == c2 && m1 == m2 && k1 == k2,
+            (
+                Self::Interrupted { stream_id: s1, error: e1, retry: r1 },
+                Self::Interrupted { stream_id: s2, error: e2, retry: r2 },
+            ) => s1 == s2 && e1 == e2 && r1 == r2,
+            (Self::AlreadyApplied { stream_id: s1 }, Self::AlreadyApplied { stream_id: s2 }) => s1 == s2,
             (Self::Loaded { stream_id: s1, loaded: l1 }, Self::Loaded { stream_id: s2, loaded: l2 }) => {
                 s1 == s2 && l1 == l2
             }
@@ -803,12 +955,22 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Command { stream_id, command, metadata } => f
+            Self::Command { stream_id, command, metadata, command_id } => f
                 .debug_struct("Command")
                 .field("stream_id", stream_id)
                 .field("command", command)
                 .field("metadata", metadata)
+                .field("command_id", command_id)
                 .finish(),
+            Self::Interrupted { stream_id, error, retry } => f
+                .debug_struct("Interrupted")
+                .field("stream_id", stream_id)
+                .field("error", error)
+                .field("retry", retry)
+                .finish(),
+            Self::AlreadyApplied { stream_id } => {
+                f.debug_struct("AlreadyApplied").field("stream_id", stream_id).finish()
+            }
             Self::Loaded { stream_id, loaded } => {
                 f.debug_struct("Loaded").field("stream_id", stream_id).field("loaded", loaded).finish()
             }
@@ -833,6 +995,53 @@ where
             Self::Failed { stream_id, error } => {
                 f.debug_struct("Failed").field("stream_id", stream_id).field("error", error).finish()
             }
+        }
+    }
+}
+
+impl<A: Aggregate> Clone for Retry<A>
+where
+    A::Event: Clone,
+{
+    fn clone(&self) -> Self {
+        match self {
+            Self::Load(request) => Self::Load(request.clone()),
+            Self::Append { expected, batch, events } => {
+                Self::Append { expected: *expected, batch: batch.clone(), events: events.clone() }
+            }
+        }
+    }
+}
+
+impl<A: Aggregate> PartialEq for Retry<A>
+where
+    A::Event: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Load(a), Self::Load(b)) => a == b,
+            (
+                Self::Append { expected: x1, batch: b1, events: e1 },
+                Self::Append { expected: x2, batch: b2, events: e2 },
+            ) => x1 == x2 && b1 == b2 && e1 == e2,
+            _ => false,
+        }
+    }
+}
+
+impl<A: Aggregate> fmt::Debug for Retry<A>
+where
+    A::Event: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Load(request) => f.debug_tuple("Load").field(request).finish(),
+            Self::Append { expected, batch, events } => f
+                .debug_struct("Append")
+                .field("expected", expected)
+                .field("batch", batch)
+                .field("events", events)
+                .finish(),
         }
     }
 }

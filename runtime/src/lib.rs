@@ -55,7 +55,7 @@ mod subscription;
 
 pub use event_sourced::{
     AggregateAction, AggregateEnvironment, AggregateFailure, AggregateSlot, Aggregates, EventSourced, LoadedAggregate,
-    RunningCommand,
+    Retry, RunningCommand,
 };
 pub use repository::{
     Executed, IgnoredSnapshot, LoadError, LoadMetrics, Loaded, Repository, RepositoryConfig, RepositoryError,

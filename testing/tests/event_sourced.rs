@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use composable_rust_core::{
-    Aggregate, EventStore, EventStoreError, EventStoreRequest, ExpectedVersion, LoadRequest, LoadUntil, Metadata,
-    StreamId, Version,
+    Aggregate, EventId, EventStore, EventStoreError, EventStoreRequest, ExpectedVersion, LoadRequest, LoadUntil,
+    Metadata, StreamId, Version,
 };
 use composable_rust_runtime::{
     AggregateAction, AggregateEnvironment, AggregateFailure, Aggregates, EventSourced, LoadedAggregate,
@@ -49,7 +49,7 @@ fn command(id: &str, command: AccountCommand) -> Action {
 }
 
 fn running(command: AccountCommand, attempts: u32) -> Option<RunningCommand<Account>> {
-    Some(RunningCommand { command, metadata: metadata(), attempts })
+    Some(RunningCommand { attempts, ..RunningCommand::new(command, metadata()) })
 }
 
 fn loaded(state: Account, version: u64) -> LoadedAggregate<Account> {
@@ -389,6 +389,113 @@ fn a_reducer_can_load_an_aggregate_as_of_a_version() {
 
 fn events_ref(events: &InMemoryEventStore) -> &dyn EventStore {
     events
+}
+
+#[test]
+fn an_interrupted_append_is_sent_again_with_the_same_events_after_a_backoff() {
+    let Fixture { mut store, events, .. } = accounts();
+    open_account(&mut store, "1");
+    let s = stream("1");
+    let five = AccountEvent::Deposited { amount: 5 };
+    store.send(command("1", AccountCommand::Deposit(5)), |a| {
+        a.slot_mut(&s).running = running(AccountCommand::Deposit(5), 1);
+    });
+    let answer = store.receive_append(&s, ExpectedVersion::Exact(v(1)), [five.clone()], &metadata());
+    let first = answer.request().cloned().unwrap();
+    answer.reply(Err(EventStoreError::unavailable("append to account-1", "connection reset by peer")));
+    store.receive_matching(
+        "Interrupted",
+        |a| matches!(a, Action::Interrupted { .. }),
+        |a| {
+            a.slot_mut(&s).running.as_mut().unwrap().retries = 1;
+        },
+    );
+    // The same request, ids included, after the first backoff (50 ms by default) on the test clock.
+    store.advance(std::time::Duration::from_millis(50));
+    store.receive_request(first);
+    store.receive(Action::Appended { stream_id: s.clone(), events: vec![five], version: v(2) }, |a| {
+        let slot = a.slot_mut(&s);
+        slot.running = None;
+        slot.loaded = Some(loaded(account(5, 1), 2));
+    });
+    store.finish();
+    assert_eq!(events.events(&s).len(), 2, "stored once");
+}
+
+#[test]
+fn an_append_that_stays_unavailable_fails_after_the_configured_retries() {
+    let config = RepositoryConfig::default().with_transient_retries(1, std::time::Duration::from_millis(10));
+    let Fixture { mut store, .. } = fixture(config);
+    open_account(&mut store, "1");
+    let s = stream("1");
+    let five = AccountEvent::Deposited { amount: 5 };
+    let down = || EventStoreError::unavailable("append to account-1", "connection refused");
+    store.send(command("1", AccountCommand::Deposit(5)), |a| {
+        a.slot_mut(&s).running = running(AccountCommand::Deposit(5), 1);
+    });
+    store.receive_append(&s, ExpectedVersion::Exact(v(1)), [five.clone()], &metadata()).reply(Err(down()));
+    store.receive_matching(
+        "Interrupted",
+        |a| matches!(a, Action::Interrupted { .. }),
+        |a| {
+            a.slot_mut(&s).running.as_mut().unwrap().retries = 1;
+        },
+    );
+    store.advance(std::time::Duration::from_millis(10));
+    store.receive_append(&s, ExpectedVersion::Exact(v(1)), [five], &metadata()).reply(Err(down()));
+    store.receive_matching(
+        "Interrupted",
+        |a| matches!(a, Action::Interrupted { .. }),
+        |a| {
+            a.slot_mut(&s).running.as_mut().unwrap().retries = 2;
+        },
+    );
+    let error = AggregateFailure::Unavailable(
+        "the event store is unavailable while trying to append to account-1; retry, appends are idempotent: \
+         connection refused"
+            .into(),
+    );
+    store.receive(Action::Failed { stream_id: s.clone(), error }, |a| {
+        let slot = a.slot_mut(&s);
+        slot.running = None;
+        slot.loaded = None;
+    });
+    store.finish();
+}
+
+#[test]
+fn a_command_with_an_id_sent_again_is_already_applied_and_writes_nothing() {
+    let Fixture { mut store, events, .. } = accounts();
+    open_account(&mut store, "1");
+    let s = stream("1");
+    let key = Uuid::from_u128(0xfeed);
+    let keyed = || RunningCommand::new(AccountCommand::Deposit(10), metadata()).with_command_id(key);
+    let ten = AccountEvent::Deposited { amount: 10 };
+    store.send(Action::command_once(s.clone(), key, AccountCommand::Deposit(10), metadata()), |a| {
+        a.slot_mut(&s).running = Some(RunningCommand { attempts: 1, ..keyed() });
+    });
+    let answer = store.receive_append(&s, ExpectedVersion::Exact(v(1)), [ten.clone()], &metadata());
+    let Some(EventStoreRequest::Append { events: batch, .. }) = answer.request() else { panic!("an append") };
+    assert_eq!(batch[0].id, EventId::derived(key, 0), "the event's id derives from the command id");
+    drop(answer);
+    store.receive(Action::Appended { stream_id: s.clone(), events: vec![ten.clone()], version: v(2) }, |a| {
+        let slot = a.slot_mut(&s);
+        slot.running = None;
+        slot.loaded = Some(loaded(account(10, 1), 2));
+    });
+
+    // Delivered again: decided again on the new state, appended with the same ids, recognised.
+    store.send(Action::command_once(s.clone(), key, AccountCommand::Deposit(10), metadata()), |a| {
+        a.slot_mut(&s).running = Some(RunningCommand { attempts: 1, ..keyed() });
+    });
+    store.receive_append(&s, ExpectedVersion::Exact(v(2)), [ten], &metadata());
+    store.receive(Action::AlreadyApplied { stream_id: s.clone() }, |a| {
+        let slot = a.slot_mut(&s);
+        slot.running = None;
+        slot.loaded = None;
+    });
+    store.finish();
+    assert_eq!(events.events(&s).len(), 2, "the deposit is stored once");
 }
 
 // ---------------------------------------------------------------- failure messages

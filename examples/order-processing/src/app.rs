@@ -146,11 +146,7 @@ impl Reducer for OrderApp {
             AppAction::Order(step) => step,
         };
         // The last step of a command becomes its outcome, read after the aggregate reducer has applied it.
-        let last_step = matches!(
-            step,
-            AggregateAction::Appended { .. } | AggregateAction::Rejected { .. } | AggregateAction::Failed { .. }
-        )
-        .then(|| step.clone());
+        let last_step = step.is_final().then(|| step.clone());
         let effect = self.orders.reduce(&mut state.orders, step, env).map(AppAction::Order);
         if let Some(outcome) = last_step.and_then(|step| outcome_of(&state.orders, step)) {
             state.outcomes.push(outcome);
@@ -181,6 +177,7 @@ fn outcome_of(orders: &Aggregates<Order>, step: AggregateAction<Order>) -> Optio
         },
         AggregateAction::Rejected { error, .. } => Outcome::Rejected(error),
         AggregateAction::Failed { error, .. } => Outcome::Failed(error),
+        // This program sends no command with an idempotency key, so none is ever `AlreadyApplied`.
         _ => return None,
     };
     Some((id, outcome))
@@ -251,7 +248,7 @@ mod tests {
     }
 
     fn running(command: OrderCommand, attempts: u32) -> Option<RunningCommand<Order>> {
-        Some(RunningCommand { command, metadata: metadata(), attempts })
+        Some(RunningCommand { attempts, ..RunningCommand::new(command, metadata()) })
     }
 
     fn loaded(order: Order, version: u64) -> LoadedAggregate<Order> {
