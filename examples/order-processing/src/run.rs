@@ -440,6 +440,7 @@ impl Session {
         }
         let mut table = Table::new(&[
             ("VERSION", Align::Right),
+            ("EVENT ID", Align::Left),
             ("RECORDED AT (UTC)", Align::Left),
             ("TYPE", Align::Left),
             ("CORRELATION ID", Align::Left),
@@ -458,6 +459,7 @@ impl Session {
             };
             table.row([
                 event.version.to_string(),
+                event.id.to_string(),
                 event.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
                 event.event_type.to_string(),
                 event.metadata.correlation_id.map(|c| c.to_string()).unwrap_or_else(|| "-".to_owned()),

@@ -184,7 +184,13 @@ fn history_shows_every_event_with_its_correlation_id() {
     let history = ok(&target, &["history", "h1"]);
     let lines: Vec<&str> = history.lines().collect();
     assert!(lines[0].starts_with("History of order h1 (stream order-h1, 3 events"), "{history}");
-    assert!(lines[1].starts_with("VERSION  RECORDED AT (UTC)"), "{history}");
+    assert!(lines[1].starts_with("VERSION  EVENT ID"), "{history}");
+    // Every event shows its id, a UUID, and no two are the same.
+    let ids: Vec<&str> = lines[2..5].iter().map(|line| line.split_whitespace().nth(1).unwrap_or("")).collect();
+    for id in &ids {
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id:?} is not an event id: {history}");
+    }
+    assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "{history}");
     assert!(lines[2].contains("OrderPlaced.v1") && lines[2].contains(correlation), "{history}");
     assert!(lines[3].contains("OrderItemAdded.v1") && !lines[3].contains(correlation), "{history}");
     assert!(lines[4].contains("OrderCancelled.v1") && lines[4].contains("reason: duplicate order"), "{history}");
