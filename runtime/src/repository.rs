@@ -54,8 +54,9 @@ pub struct RepositoryConfig {
     /// decodes with the codec recorded next to it, so changing this needs no migration.
     pub codec: CodecId,
     /// How often a load or an append that failed because the store was unavailable
-    /// ([`EventStoreError::is_transient`]) is retried before the command gives up. Default: 5. An append is
-    /// retried with the same event ids, so one that did land the first time is not written again.
+    /// ([`EventStoreError::is_transient`]) is retried before the command gives up. Default: 8, about 7 s of
+    /// waiting in all, enough for a server restart. An append is retried with the same event ids, so one
+    /// that did land the first time is not written again.
     pub transient_retries: u32,
     /// The wait before the first retry of a transient failure; it doubles with each retry, up to two
     /// seconds. Default: 50 ms.
@@ -108,7 +109,7 @@ impl Default for RepositoryConfig {
             snapshot_policy: SnapshotPolicy::default(),
             max_conflict_retries: 3,
             codec: CodecId::Bincode,
-            transient_retries: 5,
+            transient_retries: 8,
             retry_backoff: Duration::from_millis(50),
         }
     }
