@@ -23,6 +23,8 @@ pub use intercepted::{Intercept, Intercepted};
 pub use test_clock::TestClock;
 pub use test_store::{Answer, Exhaustivity, TestStore, TestStoreBuilder};
 #[cfg(feature = "postgres")]
+pub mod postgres_cluster;
+#[cfg(feature = "postgres")]
 pub mod postgres_fixture;
 
 /// The event sourcing guide, `docs/event-sourcing.md`, included so that its examples run as doctests.
