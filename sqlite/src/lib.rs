@@ -9,7 +9,9 @@
 //! # Example
 //!
 //! ```
-//! use composable_rust_core::{CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, StreamRange};
+//! use composable_rust_core::{
+//!     CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, StreamRange,
+//! };
 //! use composable_rust_sqlite::SqliteEventStore;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -17,23 +19,23 @@
 //! // `SqliteEventStore::open("data/events.db")` for a file; in memory for this example.
 //! let store = SqliteEventStore::in_memory().await?;
 //! let order = StreamId::new("order-42")?;
-//! let placed = NewEvent {
-//!     id: composable_rust_core::EventId::generate(),
-//!     event_type: "OrderPlaced.v1".into(),
-//!     codec: CodecId::Json,
-//!     payload: br#"{"customer":"ada"}"#.to_vec(),
-//!     metadata: Metadata::default(),
-//! };
+//! let placed = NewEvent::new("OrderPlaced.v1", CodecId::Json, br#"{"customer":"ada"}"#.to_vec(), Metadata::default());
 //!
 //! let written = store.append(&order, ExpectedVersion::NoStream, vec![placed.clone()]).await?;
 //! assert_eq!(written.stream_version.get(), 1);
 //!
+//! // The same event sent again (a retry after a lost reply) is stored once: the original result.
+//! let retried = store.append(&order, ExpectedVersion::NoStream, vec![placed.clone()]).await?;
+//! assert_eq!(retried, written);
+//!
 //! // A second writer that still believes the stream is new loses; it can reload and retry.
-//! let stale = store.append(&order, ExpectedVersion::NoStream, vec![placed]).await;
+//! let other = NewEvent::new("OrderPlaced.v1", CodecId::Json, br#"{"customer":"bob"}"#.to_vec(), Metadata::default());
+//! let stale = store.append(&order, ExpectedVersion::NoStream, vec![other]).await;
 //! assert!(stale.is_err_and(|e| e.is_conflict()));
 //!
 //! let events = store.load_stream(&order, StreamRange::all()).await?;
 //! assert_eq!(events[0].event_type, "OrderPlaced.v1");
+//! assert_eq!(store.load_event(placed.id).await?.as_ref(), events.first());
 //! # Ok(())
 //! # }
 //! ```
@@ -44,7 +46,8 @@
 //! `migrations/sqlite/`, which is embedded in the binary. It refuses, with
 //! [`EventStoreError::Schema`](composable_rust_core::EventStoreError::Schema) and without touching the file,
 //! a file that is not an SQLite database, one that is visibly truncated, and one whose schema was written
-//! by a newer version of this crate. Every connection sets:
+//! by a newer version of this crate. A file written by an older version is upgraded in place, in one
+//! transaction (for example, migration 3 gives every stored event an id). Every connection sets:
 //!
 //! | pragma | value | why |
 //! |---|---|---|
@@ -66,12 +69,24 @@
 //! "database is locked" error. Because commits are serial, global positions follow commit order, so a
 //! reader of the global log never has an event appear behind its checkpoint.
 //!
+//! # Event ids
+//!
+//! Every event's id is stored (16 bytes) under a unique index, which serves
+//! [`load_event`](composable_rust_core::EventStore::load_event) and makes appends idempotent: an append
+//! whose events are already stored, as the same batch of the same stream, returns the original result and
+//! writes nothing. The common case costs no extra query: the batch is inserted after the version check,
+//! and only when the unique index reports a stored id, or the version check fails, are the batch's ids
+//! looked up to tell a retry
+//! ([`idempotent_retry`](composable_rust_core::idempotent_retry)) from a reused id
+//! ([`EventIdInUse`](composable_rust_core::EventStoreError::EventIdInUse)).
+//!
 //! Reads use a small pool of connections (see [`SqliteConfig::read_connections`]); a stream is read in
 //! pages of 1000 events as the returned stream is polled.
 //!
 //! [`SqliteEventStore::in_memory`] gives the same SQL semantics without a file, on one connection.
 
 mod config;
+mod error;
 mod open;
 mod projection;
 mod rows;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use composable_rust_core::{
-    CodecId, EventStoreError, EventTypeCache, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot,
+    CodecId, EventId, EventStoreError, EventTypeCache, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot,
     StreamId, Version,
 };
 use sqlx::Row;
@@ -50,7 +50,7 @@ fn codec(row: &SqliteRow, index: usize) -> Result<CodecId, EventStoreError> {
 pub(crate) enum StreamColumn<'a> {
     /// The caller knows it (a stream read): no column, no validation per row.
     Known(&'a StreamId),
-    /// Read it from column 10 (a global-log read).
+    /// Read it from column 11 (a global-log read, an id lookup).
     InRow,
 }
 
@@ -64,11 +64,12 @@ pub(crate) fn event(
     let stream_id = match stream {
         StreamColumn::Known(id) => id.clone(),
         StreamColumn::InRow => {
-            let raw: &str = column(row, 10)?;
+            let raw: &str = column(row, 11)?;
             StreamId::new(raw).map_err(|e| corrupt(format!("stored stream id is invalid: {e}")))?
         }
     };
     Ok(RecordedEvent {
+        id: EventId::from(column::<Uuid>(row, 10)?),
         stream_id,
         position: GlobalPosition::new(to_u64(column(row, 0)?, "global position")?),
         version: Version::new(to_u64(column(row, 1)?, "version")?),

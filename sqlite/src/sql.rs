@@ -2,10 +2,12 @@
 
 use std::sync::LazyLock;
 
-/// The columns of an event row in the order [`crate::rows`] decodes them; `read_all` adds `stream_id`.
+/// The columns of an event row in the order [`crate::rows`] decodes them; reads that do not know the
+/// stream add `stream_id`.
 macro_rules! event_columns {
     () => {
-        "global_position, version, event_type, codec, payload, correlation_id, causation_id, actor, extra, recorded_at"
+        "global_position, version, event_type, codec, payload, correlation_id, causation_id, actor, extra, \
+         recorded_at, event_id"
     };
 }
 
@@ -39,6 +41,9 @@ pub(crate) const READ_ALL_PAGE: &str = concat!(
     " ORDER BY global_position LIMIT ?8"
 );
 
+/// The event with an id, from the unique index on `event_id`.
+pub(crate) const LOAD_EVENT: &str = concat!("SELECT ", event_columns!(), ", stream_id FROM events WHERE event_id = ?1");
+
 /// Streams by id (byte-wise), in `[?1, ?2)` and after `?3`.
 pub(crate) const LIST_STREAMS: &str = "SELECT stream_id, version FROM streams \
      WHERE stream_id >= ?1 AND (?2 IS NULL OR stream_id < ?2) AND (?3 IS NULL OR stream_id > ?3) \
@@ -67,42 +72,57 @@ pub(crate) const LOAD_CHECKPOINT: &str = "SELECT position FROM checkpoints WHERE
 pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO checkpoints (handler, position, updated_at) VALUES (?1, ?2, ?3) \
      ON CONFLICT (handler) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at";
 
-/// The most rows one `INSERT` statement carries; larger batches use several statements in one
-/// transaction. 10 parameters per row keeps a full chunk far below SQLite's 32766-parameter limit.
+/// The most rows one `INSERT` statement carries, and the most ids one [`events_with_ids`] lookup takes;
+/// larger batches use several statements in one transaction. 11 parameters per row keeps a full chunk
+/// far below SQLite's 32766-parameter limit.
 pub(crate) const INSERT_CHUNK: usize = 100;
 
 /// Parameters bound per inserted event row.
-pub(crate) const INSERT_PARAMS_PER_ROW: usize = 10;
+pub(crate) const INSERT_PARAMS_PER_ROW: usize = 11;
+
+/// `count` groups of `per_group` placeholders: `(?, ?), (?, ?)`.
+fn placeholder_groups(count: usize, per_group: usize) -> String {
+    let group = format!("({})", vec!["?"; per_group].join(", "));
+    vec![group; count].join(", ")
+}
 
 /// `INSERT ... VALUES (...), (...) RETURNING version, global_position` for 1 to [`INSERT_CHUNK`] rows,
 /// built once. RETURNING's row order is unspecified, so each position is matched back by its version.
 static INSERT_EVENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
-    let mut statements = Vec::with_capacity(INSERT_CHUNK);
-    let mut values = String::new();
-    for row in 0..INSERT_CHUNK {
-        if row > 0 {
-            values.push_str(", ");
-        }
-        values.push('(');
-        for param in 0..INSERT_PARAMS_PER_ROW {
-            if param > 0 {
-                values.push_str(", ");
-            }
-            values.push('?');
-        }
-        values.push(')');
-        statements.push(format!(
-            "INSERT INTO events (stream_id, version, event_type, codec, payload, correlation_id, causation_id, \
-             actor, extra, recorded_at) VALUES {values} RETURNING version, global_position"
-        ));
-    }
-    statements
+    (1..=INSERT_CHUNK)
+        .map(|rows| {
+            format!(
+                "INSERT INTO events (stream_id, version, event_type, codec, payload, correlation_id, causation_id, \
+                 actor, extra, recorded_at, event_id) VALUES {} RETURNING version, global_position",
+                placeholder_groups(rows, INSERT_PARAMS_PER_ROW)
+            )
+        })
+        .collect()
 });
 
 /// The insert statement for `rows` events (1 to [`INSERT_CHUNK`]).
 pub(crate) fn insert_events(rows: usize) -> &'static str {
     let index = rows.clamp(1, INSERT_CHUNK) - 1;
     INSERT_EVENTS.get(index).map_or("", String::as_str)
+}
+
+/// `SELECT ... WHERE event_id IN (?, ...)` for 1 to [`INSERT_CHUNK`] ids, built once: the stored events
+/// that carry any id of a batch, found through the unique index on `event_id`, in no particular order.
+static EVENTS_WITH_IDS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (1..=INSERT_CHUNK)
+        .map(|ids| {
+            format!(
+                concat!("SELECT ", event_columns!(), ", stream_id FROM events WHERE event_id IN ({})"),
+                vec!["?"; ids].join(", ")
+            )
+        })
+        .collect()
+});
+
+/// The lookup statement for `ids` event ids (1 to [`INSERT_CHUNK`]).
+pub(crate) fn events_with_ids(ids: usize) -> &'static str {
+    let index = ids.clamp(1, INSERT_CHUNK) - 1;
+    EVENTS_WITH_IDS.get(index).map_or("", String::as_str)
 }
 
 #[cfg(test)]
@@ -114,6 +134,31 @@ mod tests {
         for rows in [1, 7, INSERT_CHUNK] {
             let sql = insert_events(rows);
             assert_eq!(sql.matches('?').count(), rows * INSERT_PARAMS_PER_ROW, "{sql}");
+            assert_eq!(sql.matches('(').count(), rows + 1, "{sql}");
+        }
+    }
+
+    /// The plan SQLite chooses for `statement`, one line per step.
+    async fn query_plan(statement: &str) -> String {
+        let mut conn = crate::open::open_in_memory().await.unwrap().writer;
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {statement}")).fetch_all(&mut conn).await.unwrap();
+        rows.iter().map(|row| sqlx::Row::get::<String, _>(row, "detail")).collect::<Vec<_>>().join("\n")
+    }
+
+    #[tokio::test]
+    async fn lookups_by_event_id_search_the_unique_index() {
+        for statement in [LOAD_EVENT, events_with_ids(1), events_with_ids(INSERT_CHUNK)] {
+            let plan = query_plan(statement).await;
+            assert!(plan.contains("SEARCH events USING INDEX events_event_id (event_id=?)"), "{statement}:\n{plan}");
+            assert!(!plan.contains("SCAN events"), "{statement} must not scan the table:\n{plan}");
+        }
+    }
+
+    #[test]
+    fn id_lookups_have_one_placeholder_per_id() {
+        for ids in [1, 7, INSERT_CHUNK] {
+            let sql = events_with_ids(ids);
+            assert_eq!(sql.matches('?').count(), ids, "{sql}");
         }
     }
 }

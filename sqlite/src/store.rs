@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use chrono::Utc;
 use composable_rust_core::{
-    AppendResult, EventStore, EventStoreError, EventStream, EventTypeCache, ExpectedVersion, GlobalPosition,
+    AppendResult, EventId, EventStore, EventStoreError, EventStream, EventTypeCache, ExpectedVersion, GlobalPosition,
     HandlerLease, HealthReport, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange,
-    Version, async_trait, validate_append, validate_handler_name,
+    Version, async_trait, idempotent_retry, validate_append, validate_handler_name,
 };
 use futures::lock::{Mutex, MutexGuard};
 use futures::stream::{self, BoxStream, StreamExt};
@@ -18,6 +18,7 @@ use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteTransactionManager};
 use sqlx::{Connection, Row, Sqlite, TransactionManager};
 
 use crate::config::SqliteConfig;
+use crate::error::is_unique_violation;
 use crate::open::{self, Connections};
 use crate::rows::{self, StreamColumn, to_i64, to_micros, to_u64};
 use crate::sql;
@@ -64,6 +65,24 @@ impl Reader<'_> {
             Self::Shared(guard) => guard.as_mut().ok_or_else(closed),
         }
     }
+}
+
+/// When an append looks up the stored events that carry its ids (see [`idempotent_retry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdCheck {
+    /// Only when the version check fails. The common case (new ids) pays nothing beyond the unique
+    /// index, whose check ends the attempt with [`Attempt::IdCollision`] when an id is stored.
+    OnCollision,
+    /// Before the version check, as the rule states it.
+    First,
+}
+
+/// How an append attempt ended, when it did not fail.
+enum Attempt {
+    /// Appended, or found to be a retry of the append with this result.
+    Done(AppendResult),
+    /// An id of the batch is already stored; nothing was written. Try again with [`IdCheck::First`].
+    IdCollision,
 }
 
 /// The error for any call after [`SqliteEventStore::close`].
@@ -206,20 +225,60 @@ impl SqliteEventStore {
         }
     }
 
+    /// Appends under the write lock. Usually one attempt: the batch is inserted right after the version
+    /// check, and the unique index on `event_id` tells whether an id is already stored. Only when the
+    /// version check fails or an insert meets a stored id does the append look the ids up
+    /// ([`IdCheck`]), so the common case costs no extra query.
     async fn append_inner(
         &self,
         stream_id: &StreamId,
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<AppendResult, EventStoreError> {
-        let fail = || self.fail(move || format!("append to stream {stream_id}"));
-        // IMMEDIATE takes the write lock up front: the version read below cannot go stale before the
-        // insert, and no read-to-write lock upgrade can fail half way. Dropping the transaction (an
-        // error, or a cancelled future) rolls it back.
         let mut writer = self.lock_writer().await?;
         let conn = writer.as_mut().ok_or_else(closed)?;
+        let result = match self.try_append(conn, stream_id, expected, events, IdCheck::OnCollision).await? {
+            Attempt::Done(result) => result,
+            // Rolled back; the second attempt looks the ids up first, and holds the write lock from the
+            // lookup to the insert, so it cannot collide again unless the lookup is wrong.
+            Attempt::IdCollision => match self.try_append(conn, stream_id, expected, events, IdCheck::First).await? {
+                Attempt::Done(result) => result,
+                Attempt::IdCollision => {
+                    return Err(EventStoreError::backend(
+                        format!("append to stream {stream_id} in {}", self.location()),
+                        "an insert met a stored event id that the lookup before it did not find; \
+                         the unique index on event_id may be damaged: run `PRAGMA integrity_check`",
+                    ));
+                }
+            },
+        };
+        Ok(result)
+    }
+
+    /// One attempt at an append, in one `BEGIN IMMEDIATE` transaction.
+    ///
+    /// IMMEDIATE takes the write lock up front: the version read below cannot go stale before the insert,
+    /// and no read-to-write lock upgrade can fail half way. Dropping the transaction (an error, or a
+    /// cancelled future) rolls it back.
+    async fn try_append(
+        &self,
+        conn: &mut SqliteConnection,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        check: IdCheck,
+    ) -> Result<Attempt, EventStoreError> {
+        let fail = || self.fail(move || format!("append to stream {stream_id}"));
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail())?;
 
+        // A retry returns the original result whatever `expected` says now, so the ids are checked
+        // before the version (in the first attempt: only when the version check fails).
+        if check == IdCheck::First {
+            if let Some(original) = self.earlier_append(&mut tx, stream_id, events).await? {
+                tx.rollback().await.map_err(fail())?;
+                return Ok(Attempt::Done(original));
+            }
+        }
         let current: Option<i64> = sqlx::query_scalar(sql::STREAM_VERSION)
             .bind(stream_id.as_str())
             .fetch_optional(&mut *tx)
@@ -230,6 +289,12 @@ impl SqliteEventStore {
             None => 0,
         });
         if !expected.is_satisfied_by(actual) {
+            if check == IdCheck::OnCollision {
+                if let Some(original) = self.earlier_append(&mut tx, stream_id, events).await? {
+                    tx.rollback().await.map_err(fail())?;
+                    return Ok(Attempt::Done(original));
+                }
+            }
             tx.rollback().await.map_err(fail())?;
             return Err(EventStoreError::ConcurrencyConflict { stream_id: stream_id.clone(), expected, actual });
         }
@@ -262,9 +327,20 @@ impl SqliteEventStore {
                     .bind(event.metadata.causation_id)
                     .bind(event.metadata.actor.as_deref())
                     .bind(event.metadata.extra.as_deref())
-                    .bind(recorded_at);
+                    .bind(recorded_at)
+                    .bind(event.id.as_uuid());
             }
-            for row in insert.fetch_all(&mut *tx).await.map_err(fail())? {
+            let rows = match insert.fetch_all(&mut *tx).await {
+                Ok(rows) => rows,
+                // The version was checked under the write lock, so the one unique constraint an insert
+                // can meet is the event id's.
+                Err(error) if is_unique_violation(&error) => {
+                    tx.rollback().await.map_err(fail())?;
+                    return Ok(Attempt::IdCollision);
+                }
+                Err(error) => return Err(fail()(error)),
+            };
+            for row in rows {
                 let version: i64 = row.try_get(0).map_err(fail())?;
                 let position: i64 = row.try_get(1).map_err(fail())?;
                 let slot = usize::try_from(version - first - 1).ok().and_then(|i| positions.get_mut(i));
@@ -279,7 +355,38 @@ impl SqliteEventStore {
         }
         tx.commit().await.map_err(fail())?;
         self.inner.commits.send_modify(|commits| *commits = commits.wrapping_add(1));
-        Ok(AppendResult { stream_version, positions })
+        Ok(Attempt::Done(AppendResult { stream_version, positions }))
+    }
+
+    /// The result of the append that already stored `events`, if this is a retry of it; `None` when no
+    /// event of the batch is stored. Looks the batch's ids up in `tx` (through the unique index, up to
+    /// [`sql::INSERT_CHUNK`] ids per query) and applies [`idempotent_retry`].
+    ///
+    /// # Errors
+    /// [`EventStoreError::EventIdInUse`] when an id is stored for another event or only part of the batch is
+    /// stored; a driver error when the lookup fails.
+    async fn earlier_append(
+        &self,
+        tx: &mut SqliteConnection,
+        stream_id: &StreamId,
+        events: &[NewEvent],
+    ) -> Result<Option<AppendResult>, EventStoreError> {
+        let mut stored = Vec::new();
+        let mut types = EventTypeCache::default();
+        for chunk in events.chunks(sql::INSERT_CHUNK) {
+            let mut lookup = sqlx::query(sql::events_with_ids(chunk.len()));
+            for event in chunk {
+                lookup = lookup.bind(event.id.as_uuid());
+            }
+            let rows = lookup
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(self.fail(|| format!("look up the event ids of an append to stream {stream_id}")))?;
+            for row in &rows {
+                stored.push(rows::event(row, StreamColumn::InRow, &mut types)?);
+            }
+        }
+        idempotent_retry(stream_id, events, &stored)
     }
 
     /// Reads up to [`READ_PAGE`] events of a stream with versions in `from..=to`.
@@ -367,6 +474,15 @@ impl EventStore for SqliteEventStore {
             .await
             .map_err(self.fail(|| format!("read the version of stream {stream_id}")))?;
         Ok(Version::new(version.map(|v| to_u64(v, "stream version")).transpose()?.unwrap_or(0)))
+    }
+
+    async fn load_event(&self, id: EventId) -> Result<Option<RecordedEvent>, EventStoreError> {
+        let row = sqlx::query(sql::LOAD_EVENT)
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader().await?.conn()?)
+            .await
+            .map_err(self.fail(|| format!("load the event with id {id}")))?;
+        row.map(|row| rows::event(&row, StreamColumn::InRow, &mut EventTypeCache::default())).transpose()
     }
 
     async fn read_all(
