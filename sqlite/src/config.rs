@@ -31,8 +31,9 @@ pub enum Durability {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqliteConfig {
-    /// How long a writer waits for another process's write transaction before failing with a backend
-    /// error ("database is locked"). Default: 5 seconds. Writers in the same process never reach it:
+    /// How long a writer waits for another process's write transaction before failing with
+    /// [`EventStoreError::Unavailable`](composable_rust_core::EventStoreError::Unavailable) ("database is
+    /// locked"; transient, so the caller may retry). Default: 5 seconds. Writers in the same process never reach it:
     /// they queue, in order, for the store's single write connection instead.
     pub busy_timeout: Duration,
     /// The number of read connections (WAL lets them read while a write is in progress). Default: 4.

@@ -1,8 +1,67 @@
-//! How driver errors are recognised.
+//! How driver errors become [`EventStoreError`]s: a failure that says "try again" (the file is locked, the
+//! pool timed out, an I/O error) is [`EventStoreError::Unavailable`], anything else
+//! [`EventStoreError::Backend`].
 
+use composable_rust_core::EventStoreError;
 use sqlx::error::ErrorKind;
+
+/// Another connection (in practice: another process) held the lock for longer than the busy timeout.
+pub(crate) const SQLITE_BUSY: i32 = 5;
+/// A table was locked by another statement of the same connection or shared cache.
+const SQLITE_LOCKED: i32 = 6;
+/// The operating system reported a read, write or sync failure.
+const SQLITE_IOERR: i32 = 10;
+/// The file's contents are not a valid database.
+pub(crate) const SQLITE_CORRUPT: i32 = 11;
+/// The file is not an SQLite database at all.
+pub(crate) const SQLITE_NOTADB: i32 = 26;
+
+/// The primary SQLite result code of a database error (sqlx reports the extended code, whose low byte
+/// is the primary one), if it is one.
+pub(crate) fn sqlite_code(error: &sqlx::Error) -> Option<i32> {
+    let code = error.as_database_error()?.code()?;
+    code.parse::<i32>().ok().map(|c| c & 0xff)
+}
+
+/// Whether the same call may succeed if retried as it is: the lock was not free in time, the pool had
+/// no connection in time, or the operating system failed an I/O. A conflict, a constraint or a schema
+/// problem is not transient: retrying it fails the same way.
+pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
+        error => matches!(sqlite_code(error), Some(SQLITE_BUSY | SQLITE_LOCKED | SQLITE_IOERR)),
+    }
+}
 
 /// Whether a statement failed on a UNIQUE (or primary key) constraint.
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     error.as_database_error().is_some_and(|e| e.kind() == ErrorKind::UniqueViolation)
+}
+
+/// Wraps a driver error, naming the operation that failed: [`EventStoreError::Unavailable`] when it is
+/// transient ([`is_transient`]), [`EventStoreError::Backend`] otherwise.
+pub(crate) fn driver_error(operation: impl Into<String>, error: sqlx::Error) -> EventStoreError {
+    if is_transient(&error) {
+        EventStoreError::unavailable(operation, error)
+    } else {
+        EventStoreError::backend(operation, error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_timeouts_and_io_errors_are_transient_and_others_are_not() {
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(is_transient(&sqlx::Error::Io(std::io::Error::other("disk went away"))));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+        assert!(!is_transient(&sqlx::Error::PoolClosed));
+        assert!(driver_error("append to stream a-1", sqlx::Error::PoolTimedOut).is_transient());
+        assert!(matches!(
+            driver_error("append to stream a-1", sqlx::Error::RowNotFound),
+            EventStoreError::Backend { .. }
+        ));
+    }
 }

@@ -64,7 +64,9 @@
 //! connection, so concurrent tasks queue (in order) instead of contending for the file lock. Each append
 //! is one `BEGIN IMMEDIATE` transaction: it takes the write lock before reading the stream's version, so
 //! the version check and the insert are atomic and no lock upgrade can fail half way. Writers in other
-//! processes wait up to the busy timeout. A stale expectation is therefore always a
+//! processes wait up to the busy timeout, and then fail with
+//! [`Unavailable`](composable_rust_core::EventStoreError::Unavailable) (transient: retry). A stale
+//! expectation is therefore always a
 //! [`ConcurrencyConflict`](composable_rust_core::EventStoreError::ConcurrencyConflict), never a
 //! "database is locked" error. Because commits are serial, global positions follow commit order, so a
 //! reader of the global log never has an event appear behind its checkpoint.

@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection};
 
 use crate::config::{Durability, SqliteConfig};
+use crate::error::{SQLITE_CORRUPT, SQLITE_NOTADB, driver_error, sqlite_code};
 
 /// The schema, embedded in the binary. `_sqlx_migrations` records what was applied.
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -27,10 +28,6 @@ pub(crate) fn latest_migration() -> i64 {
 
 /// The first 16 bytes of every SQLite 3 database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
-
-/// SQLite's primary result codes this module treats specially.
-const SQLITE_CORRUPT: i32 = 11;
-const SQLITE_NOTADB: i32 = 26;
 
 /// The connections a store uses: one writer, and a pool of readers for a file.
 pub(crate) struct Connections {
@@ -156,13 +153,8 @@ fn not_a_database(path: &Path) -> EventStoreError {
     ))
 }
 
-/// The primary SQLite result code of a database error, if it is one.
-pub(crate) fn sqlite_code(error: &sqlx::Error) -> Option<i32> {
-    let code = error.as_database_error()?.code()?;
-    code.parse::<i32>().ok().map(|c| c & 0xff)
-}
-
-/// Maps a failure while connecting or migrating: a file SQLite cannot read is a schema problem.
+/// Maps a failure while connecting or migrating: a file SQLite cannot read is a schema problem; a lock
+/// held too long by another process is transient.
 fn open_error(path: &Path, error: sqlx::Error) -> EventStoreError {
     match sqlite_code(&error) {
         Some(SQLITE_NOTADB) => not_a_database(path),
@@ -170,7 +162,7 @@ fn open_error(path: &Path, error: sqlx::Error) -> EventStoreError {
             "{} is damaged (SQLite reports: {error}); the file was left untouched: restore it from a backup",
             path.display()
         )),
-        _ => EventStoreError::backend(format!("open the SQLite event store at {}", path.display()), error),
+        _ => driver_error(format!("open the SQLite event store at {}", path.display()), error),
     }
 }
 

@@ -15,6 +15,7 @@ use sqlx::{Connection, SqliteConnection};
 use uuid::Uuid;
 
 use crate::SqliteEventStore;
+use crate::error::driver_error;
 
 /// How long a lease row holds without being confirmed. Subscriptions confirm between pages (every 5 s
 /// by default), so only a process that stopped (or a page that takes longer than this) lets it expire.
@@ -74,7 +75,7 @@ pub(crate) async fn try_acquire_lease(
         .bind(micros(Utc::now()))
         .execute(&mut *conn)
         .await
-        .map_err(|e| EventStoreError::backend(operation(), e))?;
+        .map_err(|e| driver_error(operation(), e))?;
     if taken.rows_affected() != 1 {
         return Ok(None);
     }
@@ -106,7 +107,7 @@ impl LeaseGuard for LeaseRow {
             .bind(expiry())
             .execute(&mut *conn)
             .await
-            .map_err(|e| EventStoreError::backend(operation(), e))?;
+            .map_err(|e| driver_error(operation(), e))?;
         if renewed.rows_affected() == 1 {
             Ok(())
         } else {
@@ -126,7 +127,7 @@ impl LeaseGuard for LeaseRow {
             .bind(&self.owner)
             .execute(&mut *conn)
             .await
-            .map_err(|e| EventStoreError::backend(format!("release the lease of handler {:?}", self.handler), e))?;
+            .map_err(|e| driver_error(format!("release the lease of handler {:?}", self.handler), e))?;
         self.owner.clear();
         Ok(())
     }
@@ -213,7 +214,7 @@ impl<P: SqliteProjection> CheckpointedHandler for SqliteTransactional<P> {
             .bind(handler)
             .fetch_optional(&mut *conn)
             .await
-            .map_err(|e| EventStoreError::backend(format!("load the checkpoint of handler {handler:?}"), e))?;
+            .map_err(|e| driver_error(format!("load the checkpoint of handler {handler:?}"), e))?;
         Ok(position.map(|p| GlobalPosition::new(u64::try_from(p).unwrap_or_default())))
     }
 
@@ -222,10 +223,10 @@ impl<P: SqliteProjection> CheckpointedHandler for SqliteTransactional<P> {
         let operation = || format!("apply events {}..={} for handler {handler:?}", first.position, last.position);
         let mut writer = self.store.lock_writer().await?;
         let conn = writer.as_mut().ok_or_else(crate::store::closed)?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| EventStoreError::backend(operation(), e))?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| driver_error(operation(), e))?;
         for (index, event) in events.iter().enumerate() {
             if let Err(source) = self.projection.apply(&mut tx, event).await {
-                tx.rollback().await.map_err(|e| EventStoreError::backend(operation(), e))?;
+                tx.rollback().await.map_err(|e| driver_error(operation(), e))?;
                 return Err(ApplyError::Handler { index, source });
             }
         }
@@ -236,9 +237,9 @@ impl<P: SqliteProjection> CheckpointedHandler for SqliteTransactional<P> {
             .bind(micros(Utc::now()))
             .execute(&mut *tx)
             .await
-            .map_err(|e| EventStoreError::backend(operation(), e))?;
+            .map_err(|e| driver_error(operation(), e))?;
         if advanced.rows_affected() != 1 {
-            tx.rollback().await.map_err(|e| EventStoreError::backend(operation(), e))?;
+            tx.rollback().await.map_err(|e| driver_error(operation(), e))?;
             return Err(EventStoreError::backend(
                 operation(),
                 format!(
@@ -249,7 +250,7 @@ impl<P: SqliteProjection> CheckpointedHandler for SqliteTransactional<P> {
             )
             .into());
         }
-        tx.commit().await.map_err(|e| EventStoreError::backend(operation(), e))?;
+        tx.commit().await.map_err(|e| driver_error(operation(), e))?;
         Ok(())
     }
 
@@ -257,15 +258,15 @@ impl<P: SqliteProjection> CheckpointedHandler for SqliteTransactional<P> {
         let operation = || format!("reset handler {handler:?}");
         let mut writer = self.store.lock_writer().await?;
         let conn = writer.as_mut().ok_or_else(crate::store::closed)?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| EventStoreError::backend(operation(), e))?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(|e| driver_error(operation(), e))?;
         self.projection.reset(&mut tx).await.map_err(ApplyError::Reset)?;
         sqlx::query(RESET_CHECKPOINT)
             .bind(handler)
             .bind(micros(Utc::now()))
             .execute(&mut *tx)
             .await
-            .map_err(|e| EventStoreError::backend(operation(), e))?;
-        tx.commit().await.map_err(|e| EventStoreError::backend(operation(), e))?;
+            .map_err(|e| driver_error(operation(), e))?;
+        tx.commit().await.map_err(|e| driver_error(operation(), e))?;
         Ok(())
     }
 }

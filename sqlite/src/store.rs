@@ -18,7 +18,7 @@ use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteTransactionManager};
 use sqlx::{Connection, Row, Sqlite, TransactionManager};
 
 use crate::config::SqliteConfig;
-use crate::error::is_unique_violation;
+use crate::error::{SQLITE_BUSY, driver_error, is_unique_violation, sqlite_code};
 use crate::open::{self, Connections};
 use crate::rows::{self, StreamColumn, to_i64, to_micros, to_u64};
 use crate::sql;
@@ -26,9 +26,6 @@ use crate::sql;
 /// Events per query when a stream is read: bounds memory and never holds a read transaction open
 /// while the consumer works.
 const READ_PAGE: i64 = 1000;
-
-/// SQLite's "busy" result code: another connection held the lock for longer than the busy timeout.
-const SQLITE_BUSY: i32 = 5;
 
 /// An event store in one SQLite file (or in memory): durable, embedded, no server to run.
 ///
@@ -207,11 +204,12 @@ impl SqliteEventStore {
         self.inner.path.as_deref().map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string())
     }
 
-    /// Wraps a driver error, naming the operation; says so when the lock wait timed out.
+    /// Wraps a driver error, naming the operation and the file ([`driver_error`]: transient failures are
+    /// [`EventStoreError::Unavailable`]); says so when the lock wait timed out.
     fn fail<'a>(&'a self, operation: impl FnOnce() -> String + 'a) -> impl FnOnce(sqlx::Error) -> EventStoreError + 'a {
         move |error| {
             let operation = operation();
-            let operation = if open::sqlite_code(&error) == Some(SQLITE_BUSY) {
+            let operation = if sqlite_code(&error) == Some(SQLITE_BUSY) {
                 format!(
                     "{operation} in {}: another process held the write lock for longer than the busy timeout \
                      ({:?}); retry, or raise `SqliteConfig::busy_timeout`",
@@ -221,7 +219,7 @@ impl SqliteEventStore {
             } else {
                 format!("{operation} in {}", self.location())
             };
-            EventStoreError::backend(operation, error)
+            driver_error(operation, error)
         }
     }
 

@@ -11,7 +11,7 @@ use composable_rust_core::{
     CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, StreamId,
     StreamRange, Version,
 };
-use composable_rust_sqlite::SqliteEventStore;
+use composable_rust_sqlite::{SqliteConfig, SqliteEventStore};
 
 fn event(writer: usize) -> NewEvent {
     NewEvent {
@@ -137,4 +137,26 @@ async fn reads_proceed_while_a_long_batch_is_being_written() {
     }
     writer.await.unwrap();
     assert_eq!(store.stream_version(&StreamId::new("busy-2").unwrap()).await.unwrap(), Version::new(20_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_past_the_busy_timeout_is_transient_and_the_retry_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let config = SqliteConfig { busy_timeout: Duration::from_millis(50), ..SqliteConfig::default() };
+    let store = SqliteEventStore::open_with(&path, config).await.unwrap();
+    let stream = StreamId::new("locked-1").unwrap();
+    let events = vec![event(0), event(0)];
+
+    // Another process's writer, as far as this store can tell: its own connection, holding the write lock.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+    let mut other = sqlx::ConnectOptions::connect(&options).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+    let error = store.append(&stream, ExpectedVersion::NoStream, events.clone()).await.unwrap_err();
+    assert!(error.is_transient(), "a lock held past the busy timeout must be transient (Unavailable), got: {error}");
+    assert!(error.to_string().contains("unavailable"), "{error}");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    let written = store.append(&stream, ExpectedVersion::NoStream, events).await.unwrap();
+    assert_eq!(written.stream_version, Version::new(2), "the retry appends the batch once");
 }
