@@ -124,7 +124,7 @@ async fn a_truncated_database_is_refused_and_left_unchanged() {
 }
 
 #[tokio::test]
-async fn a_database_with_a_newer_schema_is_refused() {
+async fn a_database_with_a_newer_schema_is_refused_and_left_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     SqliteEventStore::open(&path).await.unwrap().close().await.unwrap();
@@ -141,7 +141,9 @@ async fn a_database_with_a_newer_schema_is_refused() {
         .unwrap();
         pool.close().await;
     }
+    let before = std::fs::read(&path).unwrap();
     assert_schema_error_mentioning(SqliteEventStore::open(&path).await, "newer version");
+    assert!(std::fs::read(&path).unwrap() == before, "refusing a newer schema must leave the file unchanged");
 }
 
 #[tokio::test]
