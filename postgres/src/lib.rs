@@ -2,8 +2,10 @@
 //! [`EventStore`](composable_rust_core::EventStore) contract on a sqlx connection pool.
 //!
 //! Appends write a whole batch in one statement and one round trip, with the expected-version check in
-//! the same statement and the primary key `(stream_id, version)` catching races. Stream loads stream rows
-//! from an index scan. Global positions are derived from transaction ids, so a reader of the global log
+//! the same statement and the primary key `(stream_id, version)` catching races. Every event is stored
+//! with its id under a unique index, so an append retried after an ambiguous failure is written once: only
+//! an append that wrote nothing looks its ids up, and a retry gets the original result. Stream loads
+//! stream rows from an index scan. Global positions are derived from transaction ids, so a reader of the global log
 //! never misses an event that commits after it read past that event's position. The schema lives in
 //! `migrations/postgres`, is embedded, and is applied by [`PostgresEventStore::migrate`].
 //!

@@ -11,22 +11,26 @@ pub(crate) const MAX_BATCH: usize = (1 << 20) - 1;
 /// One statement per batch: reads the stream's version, checks the expectation and inserts all events
 /// (or none). Returns the version it saw, how many rows it inserted and the first position.
 ///
-/// `$9` is `any`, `exists` or `exact` (with `$10` the expected version).
+/// `$2..=$9` are the batch, one array per column; `$10` is `any`, `exists` or `exact` (with `$11` the
+/// expected version). A unique violation (23505) means another writer took a version (`events_pkey`) or an
+/// id of the batch is stored (`events_event_id_idx`): the store then looks the ids up ([`EVENTS_BY_ID`])
+/// to tell a retry from a conflict, so the happy path stays one round trip.
 pub(crate) const APPEND: &str = r"
 WITH head AS (
     SELECT COALESCE(MAX(version), 0) AS version FROM events WHERE stream_id = $1
 ), appended AS (
-    INSERT INTO events (stream_id, version, global_position, event_type, codec, payload,
+    INSERT INTO events (stream_id, version, global_position, event_id, event_type, codec, payload,
                         correlation_id, causation_id, actor, extra)
     SELECT $1, head.version + e.ordinal, (pg_current_xact_id()::text::bigint << 20) + e.ordinal,
-           e.event_type, e.codec, e.payload, e.correlation_id, e.causation_id, e.actor, e.extra
+           e.event_id, e.event_type, e.codec, e.payload, e.correlation_id, e.causation_id, e.actor, e.extra
     FROM head,
-         UNNEST($2::text[], $3::text[], $4::bytea[], $5::uuid[], $6::uuid[], $7::text[], $8::text[])
-             WITH ORDINALITY AS e(event_type, codec, payload, correlation_id, causation_id, actor, extra, ordinal)
-    WHERE CASE $9::text
+         UNNEST($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::uuid[], $7::uuid[], $8::text[], $9::text[])
+             WITH ORDINALITY
+             AS e(event_id, event_type, codec, payload, correlation_id, causation_id, actor, extra, ordinal)
+    WHERE CASE $10::text
               WHEN 'any' THEN true
               WHEN 'exists' THEN head.version > 0
-              ELSE head.version = $10::bigint
+              ELSE head.version = $11::bigint
           END
     RETURNING global_position
 )
@@ -38,7 +42,8 @@ pub(crate) const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM e
 /// The event columns every read selects, in the order `store::decode_event` reads them.
 macro_rules! event_columns {
     () => {
-        "version, global_position, event_type, codec, payload, correlation_id, causation_id, actor, extra, recorded_at"
+        "version, global_position, event_type, codec, payload, correlation_id, causation_id, actor, extra, recorded_at, \
+         event_id"
     };
 }
 
@@ -62,6 +67,26 @@ pub(crate) const READ_STREAM: &str = concat!(
 FROM events
 WHERE stream_id = $1 AND version >= $2 AND version <= $3
 ORDER BY version"
+);
+
+/// One event by id, wherever it is: a lookup in the unique index `events_event_id_idx`.
+pub(crate) const LOAD_EVENT: &str = concat!(
+    "SELECT stream_id, ",
+    event_columns!(),
+    r"
+FROM events
+WHERE event_id = $1"
+);
+
+/// The stored events that carry any of the ids `$1`, in any stream: what `idempotent_retry` compares a
+/// failed or refused append with. Probes `events_event_id_idx` once per id.
+pub(crate) const EVENTS_BY_ID: &str = concat!(
+    "SELECT stream_id, ",
+    event_columns!(),
+    r"
+FROM events
+WHERE event_id = ANY($1::uuid[])
+ORDER BY global_position"
 );
 
 /// The upper bound of what a global read may return: every transaction with an xid below the snapshot's
@@ -213,8 +238,9 @@ mod tests {
         plans
     }
 
-    #[tokio::test]
-    async fn stream_loads_and_global_reads_are_index_scans_without_a_sort() {
+    /// A migrated store holding 50 streams of 200 events, every tenth stream under one correlation id, and a
+    /// connection with the store's session settings (taken out of its pool) on which the table is analyzed.
+    async fn analyzed_store() -> (PostgresTestDatabase, PostgresEventStore, PgConnection, uuid::Uuid) {
         let db = PostgresTestDatabase::start().await;
         let store = PostgresEventStore::connect_with(PostgresConfig::from_options(db.connect_options())).await.unwrap();
         store.migrate().await.unwrap();
@@ -232,9 +258,14 @@ mod tests {
                 .collect();
             store.append(&id, ExpectedVersion::Any, events).await.unwrap();
         }
-        // A connection with the store's session settings, taken out of its pool.
         let mut connection = store.pool().acquire().await.unwrap().detach();
         sqlx::raw_sql("ANALYZE events").execute(&mut connection).await.unwrap();
+        (db, store, connection, correlation)
+    }
+
+    #[tokio::test]
+    async fn stream_loads_and_global_reads_are_index_scans_without_a_sort() {
+        let (_db, _store, mut connection, correlation) = analyzed_store().await;
 
         let cases = [
             (READ_STREAM, "'order-7', 1, 9223372036854775807".to_owned(), "events_pkey"),
@@ -258,6 +289,28 @@ mod tests {
         }
         for plan in plans(&mut connection, STREAM_VERSION, "'order-7'").await {
             assert!(plan.contains("Index Only Scan Backward using events_pkey"), "{plan}");
+        }
+    }
+
+    #[tokio::test]
+    async fn event_lookups_by_id_are_index_scans_of_the_event_id_index() {
+        let (_db, _store, mut connection, _) = analyzed_store().await;
+        let ids: Vec<uuid::Uuid> =
+            sqlx::query_scalar("SELECT event_id FROM events ORDER BY global_position LIMIT 3 OFFSET 5000")
+                .fetch_all(&mut connection)
+                .await
+                .unwrap();
+        let one = format!("'{}'", ids[0]);
+        for plan in plans(&mut connection, LOAD_EVENT, &one).await {
+            assert!(plan.contains("Index Scan using events_event_id_idx"), "load_event must probe the index:\n{plan}");
+        }
+        let batch = format!("'{{{},{},{}}}'", ids[0], ids[1], ids[2]);
+        for plan in plans(&mut connection, EVENTS_BY_ID, &batch).await {
+            assert!(
+                plan.contains("Index Scan using events_event_id_idx"),
+                "the retry check must probe the index:\n{plan}"
+            );
+            assert!(!plan.contains("Seq Scan"), "the retry check must not scan the table:\n{plan}");
         }
     }
 }

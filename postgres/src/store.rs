@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use composable_rust_core::{
-    AppendResult, CodecId, EventStore, EventStoreError, EventStream, EventTypeCache, ExpectedVersion, GlobalPosition,
-    HandlerLease, HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId,
-    StreamInfo, StreamRange, Version, async_trait, validate_append, validate_handler_name,
+    AppendResult, CodecId, EventId, EventStore, EventStoreError, EventStream, EventTypeCache, ExpectedVersion,
+    GlobalPosition, HandlerLease, HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot,
+    StreamId, StreamInfo, StreamRange, Version, async_trait, idempotent_retry, validate_append, validate_handler_name,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -178,6 +178,7 @@ impl PostgresEventStore {
         };
         let result = sqlx::query(sql::APPEND)
             .bind(stream_id.as_str())
+            .bind(&batch.ids)
             .bind(&batch.event_types)
             .bind(&batch.codecs)
             .bind(&batch.payloads)
@@ -191,7 +192,7 @@ impl PostgresEventStore {
             .await;
         let row = match result {
             Ok(row) => row,
-            Err(e) if is_version_race(&e) => return Attempt::LostRace,
+            Err(e) if is_unique_violation(&e) => return Attempt::Duplicate,
             Err(e) => return Attempt::Failed(e),
         };
         let decoded: Result<(i64, i64, Option<i64>), sqlx::Error> =
@@ -203,18 +204,64 @@ impl PostgresEventStore {
             Err(e) => Attempt::Failed(e),
         }
     }
+
+    /// The stored events that carry any id of `batch`, in any stream.
+    async fn events_by_id(
+        &self,
+        stream_id: &StreamId,
+        batch: &Batch<'_>,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        let operation = || format!("look up the event ids of an append to stream {stream_id}");
+        let mut rows = sqlx::query(sql::EVENTS_BY_ID).bind(&batch.ids).fetch(&self.pool);
+        let mut stored = Vec::new();
+        let mut last_stream = None;
+        let mut types = EventTypeCache::default();
+        while let Some(row) = rows.try_next().await.map_err(|e| self.context.map(operation(), e))? {
+            let event = stream_id_of(&row, &mut last_stream)
+                .and_then(|stream_id| decode_event(&row, stream_id, 1, &mut types))
+                .map_err(|e| self.context.map_decode(operation, e))?;
+            stored.push(event);
+        }
+        Ok(stored)
+    }
+
+    /// After an append wrote nothing (its expectation failed, or a unique index refused a row): the result
+    /// of the earlier append that stored exactly this batch, if it is a retry of one (see
+    /// [`idempotent_retry`]).
+    ///
+    /// # Errors
+    /// [`EventStoreError::EventIdInUse`] when an id of the batch is stored for another event.
+    async fn stored_retry(
+        &self,
+        stream_id: &StreamId,
+        events: &[NewEvent],
+        batch: &Batch<'_>,
+    ) -> Result<Option<AppendResult>, EventStoreError> {
+        let stored = self.events_by_id(stream_id, batch).await?;
+        idempotent_retry(stream_id, events, &stored)
+    }
 }
 
 /// The outcome of one append statement.
 enum Attempt {
-    Appended { current: u64, first: u64 },
-    Refused { actual: Version },
-    LostRace,
+    /// Written: the version the stream was at, and the first event's position.
+    Appended {
+        current: u64,
+        first: u64,
+    },
+    /// The expectation did not hold at `actual`; nothing was written.
+    Refused {
+        actual: Version,
+    },
+    /// A unique index refused a row, so nothing was written: another writer took one of the versions
+    /// (`events_pkey`), or an id of the batch is already stored (`events_event_id_idx`).
+    Duplicate,
     Failed(sqlx::Error),
 }
 
 /// A batch as bound arrays, one per column, for `UNNEST`.
 struct Batch<'a> {
+    ids: Vec<Uuid>,
     event_types: Vec<&'a str>,
     codecs: Vec<&'static str>,
     payloads: Vec<&'a [u8]>,
@@ -227,6 +274,7 @@ struct Batch<'a> {
 impl<'a> Batch<'a> {
     fn new(events: &'a [NewEvent]) -> Self {
         Self {
+            ids: events.iter().map(|e| e.id.as_uuid()).collect(),
             event_types: events.iter().map(|e| e.event_type.as_str()).collect(),
             codecs: events.iter().map(|e| e.codec.as_str()).collect(),
             payloads: events.iter().map(|e| e.payload.as_slice()).collect(),
@@ -238,10 +286,14 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// Whether the error is the primary key `(stream_id, version)` refusing a version another writer took.
-fn is_version_race(error: &sqlx::Error) -> bool {
+/// Whether the error is a unique index of `events` refusing a row: the primary key `(stream_id, version)`
+/// (a version another writer took) or `events_event_id_idx` (an id already stored).
+fn is_unique_violation(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Database(db) => db.code().as_deref() == Some("23505") && db.constraint() == Some("events_pkey"),
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("23505")
+                && matches!(db.constraint(), Some("events_pkey" | "events_event_id_idx"))
+        }
         _ => false,
     }
 }
@@ -266,6 +318,7 @@ fn decode_event(
 ) -> Result<RecordedEvent, Decode> {
     let codec: &str = row.try_get(first + 3)?;
     Ok(RecordedEvent {
+        id: EventId::from(row.try_get::<Uuid, _>(first + 10)?),
         stream_id,
         version: Version::new(from_db(row.try_get(first)?)),
         position: GlobalPosition::new(from_db(row.try_get(first + 1)?)),
@@ -356,25 +409,34 @@ impl EventStore for PostgresEventStore {
                     });
                 }
                 Attempt::Refused { actual } => {
+                    // A retry of an append that did commit finds the stream past its expectation.
+                    if let Some(original) = self.stored_retry(stream_id, &events, &batch).await? {
+                        return Ok(original);
+                    }
                     return Err(EventStoreError::ConcurrencyConflict {
                         stream_id: stream_id.clone(),
                         expected,
                         actual,
                     });
                 }
-                Attempt::LostRace if matches!(expected, ExpectedVersion::Any | ExpectedVersion::StreamExists) => {
-                    races += 1;
-                    if races > MAX_RACE_RETRIES {
-                        return Err(EventStoreError::backend(
-                            format!("append to stream {stream_id}"),
-                            format!(
-                                "lost the race for the next version {MAX_RACE_RETRIES} times in a row: too many writers on one stream; use fewer writers or retry later"
-                            ),
-                        ));
+                Attempt::Duplicate => {
+                    // The failed statement's transaction is gone: this reads what the winner committed.
+                    if let Some(original) = self.stored_retry(stream_id, &events, &batch).await? {
+                        return Ok(original);
                     }
-                }
-                Attempt::LostRace => {
-                    // The failed statement's transaction is gone; read the winner's version afresh.
+                    // No id of the batch is stored, so the primary key refused a version another writer took.
+                    if matches!(expected, ExpectedVersion::Any | ExpectedVersion::StreamExists) {
+                        races += 1;
+                        if races > MAX_RACE_RETRIES {
+                            return Err(EventStoreError::backend(
+                                format!("append to stream {stream_id}"),
+                                format!(
+                                    "lost the race for the next version {MAX_RACE_RETRIES} times in a row: too many writers on one stream; use fewer writers or retry later"
+                                ),
+                            ));
+                        }
+                        continue;
+                    }
                     let actual = self.stream_version(stream_id).await?;
                     return Err(EventStoreError::ConcurrencyConflict {
                         stream_id: stream_id.clone(),
@@ -411,6 +473,20 @@ impl EventStore for PostgresEventStore {
             .await
             .map_err(|e| self.context.map(format!("read the version of stream {stream_id}"), e))?;
         Ok(Version::new(from_db(version)))
+    }
+
+    async fn load_event(&self, id: EventId) -> Result<Option<RecordedEvent>, EventStoreError> {
+        let operation = || format!("load the event with id {id}");
+        let row = sqlx::query(sql::LOAD_EVENT)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.context.map(operation(), e))?;
+        let Some(row) = row else { return Ok(None) };
+        let event = stream_id_of(&row, &mut None)
+            .and_then(|stream_id| decode_event(&row, stream_id, 1, &mut EventTypeCache::default()))
+            .map_err(|e| self.context.map_decode(operation, e))?;
+        Ok(Some(event))
     }
 
     async fn read_all(

@@ -198,7 +198,8 @@ async fn a_killed_connection_is_survived_by_reconnecting() {
     // would) before the pool replaces them.
     for _ in 0..5 {
         let stream = composable_rust_core::StreamId::new(format!("{category}-1")).unwrap();
-        let events = vec![subscription_suite::event("Happened.v1"); 10];
+        // Each event needs its own id: cloning one event would repeat its id, which an append refuses.
+        let events = (0..10).map(|_| subscription_suite::event("Happened.v1")).collect();
         if store.append(&stream, composable_rust_core::ExpectedVersion::Any, events).await.is_ok() {
             break;
         }
