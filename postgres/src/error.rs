@@ -1,6 +1,12 @@
 //! [`PostgresError`]: what went wrong talking to PostgreSQL, with what to do about it, and the mapping of
 //! sqlx errors onto the contract's [`EventStoreError`].
 //!
+//! Failures that running the same call again may fix are [`EventStoreError::Unavailable`], so callers can
+//! retry without downcasting to a driver error: the connection was refused, lost or reset, no connection
+//! became free in time, or the server answered with SQLSTATE class 08 (connection exception), 40001
+//! (serialization failure), 40P01 (deadlock), 57P01/57P02 (administrator or crash shutdown) or 57P03
+//! (cannot connect now, e.g. while starting). Everything else is [`EventStoreError::Backend`].
+//!
 //! Errors never include the connection URL or the password: the server is named as `host:port/database`.
 
 use std::time::Duration;
@@ -9,7 +15,8 @@ use composable_rust_core::EventStoreError;
 use sqlx::migrate::MigrateError;
 use thiserror::Error;
 
-/// The source of an [`EventStoreError::Backend`] raised by this crate; downcast to inspect it.
+/// The source of an [`EventStoreError::Backend`] or [`EventStoreError::Unavailable`] raised by this crate;
+/// downcast to inspect it.
 #[derive(Debug, Error)]
 pub enum PostgresError {
     /// The connection URL does not parse.
@@ -109,7 +116,11 @@ impl ErrorContext {
             sqlx::Error::PoolTimedOut => PostgresError::AcquireTimeout { server, timeout: self.acquire_timeout },
             other => PostgresError::Sqlx(other),
         };
-        EventStoreError::backend(operation, source)
+        if is_transient(&source) {
+            EventStoreError::unavailable(operation, source)
+        } else {
+            EventStoreError::backend(operation, source)
+        }
     }
 
     /// Maps a migration failure: schema problems as [`EventStoreError::Schema`], the rest as backend errors.
@@ -128,6 +139,135 @@ impl ErrorContext {
                 "migration {version} in {server} was only partly applied: finish or undo it by hand, then delete its row in _sqlx_migrations and run migrate() again"
             )),
             other => EventStoreError::Schema(format!("could not migrate the event store schema in {server}: {other}")),
+        }
+    }
+}
+
+impl PostgresError {
+    /// The driver's error this one wraps, if any.
+    fn sqlx(&self) -> Option<&sqlx::Error> {
+        match self {
+            Self::Unreachable { source, .. }
+            | Self::LoginRefused { source, .. }
+            | Self::UnknownDatabase { source, .. }
+            | Self::StatementTimeout { source } => Some(source),
+            Self::Sqlx(source) => Some(source),
+            Self::InvalidUrl { .. } | Self::AcquireTimeout { .. } => None,
+        }
+    }
+}
+
+/// Whether `error` says the server could not be reached or asked to retry, so that running the same call
+/// again may succeed (see the module docs for the list).
+fn is_transient(error: &PostgresError) -> bool {
+    match error {
+        PostgresError::AcquireTimeout { .. } => true,
+        other => other.sqlx().is_some_and(is_transient_sqlx),
+    }
+}
+
+/// As [`is_transient`], for a driver error.
+pub(crate) fn is_transient_sqlx(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "40001" | "40P01" | "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+/// Maps a driver error where no [`ErrorContext`] is at hand (leases, transactional handlers), keeping it as
+/// the source: [`EventStoreError::Unavailable`] when it is transient, [`EventStoreError::Backend`] otherwise.
+pub(crate) fn map_sqlx(operation: impl Into<String>, error: sqlx::Error) -> EventStoreError {
+    if is_transient_sqlx(&error) {
+        EventStoreError::unavailable(operation, error)
+    } else {
+        EventStoreError::backend(operation, error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::time::Duration;
+
+    use sqlx::error::{DatabaseError, ErrorKind};
+
+    use super::*;
+
+    /// A server error with only a SQLSTATE, as the driver would report it.
+    #[derive(Debug)]
+    struct ServerError(&'static str);
+
+    impl std::fmt::Display for ServerError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "server error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for ServerError {}
+
+    impl DatabaseError for ServerError {
+        fn message(&self) -> &str {
+            "server error"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::Other
+        }
+    }
+
+    fn mapped(error: sqlx::Error) -> EventStoreError {
+        let context = ErrorContext { server: "db:5432/orders".into(), acquire_timeout: Duration::from_secs(1) };
+        context.map("append to stream order-1", error)
+    }
+
+    #[test]
+    fn connection_failures_and_retry_requests_are_unavailable() {
+        let io = |kind| sqlx::Error::Io(std::io::Error::from(kind));
+        let transient = [
+            ("connection refused", io(std::io::ErrorKind::ConnectionRefused)),
+            ("connection reset", io(std::io::ErrorKind::ConnectionReset)),
+            ("connection lost mid-reply", io(std::io::ErrorKind::UnexpectedEof)),
+            ("pool timeout", sqlx::Error::PoolTimedOut),
+        ]
+        .into_iter()
+        .map(|(what, e)| (what.to_owned(), e))
+        .chain(
+            ["08000", "08003", "08006", "08001", "08004", "40001", "40P01", "57P01", "57P02", "57P03"]
+                .map(|code| (format!("SQLSTATE {code}"), sqlx::Error::Database(Box::new(ServerError(code))))),
+        );
+        for (what, error) in transient {
+            let error = mapped(error);
+            assert!(matches!(error, EventStoreError::Unavailable { .. }), "{what} must be Unavailable: {error:?}");
+            assert!(error.is_transient(), "{what}");
+        }
+    }
+
+    #[test]
+    fn other_failures_stay_backend_errors() {
+        let permanent = ["23505", "23514", "42501", "53100", "57014", "XX000", "28P01", "3D000"]
+            .map(|code| (format!("SQLSTATE {code}"), sqlx::Error::Database(Box::new(ServerError(code)))))
+            .into_iter()
+            .chain([
+                ("a closed pool".to_owned(), sqlx::Error::PoolClosed),
+                ("a protocol error".to_owned(), sqlx::Error::Protocol("unexpected message".into())),
+            ]);
+        for (what, error) in permanent {
+            let error = mapped(error);
+            assert!(!error.is_transient(), "{what} must not be transient: {error:?}");
         }
     }
 }

@@ -49,8 +49,13 @@
 //! | TLS | URL | `?sslmode=require` / `verify-full` (rustls), `sslrootcert=` for a private CA |
 //!
 //! Errors never contain the password: servers are named as `host:port/database`, and [`PostgresConfig`]'s
-//! `Debug` redacts it. Connection problems are [`EventStoreError::Backend`](composable_rust_core::EventStoreError::Backend)
-//! errors whose source, a [`PostgresError`], says what to do; a missing schema is
+//! `Debug` redacts it. A server that cannot be reached, a lost connection, a pool timeout, a serialization
+//! failure, a deadlock or a server shutting down is
+//! [`EventStoreError::Unavailable`](composable_rust_core::EventStoreError::Unavailable): safe to retry as it
+//! is ([`is_transient`](composable_rust_core::EventStoreError::is_transient)), appends included, because
+//! an append retried with the same event ids is written once. Other failures are
+//! [`EventStoreError::Backend`](composable_rust_core::EventStoreError::Backend); the source of either, a
+//! [`PostgresError`], says what to do. A missing schema is
 //! [`EventStoreError::Schema`](composable_rust_core::EventStoreError::Schema).
 //!
 //! Setting up a database, running the migrations by hand and a least-privilege role for applications:

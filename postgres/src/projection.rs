@@ -9,6 +9,8 @@ use composable_rust_core::{
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Connection, PgConnection};
 
+use crate::error::{is_transient_sqlx, map_sqlx};
+
 /// Takes the session-level advisory lock of `handler` on a connection of its own; the lock lives as long
 /// as that connection (dropping the lease closes it, and a dropped connection releases it on the server).
 const TRY_LOCK: &str = "SELECT pg_try_advisory_lock(hashtextextended('composable-rust handler ' || $1, 0))";
@@ -32,13 +34,12 @@ pub(crate) async fn try_acquire_lease(
 ) -> Result<Option<HandlerLease>, EventStoreError> {
     validate_handler_name(handler)?;
     let operation = || format!("take the lease of handler {handler:?}");
-    let mut connection =
-        PgConnection::connect_with(options).await.map_err(|e| EventStoreError::backend(operation(), e))?;
+    let mut connection = PgConnection::connect_with(options).await.map_err(|e| map_sqlx(operation(), e))?;
     let locked: bool = sqlx::query_scalar(TRY_LOCK)
         .bind(handler)
         .fetch_one(&mut connection)
         .await
-        .map_err(|e| EventStoreError::backend(operation(), e))?;
+        .map_err(|e| map_sqlx(operation(), e))?;
     if !locked {
         let _ = connection.close().await;
         return Ok(None);
@@ -65,7 +66,7 @@ impl LeaseGuard for AdvisoryLock {
         // The lock is the session's: while the session answers, the lock is held.
         let operation = || format!("confirm the lease of handler {:?} (its connection was lost)", self.handler);
         let connection = self.connection.as_mut().ok_or_else(|| EventStoreError::backend(operation(), "released"))?;
-        connection.ping().await.map_err(|e| EventStoreError::backend(operation(), e))
+        connection.ping().await.map_err(|e| map_sqlx(operation(), e))
     }
 
     async fn release(&mut self) -> Result<(), EventStoreError> {
@@ -74,7 +75,7 @@ impl LeaseGuard for AdvisoryLock {
             Some(connection) => connection
                 .close()
                 .await
-                .map_err(|e| EventStoreError::backend(format!("release the lease of handler {:?}", self.handler), e)),
+                .map_err(|e| map_sqlx(format!("release the lease of handler {:?}", self.handler), e)),
             None => Ok(()),
         }
     }
@@ -111,8 +112,9 @@ pub trait PgProjection: Send + 'static {
     /// Applies one event, writing through `tx`: the open transaction that will also record the checkpoint.
     ///
     /// # Errors
-    /// Any error rolls the page back and stops the subscription, naming this event. A connection error
-    /// (a `sqlx::Error` about I/O or the pool) is retried after reconnecting instead.
+    /// Any error rolls the page back and stops the subscription, naming this event. A `sqlx::Error` that
+    /// says the connection failed or the server asked to retry (I/O, the pool, a serialization failure, a
+    /// deadlock, a server shutting down) rolls the page back and retries it later instead.
     async fn apply(&mut self, tx: &mut PgConnection, event: &RecordedEvent) -> Result<(), BoxError>;
 
     /// Clears the read model for a rebuild, in the transaction that also resets the checkpoint.
@@ -156,12 +158,12 @@ fn to_db(position: GlobalPosition) -> i64 {
     i64::try_from(position.get()).unwrap_or(i64::MAX)
 }
 
-/// Whether a handler's error is really the connection failing (retry) rather than the handler refusing.
+/// Whether a handler's error is really the connection failing or the server asking to retry (the page is
+/// retried) rather than the handler refusing the event.
 fn is_connection_error(error: &BoxError) -> bool {
-    matches!(
-        error.downcast_ref::<sqlx::Error>(),
-        Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed)
-    )
+    error
+        .downcast_ref::<sqlx::Error>()
+        .is_some_and(|e| is_transient_sqlx(e) || matches!(e, sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed))
 }
 
 #[async_trait]
@@ -171,20 +173,24 @@ impl<P: PgProjection> CheckpointedHandler for PgTransactional<P> {
             .bind(handler)
             .fetch_optional(&self.pool)
             .await
-            .map_err(|e| EventStoreError::backend(format!("load the checkpoint of handler {handler:?}"), e))?;
+            .map_err(|e| map_sqlx(format!("load the checkpoint of handler {handler:?}"), e))?;
         Ok(position.map(|p| GlobalPosition::new(u64::try_from(p).unwrap_or_default())))
     }
 
     async fn apply(&mut self, handler: &str, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(()) };
         let operation = || format!("apply events {}..={} for handler {handler:?}", first.position, last.position);
-        let mut tx = self.pool.begin().await.map_err(|e| EventStoreError::backend(operation(), e))?;
+        let mut tx = self.pool.begin().await.map_err(|e| map_sqlx(operation(), e))?;
         for (index, event) in events.iter().enumerate() {
             if let Err(source) = self.projection.apply(&mut tx, event).await {
                 // Dropping the transaction rolls it back.
                 drop(tx);
                 if is_connection_error(&source) {
-                    return Err(EventStoreError::backend(operation(), source).into());
+                    let failed = match source.downcast::<sqlx::Error>() {
+                        Ok(sqlx_error) => map_sqlx(operation(), *sqlx_error),
+                        Err(source) => EventStoreError::backend(operation(), source),
+                    };
+                    return Err(failed.into());
                 }
                 return Err(ApplyError::Handler { index, source });
             }
@@ -195,7 +201,7 @@ impl<P: PgProjection> CheckpointedHandler for PgTransactional<P> {
             .bind(to_db(first.position))
             .execute(&mut *tx)
             .await
-            .map_err(|e| EventStoreError::backend(operation(), e))?;
+            .map_err(|e| map_sqlx(operation(), e))?;
         if advanced.rows_affected() != 1 {
             drop(tx);
             return Err(EventStoreError::backend(
@@ -208,20 +214,16 @@ impl<P: PgProjection> CheckpointedHandler for PgTransactional<P> {
             )
             .into());
         }
-        tx.commit().await.map_err(|e| EventStoreError::backend(operation(), e))?;
+        tx.commit().await.map_err(|e| map_sqlx(operation(), e))?;
         Ok(())
     }
 
     async fn reset(&mut self, handler: &str) -> Result<(), ApplyError> {
         let operation = || format!("reset handler {handler:?}");
-        let mut tx = self.pool.begin().await.map_err(|e| EventStoreError::backend(operation(), e))?;
+        let mut tx = self.pool.begin().await.map_err(|e| map_sqlx(operation(), e))?;
         self.projection.reset(&mut tx).await.map_err(ApplyError::Reset)?;
-        sqlx::query(RESET_CHECKPOINT)
-            .bind(handler)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| EventStoreError::backend(operation(), e))?;
-        tx.commit().await.map_err(|e| EventStoreError::backend(operation(), e))?;
+        sqlx::query(RESET_CHECKPOINT).bind(handler).execute(&mut *tx).await.map_err(|e| map_sqlx(operation(), e))?;
+        tx.commit().await.map_err(|e| map_sqlx(operation(), e))?;
         Ok(())
     }
 }

@@ -48,8 +48,9 @@ impl PostgresEventStore {
     /// [`PostgresConfig`].
     ///
     /// # Errors
-    /// [`EventStoreError::Backend`] when the URL is invalid, the server does not answer within the acquire
-    /// timeout, or it refuses the login; the source is a [`PostgresError`] that says what to do.
+    /// [`EventStoreError::Unavailable`] when the server does not answer within the acquire timeout or refuses
+    /// the connection (retry later); [`EventStoreError::Backend`] when the URL is invalid, the login is
+    /// refused or the database does not exist. The source is a [`PostgresError`] that says what to do.
     pub async fn connect(url: &str) -> Result<Self, EventStoreError> {
         Self::connect_with(PostgresConfig::from_url(url)?).await
     }
@@ -68,7 +69,7 @@ impl PostgresEventStore {
         let probe = tokio::time::timeout(config.acquire_timeout, PgConnection::connect_with(&options))
             .await
             .map_err(|_| {
-                EventStoreError::backend(
+                EventStoreError::unavailable(
                     operation,
                     PostgresError::AcquireTimeout { server: context.server.clone(), timeout: config.acquire_timeout },
                 )

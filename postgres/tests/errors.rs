@@ -1,4 +1,5 @@
-//! Error paths: no server, bad URLs, refused logins, missing schema; and no password in any message.
+//! Error paths: no server, bad URLs, refused logins, missing schema, lost connections; and no password in
+//! any message.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns fail the test the same way
 
 mod common;
@@ -28,8 +29,10 @@ fn everything_said_about(err: &EventStoreError) -> String {
 
 fn postgres_source(err: &EventStoreError) -> &PostgresError {
     match err {
-        EventStoreError::Backend { source, .. } => source.downcast_ref::<PostgresError>().unwrap(),
-        other => panic!("expected a backend error, got {other:?}"),
+        EventStoreError::Backend { source, .. } | EventStoreError::Unavailable { source, .. } => {
+            source.downcast_ref::<PostgresError>().unwrap()
+        }
+        other => panic!("expected a backend or unavailable error, got {other:?}"),
     }
 }
 
@@ -39,6 +42,7 @@ async fn connecting_to_a_closed_port_says_the_server_is_unreachable() {
     config.acquire_timeout = Duration::from_secs(2);
     let err = PostgresEventStore::connect_with(config).await.unwrap_err();
     let text = everything_said_about(&err);
+    assert!(err.is_transient(), "a refused connection is worth retrying: {text}");
     assert!(matches!(postgres_source(&err), PostgresError::Unreachable { .. }), "{text}");
     assert!(text.contains("127.0.0.1:1/postgres") && text.contains("is the server running"), "{text}");
     assert!(!text.contains(PASSWORD), "{text}");
@@ -133,6 +137,7 @@ async fn health_check_reports_a_missing_schema() {
     let (store, _db) = common::unmigrated_store().await;
     let err = store.health_check().await.unwrap_err();
     assert!(matches!(err, EventStoreError::Schema(_)), "{err:?}");
+    assert!(!err.is_transient(), "a missing schema does not fix itself: {err}");
     store.migrate().await.unwrap();
     assert_eq!(store.health_check().await.unwrap().backend, "postgres");
 }
@@ -145,6 +150,73 @@ async fn health_check_reports_a_server_that_went_away() {
     let store = PostgresEventStore::from_pool(pool);
     let err = store.health_check().await.unwrap_err();
     let text = everything_said_about(&err);
-    assert!(matches!(err, EventStoreError::Backend { .. }), "{text}");
+    assert!(matches!(err, EventStoreError::Unavailable { .. }), "{text}");
+    assert!(err.is_transient(), "{text}");
     assert!(!text.contains(PASSWORD), "{text}");
+}
+
+#[tokio::test]
+async fn every_operation_on_an_unreachable_server_is_unavailable() {
+    let options = "postgres://postgres@127.0.0.1:1/postgres".parse().unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new().acquire_timeout(Duration::from_secs(1)).connect_lazy_with(options);
+    let store = PostgresEventStore::from_pool(pool);
+    let stream = StreamId::new("order-1").unwrap();
+    let snapshot = composable_rust_core::Snapshot {
+        stream_id: stream.clone(),
+        version: composable_rust_core::Version::new(1),
+        schema_version: 1,
+        codec: composable_rust_core::CodecId::Json,
+        payload: b"{}".to_vec(),
+        taken_at: chrono::Utc::now(),
+    };
+    let failures = [
+        ("append", store.append(&stream, ExpectedVersion::Any, vec![common::event(0, 0)]).await.map(drop)),
+        ("stream_version", store.stream_version(&stream).await.map(drop)),
+        ("read_stream", store.read_stream(&stream, StreamRange::all()).try_collect::<Vec<_>>().await.map(drop)),
+        ("load_event", store.load_event(composable_rust_core::EventId::generate()).await.map(drop)),
+        ("read_all", store.read_all(GlobalPosition::START, &LogFilter::all(), 10).await.map(drop)),
+        ("list_streams", store.list_streams("", None, 10).await.map(drop)),
+        ("save_snapshot", store.save_snapshot(&snapshot).await),
+        ("load_snapshot", store.load_snapshot(&stream).await.map(drop)),
+        ("save_checkpoint", store.save_checkpoint("projection", GlobalPosition::new(1)).await),
+        ("load_checkpoint", store.load_checkpoint("projection").await.map(drop)),
+        ("try_acquire_lease", store.try_acquire_lease("projection").await.map(drop)),
+    ];
+    for (operation, result) in failures {
+        match result {
+            Err(err) => assert!(err.is_transient(), "{operation}: {}", everything_said_about(&err)),
+            Ok(()) => panic!("{operation} succeeded without a server"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_terminated_by_the_server_is_unavailable_and_the_next_call_reconnects() {
+    let (store, db) = common::migrated_store().await;
+    let stream = StreamId::new("order-1").unwrap();
+    store.append(&stream, ExpectedVersion::NoStream, vec![common::event(0, 0)]).await.unwrap();
+    // Terminate every pooled connection, as a server restart or an administrator would.
+    let admin =
+        sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_with(db.connect_options()).await.unwrap();
+    // Waits (up to 5 s per backend) until each has exited, so the next call meets a closed session.
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&admin)
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let version = loop {
+        match store.stream_version(&stream).await {
+            Ok(version) => break version,
+            Err(err) => {
+                assert!(err.is_transient(), "a terminated connection is transient: {}", everything_said_about(&err));
+                seen.push(err);
+                assert!(seen.len() <= 20, "the pool never reconnected: {seen:?}");
+            }
+        }
+    };
+    assert!(!seen.is_empty(), "the first call after the termination must report it");
+    assert_eq!(version.get(), 1);
 }

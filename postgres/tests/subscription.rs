@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use composable_rust_core::{
-    BoxError, CheckpointedHandler, EventStore, GlobalPosition, LogFilter, RecordedEvent, async_trait,
+    BoxError, CheckpointedHandler, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter,
+    RecordedEvent, async_trait,
 };
 use composable_rust_postgres::{PgProjection, PgTransactional, PostgresConfig, PostgresEventStore};
 use composable_rust_runtime::Subscription;
@@ -194,21 +195,42 @@ async fn a_killed_connection_is_survived_by_reconnecting() {
     .execute(pg.store.pool())
     .await
     .unwrap();
-    // The pool's idle connections were killed too: the first append may fail once (as an application's
-    // would) before the pool replaces them.
-    for _ in 0..5 {
-        let stream = composable_rust_core::StreamId::new(format!("{category}-1")).unwrap();
-        // Each event needs its own id: cloning one event would repeat its id, which an append refuses.
-        let events = (0..10).map(|_| subscription_suite::event("Happened.v1")).collect();
-        if store.append(&stream, composable_rust_core::ExpectedVersion::Any, events).await.is_ok() {
+    // The pool's idle connections were killed too: calls may fail, transiently, until the pool has replaced
+    // them (as an application's would). The append is retried with the same events, so it lands once.
+    let stream = composable_rust_core::StreamId::new(format!("{category}-1")).unwrap();
+    let events: Vec<_> = (0..10).map(|_| subscription_suite::event("Happened.v1")).collect();
+    until_reconnected("the append", || store.append(&stream, ExpectedVersion::Any, events.clone())).await;
+    let mut all = Vec::new();
+    loop {
+        let after = all.last().copied().unwrap_or(GlobalPosition::START);
+        let filter = LogFilter::all().category(&category);
+        let page = until_reconnected("reading the log", || store.read_all(after, &filter, 1000)).await;
+        if page.is_empty() {
             break;
         }
+        all.extend(page.iter().map(|e| e.position));
     }
-    let all = subscription_suite::positions_in(&*store, &category).await;
     assert_eq!(all.len(), 20);
     subscription_suite::wait_until(&handle, *all.last().unwrap()).await;
     handle.stop().await.unwrap();
     assert_eq!(pg.recorded(&name).await, all);
+}
+
+/// Runs `call` until it succeeds; every failure must be transient (a killed connection the pool handed out).
+async fn until_reconnected<T, F, Fut>(what: &str, mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, EventStoreError>>,
+{
+    for _ in 0..20 {
+        match call().await {
+            Ok(value) => return value,
+            Err(error) => {
+                assert!(error.is_transient(), "{what} failed after the kill with a non-transient error: {error}")
+            }
+        }
+    }
+    panic!("{what} still failed after 20 attempts: the pool does not replace killed connections")
 }
 
 /// The at-least-once adapter works on PostgreSQL too (checkpoints through the store).
