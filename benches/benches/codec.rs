@@ -76,6 +76,7 @@ fn order_placed() -> OrderEvent {
 
 fn recorded(codec: CodecId, payload: Vec<u8>) -> RecordedEvent {
     RecordedEvent {
+        id: composable_rust_core::EventId::generate(),
         stream_id: StreamId::for_entity("order", 42).unwrap_or_else(|e| panic!("{e}")),
         version: Version::FIRST,
         position: GlobalPosition::new(1),

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use composable_rust_core::{
-    CodecId, EventStore, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, RecordedEvent, StreamId,
-    StreamRange, Version,
+    CodecId, EventId, EventStore, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, RecordedEvent,
+    StreamId, StreamRange, Version,
 };
 use criterion::{BenchmarkId, Criterion, Throughput};
 use futures::StreamExt;
@@ -56,8 +56,9 @@ fn append_run(
                 let stream = StreamId::new(format!("bench-{batch}-{writers}-{round}-{writer}")).unwrap();
                 let mut version = Version::INITIAL;
                 for _ in 0..share {
-                    let written =
-                        store.append(&stream, ExpectedVersion::Exact(version), events.as_ref().clone()).await.unwrap();
+                    // Each append is new events with new ids: the same ids again would be a retry, not an append.
+                    let fresh = events.iter().map(|e| e.clone().with_id(EventId::generate())).collect();
+                    let written = store.append(&stream, ExpectedVersion::Exact(version), fresh).await.unwrap();
                     version = written.stream_version;
                 }
             }));
