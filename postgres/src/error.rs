@@ -9,7 +9,9 @@
 //!
 //! Errors never include the connection URL or the password: the server is named as `host:port/database`.
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use composable_rust_core::EventStoreError;
 use sqlx::migrate::MigrateError;
@@ -168,13 +170,54 @@ fn is_transient(error: &PostgresError) -> bool {
 
 /// As [`is_transient`], for a driver error.
 pub(crate) fn is_transient_sqlx(error: &sqlx::Error) -> bool {
+    let connection_lost = match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    };
+    if connection_lost {
+        note_connection_lost();
+        return true;
+    }
     match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(code.as_ref(), "40001" | "40P01" | "57P01" | "57P02" | "57P03")
-        }),
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| matches!(code.as_ref(), "40001" | "40P01")),
         _ => false,
     }
+}
+
+/// When this process last saw a connection break, in milliseconds since [`clock_base`]; `u64::MAX` if never.
+///
+/// A server restart breaks every idle connection in the pool at once, and the pool does not ping on acquire
+/// (that costs ~30% of a single append), so a retry would draw one dead connection after another. Instead
+/// the pool drops, on acquire, every connection opened before the last break it heard of.
+static LAST_CONNECTION_LOSS_MS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn clock_base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn millis_since_base() -> u64 {
+    u64::try_from(clock_base().elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+}
+
+/// Records that a connection broke now (the server restarted, the network dropped).
+pub(crate) fn note_connection_lost() {
+    LAST_CONNECTION_LOSS_MS.store(millis_since_base(), Ordering::Relaxed);
+}
+
+/// Whether a pooled connection of this age was opened before the last connection break: it is then
+/// probably dead too, and the pool should open a new one instead.
+pub(crate) fn opened_before_last_loss(age: Duration) -> bool {
+    let lost_at = LAST_CONNECTION_LOSS_MS.load(Ordering::Relaxed);
+    if lost_at == u64::MAX {
+        return false;
+    }
+    let since_loss = Duration::from_millis(millis_since_base().saturating_sub(lost_at));
+    age > since_loss
 }
 
 /// Maps a driver error where no [`ErrorContext`] is at hand (leases, transactional handlers), keeping it as

@@ -18,7 +18,7 @@ use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::config::{PostgresConfig, describe_server};
-use crate::error::{ErrorContext, MISSING_SCHEMA_HINT, PostgresError};
+use crate::error::{ErrorContext, MISSING_SCHEMA_HINT, PostgresError, opened_before_last_loss};
 use crate::notify::Notifier;
 use crate::sql;
 
@@ -82,6 +82,8 @@ impl PostgresEventStore {
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
             .test_before_acquire(config.test_before_acquire)
+            // After a broken connection (a server restart), do not hand out the connections opened before it.
+            .before_acquire(|_, meta| Box::pin(async move { Ok(!opened_before_last_loss(meta.age)) }))
             .connect_lazy_with(options);
         tracing::debug!(server = %context.server, "connected to PostgreSQL");
         Ok(Self { pool, context: Arc::new(context), read_all_wait: config.read_all_wait, notifier: Arc::default() })
