@@ -372,14 +372,8 @@ pub struct SubscriptionStopped {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
-/// let placed = NewEvent {
-///     id: composable_rust_core::EventId::generate(),
-///     event_type: "OrderPlaced.v1".into(),
-///     codec: CodecId::Json,
-///     payload: b"{}".to_vec(),
-///     metadata: Metadata::default(),
-/// };
-/// store.append(&StreamId::new("order-1")?, ExpectedVersion::Any, vec![placed.clone()]).await?;
+/// let placed = || NewEvent::new("OrderPlaced.v1", CodecId::Json, b"{}".to_vec(), Metadata::default());
+/// store.append(&StreamId::new("order-1")?, ExpectedVersion::Any, vec![placed()]).await?;
 ///
 /// let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
 /// let handle = Subscription::new(Arc::clone(&store), "placed-orders", handler_fn(move |event| {
@@ -391,7 +385,7 @@ pub struct SubscriptionStopped {
 ///
 /// // Catch-up delivers what was there; live mode delivers what commits next.
 /// assert_eq!(seen.recv().await.as_deref(), Some("order-1"));
-/// store.append(&StreamId::new("order-2")?, ExpectedVersion::Any, vec![placed]).await?;
+/// store.append(&StreamId::new("order-2")?, ExpectedVersion::Any, vec![placed()]).await?;
 /// assert_eq!(seen.recv().await.as_deref(), Some("order-2"));
 /// let report = handle.stop().await?;
 /// assert_eq!(report.handled, 2);
