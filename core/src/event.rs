@@ -82,7 +82,8 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
 pub struct Metadata {
     /// Groups every event caused by one user request or command.
     pub correlation_id: Option<Uuid>,
-    /// The id of the command or event that directly caused this one.
+    /// The id of the command, or the [`EventId`] of the event, that directly caused this one (see
+    /// [`Metadata::caused_by`]).
     pub causation_id: Option<Uuid>,
     /// Who or what caused the event (a user id, a service name).
     pub actor: Option<String>,
@@ -95,6 +96,30 @@ impl Metadata {
     #[must_use]
     pub fn correlated(correlation_id: Uuid) -> Self {
         Self { correlation_id: Some(correlation_id), ..Self::default() }
+    }
+
+    /// Metadata for an event caused by `cause`, e.g. in a saga or a process manager: the causation id is
+    /// `cause`'s [`EventId`], and the correlation id is carried over, so one request's events stay together.
+    ///
+    /// ```
+    /// # use composable_rust_core::{CodecId, EventId, Metadata, RecordedEvent, StreamId, Version, GlobalPosition};
+    /// # let cause = RecordedEvent {
+    /// #     id: EventId::generate(), stream_id: StreamId::new("order-1").unwrap(), version: Version::FIRST,
+    /// #     position: GlobalPosition::new(1), event_type: "OrderPlaced.v1".into(), codec: CodecId::Json,
+    /// #     payload: Default::default(), metadata: Metadata::correlated(uuid::Uuid::from_u128(7)),
+    /// #     recorded_at: chrono::Utc::now(),
+    /// # };
+    /// let metadata = Metadata::caused_by(&cause).with_actor("shipping-saga");
+    /// assert_eq!(metadata.causation_id, Some(cause.id.as_uuid()));
+    /// assert_eq!(metadata.correlation_id, cause.metadata.correlation_id);
+    /// ```
+    #[must_use]
+    pub fn caused_by(cause: &RecordedEvent) -> Self {
+        Self {
+            correlation_id: cause.metadata.correlation_id,
+            causation_id: Some(cause.id.as_uuid()),
+            ..Self::default()
+        }
     }
 
     /// Sets the causation id.
