@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The raw server ceiling for the PostgreSQL event store benchmarks: pgbench -M prepared on the events table
-# shape of migrations/postgres, in a scratch database that is dropped afterwards.
+# shape of migrations/postgres (every migration, in order), in a scratch database that is dropped afterwards.
 #   benches/pgbench/run.sh [seconds per run, default 10]
 # Connects like psql (PGHOST, PGUSER, ...; default: postgres@127.0.0.1:5432). Prints rows/s per script.
 set -euo pipefail
@@ -10,7 +10,10 @@ export PGHOST=${PGHOST:-127.0.0.1} PGUSER=${PGUSER:-postgres}
 db=pgbench_composable_$$
 psql -q -d postgres -c "CREATE DATABASE $db"
 trap 'psql -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"' EXIT
-psql -q -v ON_ERROR_STOP=1 -d "$db" -f ../../migrations/postgres/0001_event_store.sql
+for migration in ../../migrations/postgres/*.sql; do
+    psql -q -v ON_ERROR_STOP=1 -1 -d "$db" -f "$migration"
+done
+psql -q -v ON_ERROR_STOP=1 -d "$db" -f setup.sql
 for run in "single 1 1" "single 8 2" "unnest100 1 1" "unnest100 8 2" "unnest1000 1 1" "unnest1000 8 2"; do
     set -- $run
     rows=1; [ "$1" = unnest100 ] && rows=100; [ "$1" = unnest1000 ] && rows=1000
