@@ -558,18 +558,18 @@ pub async fn transient_failures_are_retried_without_duplicates(store: Arc<dyn Ev
     let id = new_account_id();
     ok(repo.execute(&id, open(), Metadata::default()).await, "open");
 
-    flaky.lose_replies.store(1, Ordering::SeqCst);
+    flaky.lose_next_replies(1);
     let lost =
         ok(repo.execute(&id, AccountCommand::Deposit(7), Metadata::default()).await, "a deposit whose reply is lost");
     assert_eq!(lost.version, Version::new(2), "the retry reports the append that landed");
-    flaky.refuse.store(2, Ordering::SeqCst);
+    flaky.refuse_next(2);
     let refused =
         ok(repo.execute(&id, AccountCommand::Deposit(3), Metadata::default()).await, "a deposit refused twice");
     assert_eq!(refused.version, Version::new(3));
     let stored = ok(store.load_stream(&id, StreamRange::all()).await, "load_stream");
     assert_eq!(stored.len(), 3, "each command was stored once");
 
-    flaky.refuse.store(u32::MAX, Ordering::SeqCst);
+    flaky.refuse_next(u32::MAX);
     match repo.execute(&id, AccountCommand::Deposit(1), Metadata::default()).await {
         Err(error @ RepositoryError::Unavailable { attempts: 4, .. }) => {
             assert!(error.to_string().contains("execute_once"), "the error says how to retry safely: {error}");
@@ -585,6 +585,18 @@ pub async fn transient_failures_are_retried_without_duplicates(store: Arc<dyn Ev
 pub struct Flaky {
     lose_replies: AtomicU32,
     refuse: AtomicU32,
+}
+
+impl Flaky {
+    /// Loses the replies of the next `n` appends after they commit.
+    pub fn lose_next_replies(&self, n: u32) {
+        self.lose_replies.store(n, Ordering::SeqCst);
+    }
+
+    /// Refuses the next `n` appends before they reach the store.
+    pub fn refuse_next(&self, n: u32) {
+        self.refuse.store(n, Ordering::SeqCst);
+    }
 }
 
 fn take_one(counter: &AtomicU32) -> bool {

@@ -2,16 +2,14 @@
 //! an append retried with the same ids is written once (the idempotency rule of `EventStore::append`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use composable_rust_core::{
-    AppendResult, EventId, EventStore, EventStoreError, ExpectedVersion, Metadata, NewEvent, StreamId, Version,
-    async_trait,
+    EventId, EventStore, EventStoreError, ExpectedVersion, Metadata, NewEvent, StreamId, Version,
 };
-use uuid::Uuid;
 
 use super::{Names, append, assert_invalid_input, batch, load_all, ok, read_log};
-use crate::intercepted::{Intercept, Intercepted};
+use crate::aggregate_scenarios::Flaky;
+use crate::intercepted::Intercepted;
 
 /// Checks that `result` is `EventIdInUse` for `id`, naming the stored event's stream and version.
 #[track_caller]
@@ -156,7 +154,8 @@ pub async fn the_same_batch_appended_concurrently_is_stored_once(store: Arc<dyn 
 /// The reply of an append is lost after its commit (a dropped connection): the caller sees a transient
 /// error, retries with the same events, and gets the original result; nothing is stored twice.
 pub async fn an_append_retried_after_its_reply_was_lost_is_stored_once(store: Arc<dyn EventStore>) {
-    let lossy = Intercepted::new(Arc::clone(&store), LoseNextReply(AtomicBool::new(true)));
+    let lossy = Intercepted::new(Arc::clone(&store), Flaky::default());
+    lossy.lose_next_replies(1);
     let names = Names::new();
     let stream = names.stream("lost-reply");
     let events = batch("Counted.v1", 0, 2);
@@ -171,26 +170,4 @@ pub async fn an_append_retried_after_its_reply_was_lost_is_stored_once(store: Ar
     let stored = load_all(&*store, &stream).await;
     assert_eq!(stored.len(), 2, "the batch is stored once");
     assert_eq!(retried.positions, stored.iter().map(|e| e.position).collect::<Vec<_>>());
-}
-
-/// Commits the next append, then reports the connection as lost instead of its result.
-#[derive(Debug)]
-struct LoseNextReply(AtomicBool);
-
-#[async_trait]
-impl Intercept for LoseNextReply {
-    async fn append(
-        &self,
-        inner: &dyn EventStore,
-        stream_id: &StreamId,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendResult, EventStoreError> {
-        let result = inner.append(stream_id, expected, events).await;
-        if self.0.swap(false, Ordering::AcqRel) && result.is_ok() {
-            let lost = format!("connection {} reset while the commit was in flight", Uuid::new_v4().simple());
-            return Err(EventStoreError::unavailable(format!("append to {stream_id}"), lost));
-        }
-        result
-    }
 }
