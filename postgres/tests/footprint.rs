@@ -39,6 +39,8 @@ async fn bytes_per_event_of_benchmark_shaped_events() {
     config.max_connections = 16;
     let store = Arc::new(PostgresEventStore::connect_with(config).await.unwrap());
     store.migrate().await.unwrap();
+    let wal_before: String =
+        sqlx::query_scalar("SELECT pg_current_wal_lsn()::text").fetch_one(store.pool()).await.unwrap();
     let mut tasks = Vec::new();
     for writer in 0..WRITERS {
         let store = Arc::clone(&store);
@@ -56,6 +58,12 @@ async fn bytes_per_event_of_benchmark_shaped_events() {
     for task in tasks {
         task.await.unwrap();
     }
+    // Write-ahead log written by the appends (of the whole cluster: exact only on a server of its own).
+    let wal: f64 = sqlx::query_scalar("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::float8")
+        .bind(&wal_before)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     // As autovacuum would have by now: the free space and visibility maps exist, in every measurement alike.
     sqlx::query("VACUUM ANALYZE events").execute(store.pool()).await.unwrap();
     let row = sqlx::query(
@@ -84,4 +92,5 @@ async fn bytes_per_event_of_benchmark_shaped_events() {
     for (index, bytes) in each {
         println!("  {index}: {bytes} bytes = {:.1} bytes/event", per_row(bytes));
     }
+    println!("write-ahead log during the appends: {:.1} bytes/event", wal / rows as f64);
 }
