@@ -9,7 +9,7 @@
 //!
 //! Errors never include the connection URL or the password: the server is named as `host:port/database`.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,8 @@ pub enum PostgresError {
 pub(crate) struct ErrorContext {
     pub(crate) server: String,
     pub(crate) acquire_timeout: Duration,
+    /// When the store's connections last broke, so that its pool stops handing out older ones.
+    pub(crate) health: Arc<ConnectionHealth>,
 }
 
 /// The hint for a missing schema.
@@ -96,6 +98,9 @@ pub(crate) const MISSING_SCHEMA_HINT: &str =
 impl ErrorContext {
     /// Maps a sqlx error during `operation` onto the contract's error.
     pub(crate) fn map(&self, operation: impl Into<String>, error: sqlx::Error) -> EventStoreError {
+        if connection_lost(&error) {
+            self.health.note_lost();
+        }
         let operation = operation.into();
         let server = self.server.clone();
         let source = match error {
@@ -170,54 +175,58 @@ fn is_transient(error: &PostgresError) -> bool {
 
 /// As [`is_transient`], for a driver error.
 pub(crate) fn is_transient_sqlx(error: &sqlx::Error) -> bool {
-    let connection_lost = match error {
+    connection_lost(error)
+        || match error {
+            sqlx::Error::PoolTimedOut => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| matches!(code.as_ref(), "40001" | "40P01")),
+            _ => false,
+        }
+}
+
+/// Whether `error` says the connection itself broke (I/O, SQLSTATE class 08, the server shutting down).
+fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
         sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => {
             db.code().is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03"))
         }
         _ => false,
-    };
-    if connection_lost {
-        note_connection_lost();
-        return true;
-    }
-    match error {
-        sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| matches!(code.as_ref(), "40001" | "40P01")),
-        _ => false,
     }
 }
 
-/// When this process last saw a connection break, in milliseconds since [`clock_base`]; `u64::MAX` if never.
+/// When a store last saw one of its connections break.
 ///
 /// A server restart breaks every idle connection in the pool at once, and the pool does not ping on acquire
 /// (that costs ~30% of a single append), so a retry would draw one dead connection after another. Instead
-/// the pool drops, on acquire, every connection opened before the last break it heard of.
-static LAST_CONNECTION_LOSS_MS: AtomicU64 = AtomicU64::new(u64::MAX);
-
-fn clock_base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
+/// the pool drops, on acquire, every connection opened before the last break the store heard of.
+#[derive(Debug)]
+pub(crate) struct ConnectionHealth {
+    base: Instant,
+    /// Milliseconds after `base` of the last break; `u64::MAX` if none.
+    last_loss_ms: AtomicU64,
 }
 
-fn millis_since_base() -> u64 {
-    u64::try_from(clock_base().elapsed().as_millis()).unwrap_or(u64::MAX - 1)
-}
-
-/// Records that a connection broke now (the server restarted, the network dropped).
-pub(crate) fn note_connection_lost() {
-    LAST_CONNECTION_LOSS_MS.store(millis_since_base(), Ordering::Relaxed);
-}
-
-/// Whether a pooled connection of this age was opened before the last connection break: it is then
-/// probably dead too, and the pool should open a new one instead.
-pub(crate) fn opened_before_last_loss(age: Duration) -> bool {
-    let lost_at = LAST_CONNECTION_LOSS_MS.load(Ordering::Relaxed);
-    if lost_at == u64::MAX {
-        return false;
+impl Default for ConnectionHealth {
+    fn default() -> Self {
+        Self { base: Instant::now(), last_loss_ms: AtomicU64::new(u64::MAX) }
     }
-    let since_loss = Duration::from_millis(millis_since_base().saturating_sub(lost_at));
-    age > since_loss
+}
+
+impl ConnectionHealth {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Records that a connection broke now.
+    fn note_lost(&self) {
+        self.last_loss_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether a pooled connection of this age was opened before the last break: probably dead too.
+    pub(crate) fn opened_before_last_loss(&self, age: Duration) -> bool {
+        let lost_at = self.last_loss_ms.load(Ordering::Relaxed);
+        lost_at != u64::MAX && age > Duration::from_millis(self.now_ms().saturating_sub(lost_at))
+    }
 }
 
 /// Maps a driver error where no [`ErrorContext`] is at hand (leases, transactional handlers), keeping it as
@@ -273,7 +282,11 @@ mod tests {
     }
 
     fn mapped(error: sqlx::Error) -> EventStoreError {
-        let context = ErrorContext { server: "db:5432/orders".into(), acquire_timeout: Duration::from_secs(1) };
+        let context = ErrorContext {
+            server: "db:5432/orders".into(),
+            acquire_timeout: Duration::from_secs(1),
+            health: Arc::default(),
+        };
         context.map("append to stream order-1", error)
     }
 

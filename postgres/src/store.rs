@@ -18,7 +18,7 @@ use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
 use crate::config::{PostgresConfig, describe_server};
-use crate::error::{ErrorContext, MISSING_SCHEMA_HINT, PostgresError, opened_before_last_loss};
+use crate::error::{ConnectionHealth, ErrorContext, MISSING_SCHEMA_HINT, PostgresError};
 use crate::notify::Notifier;
 use crate::sql;
 
@@ -64,7 +64,12 @@ impl PostgresEventStore {
     /// As [`PostgresEventStore::connect`].
     pub async fn connect_with(config: PostgresConfig) -> Result<Self, EventStoreError> {
         let options = config.connect_options();
-        let context = ErrorContext { server: config.server(), acquire_timeout: config.acquire_timeout };
+        let health = Arc::new(ConnectionHealth::default());
+        let context = ErrorContext {
+            server: config.server(),
+            acquire_timeout: config.acquire_timeout,
+            health: Arc::clone(&health),
+        };
         let operation = "connect to PostgreSQL";
         let probe = tokio::time::timeout(config.acquire_timeout, PgConnection::connect_with(&options))
             .await
@@ -83,7 +88,10 @@ impl PostgresEventStore {
             .acquire_timeout(config.acquire_timeout)
             .test_before_acquire(config.test_before_acquire)
             // After a broken connection (a server restart), do not hand out the connections opened before it.
-            .before_acquire(|_, meta| Box::pin(async move { Ok(!opened_before_last_loss(meta.age)) }))
+            .before_acquire(move |_, meta| {
+                let stale = health.opened_before_last_loss(meta.age);
+                Box::pin(async move { Ok(!stale) })
+            })
             .connect_lazy_with(options);
         tracing::debug!(server = %context.server, "connected to PostgreSQL");
         Ok(Self { pool, context: Arc::new(context), read_all_wait: config.read_all_wait, notifier: Arc::default() })
@@ -97,6 +105,8 @@ impl PostgresEventStore {
         let context = ErrorContext {
             server: describe_server(&pool.connect_options()),
             acquire_timeout: pool.options().get_acquire_timeout(),
+            // The caller's pool has no hook to consult it; its own settings decide about dead connections.
+            health: Arc::default(),
         };
         Self {
             pool,

@@ -447,12 +447,15 @@ where
     /// not decode or has another schema version is ignored with a warning (and reported in
     /// [`LoadMetrics::ignored_snapshot`]); the state is then rebuilt from every event.
     ///
+    /// A load that fails because the store is unavailable is retried with backoff
+    /// ([`RepositoryConfig::transient_retries`]).
+    ///
     /// # Errors
-    /// [`LoadError::Store`] when the store fails, [`LoadError::Decode`] for an event that cannot be
-    /// decoded or upcast (including an unknown event type), [`LoadError::VersionGap`] for a store that
-    /// breaks the dense-version contract.
+    /// [`LoadError::Store`] when the store fails (after the retries, when it stays unavailable),
+    /// [`LoadError::Decode`] for an event that cannot be decoded or upcast (including an unknown event
+    /// type), [`LoadError::VersionGap`] for a store that breaks the dense-version contract.
     pub async fn load(&self, stream_id: &StreamId) -> Result<Loaded<A>, LoadError> {
-        self.load_from(stream_id, true).await
+        self.retrying_load(|| self.load_from(stream_id, true)).await
     }
 
     /// Loads the aggregate by replaying every event, ignoring any snapshot (to verify or rebuild one).
@@ -460,7 +463,27 @@ where
     /// # Errors
     /// As [`Repository::load`].
     pub async fn load_without_snapshot(&self, stream_id: &StreamId) -> Result<Loaded<A>, LoadError> {
-        self.load_from(stream_id, false).await
+        self.retrying_load(|| self.load_from(stream_id, false)).await
+    }
+
+    /// Runs a load until it succeeds, fails for good, or the store stays unavailable through the retries.
+    async fn retrying_load<F, Fut>(&self, mut load: F) -> Result<Loaded<A>, LoadError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Loaded<A>, LoadError>>,
+    {
+        let config = &self.shared.config;
+        let mut retries = 0_u32;
+        loop {
+            match load().await {
+                Err(LoadError::Store(error)) if error.is_transient() && retries < config.transient_retries => {
+                    retries += 1;
+                    tracing::warn!(retries, error = %error_chain(&error), "the event store is unavailable; retrying the load");
+                    tokio::time::sleep(config.backoff(retries)).await;
+                }
+                result => return result,
+            }
+        }
     }
 
     async fn load_from(&self, stream_id: &StreamId, use_snapshot: bool) -> Result<Loaded<A>, LoadError> {
@@ -694,17 +717,15 @@ where
         }))
     }
 
-    /// [`Repository::load`], retried while the store is unavailable.
+    /// [`Repository::load`] (which retries while the store is unavailable), as a command's error.
     async fn load_retrying(&self, stream_id: &StreamId) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-        let mut retries = 0_u32;
-        loop {
-            match self.load(stream_id).await {
-                Err(LoadError::Store(error)) if error.is_transient() => {
-                    retries += 1;
-                    self.wait_to_retry(stream_id, retries, error).await?;
-                }
-                result => return result.map_err(RepositoryError::Load),
-            }
+        match self.load(stream_id).await {
+            Err(LoadError::Store(source)) if source.is_transient() => Err(RepositoryError::Unavailable {
+                stream_id: stream_id.clone(),
+                attempts: self.shared.config.transient_retries.saturating_add(1),
+                source,
+            }),
+            result => result.map_err(RepositoryError::Load),
         }
     }
 
