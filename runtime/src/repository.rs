@@ -467,23 +467,18 @@ where
     }
 
     /// Runs a load until it succeeds, fails for good, or the store stays unavailable through the retries.
-    async fn retrying_load<F, Fut>(&self, mut load: F) -> Result<Loaded<A>, LoadError>
+    async fn retrying_load<F, Fut>(&self, load: F) -> Result<Loaded<A>, LoadError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Loaded<A>, LoadError>>,
     {
-        let config = &self.shared.config;
-        let mut retries = 0_u32;
-        loop {
-            match load().await {
-                Err(LoadError::Store(error)) if error.is_transient() && retries < config.transient_retries => {
-                    retries += 1;
-                    tracing::warn!(retries, error = %error_chain(&error), "the event store is unavailable; retrying the load");
-                    tokio::time::sleep(config.backoff(retries)).await;
-                }
-                result => return result,
+        fn store_error(error: &LoadError) -> Option<&EventStoreError> {
+            match error {
+                LoadError::Store(error) => Some(error),
+                _ => None,
             }
         }
+        with_transient_retries(&self.shared.config, store_error, load).await
     }
 
     async fn load_from(&self, stream_id: &StreamId, use_snapshot: bool) -> Result<Loaded<A>, LoadError> {
@@ -740,42 +735,23 @@ where
     }
 
     /// Runs `call` until it succeeds, fails for good, or the store stays unavailable through the retries.
-    async fn retrying<T, F, Fut>(&self, stream_id: &StreamId, mut call: F) -> Result<T, RepositoryError<A::Error>>
+    async fn retrying<T, F, Fut>(&self, stream_id: &StreamId, call: F) -> Result<T, RepositoryError<A::Error>>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, EventStoreError>>,
     {
-        let mut retries = 0_u32;
-        loop {
-            match call().await {
-                Err(error) if error.is_transient() => {
-                    retries += 1;
-                    self.wait_to_retry(stream_id, retries, error).await?;
-                }
-                result => return result.map_err(RepositoryError::Store),
-            }
-        }
-    }
-
-    /// Waits before retry number `retries`, or gives up with [`RepositoryError::Unavailable`].
-    async fn wait_to_retry(
-        &self,
-        stream_id: &StreamId,
-        retries: u32,
-        error: EventStoreError,
-    ) -> Result<(), RepositoryError<A::Error>> {
         let config = &self.shared.config;
-        if retries > config.transient_retries {
-            return Err(RepositoryError::Unavailable {
-                stream_id: stream_id.clone(),
-                attempts: retries,
-                source: error,
-            });
+        fn itself(error: &EventStoreError) -> Option<&EventStoreError> {
+            Some(error)
         }
-        let wait = config.backoff(retries);
-        tracing::warn!(%stream_id, retries, ?wait, error = %error_chain(&error), "the event store is unavailable; retrying");
-        tokio::time::sleep(wait).await;
-        Ok(())
+        with_transient_retries(config, itself, call).await.map_err(|error| {
+            if error.is_transient() {
+                let attempts = config.transient_retries.saturating_add(1);
+                RepositoryError::Unavailable { stream_id: stream_id.clone(), attempts, source: error }
+            } else {
+                RepositoryError::Store(error)
+            }
+        })
     }
 
     /// Saves a snapshot of `state` at `version` now and waits for the write.
@@ -854,6 +830,37 @@ where
             Err(_) => write.await,
         }
         Some(version)
+    }
+}
+
+/// Runs `call` again while it fails with a transient store error (found by `store_error`), waiting with
+/// backoff, at most `config.transient_retries` times; returns the first result that is not such a failure,
+/// or the last failure.
+async fn with_transient_retries<T, E, F, Fut>(
+    config: &RepositoryConfig,
+    store_error: fn(&E) -> Option<&EventStoreError>,
+    mut call: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut retries = 0_u32;
+    loop {
+        let result = call().await;
+        let transient = match &result {
+            Err(error) => store_error(error).filter(|e| e.is_transient()),
+            Ok(_) => None,
+        };
+        match transient {
+            Some(error) if retries < config.transient_retries => {
+                retries += 1;
+                let wait = config.backoff(retries);
+                tracing::warn!(retries, ?wait, error = %error_chain(error), "the event store is unavailable; retrying");
+                tokio::time::sleep(wait).await;
+            }
+            _ => return result,
+        }
     }
 }
 
