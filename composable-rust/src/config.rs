@@ -148,6 +148,7 @@ impl std::fmt::Debug for PostgresSettings {
 
 /// Configuration that cannot be read or does not make sense; each variant names the key and the fix.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("could not read configuration file {path}: check that it exists and is readable")]
@@ -190,15 +191,10 @@ pub enum ConfigError {
         /// The feature that provides it.
         feature: &'static str,
     },
-    /// Opening the store failed (unreachable server, bad file, schema problem).
-    #[error("could not open the {backend} event store")]
-    Open {
-        /// The backend that was being opened.
-        backend: &'static str,
-        /// The store's error, which says what to do.
-        #[source]
-        source: EventStoreError,
-    },
+    /// Opening the store failed (unreachable server, bad file, schema problem). The store's error names the
+    /// database and says what to do, so this case adds no words of its own.
+    #[error(transparent)]
+    Open(EventStoreError),
 }
 
 impl EventStoreConfig {
@@ -326,13 +322,12 @@ fn require_feature(compiled: bool, backend: Backend, feature: &'static str) -> R
 /// [`ConfigError::Open`] when the backend refuses (unreachable server, not a database file, newer schema).
 pub async fn open(config: &EventStoreConfig) -> Result<Arc<dyn EventStore>, ConfigError> {
     config.validate()?;
-    let backend = config.backend.as_str();
     let opened = match config.backend {
         Backend::Sqlite => open_sqlite(config).await,
         Backend::Postgres => open_postgres(config).await,
         Backend::InMemory => open_in_memory(),
     };
-    opened.map_err(|source| ConfigError::Open { backend, source })
+    opened.map_err(ConfigError::Open)
 }
 
 #[cfg(feature = "sqlite")]
@@ -386,7 +381,7 @@ fn open_in_memory() -> Result<Arc<dyn EventStore>, EventStoreError> {
 /// `validate` refuses backends that are not compiled in, so this is only reached through a bug.
 #[cfg(not(all(feature = "sqlite", feature = "postgres", feature = "testing")))]
 fn unreachable_backend() -> Result<Arc<dyn EventStore>, EventStoreError> {
-    Err(EventStoreError::Schema("this backend is not compiled in; enable its cargo feature".into()))
+    Err(EventStoreError::backend("open the event store", "this backend is not compiled in; enable its cargo feature"))
 }
 
 #[cfg(test)]

@@ -24,11 +24,19 @@
 //! ```
 //!
 //! # Where things are
-//! - The programming model and the event store contract (from `composable-rust-core`) are re-exported at
-//!   the crate root: [`Reducer`], [`Effect`], [`Scope`], [`Aggregate`], [`EventStore`], [`StreamId`], ...
-//! - The runtime (from `composable-rust-runtime`): [`Store`], [`Repository`], [`SnapshotPolicy`], [`SystemClock`].
+//! The crate root holds what most programs name; each module below groups the rest of one subject.
+//!
+//! - Reducers and the runtime: [`Reducer`], [`Effect`],
+//!   [`Store`]; more in [`compose`] and [`effect`].
+//! - Aggregates: [`Aggregate`] (pure `decide` and `apply`), [`EventSourced`] (an aggregate as a reducer),
+//!   [`Repository`] (the direct API), [`SnapshotPolicy`]; more in [`aggregate`].
+//! - Events and streams: [`Event`], [`NewEvent`], [`RecordedEvent`], [`Metadata`], [`EventId`], [`StreamId`],
+//!   [`Version`], [`ExpectedVersion`], [`GlobalPosition`]; codecs and schema evolution in [`event`].
+//! - The event store: [`EventStore`] (the handle), [`EventStoreError`], requests as values
+//!   ([`EventStoreRequest`]); filters, ranges and the other types of its methods in [`event_store`].
+//! - Subscriptions and projections: [`subscription`].
 //! - Backends: [`sqlite`] (default feature) and [`postgres`] (feature `postgres`), or pick one from a
-//!   configuration file with [`config::open`].
+//!   configuration file with [`config::open`]. Writing a backend: [`backend`].
 //! - Test tools: [`testing`] (feature `testing`): `TestStore`, `TestClock`, `InMemoryEventStore`, the
 //!   conformance suite.
 //! - [`prelude`]: the imports most programs need.
@@ -44,10 +52,71 @@
 //! | `testing` | [`testing`]: `TestStore`, `TestClock`, `InMemoryEventStore`; `backend = "in-memory"` | no |
 //! | `json` | nothing more: the JSON codec is always compiled (kept for manifests that name it) | no |
 
-pub use composable_rust_core::*;
-pub use composable_rust_runtime::*;
+pub use composable_rust_core::{
+    Aggregate, Effect, Event, EventId, EventStore, EventStoreError, EventStoreOperation, EventStoreRequest,
+    ExpectedVersion, GlobalPosition, Metadata, NewEvent, RecordedEvent, Reducer, StreamId, Version, async_trait,
+    error_chain, reducer_fn,
+};
+pub use composable_rust_runtime::{EventSourced, Repository, SnapshotPolicy, Store};
 
 pub mod config;
+
+/// Composition: a parent reducer built from children, each scoped to its part of the state and its case
+/// of the action (in the manner of TCA's `Scope`, `ifLet` and `forEach`).
+pub mod compose {
+    pub use composable_rust_core::compose::*;
+    pub use composable_rust_core::{Combine, FnReducer, case};
+}
+
+/// Effects and how the [`Store`] runs them: ids for cancellation, the sink a task sends
+/// actions through, clocks, and what a `send` returns.
+pub mod effect {
+    pub use composable_rust_core::{ActionSink, Clock, EffectId};
+    pub use composable_rust_runtime::{ActionOrigin, SendHandle, StoreBuilder, StorePoisoned, SystemClock};
+}
+
+/// Aggregates: an [`EventSourced`] reducer's state, actions and failures, and the
+/// [`Repository`]'s configuration, results and errors.
+pub mod aggregate {
+    pub use composable_rust_runtime::{
+        AggregateAction, AggregateEnvironment, AggregateFailure, AggregateSlot, Aggregates, Executed, IgnoredSnapshot,
+        LoadError, LoadMetrics, Loaded, LoadedAggregate, RepositoryConfig, RepositoryError, Retry, RunningCommand,
+        SnapshotIgnoreReason,
+    };
+}
+
+/// Events: types, codecs (bincode by default, JSON), snapshots, and schema evolution with upcasters.
+pub mod event {
+    pub use composable_rust_core::{
+        Bincode, Bytes, Codec, CodecError, CodecId, EventDecodeError, EventDecoder, EventType, Json, Snapshot,
+        UnknownEventTypes, Upcasters,
+    };
+}
+
+/// The types of the [`EventStore`]'s methods and requests: ranges, filters, results,
+/// replies and the cases of its errors.
+pub mod event_store {
+    pub use composable_rust_core::{
+        AppendResult, BoxError, EventStoreReply, EventStream, HealthReport, InvalidInput, LoadRequest, LoadUntil,
+        LoadedHistory, LogFilter, SchemaError, StreamInfo, StreamRange,
+    };
+}
+
+/// Subscriptions: a named handler that reads the global log from its checkpoint and then follows it, with
+/// at-least-once or (on a database backend) exactly-once effects.
+pub mod subscription {
+    pub use composable_rust_core::{ApplyError, CheckpointedHandler};
+    pub use composable_rust_runtime::{
+        AtLeastOnce, Backoff, EventHandler, FnHandler, Phase, Progress, RunReport, Subscription, SubscriptionConfig,
+        SubscriptionError, SubscriptionHandle, SubscriptionStopped, WhenLocked, handler_fn,
+    };
+}
+
+/// For backend authors: the traits an event store implements and the checks every backend applies.
+/// Application code does not need this module.
+pub mod backend {
+    pub use composable_rust_core::backend::*;
+}
 
 /// The embedded SQLite event store (feature `sqlite`, on by default).
 #[cfg(feature = "sqlite")]

@@ -13,6 +13,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Input that the event store refuses before touching storage.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum InvalidInput {
     /// A stream id failed validation.
     #[error(
@@ -55,6 +56,7 @@ pub enum InvalidInput {
 
 /// Encoding or decoding a payload failed.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum CodecError {
     /// The value could not be encoded.
     #[error("could not encode {type_name} with the {codec} codec")]
@@ -85,8 +87,90 @@ pub enum CodecError {
     UnknownCodec(String),
 }
 
-/// Everything that can go wrong when talking to an [`EventStore`](crate::EventStore).
+/// What is wrong with the storage schema: each case names the database (`location`: a file path or a
+/// server) and says what to do. Nothing was changed in the database when one of these is returned.
 #[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    /// The event store's tables are not there: the schema was never applied to this database.
+    #[error("the event store tables are missing in {location}: {fix}")]
+    Missing {
+        /// The database.
+        location: String,
+        /// How to apply the schema for this backend.
+        fix: &'static str,
+    },
+    /// The schema is older than this build expects (the store was not migrated).
+    #[error("the event store schema in {location} is at migration {applied}, but this build expects {expected}: {fix}")]
+    Behind {
+        /// The database.
+        location: String,
+        /// The latest migration applied there (0 when none is recorded).
+        applied: i64,
+        /// The latest migration this build knows.
+        expected: i64,
+        /// How to migrate it.
+        fix: &'static str,
+    },
+    /// The database has a migration applied that this build does not know: it was written by newer code.
+    #[error(
+        "{location} has schema migration {version} applied, which this build does not know: the schema is newer \
+         than this code; upgrade the application"
+    )]
+    Newer {
+        /// The database.
+        location: String,
+        /// The unknown migration.
+        version: i64,
+    },
+    /// A migration applied to the database differs from the one in this build: it was edited after release.
+    #[error(
+        "schema migration {version} applied in {location} differs from the one in this build: migrations must \
+         never be edited after release; restore the original migration"
+    )]
+    Edited {
+        /// The database.
+        location: String,
+        /// The migration that differs.
+        version: i64,
+    },
+    /// A migration was only partly applied (it failed half-way, or was interrupted).
+    #[error("schema migration {version} in {location} was only partly applied: {fix}")]
+    Dirty {
+        /// The database.
+        location: String,
+        /// The migration.
+        version: i64,
+        /// How to recover for this backend.
+        fix: &'static str,
+    },
+    /// The file or database is not an event store this build can read: not a database at all, encrypted,
+    /// truncated or damaged.
+    #[error("{location} {problem}; it was left untouched: restore it from a backup or open another path")]
+    Unreadable {
+        /// The database.
+        location: String,
+        /// What is wrong, e.g. `is not an SQLite database` or `is truncated: ...`.
+        problem: String,
+    },
+    /// Applying the schema failed for another reason.
+    #[error("could not apply the event store schema to {location}")]
+    MigrationFailed {
+        /// The database.
+        location: String,
+        /// The migrator's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Everything that can go wrong when talking to an [`EventStore`](crate::EventStore).
+///
+/// Match the cases that matter to you and keep a wildcard arm: new cases may be added. The questions
+/// callers usually ask have methods: [`is_conflict`](Self::is_conflict) (reload and decide again),
+/// [`is_transient`](Self::is_transient) (retry as is) and [`is_not_found`](Self::is_not_found).
+#[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum EventStoreError {
     /// The stream's version did not match the expectation: another writer won. Reload and retry.
     #[error(
@@ -106,9 +190,18 @@ pub enum EventStoreError {
     /// A payload, metadata or snapshot could not be encoded or decoded.
     #[error(transparent)]
     Codec(#[from] CodecError),
-    /// The storage schema is missing or newer than this code knows.
-    #[error("event store schema problem: {0}")]
-    Schema(String),
+    /// The storage schema is missing, behind, newer than this code, or the database is unreadable.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// What the call needs does not exist: the database named in the connection settings, for example.
+    /// Not retryable until it is created.
+    #[error("{what} does not exist: {fix}")]
+    NotFound {
+        /// What is missing, e.g. `database orders on 127.0.0.1:5432`.
+        what: String,
+        /// How to create it or where to point instead.
+        fix: &'static str,
+    },
     /// An event id of the batch is already stored for another event: a different stream, version, type,
     /// payload or metadata, or a batch that overlaps an earlier one only in part. Nothing was written.
     /// Not retryable: give a new event a new id, and retry an append only with exactly the events first sent.
@@ -129,7 +222,7 @@ pub enum EventStoreError {
     /// The store could not be reached, or the connection was lost or timed out, or the database asked to
     /// retry (serialization failure, deadlock, shutdown). Safe to retry: an append retried with the same
     /// event ids is written at most once, even when the failed attempt did commit.
-    #[error("the event store is unavailable while trying to {operation}; retry, appends are idempotent")]
+    #[error("could not {operation} (the event store is unavailable; retrying is safe)")]
     Unavailable {
         /// What the store was doing, e.g. `append to stream order-42`.
         operation: String,
@@ -145,7 +238,7 @@ pub enum EventStoreError {
         request: String,
     },
     /// The backend failed (connection lost, I/O error, timeout, constraint other than the version check).
-    #[error("event store backend failed while trying to {operation}")]
+    #[error("could not {operation}")]
     Backend {
         /// What the store was doing, e.g. `append to stream order-42`.
         operation: String,
@@ -173,6 +266,20 @@ impl EventStoreError {
         matches!(self, Self::ConcurrencyConflict { .. })
     }
 
+    /// Whether something the call needs does not exist: a database ([`EventStoreError::NotFound`]), the
+    /// store's tables ([`SchemaError::Missing`]), or the stream an append expected to exist (an append with
+    /// [`ExpectedVersion::StreamExists`] or `Exact(n > 0)` to an empty stream, which is also a conflict).
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Self::NotFound { .. } | Self::Schema(SchemaError::Missing { .. }) => true,
+            Self::ConcurrencyConflict { expected, actual, .. } => {
+                *actual == Version::INITIAL && !expected.is_satisfied_by(Version::INITIAL)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the same call may succeed if retried as it is: the store was unavailable (connection lost,
     /// timeout, serialization failure). Retrying an append with the same event ids is safe.
     #[must_use]
@@ -190,7 +297,7 @@ impl EventStoreError {
 /// let error = EventStoreError::backend("append to order-1", "connection reset by peer");
 /// assert_eq!(
 ///     error_chain(&error),
-///     "event store backend failed while trying to append to order-1: connection reset by peer"
+///     "could not append to order-1: connection reset by peer"
 /// );
 /// ```
 #[must_use]

@@ -45,7 +45,7 @@ pub use clock::Clock;
 pub use codec::{Bincode, Codec, CodecId, Json};
 pub use compose::{ActionCase, ForEach, Identifiable, IfLet, Scope};
 pub use effect::{ActionSink, Effect, EffectId};
-pub use error::{BoxError, CodecError, EventStoreError, InvalidInput, error_chain};
+pub use error::{BoxError, CodecError, EventStoreError, InvalidInput, SchemaError, error_chain};
 pub use event::{Bytes, Event, EventId, EventType, Metadata, NewEvent, RecordedEvent};
 pub use event_store::{AppendResult, EventStore, EventStream, HealthReport, LogFilter, StreamInfo, StreamRange};
 pub use operation::{EventStoreOperation, EventStoreReply, EventStoreRequest, LoadRequest, LoadUntil, LoadedHistory};

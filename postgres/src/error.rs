@@ -13,13 +13,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use composable_rust_core::EventStoreError;
+use composable_rust_core::{EventStoreError, SchemaError};
 use sqlx::migrate::MigrateError;
 use thiserror::Error;
 
 /// The source of an [`EventStoreError::Backend`] or [`EventStoreError::Unavailable`] raised by this crate;
 /// downcast to inspect it.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum PostgresError {
     /// The connection URL does not parse.
     #[error(
@@ -59,15 +60,6 @@ pub enum PostgresError {
         #[source]
         source: sqlx::Error,
     },
-    /// The database named in the URL does not exist.
-    #[error("the database {server} does not exist: create it (see docs/database-setup.md) or fix the database name")]
-    UnknownDatabase {
-        /// `host:port/database`.
-        server: String,
-        /// The server's error.
-        #[source]
-        source: sqlx::Error,
-    },
     /// A statement ran longer than the statement timeout and was cancelled by the server.
     #[error(
         "a statement ran longer than the statement timeout and was cancelled: raise PostgresConfig::statement_timeout"
@@ -91,6 +83,9 @@ pub(crate) struct ErrorContext {
     pub(crate) health: Arc<ConnectionHealth>,
 }
 
+/// How to recover from a half-applied migration.
+const DIRTY_HINT: &str = "finish or undo it by hand, then delete its row in _sqlx_migrations and run migrate() again";
+
 /// The hint for a missing schema.
 pub(crate) const MISSING_SCHEMA_HINT: &str =
     "run PostgresEventStore::migrate() or the SQL in migrations/postgres (see docs/database-setup.md)";
@@ -107,13 +102,15 @@ impl ErrorContext {
             sqlx::Error::Database(ref db) => match db.code().as_deref() {
                 // undefined_table, undefined_function: the schema was never created here.
                 Some("42P01" | "42883") => {
-                    return EventStoreError::Schema(format!(
-                        "the event store tables are missing in {server} (needed to {operation}): {MISSING_SCHEMA_HINT}; server said: {}",
-                        db.message()
-                    ));
+                    return SchemaError::Missing { location: server, fix: MISSING_SCHEMA_HINT }.into();
                 }
                 Some(code) if code.starts_with("28") => PostgresError::LoginRefused { server, source: error },
-                Some("3D000") => PostgresError::UnknownDatabase { server, source: error },
+                Some("3D000") => {
+                    return EventStoreError::NotFound {
+                        what: format!("the database {server}"),
+                        fix: "create it (see docs/database-setup.md) or fix the database name in the connection URL",
+                    };
+                }
                 Some("57014") => PostgresError::StatementTimeout { source: error },
                 _ => PostgresError::Sqlx(error),
             },
@@ -136,16 +133,12 @@ impl ErrorContext {
         match error {
             MigrateError::Execute(e) => self.map("migrate the event store schema", e),
             MigrateError::ExecuteMigration(e, version) => self.map(format!("apply event store migration {version}"), e),
-            MigrateError::VersionMissing(version) => EventStoreError::Schema(format!(
-                "{server} has migration {version} applied, which this build does not know: the schema is newer than this code; upgrade the application"
-            )),
-            MigrateError::VersionMismatch(version) => EventStoreError::Schema(format!(
-                "migration {version} applied in {server} differs from the one in this build: migrations must never be edited after release; restore the original file"
-            )),
-            MigrateError::Dirty(version) => EventStoreError::Schema(format!(
-                "migration {version} in {server} was only partly applied: finish or undo it by hand, then delete its row in _sqlx_migrations and run migrate() again"
-            )),
-            other => EventStoreError::Schema(format!("could not migrate the event store schema in {server}: {other}")),
+            MigrateError::VersionMissing(version) => SchemaError::Newer { location: server.clone(), version }.into(),
+            MigrateError::VersionMismatch(version) => SchemaError::Edited { location: server.clone(), version }.into(),
+            MigrateError::Dirty(version) => {
+                SchemaError::Dirty { location: server.clone(), version, fix: DIRTY_HINT }.into()
+            }
+            other => SchemaError::MigrationFailed { location: server.clone(), source: other.into() }.into(),
         }
     }
 }
@@ -156,7 +149,6 @@ impl PostgresError {
         match self {
             Self::Unreachable { source, .. }
             | Self::LoginRefused { source, .. }
-            | Self::UnknownDatabase { source, .. }
             | Self::StatementTimeout { source } => Some(source),
             Self::Sqlx(source) => Some(source),
             Self::InvalidUrl { .. } | Self::AcquireTimeout { .. } => None,

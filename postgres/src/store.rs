@@ -11,8 +11,8 @@ use composable_rust_core::backend::{
 };
 use composable_rust_core::{
     AppendResult, CodecId, EventId, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport,
-    InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
-    async_trait,
+    InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, SchemaError, Snapshot, StreamId, StreamInfo,
+    StreamRange, Version, async_trait,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -74,7 +74,7 @@ impl PostgresEventStore {
             acquire_timeout: config.acquire_timeout,
             health: Arc::clone(&health),
         };
-        let operation = "connect to PostgreSQL";
+        let operation = "connect";
         let probe = tokio::time::timeout(config.acquire_timeout, PgConnection::connect_with(&options))
             .await
             .map_err(|_| {
@@ -679,10 +679,7 @@ impl StoreLifecycle for PostgresEventStore {
             .await
             .map_err(|e| self.context.map(operation, e))?;
         if !tables {
-            return Err(EventStoreError::Schema(format!(
-                "the event store tables are missing in {}: {MISSING_SCHEMA_HINT}",
-                self.context.server
-            )));
+            return Err(SchemaError::Missing { location: self.context.server.clone(), fix: MISSING_SCHEMA_HINT }.into());
         }
         // Schemas applied by hand have no migration table; then the tables' presence is all we can check.
         if migrations {
@@ -690,14 +687,16 @@ impl StoreLifecycle for PostgresEventStore {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|e| self.context.map(operation, e))?;
-            let expected = MIGRATOR.iter().map(|m| m.version).max();
+            let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or_default();
+            let applied = applied.unwrap_or_default();
             if applied < expected {
-                return Err(EventStoreError::Schema(format!(
-                    "the event store schema in {} is at migration {}, this build expects {}: {MISSING_SCHEMA_HINT}",
-                    self.context.server,
-                    applied.unwrap_or_default(),
-                    expected.unwrap_or_default()
-                )));
+                return Err(SchemaError::Behind {
+                    location: self.context.server.clone(),
+                    applied,
+                    expected,
+                    fix: MISSING_SCHEMA_HINT,
+                }
+                .into());
             }
         }
         Ok(HealthReport { backend: "postgres", round_trip: started.elapsed() })

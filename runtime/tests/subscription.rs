@@ -10,7 +10,7 @@ use std::time::Duration;
 use composable_rust_core::backend::{HandlerLease, LeaseGuard};
 use composable_rust_core::{
     CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent,
-    RecordedEvent, StreamId, async_trait,
+    RecordedEvent, SchemaError, StreamId, async_trait,
 };
 use composable_rust_runtime::{Backoff, Phase, Subscription, SubscriptionConfig, SubscriptionError, handler_fn};
 use composable_rust_testing::{InMemoryEventStore, Intercept, Intercepted};
@@ -54,7 +54,7 @@ impl Intercept for Flaky {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
         if self.schema_broken.load(Ordering::SeqCst) {
-            return Err(EventStoreError::Schema("the events table is missing".into()));
+            return Err(SchemaError::Missing { location: "the test store".into(), fix: "apply the schema" }.into());
         }
         if self.failures.load(Ordering::SeqCst) > 0 {
             self.failures.fetch_sub(1, Ordering::SeqCst);

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use composable_rust_core::EventStoreError;
+use composable_rust_core::{EventStoreError, SchemaError};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -111,11 +111,13 @@ fn prepare_path(path: &Path) -> Result<(), EventStoreError> {
     if wal_len == 0 {
         if let Some(expected) = expected_file_len(&header) {
             if len < expected || len % page_size(&header) != 0 {
-                return Err(EventStoreError::Schema(format!(
-                    "{} is truncated or damaged: its header describes {expected} bytes but the file has {len}; \
-                     the file was left untouched: restore it from a backup or open another path",
-                    path.display()
-                )));
+                return Err(SchemaError::Unreadable {
+                    location: path.display().to_string(),
+                    problem: format!(
+                        "is truncated or damaged: its header describes {expected} bytes but the file has {len}"
+                    ),
+                }
+                .into());
             }
         }
     }
@@ -146,11 +148,11 @@ fn expected_file_len(header: &[u8]) -> Option<u64> {
 }
 
 fn not_a_database(path: &Path) -> EventStoreError {
-    EventStoreError::Schema(format!(
-        "{} is not an SQLite database (or is corrupt or encrypted); the file was left untouched: \
-         point the event store at a new path or restore the file from a backup",
-        path.display()
-    ))
+    SchemaError::Unreadable {
+        location: path.display().to_string(),
+        problem: "is not an SQLite database (or is corrupt or encrypted)".to_owned(),
+    }
+    .into()
 }
 
 /// Maps a failure while connecting or migrating: a file SQLite cannot read is a schema problem; a lock
@@ -158,10 +160,10 @@ fn not_a_database(path: &Path) -> EventStoreError {
 fn open_error(path: &Path, error: sqlx::Error) -> EventStoreError {
     match sqlite_code(&error) {
         Some(SQLITE_NOTADB) => not_a_database(path),
-        Some(SQLITE_CORRUPT) => EventStoreError::Schema(format!(
-            "{} is damaged (SQLite reports: {error}); the file was left untouched: restore it from a backup",
-            path.display()
-        )),
+        Some(SQLITE_CORRUPT) => {
+            SchemaError::Unreadable { location: path.display().to_string(), problem: format!("is damaged ({error})") }
+                .into()
+        }
         _ => driver_error(format!("open the SQLite event store at {}", path.display()), error),
     }
 }
@@ -175,20 +177,14 @@ async fn migrate(conn: &mut SqliteConnection, path: &Path) -> Result<(), EventSt
 }
 
 fn migrate_error(file: &Path, error: MigrateError) -> EventStoreError {
-    let path = file.display();
+    let location = file.display().to_string();
     match error {
-        MigrateError::VersionMissing(version) => EventStoreError::Schema(format!(
-            "{path} has schema migration {version} applied, which this build does not know: the database was \
-             written by a newer version of composable-rust-sqlite; upgrade the application (the file was not changed)"
-        )),
-        MigrateError::VersionMismatch(version) => EventStoreError::Schema(format!(
-            "{path} has a different schema migration {version} than this build: the migration file was edited \
-             after it was applied; restore the original migration (the file was not changed)"
-        )),
-        MigrateError::Dirty(version) => EventStoreError::Schema(format!(
-            "{path} has schema migration {version} only partly applied; restore the file from a backup"
-        )),
+        MigrateError::VersionMissing(version) => SchemaError::Newer { location, version }.into(),
+        MigrateError::VersionMismatch(version) => SchemaError::Edited { location, version }.into(),
+        MigrateError::Dirty(version) => {
+            SchemaError::Dirty { location, version, fix: "restore the file from a backup" }.into()
+        }
         MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => open_error(file, e),
-        other => EventStoreError::Schema(format!("could not apply the schema to {path}: {other}")),
+        other => SchemaError::MigrationFailed { location, source: other.into() }.into(),
     }
 }

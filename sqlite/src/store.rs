@@ -12,7 +12,7 @@ use composable_rust_core::backend::{
 };
 use composable_rust_core::{
     AppendResult, EventId, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport, LogFilter,
-    NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait,
+    NewEvent, RecordedEvent, SchemaError, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait,
 };
 use futures::lock::{Mutex, MutexGuard};
 use futures::stream::{self, BoxStream, StreamExt};
@@ -618,12 +618,13 @@ impl StoreLifecycle for SqliteEventStore {
             .await
             .map_err(self.fail(|| "check the schema version".to_owned()))?;
         let known = open::latest_migration();
-        if applied != Some(known) {
-            return Err(EventStoreError::Schema(format!(
-                "{} is at schema migration {}, but this build expects {known}; reopen the store to migrate it",
-                self.location(),
-                applied.map_or_else(|| "none".to_owned(), |v| v.to_string()),
-            )));
+        let applied = applied.unwrap_or_default();
+        if applied < known {
+            let fix = "reopen the store (SqliteEventStore::open) to migrate it";
+            return Err(SchemaError::Behind { location: self.location(), applied, expected: known, fix }.into());
+        }
+        if applied > known {
+            return Err(SchemaError::Newer { location: self.location(), version: applied }.into());
         }
         Ok(HealthReport { backend: "sqlite", round_trip: started.elapsed() })
     }

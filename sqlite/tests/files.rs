@@ -73,7 +73,9 @@ async fn an_empty_existing_file_becomes_a_new_store() {
 
 fn assert_schema_error_mentioning(result: Result<SqliteEventStore, EventStoreError>, needle: &str) {
     match result {
-        Err(EventStoreError::Schema(message)) => assert!(message.contains(needle), "unexpected message: {message}"),
+        Err(EventStoreError::Schema(message)) => {
+            assert!(message.to_string().contains(needle), "unexpected message: {message}")
+        }
         Err(other) => panic!("expected a schema error mentioning {needle:?}, got: {other}"),
         Ok(store) => panic!("opening succeeded, but it must fail with a schema error: {store:?}"),
     }

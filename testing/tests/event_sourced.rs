@@ -248,9 +248,7 @@ fn an_outage_fails_the_command_and_the_next_one_loads_again() {
     store
         .receive_append(&s, ExpectedVersion::Exact(v(1)), [five.clone()], &metadata())
         .reply(Err(EventStoreError::backend("append to account-1", "connection reset by peer")));
-    let error = AggregateFailure::Append(
-        "event store backend failed while trying to append to account-1: connection reset by peer".into(),
-    );
+    let error = AggregateFailure::Append("could not append to account-1: connection reset by peer".into());
     store.receive(Action::Failed { stream_id: s.clone(), error }, |a| {
         let slot = a.slot_mut(&s);
         slot.running = None;
@@ -452,7 +450,7 @@ fn an_append_that_stays_unavailable_fails_after_the_configured_retries() {
         },
     );
     let error = AggregateFailure::Unavailable(
-        "the event store is unavailable while trying to append to account-1; retry, appends are idempotent: \
+        "could not append to account-1 (the event store is unavailable; retrying is safe): \
          connection refused"
             .into(),
     );

@@ -264,8 +264,7 @@ fn a_test_can_answer_a_request_itself_and_the_event_store_is_not_touched() {
     store
         .receive_request(save_request(0, "milk"))
         .reply(Err(EventStoreError::backend("append to notes-1", "connection reset by peer")));
-    store
-        .receive(NoteAction::Saved(Err("event store backend failed while trying to append to notes-1".into())), |_| {});
+    store.receive(NoteAction::Saved(Err("could not append to notes-1".into())), |_| {});
     store.finish();
     assert!(events.events(&notes_stream()).is_empty());
 }

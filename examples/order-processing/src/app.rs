@@ -29,10 +29,10 @@
 //! command reaches the aggregate in the same reduction; a `Scope` would need the command to travel through
 //! an extra `Effect::send`, and the reader would need to know in which order `Combine` runs its two halves.
 
-use composable_rust::{
-    AggregateAction, AggregateEnvironment, AggregateFailure, Aggregates, Effect, EventSourced, LoadedAggregate,
-    Metadata, Reducer, RepositoryConfig, Version,
+use composable_rust::aggregate::{
+    AggregateAction, AggregateEnvironment, AggregateFailure, Aggregates, LoadedAggregate, RepositoryConfig,
 };
+use composable_rust::{Effect, EventSourced, Metadata, Reducer, Version};
 use uuid::Uuid;
 
 use crate::domain::{Order, OrderCommand, OrderEvent, OrderId, Rejection};
@@ -188,10 +188,10 @@ mod tests {
     use std::sync::Arc;
 
     use chrono::{TimeZone, Utc};
+    use composable_rust::aggregate::RunningCommand;
     use composable_rust::testing::{InMemoryEventStore, TestClock, TestStore};
     use composable_rust::{
-        Aggregate, EventStoreError, EventStoreRequest, ExpectedVersion, Repository, RunningCommand, SnapshotPolicy,
-        StreamId,
+        Aggregate, EventStoreError, EventStoreRequest, ExpectedVersion, Repository, SnapshotPolicy, StreamId,
     };
 
     use super::*;
@@ -666,9 +666,7 @@ mod tests {
         store
             .receive_append(&s, ExpectedVersion::Exact(v(1)), [pencils_added()], &metadata())
             .reply(Err(EventStoreError::backend("append to order-a1", "connection reset by peer")));
-        let error = AggregateFailure::Append(
-            "event store backend failed while trying to append to order-a1: connection reset by peer".into(),
-        );
+        let error = AggregateFailure::Append("could not append to order-a1: connection reset by peer".into());
         store.receive(AppAction::Order(Step::Failed { stream_id: s.clone(), error: error.clone() }), |a| {
             let slot = a.orders.slot_mut(&s);
             slot.running = None;

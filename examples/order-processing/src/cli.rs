@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use composable_rust::{LoadUntil, Version};
+use composable_rust::Version;
+use composable_rust::event_store::LoadUntil;
 use uuid::Uuid;
 
 use crate::domain::{ItemRequest, OrderId, OrderStatus};

@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use composable_rust::config::Backend;
+use composable_rust::event::EventDecoder;
+use composable_rust::event_store::{BoxError, LogFilter};
 use composable_rust::postgres::{PgProjection, PgTransactional, PostgresEventStore};
 use composable_rust::sqlite::{SqliteEventStore, SqliteProjection, SqliteTransactional};
-use composable_rust::{
-    BoxError, CheckpointedHandler, EventDecoder, EventHandler, EventStore, LogFilter, RecordedEvent, RunReport,
-    Subscription, async_trait,
-};
+use composable_rust::subscription::{CheckpointedHandler, EventHandler, RunReport, Subscription};
+use composable_rust::{EventStore, RecordedEvent, async_trait};
 
 use crate::cli::StoreArgs;
 use crate::domain::{Cents, Order, OrderEvent, OrderId};

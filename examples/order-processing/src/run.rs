@@ -13,11 +13,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use composable_rust::aggregate::{AggregateEnvironment, LoadError, Loaded};
 use composable_rust::config::{Backend, ConfigError, EventStoreConfig};
 use composable_rust::error_chain;
+use composable_rust::event::EventDecoder;
+use composable_rust::event_store::{LoadUntil, StreamRange};
 use composable_rust::postgres::PostgresConfig;
-use composable_rust::{Aggregate, EventDecoder, EventStore, LoadUntil, Metadata, StreamId, StreamRange, Version};
-use composable_rust::{AggregateEnvironment, LoadError, Loaded, Repository, SnapshotPolicy, Store};
+use composable_rust::{Aggregate, EventStore, Metadata, StreamId, Version};
+use composable_rust::{Repository, SnapshotPolicy, Store};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;

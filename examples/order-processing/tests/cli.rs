@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 
+use composable_rust::event::{CodecId, Snapshot};
+use composable_rust::event_store::LogFilter;
 use composable_rust::sqlite::SqliteEventStore;
 use composable_rust::testing::postgres_fixture::PostgresTestDatabase;
-use composable_rust::{CodecId, GlobalPosition, LogFilter, RecordedEvent, Snapshot};
+use composable_rust::{GlobalPosition, RecordedEvent};
 use order_processing::domain::{Order, OrderStatus};
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-processing");

@@ -11,9 +11,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use composable_rust::event_store::LogFilter;
 use composable_rust::postgres::PostgresEventStore;
 use composable_rust::testing::postgres_cluster::PrivateCluster;
-use composable_rust::{GlobalPosition, LogFilter, RecordedEvent, StreamId};
+use composable_rust::{GlobalPosition, RecordedEvent, StreamId};
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-processing");
 const ORDERS: u32 = 8;
