@@ -617,6 +617,6 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
-        crate::projection::try_acquire_lease(self, handler).await
+        crate::lease::try_acquire_lease(self, handler).await
     }
 }
