@@ -1,5 +1,6 @@
 //! Lease rows on SQLite (table `subscription_leases`): one row per handler name says which instance runs
-//! it and until when; a row not renewed by then may be taken by another instance.
+//! it and until when; a row not renewed by then may be taken by another instance. The lifetime is the
+//! `ttl` the lease was taken with (a subscription passes three check intervals and renews every interval).
 
 use std::time::Duration;
 
@@ -9,10 +10,6 @@ use uuid::Uuid;
 
 use crate::SqliteEventStore;
 use crate::error::driver_error;
-
-/// How long a lease row holds without being confirmed. Subscriptions confirm between pages (every 5 s
-/// by default), so only a process that stopped (or a page that takes longer than this) lets it expire.
-pub(crate) const LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// Takes the lease when the row is free or expired.
 const TAKE_LEASE: &str = r"
@@ -28,13 +25,15 @@ fn micros(at: chrono::DateTime<Utc>) -> i64 {
     at.timestamp_micros()
 }
 
-fn expiry() -> i64 {
-    micros(Utc::now() + chrono::Duration::from_std(LEASE_TTL).unwrap_or(chrono::Duration::seconds(30)))
+/// `ttl` from now, in the row's unit; a lifetime too long to represent never expires.
+fn expiry(ttl: Duration) -> i64 {
+    chrono::TimeDelta::from_std(ttl).ok().and_then(|ttl| Utc::now().checked_add_signed(ttl)).map_or(i64::MAX, micros)
 }
 
 pub(crate) async fn try_acquire_lease(
     store: &SqliteEventStore,
     handler: &str,
+    ttl: Duration,
 ) -> Result<Option<HandlerLease>, EventStoreError> {
     validate_handler_name(handler)?;
     let owner = Uuid::new_v4().to_string();
@@ -44,7 +43,7 @@ pub(crate) async fn try_acquire_lease(
     let taken = sqlx::query(TAKE_LEASE)
         .bind(handler)
         .bind(&owner)
-        .bind(expiry())
+        .bind(expiry(ttl))
         .bind(micros(Utc::now()))
         .execute(&mut *conn)
         .await
@@ -52,7 +51,7 @@ pub(crate) async fn try_acquire_lease(
     if taken.rows_affected() != 1 {
         return Ok(None);
     }
-    Ok(Some(HandlerLease::new(handler, LeaseRow { store: store.clone(), handler: handler.to_owned(), owner })))
+    Ok(Some(HandlerLease::new(handler, LeaseRow { store: store.clone(), handler: handler.to_owned(), owner, ttl })))
 }
 
 /// A lease row this instance owns; deleted (in the background) when dropped, or left to expire.
@@ -60,11 +59,17 @@ struct LeaseRow {
     store: SqliteEventStore,
     handler: String,
     owner: String,
+    /// How far each renewal pushes the expiry.
+    ttl: Duration,
 }
 
 impl std::fmt::Debug for LeaseRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LeaseRow").field("handler", &self.handler).field("owner", &self.owner).finish_non_exhaustive()
+        f.debug_struct("LeaseRow")
+            .field("handler", &self.handler)
+            .field("owner", &self.owner)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -77,7 +82,7 @@ impl LeaseGuard for LeaseRow {
         let renewed = sqlx::query(RENEW_LEASE)
             .bind(&self.handler)
             .bind(&self.owner)
-            .bind(expiry())
+            .bind(expiry(self.ttl))
             .execute(&mut *conn)
             .await
             .map_err(|e| driver_error(operation(), e))?;
@@ -115,7 +120,7 @@ impl Drop for LeaseRow {
         let (store, handler, owner) =
             (self.store.clone(), std::mem::take(&mut self.handler), std::mem::take(&mut self.owner));
         runtime.spawn(async move {
-            // Best effort: a row left behind expires after LEASE_TTL.
+            // Best effort: a row left behind expires after its ttl.
             if let Ok(mut writer) = store.lock_writer().await {
                 if let Some(conn) = writer.as_mut() {
                     let _ = sqlx::query(RELEASE_LEASE).bind(&handler).bind(&owner).execute(conn).await;

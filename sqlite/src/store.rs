@@ -612,11 +612,27 @@ impl EventStore for SqliteEventStore {
         Ok(())
     }
 
+    async fn delete_checkpoint(&self, handler: &str) -> Result<bool, EventStoreError> {
+        validate_handler_name(handler)?;
+        let deleted = sqlx::query(sql::DELETE_CHECKPOINT)
+            .bind(handler)
+            .execute(self.lock_writer().await?.as_mut().ok_or_else(closed)?)
+            .await
+            .map_err(self.fail(|| format!("delete the checkpoint of handler {handler:?}")))?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
     fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
         Some(crate::projection::commit_notifications(&self.inner.commits))
     }
 
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
-        crate::lease::try_acquire_lease(self, handler).await
+    /// A row in `subscription_leases` that expires `ttl` after it was taken or last renewed; see
+    /// [`EventStore::try_acquire_lease`].
+    async fn try_acquire_lease(
+        &self,
+        handler: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<HandlerLease>, EventStoreError> {
+        crate::lease::try_acquire_lease(self, handler, ttl).await
     }
 }
