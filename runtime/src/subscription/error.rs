@@ -6,7 +6,7 @@ use thiserror::Error;
 
 use super::Phase;
 #[cfg(doc)]
-use super::{SubscriptionHandle, WhenLocked};
+use super::SubscriptionHandle;
 
 /// Why a subscription stopped or a reset failed.
 #[derive(Debug, Error)]
