@@ -222,7 +222,8 @@ pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE handle
 
 #[cfg(test)]
 mod tests {
-    use composable_rust_core::{CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+    use composable_rust_core::backend::EventLog;
+    use composable_rust_core::{CodecId, ExpectedVersion, Metadata, NewEvent, StreamId};
     use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
     use sqlx::{PgConnection, Row};
 

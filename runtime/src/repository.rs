@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use composable_rust_core::backend::load_history;
 use composable_rust_core::{
     Aggregate, AppendResult, CodecId, EventDecodeError, EventDecoder, EventId, EventStore, EventStoreError,
     ExpectedVersion, LoadRequest, LoadUntil, Metadata, NewEvent, Snapshot, StreamId, StreamRange, Upcasters, Version,
-    error_chain, load_history,
+    error_chain,
 };
 use futures::TryStreamExt;
 use serde::Serialize;

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use composable_rust_core::{EventStoreError, HandlerLease, LeaseGuard, async_trait, validate_handler_name};
+use composable_rust_core::backend::{HandlerLease, LeaseGuard, validate_handler_name};
+use composable_rust_core::{EventStoreError, async_trait};
 use uuid::Uuid;
 
 use crate::SqliteEventStore;

@@ -4,7 +4,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use composable_rust_core::{EventStoreError, HandlerLease};
+use composable_rust_core::EventStoreError;
+use composable_rust_core::backend::HandlerLease;
 
 /// Runs `work` while renewing `lease` every `every` ([`HandlerLease::confirm`]).
 ///

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use composable_rust_core::{
-    ApplyError, CheckpointedHandler, EventStoreError, GlobalPosition, HandlerLease, RecordedEvent,
-};
+use composable_rust_core::{ApplyError, CheckpointedHandler, EventStoreError, GlobalPosition, RecordedEvent};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
+
+use composable_rust_core::backend::HandlerLease;
 
 use super::lease::while_renewing;
 use super::{Phase, RunReport, Subscription, SubscriptionError, WhenLocked};
