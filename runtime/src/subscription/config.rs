@@ -70,7 +70,7 @@ impl SubscriptionConfig {
     const MIN_LEASE_CHECK_INTERVAL: Duration = Duration::from_millis(1);
 
     /// The lifetime this subscription asks for when it takes its lease
-    /// ([`EventStore::try_acquire_lease`](composable_rust_core::EventStore::try_acquire_lease)): three
+    /// ([`SubscriptionStore::try_acquire_lease`](composable_rust_core::backend::SubscriptionStore::try_acquire_lease)): three
     /// [`lease_check_interval`](SubscriptionConfig::lease_check_interval)s (15 s by default).
     ///
     /// A live instance renews every interval, so its lease outlasts two renewals that come late or fail

@@ -94,9 +94,9 @@ where
 
 /// Runs an [`EventHandler`] and saves the checkpoint in the event store after it: at-least-once delivery.
 ///
-/// The saves are fenced ([`EventStore::save_checkpoint`] only moves a checkpoint forward): an instance that
+/// The saves are fenced ([`SubscriptionStore::save_checkpoint`](composable_rust_core::backend::SubscriptionStore::save_checkpoint) only moves a checkpoint forward): an instance that
 /// lost its lease while it finished a page, and saves after a standby has moved on, leaves the standby's
-/// checkpoint. [`CheckpointedHandler::reset`] deletes the checkpoint ([`EventStore::delete_checkpoint`]).
+/// checkpoint. [`CheckpointedHandler::reset`] deletes the checkpoint ([`SubscriptionStore::delete_checkpoint`](composable_rust_core::backend::SubscriptionStore::delete_checkpoint)).
 ///
 /// After a page the checkpoint is the page's last position; when the handler fails on an event, the
 /// checkpoint is saved at the event before it, so nothing is skipped and nothing handled before the

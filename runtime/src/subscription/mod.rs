@@ -2,15 +2,15 @@
 //! events as they commit (live), in global position order.
 //!
 //! How a run goes (see [`Subscription`]):
-//! 1. Lease the handler name ([`EventStore::try_acquire_lease`]), so that two instances never interleave.
+//! 1. Lease the handler name ([`SubscriptionStore::try_acquire_lease`](composable_rust_core::backend::SubscriptionStore::try_acquire_lease)), so that two instances never interleave.
 //!    A second instance waits for the lease or fails with [`SubscriptionError::AlreadyRunning`]
 //!    ([`WhenLocked`]). The lease lives [`SubscriptionConfig::lease_ttl`] (three check intervals) and is
 //!    renewed every [`SubscriptionConfig::lease_check_interval`] for as long as the session runs, while a
 //!    page is being handled too; a renewal that finds the lease lost stops the session at once, in the
 //!    middle of a page if need be.
-//! 2. Subscribe to [`EventStore::commit_notifications`] (before the first read, so that no commit between a
+//! 2. Subscribe to [`SubscriptionStore::commit_notifications`](composable_rust_core::backend::SubscriptionStore::commit_notifications) (before the first read, so that no commit between a
 //!    read and the wait goes unnoticed), then load the checkpoint.
-//! 3. Loop: read a page after the checkpoint ([`EventStore::read_all`]), hand it to the
+//! 3. Loop: read a page after the checkpoint ([`EventLog::read_all`](composable_rust_core::backend::EventLog::read_all)), hand it to the
 //!    [`CheckpointedHandler`], which records the page's last position as the new checkpoint. An empty page
 //!    means the subscription is live: it waits for a commit notification or the poll interval, whichever
 //!    comes first, and reads again. Notifications only wake the loop; what it handles always comes from a
@@ -24,7 +24,7 @@
 //!
 //! Delivery: [`Subscription::new`] takes an [`EventHandler`] and saves the checkpoint after each page
 //! ([`AtLeastOnce`]): an event is handled again if the process dies between the handler's write and the
-//! checkpoint. The save is fenced ([`EventStore::save_checkpoint`] only moves forward), so an instance
+//! checkpoint. The save is fenced ([`SubscriptionStore::save_checkpoint`](composable_rust_core::backend::SubscriptionStore::save_checkpoint) only moves forward), so an instance
 //! that lost its lease mid-page never moves the checkpoint back; only a reset does. The database backends provide [`CheckpointedHandler`]s that write the read model and the
 //! checkpoint in one transaction (exactly-once effects); pass those to [`Subscription::checkpointed`].
 //!
