@@ -600,8 +600,24 @@ impl SubscriptionStore for SqliteEventStore {
         Ok(())
     }
 
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
-        crate::projection::try_acquire_lease(self, handler).await
+    async fn delete_checkpoint(&self, handler: &str) -> Result<bool, EventStoreError> {
+        validate_handler_name(handler)?;
+        let deleted = sqlx::query(sql::DELETE_CHECKPOINT)
+            .bind(handler)
+            .execute(self.lock_writer().await?.as_mut().ok_or_else(closed)?)
+            .await
+            .map_err(self.fail(|| format!("delete the checkpoint of handler {handler:?}")))?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    /// A row in `subscription_leases` that expires `ttl` after it was taken or last renewed; see
+    /// [`SubscriptionStore::try_acquire_lease`].
+    async fn try_acquire_lease(
+        &self,
+        handler: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<HandlerLease>, EventStoreError> {
+        crate::lease::try_acquire_lease(self, handler, ttl).await
     }
 
     fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {

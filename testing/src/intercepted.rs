@@ -52,8 +52,9 @@ pub trait Intercept: Send + Sync + Debug + 'static {
         &self,
         inner: &dyn EventStore,
         handler: &str,
+        ttl: std::time::Duration,
     ) -> Result<Option<HandlerLease>, EventStoreError> {
-        inner.try_acquire_lease(handler).await
+        inner.try_acquire_lease(handler, ttl).await
     }
 }
 
@@ -185,8 +186,16 @@ impl<I: Intercept> SubscriptionStore for Intercepted<I> {
         self.inner.save_checkpoint(handler, position).await
     }
 
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
-        self.intercept.try_acquire_lease(&*self.inner, handler).await
+    async fn delete_checkpoint(&self, handler: &str) -> Result<bool, EventStoreError> {
+        self.inner.delete_checkpoint(handler).await
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        handler: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<HandlerLease>, EventStoreError> {
+        self.intercept.try_acquire_lease(&*self.inner, handler, ttl).await
     }
 
     fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
