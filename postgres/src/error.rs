@@ -132,21 +132,8 @@ impl ErrorContext {
 
     /// Maps a migration failure: schema problems as [`EventStoreError::Schema`], the rest as backend errors.
     pub(crate) fn map_migrate(&self, error: MigrateError) -> EventStoreError {
-        let server = &self.server;
-        match error {
-            MigrateError::Execute(e) => self.map("migrate the event store schema", e),
-            MigrateError::ExecuteMigration(e, version) => self.map(format!("apply event store migration {version}"), e),
-            MigrateError::VersionMissing(version) => EventStoreError::Schema(format!(
-                "{server} has migration {version} applied, which this build does not know: the schema is newer than this code; upgrade the application"
-            )),
-            MigrateError::VersionMismatch(version) => EventStoreError::Schema(format!(
-                "migration {version} applied in {server} differs from the one in this build: migrations must never be edited after release; restore the original file"
-            )),
-            MigrateError::Dirty(version) => EventStoreError::Schema(format!(
-                "migration {version} in {server} was only partly applied: finish or undo it by hand, then delete its row in _sqlx_migrations and run migrate() again"
-            )),
-            other => EventStoreError::Schema(format!("could not migrate the event store schema in {server}: {other}")),
-        }
+        let fix = "finish or undo it by hand, then delete its row in _sqlx_migrations and run migrate() again";
+        composable_rust_sql::migrate_error(&self.server, error, fix, |operation, e| self.map(operation, e))
     }
 }
 

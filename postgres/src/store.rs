@@ -128,6 +128,11 @@ impl PostgresEventStore {
         MIGRATOR.run(&self.pool).await.map_err(|e| self.context.map_migrate(e))
     }
 
+    /// How this store's driver errors read, for the transactional projections.
+    pub(crate) fn errors(&self) -> &ErrorContext {
+        &self.context
+    }
+
     /// The connection pool, to share it with the application's own queries.
     #[must_use]
     pub fn pool(&self) -> &PgPool {

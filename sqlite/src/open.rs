@@ -175,20 +175,6 @@ async fn migrate(conn: &mut SqliteConnection, path: &Path) -> Result<(), EventSt
 }
 
 fn migrate_error(file: &Path, error: MigrateError) -> EventStoreError {
-    let path = file.display();
-    match error {
-        MigrateError::VersionMissing(version) => EventStoreError::Schema(format!(
-            "{path} has schema migration {version} applied, which this build does not know: the database was \
-             written by a newer version of composable-rust-sqlite; upgrade the application (the file was not changed)"
-        )),
-        MigrateError::VersionMismatch(version) => EventStoreError::Schema(format!(
-            "{path} has a different schema migration {version} than this build: the migration file was edited \
-             after it was applied; restore the original migration (the file was not changed)"
-        )),
-        MigrateError::Dirty(version) => EventStoreError::Schema(format!(
-            "{path} has schema migration {version} only partly applied; restore the file from a backup"
-        )),
-        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => open_error(file, e),
-        other => EventStoreError::Schema(format!("could not apply the schema to {path}: {other}")),
-    }
+    let fix = "restore the file from a backup";
+    composable_rust_sql::migrate_error(&file.display().to_string(), error, fix, |_, e| open_error(file, e))
 }
