@@ -274,10 +274,25 @@ pub trait EventStore: Send + Sync + Debug {
 
     /// Records that `handler` has processed the log up to and including `position`.
     ///
+    /// **Fenced: a checkpoint only moves forward.** When the stored checkpoint is already at or past
+    /// `position`, it stays and the call succeeds without writing, so a slow or stale instance (one whose
+    /// lease ran out while it finished a page) never moves a handler back over events another instance
+    /// handled since. To start a handler over from the beginning, use
+    /// [`EventStore::delete_checkpoint`].
+    ///
     /// # Errors
     /// [`EventStoreError::InvalidInput`] for an empty handler name; [`EventStoreError::Backend`] when
     /// storage fails.
     async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError>;
+
+    /// Forgets the checkpoint of `handler`, so that it starts again from the beginning of the log (a
+    /// rebuild); returns whether there was one. The one way to move a checkpoint back, since
+    /// [`EventStore::save_checkpoint`] only moves it forward.
+    ///
+    /// # Errors
+    /// [`EventStoreError::InvalidInput`] for an invalid handler name; [`EventStoreError::Backend`] when
+    /// storage fails.
+    async fn delete_checkpoint(&self, handler: &str) -> Result<bool, EventStoreError>;
 
     /// A cheap round trip that tells whether the backend is reachable and its schema is the one this
     /// code expects. Backends override it to check their schema version; the default times a
@@ -306,13 +321,26 @@ pub trait EventStore: Send + Sync + Debug {
     /// Leases the handler name `handler` for one running instance, or returns `None` when another
     /// instance holds it. Dropping the lease releases it.
     ///
-    /// Backends shared between processes override this (PostgreSQL: an advisory lock; SQLite: a lease
-    /// row). The default leases within this process only ([`LocalLeases::process`]).
+    /// `ttl` is the lease's lifetime: a lease that is not renewed ([`HandlerLease::confirm`]) for that
+    /// long may be taken by another instance, and each renewal extends it by `ttl` again. It bounds how
+    /// long a standby waits after the holder died without releasing. Subscriptions pass three times their
+    /// check interval and renew every interval, also while a page runs (see
+    /// `SubscriptionConfig::lease_check_interval` in `composable-rust-runtime`). Backends whose leases end
+    /// with the holder's session or process, not with time, ignore it.
+    ///
+    /// Backends shared between processes override this (PostgreSQL: an advisory lock that ends with its
+    /// connection, `ttl` ignored; SQLite: a lease row that expires after `ttl`). The default leases within
+    /// this process only ([`LocalLeases::process`], `ttl` ignored: the lease ends when dropped).
     ///
     /// # Errors
     /// [`EventStoreError::InvalidInput`] for an invalid handler name; [`EventStoreError::Backend`] when
     /// storage fails.
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+    async fn try_acquire_lease(
+        &self,
+        handler: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<HandlerLease>, EventStoreError> {
+        let _ = ttl;
         validate_handler_name(handler)?;
         Ok(LocalLeases::process().try_acquire(handler))
     }

@@ -466,6 +466,7 @@ impl<A: 'static> EventStoreOperation<A> {
     }
 
     /// Saves the checkpoint of `handler` and sends `on_result(result)`; return `None` to send nothing.
+    /// Like [`EventStore::save_checkpoint`], the save only moves the checkpoint forward.
     pub fn save_checkpoint(
         handler: impl Into<String>,
         position: GlobalPosition,

@@ -24,8 +24,10 @@ use crate::stream::GlobalPosition;
 /// The exclusive right to run the handler with one name; released when dropped.
 ///
 /// Obtained from [`EventStore::try_acquire_lease`](crate::EventStore::try_acquire_lease). The subscription
-/// holds it for as long as it runs and calls [`HandlerLease::confirm`] between pages, so a lease that a
-/// backend lost (a dropped connection, an expired lease row) stops the subscription before it handles more.
+/// holds it for as long as it runs and calls [`HandlerLease::confirm`] every check interval, also while a
+/// page is being handled, so a lease that a backend lost (a dropped connection, an expired lease row) stops
+/// the subscription, in the middle of a page if need be, and a lease with an expiry never runs out under an
+/// instance that is alive.
 #[derive(Debug)]
 pub struct HandlerLease {
     handler: String,
@@ -44,7 +46,8 @@ impl HandlerLease {
         &self.handler
     }
 
-    /// Checks that the lease is still held and renews it when it expires on its own.
+    /// Checks that the lease is still held and renews it for another lifetime (the `ttl` it was taken
+    /// with) when it expires on its own.
     ///
     /// # Errors
     /// [`EventStoreError::Backend`] when the lease was lost or cannot be checked; stop handling events.
@@ -85,6 +88,9 @@ pub trait LeaseGuard: Send + Sync + Debug {
 
 /// A set of handler names leased within this process: the lease of stores that are not shared between
 /// processes (the in-memory store) and the default of [`EventStore::try_acquire_lease`](crate::EventStore::try_acquire_lease).
+///
+/// These leases have no expiry (a lease's `ttl` does not apply): a lease ends when it is dropped, and a
+/// process that dies takes the whole set with it.
 ///
 /// Cheap to clone; clones share the set.
 ///

@@ -210,10 +210,11 @@ pub(crate) const DELETE_SNAPSHOT: &str = "DELETE FROM snapshots WHERE stream_id 
 /// Loads a handler's checkpoint.
 pub(crate) const LOAD_CHECKPOINT: &str = "SELECT position FROM checkpoints WHERE handler = $1";
 
-/// Saves a handler's checkpoint.
-pub(crate) const SAVE_CHECKPOINT: &str = r"
-INSERT INTO checkpoints (handler, position, updated_at) VALUES ($1, $2, now())
-ON CONFLICT (handler) DO UPDATE SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at";
+/// Saves a handler's checkpoint, only forward (shared with SQLite).
+pub(crate) use composable_rust_sql::checkpoint::SAVE_CHECKPOINT;
+
+/// Forgets a handler's checkpoint (a rebuild).
+pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE handler = $1";
 
 #[cfg(test)]
 mod tests {

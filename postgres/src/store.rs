@@ -686,17 +686,31 @@ impl EventStore for PostgresEventStore {
         sqlx::query(sql::SAVE_CHECKPOINT)
             .bind(handler)
             .bind(stored)
+            .bind(chrono::Utc::now())
             .execute(&self.pool)
             .await
             .map_err(|e| self.context.map(format!("save the checkpoint of handler {handler:?}"), e))?;
         Ok(())
     }
 
+    async fn delete_checkpoint(&self, handler: &str) -> Result<bool, EventStoreError> {
+        validate_handler_name(handler)?;
+        let deleted = sqlx::query(sql::DELETE_CHECKPOINT)
+            .bind(handler)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.context.map(format!("delete the checkpoint of handler {handler:?}"), e))?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
     fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
         crate::notify::listen((*self.pool.connect_options()).clone())
     }
 
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+    /// An advisory lock held by a connection of its own. `ttl` is ignored: the lock lasts exactly as long
+    /// as that connection, so a holder that dies (its connection closes) frees it at once, and one that is
+    /// alive cannot lose it to time. A renewal checks that the connection still answers.
+    async fn try_acquire_lease(&self, handler: &str, _ttl: Duration) -> Result<Option<HandlerLease>, EventStoreError> {
         crate::projection::try_acquire_lease(&self.pool.connect_options(), handler).await
     }
 }

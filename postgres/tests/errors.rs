@@ -12,6 +12,7 @@ use composable_rust_core::{
 };
 use composable_rust_postgres::{PostgresConfig, PostgresError, PostgresEventStore};
 use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
+use composable_rust_testing::subscription_suite::LEASE_TTL;
 use futures::TryStreamExt;
 
 const PASSWORD: &str = "s3cret-Pa55word";
@@ -180,7 +181,7 @@ async fn every_operation_on_an_unreachable_server_is_unavailable() {
         ("load_snapshot", store.load_snapshot(&stream).await.map(drop)),
         ("save_checkpoint", store.save_checkpoint("projection", GlobalPosition::new(1)).await),
         ("load_checkpoint", store.load_checkpoint("projection").await.map(drop)),
-        ("try_acquire_lease", store.try_acquire_lease("projection").await.map(drop)),
+        ("try_acquire_lease", store.try_acquire_lease("projection", LEASE_TTL).await.map(drop)),
     ];
     for (operation, result) in failures {
         match result {

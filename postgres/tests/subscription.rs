@@ -13,7 +13,7 @@ use composable_rust_core::{
 use composable_rust_postgres::{PostgresConfig, PostgresEventStore, SqlProjection, Transactional, Writes};
 use composable_rust_runtime::Subscription;
 use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
-use composable_rust_testing::subscription_suite::{self, Backend, DEADLINE};
+use composable_rust_testing::subscription_suite::{self, Backend, DEADLINE, LEASE_TTL};
 use sqlx::{PgPool, Postgres};
 
 /// The read model: one row per applied event, keyed by handler and position, so a second application
@@ -160,12 +160,12 @@ async fn the_advisory_lock_holds_across_connection_pools() {
     let pg = Pg::start().await;
     let other = PostgresEventStore::connect_with(PostgresConfig::from_options(pg._db.connect_options())).await.unwrap();
     let name = subscription_suite::unique("h");
-    let held = pg.store.try_acquire_lease(&name).await.unwrap().expect("the first instance takes the lock");
-    assert!(other.try_acquire_lease(&name).await.unwrap().is_none(), "a second pool cannot take it");
+    let held = pg.store.try_acquire_lease(&name, LEASE_TTL).await.unwrap().expect("the first instance takes the lock");
+    assert!(other.try_acquire_lease(&name, LEASE_TTL).await.unwrap().is_none(), "a second pool cannot take it");
     drop(held);
     let taken = tokio::time::timeout(DEADLINE, async {
         loop {
-            if let Some(lease) = other.try_acquire_lease(&name).await.unwrap() {
+            if let Some(lease) = other.try_acquire_lease(&name, LEASE_TTL).await.unwrap() {
                 return lease;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

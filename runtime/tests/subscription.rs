@@ -11,6 +11,7 @@ use composable_rust_core::{
     Metadata, NewEvent, RecordedEvent, StreamId, async_trait,
 };
 use composable_rust_runtime::{Backoff, Phase, Subscription, SubscriptionConfig, SubscriptionError, handler_fn};
+use composable_rust_testing::subscription_suite::LEASE_TTL;
 use composable_rust_testing::{InMemoryEventStore, Intercept, Intercepted};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -23,19 +24,25 @@ struct Flaky {
     schema_broken: AtomicBool,
     lease_lost: Arc<AtomicBool>,
     leases_taken: AtomicU32,
+    renewals: Arc<AtomicU32>,
 }
 
 fn flaky() -> Intercepted<Flaky> {
     Intercepted::new(Arc::new(InMemoryEventStore::new()), Flaky::default())
 }
 
+/// A lease that counts its renewals and is lost once when `lost` is set.
 #[derive(Debug)]
-struct Revocable(Arc<AtomicBool>);
+struct Revocable {
+    lost: Arc<AtomicBool>,
+    renewals: Arc<AtomicU32>,
+}
 
 #[async_trait]
 impl LeaseGuard for Revocable {
     async fn confirm(&mut self) -> Result<(), EventStoreError> {
-        if self.0.swap(false, Ordering::SeqCst) {
+        self.renewals.fetch_add(1, Ordering::SeqCst);
+        if self.lost.swap(false, Ordering::SeqCst) {
             return Err(EventStoreError::backend("confirm the lease", "the lock's connection was closed"));
         }
         Ok(())
@@ -65,16 +72,18 @@ impl Intercept for Flaky {
         &self,
         _inner: &dyn EventStore,
         handler: &str,
+        _ttl: Duration,
     ) -> Result<Option<HandlerLease>, EventStoreError> {
         self.leases_taken.fetch_add(1, Ordering::SeqCst);
-        Ok(Some(HandlerLease::new(handler, Revocable(Arc::clone(&self.lease_lost)))))
+        let lease = Revocable { lost: Arc::clone(&self.lease_lost), renewals: Arc::clone(&self.renewals) };
+        Ok(Some(HandlerLease::new(handler, lease)))
     }
 }
 
 fn config() -> SubscriptionConfig {
     SubscriptionConfig {
         poll_interval: Duration::from_millis(10),
-        lease_check_interval: Duration::ZERO,
+        lease_check_interval: Duration::from_millis(5),
         backoff: Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(20) },
         ..SubscriptionConfig::default()
     }
@@ -161,11 +170,80 @@ async fn a_lost_lease_ends_the_session_and_a_new_one_continues_without_duplicate
     tokio::time::timeout(DEADLINE, handle.wait_until(GlobalPosition::new(3))).await.unwrap().unwrap();
     let sessions = store.leases_taken.load(Ordering::SeqCst);
     store.lease_lost.store(true, Ordering::SeqCst);
+    tokio::time::timeout(DEADLINE, async {
+        while store.leases_taken.load(Ordering::SeqCst) <= sessions {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the lost lease was not taken again by a new session");
     let last = append(&*store, "order-1", 3).await;
     tokio::time::timeout(DEADLINE, handle.wait_until(last)).await.unwrap().unwrap();
-    assert!(store.leases_taken.load(Ordering::SeqCst) > sessions, "the lost lease was taken again");
     handle.stop().await.unwrap();
     assert_eq!(*seen.lock().unwrap(), (1..=6).map(GlobalPosition::new).collect::<Vec<_>>());
+}
+
+/// Sends on its channel when dropped: tells the test that a handler's page was stopped where it stood.
+struct SignalOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for SignalOnDrop {
+    fn drop(&mut self) {
+        if let Some(signal) = self.0.take() {
+            let _ = signal.send(());
+        }
+    }
+}
+
+/// A read model whose first event never finishes (a page slower than any lease); it records the others.
+struct StuckOnFirstEvent {
+    entered: Option<tokio::sync::oneshot::Sender<()>>,
+    stopped: Option<tokio::sync::oneshot::Sender<()>>,
+    seen: Arc<Mutex<Vec<GlobalPosition>>>,
+}
+
+#[async_trait]
+impl composable_rust_runtime::EventHandler for StuckOnFirstEvent {
+    async fn handle(&mut self, event: &RecordedEvent) -> Result<(), composable_rust_core::BoxError> {
+        if let Some(entered) = self.entered.take() {
+            let _stopped = SignalOnDrop(self.stopped.take());
+            let _ = entered.send(());
+            std::future::pending::<()>().await;
+        }
+        self.seen.lock().unwrap().push(event.position);
+        Ok(())
+    }
+}
+
+/// While a page runs, the lease is renewed (not only between pages); a renewal that finds the lease lost
+/// stops the page where it stands, and a new session handles the page again.
+#[tokio::test]
+async fn the_lease_is_renewed_during_a_page_and_losing_it_stops_the_page() {
+    let store = Arc::new(flaky());
+    let last = append(&*store, "order-1", 3).await;
+    let (entered, entered_rx) = tokio::sync::oneshot::channel();
+    let (stopped, stopped_rx) = tokio::sync::oneshot::channel();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = StuckOnFirstEvent { entered: Some(entered), stopped: Some(stopped), seen: Arc::clone(&seen) };
+    let handle = Subscription::new(store.clone(), "slow", handler).config(config()).spawn();
+    tokio::time::timeout(DEADLINE, entered_rx).await.unwrap().unwrap();
+
+    let before = store.renewals.load(Ordering::SeqCst);
+    tokio::time::timeout(DEADLINE, async {
+        while store.renewals.load(Ordering::SeqCst) < before + 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the lease was not renewed while the page ran");
+    assert!(seen.lock().unwrap().is_empty(), "the stuck page was meant to be still running");
+
+    let sessions = store.leases_taken.load(Ordering::SeqCst);
+    store.lease_lost.store(true, Ordering::SeqCst);
+    tokio::time::timeout(DEADLINE, stopped_rx).await.expect("losing the lease did not stop the page").unwrap();
+    tokio::time::timeout(DEADLINE, handle.wait_until(last)).await.unwrap().unwrap();
+    assert!(store.leases_taken.load(Ordering::SeqCst) > sessions, "a new session took the lease again");
+    handle.stop().await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), (1..=3).map(GlobalPosition::new).collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -177,7 +255,7 @@ async fn dropping_the_handle_stops_the_subscription_and_releases_the_lease() {
     drop(handle);
     let lease = tokio::time::timeout(DEADLINE, async {
         loop {
-            if let Some(lease) = store.try_acquire_lease("dropped").await.unwrap() {
+            if let Some(lease) = store.try_acquire_lease("dropped", LEASE_TTL).await.unwrap() {
                 return lease;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -8,6 +8,7 @@
 //! - [`TransactionalStore`]: what a backend gives [`Transactional`] (a write connection, how it begins a
 //!   transaction, how its driver errors read). `composable-rust-postgres` and `composable-rust-sqlite`
 //!   implement it for their stores and re-export the items above.
+//! - [`checkpoint`]: the fenced checkpoint statements, for a backend's `save_checkpoint`.
 //! - [`migrate_error`]: how a failed, half-applied, edited or newer schema migration becomes an
 //!   [`EventStoreError`](composable_rust_core::EventStoreError).
 //!
@@ -17,7 +18,7 @@
 //!
 //! The design and its alternatives are argued in `docs/decisions.md` ("One SQL projection layer").
 
-mod checkpoint;
+pub mod checkpoint;
 mod migrate;
 mod projection;
 mod transactional;

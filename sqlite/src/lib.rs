@@ -134,6 +134,7 @@
 
 mod config;
 mod error;
+mod lease;
 mod open;
 mod projection;
 mod rows;

@@ -68,9 +68,11 @@ pub(crate) const LATEST_MIGRATION: &str = "SELECT MAX(version) FROM _sqlx_migrat
 /// Loads a handler's checkpoint.
 pub(crate) const LOAD_CHECKPOINT: &str = "SELECT position FROM checkpoints WHERE handler = ?1";
 
-/// Saves a handler's checkpoint.
-pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO checkpoints (handler, position, updated_at) VALUES (?1, ?2, ?3) \
-     ON CONFLICT (handler) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at";
+/// Saves a handler's checkpoint, only forward (shared with PostgreSQL).
+pub(crate) use composable_rust_sql::checkpoint::SAVE_CHECKPOINT;
+
+/// Forgets a handler's checkpoint (a rebuild).
+pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE handler = ?1";
 
 /// The most rows one `INSERT` statement carries, and the most ids one [`events_with_ids`] lookup takes;
 /// larger batches use several statements in one transaction. 11 parameters per row keeps a full chunk

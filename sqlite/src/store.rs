@@ -11,7 +11,6 @@ use composable_rust_core::{
     HandlerLease, HealthReport, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange,
     Version, async_trait, idempotent_retry, validate_append, validate_handler_name,
 };
-use futures::lock::MutexGuard;
 use futures::stream::{self, BoxStream, StreamExt};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
@@ -22,8 +21,7 @@ use crate::error::{ErrorContext, is_unique_violation};
 use crate::open::{self, Connections};
 use crate::rows::{self, StreamColumn, to_i64, to_micros, to_u64};
 use crate::sql;
-pub(crate) use crate::writer::closed;
-use crate::writer::{WriteGuard, Writer};
+use crate::writer::{WriteGuard, Writer, closed};
 
 /// Events per query when a stream is read: bounds memory and never holds a read transaction open
 /// while the consumer works.
@@ -170,11 +168,6 @@ impl SqliteEventStore {
             },
             None => Ok(Reader::Shared(self.inner.writer.lock().await?)),
         }
-    }
-
-    /// The write connection as the lease code takes it (until that code moves to its own module).
-    pub(crate) async fn lock_writer(&self) -> Result<MutexGuard<'_, Option<SqliteConnection>>, EventStoreError> {
-        Ok(self.inner.writer.lock().await?.into_inner())
     }
 
     fn location(&self) -> &str {
@@ -578,11 +571,27 @@ impl EventStore for SqliteEventStore {
         Ok(())
     }
 
+    async fn delete_checkpoint(&self, handler: &str) -> Result<bool, EventStoreError> {
+        validate_handler_name(handler)?;
+        let deleted = sqlx::query(sql::DELETE_CHECKPOINT)
+            .bind(handler)
+            .execute(&mut *self.inner.writer.lock().await?)
+            .await
+            .map_err(self.fail(|| format!("delete the checkpoint of handler {handler:?}")))?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
     fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
         Some(self.inner.writer.commit_notifications())
     }
 
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
-        crate::projection::try_acquire_lease(self, handler).await
+    /// A row in `subscription_leases` that expires `ttl` after it was taken or last renewed; see
+    /// [`EventStore::try_acquire_lease`].
+    async fn try_acquire_lease(
+        &self,
+        handler: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<HandlerLease>, EventStoreError> {
+        crate::lease::try_acquire_lease(&self.inner.writer, handler, ttl).await
     }
 }

@@ -49,13 +49,6 @@ impl std::fmt::Debug for WriteGuard<'_> {
     }
 }
 
-impl<'a> WriteGuard<'a> {
-    /// The lock as the lease code takes it (until that code moves to its own module).
-    pub(crate) fn into_inner(self) -> MutexGuard<'a, Option<SqliteConnection>> {
-        self.guard
-    }
-}
-
 impl Deref for WriteGuard<'_> {
     type Target = SqliteConnection;
 

@@ -4,11 +4,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use composable_rust_core::{BoxError, CheckpointedHandler, EventStore, GlobalPosition, RecordedEvent, async_trait};
+use composable_rust_core::{
+    BoxError, CheckpointedHandler, EventStore, EventStoreError, GlobalPosition, HandlerLease, LeaseGuard,
+    RecordedEvent, async_trait,
+};
 use composable_rust_sqlite::{SqlProjection, SqliteEventStore, Transactional, Writes};
-use composable_rust_testing::subscription_suite::{self, Backend};
+use composable_rust_testing::subscription_suite::{self, Backend, LEASE_TTL};
+use composable_rust_testing::{Intercept, Intercepted};
 
 const CREATE_READ_MODEL: &str = r"
 CREATE TABLE IF NOT EXISTS applied (
@@ -124,12 +129,17 @@ async fn a_crash_in_the_middle_of_a_page_applies_nothing_twice() {
 async fn a_lease_row_admits_one_instance_across_stores_on_one_file() {
     let sqlite = Sqlite::open().await;
     let other = SqliteEventStore::open(sqlite.store.path().unwrap()).await.unwrap();
-    let held = sqlite.store.try_acquire_lease("summary").await.unwrap().expect("the first instance takes the lease");
-    assert!(other.try_acquire_lease("summary").await.unwrap().is_none(), "the second store is refused");
+    let held = sqlite
+        .store
+        .try_acquire_lease("summary", LEASE_TTL)
+        .await
+        .unwrap()
+        .expect("the first instance takes the lease");
+    assert!(other.try_acquire_lease("summary", LEASE_TTL).await.unwrap().is_none(), "the second store is refused");
     drop(held);
     let taken = tokio::time::timeout(subscription_suite::DEADLINE, async {
         loop {
-            if let Some(lease) = other.try_acquire_lease("summary").await.unwrap() {
+            if let Some(lease) = other.try_acquire_lease("summary", LEASE_TTL).await.unwrap() {
                 return lease;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -156,8 +166,11 @@ async fn an_expired_lease_row_is_taken_over() {
         .await
         .unwrap();
     pool.close().await;
-    assert!(sqlite.store.try_acquire_lease("summary").await.unwrap().is_some(), "the expired row is taken over");
-    assert!(sqlite.store.try_acquire_lease("busy").await.unwrap().is_none(), "a live row is respected");
+    assert!(
+        sqlite.store.try_acquire_lease("summary", LEASE_TTL).await.unwrap().is_some(),
+        "the expired row is taken over"
+    );
+    assert!(sqlite.store.try_acquire_lease("busy", LEASE_TTL).await.unwrap().is_none(), "a live row is respected");
 }
 
 /// A catch-up run (a command-line tool) frees the lease row before it returns, so the next run does not
@@ -176,5 +189,74 @@ async fn a_finished_run_releases_its_lease_row_at_once() {
         );
         run.run_to_end().await.unwrap();
     }
-    assert!(sqlite.store.try_acquire_lease("report").await.unwrap().is_some());
+    assert!(sqlite.store.try_acquire_lease("report", LEASE_TTL).await.unwrap().is_some());
+}
+
+/// Leases that a dead process leaves behind: dropping one forgets the backend's lease instead of
+/// releasing it, so its SQLite row stays until it expires, as a crashed process's row does.
+#[derive(Debug, Default)]
+struct DiesWithoutRelease {
+    left_behind: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl Intercept for DiesWithoutRelease {
+    async fn try_acquire_lease(
+        &self,
+        inner: &dyn EventStore,
+        handler: &str,
+        ttl: Duration,
+    ) -> Result<Option<HandlerLease>, EventStoreError> {
+        let lease = inner.try_acquire_lease(handler, ttl).await?;
+        Ok(lease.map(|lease| {
+            HandlerLease::new(handler, LeftBehind { lease: Some(lease), count: Arc::clone(&self.left_behind) })
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct LeftBehind {
+    lease: Option<HandlerLease>,
+    count: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl LeaseGuard for LeftBehind {
+    async fn confirm(&mut self) -> Result<(), EventStoreError> {
+        match &mut self.lease {
+            Some(lease) => lease.confirm().await,
+            None => Err(EventStoreError::backend("confirm a lease", "released")),
+        }
+    }
+
+    async fn release(&mut self) -> Result<(), EventStoreError> {
+        match self.lease.take() {
+            Some(lease) => lease.release().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LeftBehind {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            self.count.fetch_add(1, Ordering::SeqCst);
+            std::mem::forget(lease); // no delete of the row: it has to expire
+        }
+    }
+}
+
+/// The slow-page scenario of the suite where the first instance's death leaves its lease row, so the
+/// standby takes over only once the row expires: renewals while the page runs keep the row alive (the
+/// page lasts several lifetimes of the lease), and expiry after a death frees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_page_renews_its_lease_row_and_a_dead_instance_s_row_expires() {
+    let sqlite = Sqlite::open().await;
+    let dying = Arc::new(Intercepted::new(sqlite.store(), DiesWithoutRelease::default()));
+    subscription_suite::a_page_slower_than_the_lease_keeps_it_until_its_instance_dies_on(&sqlite, dying.clone()).await;
+    assert_eq!(
+        dying.left_behind.load(Ordering::SeqCst),
+        1,
+        "the first instance's death was meant to leave its lease row behind, for the standby to take once expired"
+    );
 }

@@ -55,7 +55,8 @@ pub use log::{
     read_all_limit_counts_matching_events, tailing_reader_sees_every_event_committed_by_concurrent_writers,
 };
 pub use storage::{
-    checkpoints_are_per_handler_and_overwritable, delete_snapshot_reports_whether_one_existed, health_check_answers,
+    a_lower_checkpoint_save_does_not_move_it_back, checkpoints_are_per_handler_and_move_forward,
+    delete_checkpoint_moves_it_back_to_the_start, delete_snapshot_reports_whether_one_existed, health_check_answers,
     invalid_handler_names_are_invalid_input, load_snapshot_of_unknown_stream_is_none, snapshot_round_trips_every_field,
     snapshot_save_replaces_the_previous_one, snapshots_are_isolated_per_stream,
 };
@@ -184,7 +185,9 @@ macro_rules! event_store_conformance_tests {
             load_snapshot_of_unknown_stream_is_none,
             delete_snapshot_reports_whether_one_existed,
             snapshots_are_isolated_per_stream,
-            checkpoints_are_per_handler_and_overwritable,
+            checkpoints_are_per_handler_and_move_forward,
+            a_lower_checkpoint_save_does_not_move_it_back,
+            delete_checkpoint_moves_it_back_to_the_start,
             invalid_handler_names_are_invalid_input,
             health_check_answers,
             event_ids_round_trip_through_loads_reads_and_lookups,

@@ -328,8 +328,16 @@ impl EventStore for InMemoryEventStore {
 
     async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
         validate_handler_name(handler)?;
-        self.checkpoints().insert(handler.to_owned(), position);
+        // Fenced: only forward (see the trait).
+        let mut checkpoints = self.checkpoints();
+        let stored = checkpoints.entry(handler.to_owned()).or_insert(position);
+        *stored = (*stored).max(position);
         Ok(())
+    }
+
+    async fn delete_checkpoint(&self, handler: &str) -> Result<bool, EventStoreError> {
+        validate_handler_name(handler)?;
+        Ok(self.checkpoints().remove(handler).is_some())
     }
 
     fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
@@ -339,7 +347,12 @@ impl EventStore for InMemoryEventStore {
         })))
     }
 
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+    /// A name in this store's [`LocalLeases`]; `ttl` is ignored (the lease ends when dropped).
+    async fn try_acquire_lease(
+        &self,
+        handler: &str,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<HandlerLease>, EventStoreError> {
         validate_handler_name(handler)?;
         Ok(self.inner.leases.try_acquire(handler))
     }

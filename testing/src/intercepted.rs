@@ -52,8 +52,9 @@ pub trait Intercept: Send + Sync + Debug + 'static {
         &self,
         inner: &dyn EventStore,
         handler: &str,
+        ttl: std::time::Duration,
     ) -> Result<Option<HandlerLease>, EventStoreError> {
-        inner.try_acquire_lease(handler).await
+        inner.try_acquire_lease(handler, ttl).await
     }
 }
 
@@ -178,6 +179,10 @@ impl<I: Intercept> EventStore for Intercepted<I> {
         self.inner.save_checkpoint(handler, position).await
     }
 
+    async fn delete_checkpoint(&self, handler: &str) -> Result<bool, EventStoreError> {
+        self.inner.delete_checkpoint(handler).await
+    }
+
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         self.inner.health_check().await
     }
@@ -186,8 +191,12 @@ impl<I: Intercept> EventStore for Intercepted<I> {
         self.inner.commit_notifications()
     }
 
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
-        self.intercept.try_acquire_lease(&*self.inner, handler).await
+    async fn try_acquire_lease(
+        &self,
+        handler: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<HandlerLease>, EventStoreError> {
+        self.intercept.try_acquire_lease(&*self.inner, handler, ttl).await
     }
 
     async fn close(&self) -> Result<(), EventStoreError> {

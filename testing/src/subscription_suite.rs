@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use composable_rust_core::{
-    CheckpointedHandler, CodecId, EventStore, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, StreamId,
-    async_trait,
+    ApplyError, CheckpointedHandler, CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter,
+    Metadata, NewEvent, RecordedEvent, StreamId, async_trait,
 };
 use composable_rust_runtime::{
     Backoff, Phase, Subscription, SubscriptionConfig, SubscriptionError, SubscriptionHandle, WhenLocked,
@@ -27,6 +27,10 @@ use composable_rust_runtime::{
 
 /// How long any wait in the suite may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A lease lifetime for tests that take leases by hand (`EventStore::try_acquire_lease`): far longer than
+/// any test, so that a lease only ends when its test ends it.
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// A backend under test.
 #[async_trait]
@@ -362,6 +366,98 @@ pub async fn commit_notifications_wake_a_live_subscription(backend: &dyn Backend
     assert_eq!(backend.recorded(&name).await.len(), 5);
 }
 
+/// Wraps a handler so that its first page waits, before applying anything, until `go` is sent (or
+/// forever, if it never is): a page as slow as the test wants.
+struct SlowFirstPage {
+    inner: Box<dyn CheckpointedHandler>,
+    entered: Option<tokio::sync::oneshot::Sender<()>>,
+    go: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+#[async_trait]
+impl CheckpointedHandler for SlowFirstPage {
+    async fn load_checkpoint(&mut self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
+        self.inner.load_checkpoint(handler).await
+    }
+
+    async fn apply(&mut self, handler: &str, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+        if let (Some(entered), Some(go)) = (self.entered.take(), self.go.take()) {
+            let _ = entered.send(());
+            if go.await.is_err() {
+                std::future::pending::<()>().await; // the test dropped the sender: never finish
+            }
+        }
+        self.inner.apply(handler, events).await
+    }
+
+    async fn reset(&mut self, handler: &str) -> Result<(), ApplyError> {
+        self.inner.reset(handler).await
+    }
+}
+
+/// A page slower than the lease's lifetime: while the first instance is alive, stuck in that page for
+/// several lifetimes, its renewals keep the lease and the standby handles nothing; the first finishes
+/// its page and the log. When it then dies (its task aborted, nothing stopped cleanly), the standby takes
+/// over and handles the rest, every event once.
+pub async fn a_page_slower_than_the_lease_keeps_it_until_its_instance_dies(backend: &dyn Backend) {
+    a_page_slower_than_the_lease_keeps_it_until_its_instance_dies_on(backend, backend.store()).await;
+}
+
+/// [`a_page_slower_than_the_lease_keeps_it_until_its_instance_dies`] with the first instance on
+/// `first_store` (the backend's store, or a wrapper that makes its death leave its lease behind, as a
+/// crashed process leaves an SQLite lease row to expire).
+pub async fn a_page_slower_than_the_lease_keeps_it_until_its_instance_dies_on(
+    backend: &dyn Backend,
+    first_store: Arc<dyn EventStore>,
+) {
+    let store = backend.store();
+    let category = unique("slow");
+    let name = unique("h");
+    append(&*store, &format!("{category}-1"), 14).await; // two pages of 7
+    let before = positions_in(&*store, &category).await;
+    let config = SubscriptionConfig { lease_check_interval: Duration::from_millis(100), ..config(&category) };
+    let lease = config.lease_ttl();
+
+    let (entered, entered_rx) = tokio::sync::oneshot::channel();
+    let (go, go_rx) = tokio::sync::oneshot::channel();
+    let slow = SlowFirstPage { inner: backend.handler(&name, None).await, entered: Some(entered), go: Some(go_rx) };
+    let first = Subscription::checkpointed(first_store, &name, slow).config(config.clone()).spawn();
+    tokio::time::timeout(DEADLINE, entered_rx)
+        .await
+        .unwrap_or_else(|_| panic!("the first instance did not start its first page: {:?}", first.progress()))
+        .unwrap();
+    let standby = backend.handler(&name, None).await;
+    let second = Subscription::checkpointed(Arc::clone(&store), &name, standby).config(config).spawn();
+    tokio::time::timeout(DEADLINE, second.wait_for(|p| p.phase == Phase::WaitingForLease)).await.unwrap().unwrap();
+
+    // Several lifetimes of the lease pass while the first instance is inside its page.
+    tokio::time::sleep(lease * 4).await;
+    assert!(!first.is_finished(), "the first instance stopped while in its page: {:?}", first.progress());
+    assert_eq!(first.progress().handled, 0, "the first page was meant to be still running");
+    assert_eq!(
+        second.progress().phase,
+        Phase::WaitingForLease,
+        "the standby took the lease while the first instance was alive and renewing it"
+    );
+    assert!(backend.recorded(&name).await.is_empty(), "the standby handled events while the first instance ran");
+
+    // The slow page ends, under the lease it kept; the first instance catches up.
+    go.send(()).unwrap();
+    wait_until(&first, *before.last().unwrap()).await;
+    assert_eq!(second.progress().handled, 0, "the standby handled events while the first instance ran");
+
+    // The first instance dies; the standby takes over (on a backend whose leases expire, once the dead
+    // instance's lease has run out) and handles what comes next from the first one's checkpoint.
+    first.abort();
+    append(&*store, &format!("{category}-2"), 5).await;
+    let all = positions_in(&*store, &category).await;
+    wait_until(&second, *all.last().unwrap()).await;
+    let second = second.stop().await.unwrap();
+    assert_eq!(second.handled, 5, "the standby resumed from the first instance's checkpoint");
+    // The first instance died after its checkpoint had caught up, so even at-least-once repeats nothing.
+    assert_exactly_once(&backend.recorded(&name).await, &all);
+}
+
 /// Declares one `#[tokio::test]` per scenario of the subscription suite; `$backend` is an expression (it
 /// may `.await`) giving a [`Backend`](crate::subscription_suite::Backend). The calling crate needs `tokio`
 /// (with the `macros` and `rt-multi-thread` features) as a dev-dependency.
@@ -377,6 +473,7 @@ macro_rules! subscription_suite {
             reset_rebuilds_the_read_model_from_the_start,
             the_filter_selects_event_types_and_categories,
             commit_notifications_wake_a_live_subscription,
+            a_page_slower_than_the_lease_keeps_it_until_its_instance_dies,
         );
     };
     (@tests $backend:expr; $($name:ident,)*) => {

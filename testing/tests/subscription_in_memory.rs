@@ -10,7 +10,7 @@ use composable_rust_core::{BoxError, CheckpointedHandler, EventStore, GlobalPosi
 use composable_rust_runtime::{AtLeastOnce, EventHandler};
 use composable_rust_testing::InMemoryEventStore;
 
-use composable_rust_testing::subscription_suite::{self, Backend};
+use composable_rust_testing::subscription_suite::{self, Backend, LEASE_TTL};
 
 type Models = Arc<Mutex<HashMap<String, Vec<GlobalPosition>>>>;
 
@@ -69,12 +69,12 @@ composable_rust_testing::subscription_suite!(InMemory::default());
 async fn leases_belong_to_one_in_memory_store() {
     let first = InMemoryEventStore::new();
     let second = InMemoryEventStore::new();
-    let held = first.try_acquire_lease("summary").await.unwrap();
+    let held = first.try_acquire_lease("summary", LEASE_TTL).await.unwrap();
     assert!(held.is_some());
-    assert!(first.clone().try_acquire_lease("summary").await.unwrap().is_none(), "clones share the leases");
-    assert!(second.try_acquire_lease("summary").await.unwrap().is_some(), "another store is independent");
+    assert!(first.clone().try_acquire_lease("summary", LEASE_TTL).await.unwrap().is_none(), "clones share the leases");
+    assert!(second.try_acquire_lease("summary", LEASE_TTL).await.unwrap().is_some(), "another store is independent");
     drop(held);
-    assert!(first.try_acquire_lease("summary").await.unwrap().is_some());
+    assert!(first.try_acquire_lease("summary", LEASE_TTL).await.unwrap().is_some());
 }
 
 #[tokio::test]

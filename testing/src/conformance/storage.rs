@@ -101,8 +101,8 @@ pub async fn snapshots_are_isolated_per_stream(store: Arc<dyn EventStore>) {
     );
 }
 
-/// Checkpoints are kept per handler, start missing, and can be overwritten, also backwards (a rebuild).
-pub async fn checkpoints_are_per_handler_and_overwritable(store: Arc<dyn EventStore>) {
+/// Checkpoints are kept per handler, start missing, and move forward when saved.
+pub async fn checkpoints_are_per_handler_and_move_forward(store: Arc<dyn EventStore>) {
     let store = &*store;
     let names = Names::new();
     let (first, second) = (names.handler("projection"), names.handler("mailer ✉"));
@@ -121,23 +121,68 @@ pub async fn checkpoints_are_per_handler_and_overwritable(store: Arc<dyn EventSt
         "handlers must not share checkpoints"
     );
 
-    ok(store.save_checkpoint(&first, GlobalPosition::new(12)).await, "overwrite a checkpoint");
+    ok(store.save_checkpoint(&first, GlobalPosition::new(12)).await, "move a checkpoint forward");
     assert_eq!(
         ok(store.load_checkpoint(&first).await, "load"),
         Some(GlobalPosition::new(12)),
-        "saving must overwrite the checkpoint"
+        "saving a later position must move the checkpoint forward"
     );
-    ok(store.save_checkpoint(&first, GlobalPosition::START).await, "reset a checkpoint");
-    assert_eq!(
-        ok(store.load_checkpoint(&first).await, "load"),
-        Some(GlobalPosition::START),
-        "a checkpoint may move back, e.g. to rebuild a projection"
-    );
+    ok(store.save_checkpoint(&first, GlobalPosition::new(12)).await, "save the same checkpoint again");
+    assert_eq!(ok(store.load_checkpoint(&first).await, "load"), Some(GlobalPosition::new(12)));
     assert_eq!(
         ok(store.load_checkpoint(&second).await, "load"),
         Some(GlobalPosition::new(9)),
-        "overwriting one handler must not touch another"
+        "saving one handler's checkpoint must not touch another's"
     );
+}
+
+/// A save at a position before the stored checkpoint succeeds and leaves the stored checkpoint: a slow
+/// instance that lost its lease never moves a handler back over events handled since.
+pub async fn a_lower_checkpoint_save_does_not_move_it_back(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let handler = names.handler("fenced");
+    ok(store.save_checkpoint(&handler, GlobalPosition::new(12)).await, "save a checkpoint");
+    for lower in [GlobalPosition::new(11), GlobalPosition::new(1), GlobalPosition::START] {
+        ok(store.save_checkpoint(&handler, lower).await, "save a checkpoint before the stored one");
+        assert_eq!(
+            ok(store.load_checkpoint(&handler).await, "load"),
+            Some(GlobalPosition::new(12)),
+            "saving position {lower} moved the checkpoint back from 12: saves must only move it forward"
+        );
+    }
+}
+
+/// Deleting a checkpoint is the way back to the start (a rebuild): the handler then has none, saves
+/// start over from any position, and other handlers keep theirs.
+pub async fn delete_checkpoint_moves_it_back_to_the_start(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let (rebuilt, other) = (names.handler("rebuilt"), names.handler("other"));
+    ok(store.save_checkpoint(&rebuilt, GlobalPosition::new(12)).await, "save a checkpoint");
+    ok(store.save_checkpoint(&other, GlobalPosition::new(7)).await, "save a checkpoint");
+    assert!(ok(store.delete_checkpoint(&rebuilt).await, "delete a checkpoint"), "there was a checkpoint to delete");
+    assert_eq!(
+        ok(store.load_checkpoint(&rebuilt).await, "load a deleted checkpoint"),
+        None,
+        "a deleted checkpoint must be gone"
+    );
+    assert!(
+        !ok(store.delete_checkpoint(&rebuilt).await, "delete a missing checkpoint"),
+        "deleting a missing checkpoint must report that there was none"
+    );
+    ok(store.save_checkpoint(&rebuilt, GlobalPosition::new(3)).await, "save after the delete");
+    assert_eq!(
+        ok(store.load_checkpoint(&rebuilt).await, "load"),
+        Some(GlobalPosition::new(3)),
+        "after a delete, the rebuild's first save must be stored, however low"
+    );
+    assert_eq!(
+        ok(store.load_checkpoint(&other).await, "load"),
+        Some(GlobalPosition::new(7)),
+        "deleting one handler's checkpoint must not touch another's"
+    );
+    assert_invalid_input(store.delete_checkpoint("").await, "deleting the checkpoint of an empty handler name");
 }
 
 /// Empty, over-long and control-character handler names are invalid input; 255 bytes is fine.
