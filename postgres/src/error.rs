@@ -83,9 +83,6 @@ pub(crate) struct ErrorContext {
     pub(crate) health: Arc<ConnectionHealth>,
 }
 
-/// How to recover from a half-applied migration.
-const DIRTY_HINT: &str = "finish or undo it by hand, then delete its row in _sqlx_migrations and run migrate() again";
-
 /// The hint for a missing schema.
 pub(crate) const MISSING_SCHEMA_HINT: &str =
     "run PostgresEventStore::migrate() or the SQL in migrations/postgres (see docs/database-setup.md)";
@@ -129,17 +126,8 @@ impl ErrorContext {
 
     /// Maps a migration failure: schema problems as [`EventStoreError::Schema`], the rest as backend errors.
     pub(crate) fn map_migrate(&self, error: MigrateError) -> EventStoreError {
-        let server = &self.server;
-        match error {
-            MigrateError::Execute(e) => self.map("migrate the event store schema", e),
-            MigrateError::ExecuteMigration(e, version) => self.map(format!("apply event store migration {version}"), e),
-            MigrateError::VersionMissing(version) => SchemaError::Newer { location: server.clone(), version }.into(),
-            MigrateError::VersionMismatch(version) => SchemaError::Edited { location: server.clone(), version }.into(),
-            MigrateError::Dirty(version) => {
-                SchemaError::Dirty { location: server.clone(), version, fix: DIRTY_HINT }.into()
-            }
-            other => SchemaError::MigrationFailed { location: server.clone(), source: other.into() }.into(),
-        }
+        let fix = "finish or undo it by hand, then delete its row in _sqlx_migrations and run migrate() again";
+        composable_rust_sql::migrate_error(&self.server, error, fix, |operation, e| self.map(operation, e))
     }
 }
 

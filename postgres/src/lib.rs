@@ -61,6 +61,43 @@
 //!
 //! Setting up a database, running the migrations by hand and a least-privilege role for applications:
 //! `docs/database-setup.md`. Why the schema looks as it does: the PostgreSQL section of `docs/decisions.md`.
+//!
+//! # Read models with exactly-once effects
+//!
+//! A [`SqlProjection`] keeps a read model in the store's database; [`Transactional`] runs it under a
+//! `Subscription::checkpointed` (runtime), writing each page with the handler's checkpoint in one
+//! transaction on a connection of the store's pool. These items come from `composable-rust-sql`, shared
+//! with the SQLite backend.
+//!
+//! ```no_run
+//! use composable_rust_core::{BoxError, RecordedEvent, async_trait};
+//! use composable_rust_postgres::{PostgresEventStore, SqlProjection, Transactional, Writes};
+//! use sqlx::Postgres;
+//!
+//! /// Events per stream.
+//! struct Counts;
+//!
+//! #[async_trait]
+//! impl SqlProjection<Postgres> for Counts {
+//!     async fn apply(&mut self, event: &RecordedEvent, writes: &mut Writes<Postgres>) -> Result<(), BoxError> {
+//!         writes.push(
+//!             sqlx::query("INSERT INTO counts VALUES ($1, 1) ON CONFLICT (stream_id) DO UPDATE SET n = counts.n + 1")
+//!                 .bind(event.stream_id.to_string()),
+//!         );
+//!         Ok(())
+//!     }
+//!
+//!     async fn reset(&mut self, writes: &mut Writes<Postgres>) -> Result<(), BoxError> {
+//!         writes.push(sqlx::query("DELETE FROM counts"));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn run(store: PostgresEventStore) {
+//! let counts = Transactional::new(store.clone(), Counts);
+//! // Then: `Subscription::checkpointed(Arc::new(store), "counts", counts).spawn()`.
+//! # }
+//! ```
 
 mod config;
 mod error;
@@ -69,7 +106,7 @@ mod projection;
 mod sql;
 mod store;
 
+pub use composable_rust_sql::{SqlProjection, Transactional, Writes};
 pub use config::PostgresConfig;
 pub use error::PostgresError;
-pub use projection::{PgProjection, PgTransactional};
 pub use store::PostgresEventStore;

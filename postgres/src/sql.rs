@@ -210,12 +210,8 @@ pub(crate) const DELETE_SNAPSHOT: &str = "DELETE FROM snapshots WHERE stream_id 
 /// Loads a handler's checkpoint.
 pub(crate) const LOAD_CHECKPOINT: &str = "SELECT position FROM checkpoints WHERE handler = $1";
 
-/// Saves a handler's checkpoint, only forward: a position at or before the stored one leaves the row
-/// alone (the fence of `EventStore::save_checkpoint`).
-pub(crate) const SAVE_CHECKPOINT: &str = r"
-INSERT INTO checkpoints (handler, position, updated_at) VALUES ($1, $2, now())
-ON CONFLICT (handler) DO UPDATE SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at
-WHERE checkpoints.position < EXCLUDED.position";
+/// Saves a handler's checkpoint, only forward (shared with SQLite).
+pub(crate) use composable_rust_sql::checkpoint::SAVE_CHECKPOINT;
 
 /// Forgets a handler's checkpoint (a rebuild).
 pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE handler = $1";

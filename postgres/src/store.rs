@@ -132,6 +132,11 @@ impl PostgresEventStore {
         MIGRATOR.run(&self.pool).await.map_err(|e| self.context.map_migrate(e))
     }
 
+    /// How this store's driver errors read, for the transactional projections.
+    pub(crate) fn errors(&self) -> &ErrorContext {
+        &self.context
+    }
+
     /// The connection pool, to share it with the application's own queries.
     #[must_use]
     pub fn pool(&self) -> &PgPool {
@@ -654,6 +659,7 @@ impl SubscriptionStore for PostgresEventStore {
         sqlx::query(sql::SAVE_CHECKPOINT)
             .bind(handler)
             .bind(stored)
+            .bind(chrono::Utc::now())
             .execute(&self.pool)
             .await
             .map_err(|e| self.context.map(format!("save the checkpoint of handler {handler:?}"), e))?;

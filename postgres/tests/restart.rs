@@ -21,10 +21,10 @@ use composable_rust_core::{
     BoxError, EventId, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, RecordedEvent, StreamId, Version,
     async_trait, error_chain,
 };
-use composable_rust_postgres::{PgProjection, PgTransactional, PostgresConfig, PostgresEventStore};
+use composable_rust_postgres::{PostgresConfig, PostgresEventStore, SqlProjection, Transactional, Writes};
 use composable_rust_runtime::{Backoff, Subscription, SubscriptionConfig};
 use composable_rust_testing::postgres_cluster::PrivateCluster;
-use sqlx::PgConnection;
+use sqlx::Postgres;
 
 const WRITERS: usize = 4;
 const RESTARTS: usize = 2;
@@ -49,20 +49,20 @@ CREATE TABLE handled (
 struct Handled;
 
 #[async_trait]
-impl PgProjection for Handled {
-    async fn apply(&mut self, tx: &mut PgConnection, event: &RecordedEvent) -> Result<(), BoxError> {
-        sqlx::query("INSERT INTO handled (position, event_id, stream_id, version) VALUES ($1, $2, $3, $4)")
-            .bind(i64::try_from(event.position.get())?)
-            .bind(event.id.as_uuid())
-            .bind(event.stream_id.as_str())
-            .bind(i64::try_from(event.version.get())?)
-            .execute(tx)
-            .await?;
+impl SqlProjection<Postgres> for Handled {
+    async fn apply(&mut self, event: &RecordedEvent, writes: &mut Writes<Postgres>) -> Result<(), BoxError> {
+        writes.push(
+            sqlx::query("INSERT INTO handled (position, event_id, stream_id, version) VALUES ($1, $2, $3, $4)")
+                .bind(i64::try_from(event.position.get())?)
+                .bind(event.id.as_uuid())
+                .bind(event.stream_id.to_string())
+                .bind(i64::try_from(event.version.get())?),
+        );
         Ok(())
     }
 
-    async fn reset(&mut self, tx: &mut PgConnection) -> Result<(), BoxError> {
-        sqlx::query("DELETE FROM handled").execute(tx).await?;
+    async fn reset(&mut self, writes: &mut Writes<Postgres>) -> Result<(), BoxError> {
+        writes.push(sqlx::query("DELETE FROM handled"));
         Ok(())
     }
 }
@@ -187,7 +187,7 @@ async fn a_server_restart_during_appends_and_a_subscription_loses_and_duplicates
         backoff: Backoff { initial: Duration::from_millis(50), max: Duration::from_secs(1) },
         ..SubscriptionConfig::default()
     };
-    let handler = PgTransactional::new(store.pool().clone(), Handled);
+    let handler = Transactional::new(store.clone(), Handled);
     let subscription = Subscription::checkpointed(Arc::new(store.clone()), "restart-counter", handler)
         .config(subscription_config)
         .spawn();

@@ -11,11 +11,11 @@ use composable_rust_core::{
     BoxError, CheckpointedHandler, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter,
     RecordedEvent, async_trait,
 };
-use composable_rust_postgres::{PgProjection, PgTransactional, PostgresConfig, PostgresEventStore};
+use composable_rust_postgres::{PostgresConfig, PostgresEventStore, SqlProjection, Transactional, Writes};
 use composable_rust_runtime::Subscription;
 use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
 use composable_rust_testing::subscription_suite::{self, Backend, DEADLINE, LEASE_TTL};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgPool, Postgres};
 
 /// The read model: one row per applied event, keyed by handler and position, so a second application
 /// of an event breaks the primary key and the test sees it.
@@ -51,21 +51,21 @@ struct Applied {
 }
 
 #[async_trait]
-impl PgProjection for Applied {
-    async fn apply(&mut self, tx: &mut PgConnection, event: &RecordedEvent) -> Result<(), BoxError> {
+impl SqlProjection<Postgres> for Applied {
+    async fn apply(&mut self, event: &RecordedEvent, writes: &mut Writes<Postgres>) -> Result<(), BoxError> {
         if Some(event.position) == self.fail_on {
             return Err(format!("refusing {}", event.describe()).into());
         }
-        sqlx::query("INSERT INTO applied (handler, position) VALUES ($1, $2)")
-            .bind(&self.name)
-            .bind(i64::try_from(event.position.get())?)
-            .execute(tx)
-            .await?;
+        writes.push(
+            sqlx::query("INSERT INTO applied (handler, position) VALUES ($1, $2)")
+                .bind(self.name.clone())
+                .bind(i64::try_from(event.position.get())?),
+        );
         Ok(())
     }
 
-    async fn reset(&mut self, tx: &mut PgConnection) -> Result<(), BoxError> {
-        sqlx::query("DELETE FROM applied WHERE handler = $1").bind(&self.name).execute(tx).await?;
+    async fn reset(&mut self, writes: &mut Writes<Postgres>) -> Result<(), BoxError> {
+        writes.push(sqlx::query("DELETE FROM applied WHERE handler = $1").bind(self.name.clone()));
         Ok(())
     }
 }
@@ -86,7 +86,7 @@ impl Backend for Pg {
     }
 
     async fn handler(&self, name: &str, fail_on: Option<GlobalPosition>) -> Box<dyn CheckpointedHandler> {
-        Box::new(PgTransactional::new(self.store.pool().clone(), Applied { name: name.to_owned(), fail_on }))
+        Box::new(Transactional::new(self.store.clone(), Applied { name: name.to_owned(), fail_on }))
     }
 
     async fn recorded(&self, name: &str) -> Vec<GlobalPosition> {

@@ -2,6 +2,8 @@
 //! pool timed out, an I/O error) is [`EventStoreError::Unavailable`], anything else
 //! [`EventStoreError::Backend`].
 
+use std::time::Duration;
+
 use composable_rust_core::EventStoreError;
 use sqlx::error::ErrorKind;
 
@@ -45,6 +47,39 @@ pub(crate) fn driver_error(operation: impl Into<String>, error: sqlx::Error) -> 
         EventStoreError::unavailable(operation, error)
     } else {
         EventStoreError::backend(operation, error)
+    }
+}
+
+/// What a store's errors name: the database, and the busy timeout a lock wait ran out of.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorContext {
+    /// The file's path, or `:memory:`.
+    pub(crate) location: String,
+    pub(crate) busy_timeout: Duration,
+}
+
+impl ErrorContext {
+    /// Wraps a driver error during `operation` ([`driver_error`]: transient failures are
+    /// [`EventStoreError::Unavailable`]), naming the file; says so when the lock wait timed out.
+    pub(crate) fn map(&self, operation: &str, error: sqlx::Error) -> EventStoreError {
+        let operation = if sqlite_code(&error) == Some(SQLITE_BUSY) {
+            format!(
+                "{operation} in {}: another process held the write lock for longer than the busy timeout \
+                 ({:?}); retry, or raise `SqliteConfig::busy_timeout`",
+                self.location, self.busy_timeout
+            )
+        } else {
+            format!("{operation} in {}", self.location)
+        };
+        driver_error(operation, error)
+    }
+
+    /// [`ErrorContext::map`] as a closure for `map_err`, building the operation's name only on failure.
+    pub(crate) fn fail<'a>(
+        &'a self,
+        operation: impl FnOnce() -> String + 'a,
+    ) -> impl FnOnce(sqlx::Error) -> EventStoreError + 'a {
+        move |error| self.map(&operation(), error)
     }
 }
 

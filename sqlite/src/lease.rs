@@ -9,8 +9,8 @@ use composable_rust_core::backend::{HandlerLease, LeaseGuard, validate_handler_n
 use composable_rust_core::{EventStoreError, async_trait};
 use uuid::Uuid;
 
-use crate::SqliteEventStore;
 use crate::error::driver_error;
+use crate::writer::Writer;
 
 /// Takes the lease when the row is free or expired.
 const TAKE_LEASE: &str = r"
@@ -31,16 +31,16 @@ fn expiry(ttl: Duration) -> i64 {
     chrono::TimeDelta::from_std(ttl).ok().and_then(|ttl| Utc::now().checked_add_signed(ttl)).map_or(i64::MAX, micros)
 }
 
+/// Takes the lease row of `handler` through the store's write connection, for `ttl`.
 pub(crate) async fn try_acquire_lease(
-    store: &SqliteEventStore,
+    writer: &Writer,
     handler: &str,
     ttl: Duration,
 ) -> Result<Option<HandlerLease>, EventStoreError> {
     validate_handler_name(handler)?;
     let owner = Uuid::new_v4().to_string();
     let operation = || format!("take the lease of handler {handler:?}");
-    let mut writer = store.lock_writer().await?;
-    let conn = writer.as_mut().ok_or_else(crate::store::closed)?;
+    let mut conn = writer.lock().await?;
     let taken = sqlx::query(TAKE_LEASE)
         .bind(handler)
         .bind(&owner)
@@ -52,12 +52,12 @@ pub(crate) async fn try_acquire_lease(
     if taken.rows_affected() != 1 {
         return Ok(None);
     }
-    Ok(Some(HandlerLease::new(handler, LeaseRow { store: store.clone(), handler: handler.to_owned(), owner, ttl })))
+    Ok(Some(HandlerLease::new(handler, LeaseRow { writer: writer.clone(), handler: handler.to_owned(), owner, ttl })))
 }
 
 /// A lease row this instance owns; deleted (in the background) when dropped, or left to expire.
 struct LeaseRow {
-    store: SqliteEventStore,
+    writer: Writer,
     handler: String,
     owner: String,
     /// How far each renewal pushes the expiry.
@@ -78,8 +78,7 @@ impl std::fmt::Debug for LeaseRow {
 impl LeaseGuard for LeaseRow {
     async fn confirm(&mut self) -> Result<(), EventStoreError> {
         let operation = || format!("renew the lease of handler {:?}", self.handler);
-        let mut writer = self.store.lock_writer().await?;
-        let conn = writer.as_mut().ok_or_else(crate::store::closed)?;
+        let mut conn = self.writer.lock().await?;
         let renewed = sqlx::query(RENEW_LEASE)
             .bind(&self.handler)
             .bind(&self.owner)
@@ -99,8 +98,7 @@ impl LeaseGuard for LeaseRow {
 
     async fn release(&mut self) -> Result<(), EventStoreError> {
         // `owner` is cleared only once the row is gone: a release cut short leaves the drop to retry.
-        let mut writer = self.store.lock_writer().await?;
-        let conn = writer.as_mut().ok_or_else(crate::store::closed)?;
+        let mut conn = self.writer.lock().await?;
         sqlx::query(RELEASE_LEASE)
             .bind(&self.handler)
             .bind(&self.owner)
@@ -118,14 +116,12 @@ impl Drop for LeaseRow {
             return; // released already
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let (store, handler, owner) =
-            (self.store.clone(), std::mem::take(&mut self.handler), std::mem::take(&mut self.owner));
+        let (writer, handler, owner) =
+            (self.writer.clone(), std::mem::take(&mut self.handler), std::mem::take(&mut self.owner));
         runtime.spawn(async move {
             // Best effort: a row left behind expires after its ttl.
-            if let Ok(mut writer) = store.lock_writer().await {
-                if let Some(conn) = writer.as_mut() {
-                    let _ = sqlx::query(RELEASE_LEASE).bind(&handler).bind(&owner).execute(conn).await;
-                }
+            if let Ok(mut conn) = writer.lock().await {
+                let _ = sqlx::query(RELEASE_LEASE).bind(&handler).bind(&owner).execute(&mut *conn).await;
             }
         });
     }

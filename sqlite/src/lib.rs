@@ -85,6 +85,51 @@
 //! pages of 1000 events as the returned stream is polled.
 //!
 //! [`SqliteEventStore::in_memory`] gives the same SQL semantics without a file, on one connection.
+//!
+//! # Read models with exactly-once effects
+//!
+//! A [`SqlProjection`] keeps a read model in the store's own database; [`Transactional`] runs it under a
+//! `Subscription::checkpointed` (runtime), writing each page with the handler's checkpoint in one
+//! `BEGIN IMMEDIATE` transaction on the write connection. The projection stages its statements in
+//! [`Writes`] first, holding nothing, so it may even append to this store; appends of the process wait
+//! only while the staged statements run. These items come from `composable-rust-sql`, shared with the
+//! PostgreSQL backend.
+//!
+//! ```
+//! use composable_rust_core::{BoxError, CheckpointedHandler, RecordedEvent, async_trait};
+//! use composable_rust_sqlite::{SqlProjection, SqliteEventStore, Transactional, Writes};
+//! use sqlx::Sqlite;
+//!
+//! /// Events per stream.
+//! struct Counts;
+//!
+//! #[async_trait]
+//! impl SqlProjection<Sqlite> for Counts {
+//!     async fn apply(&mut self, event: &RecordedEvent, writes: &mut Writes<Sqlite>) -> Result<(), BoxError> {
+//!         writes.push(
+//!             sqlx::query("INSERT INTO counts VALUES ($1, 1) ON CONFLICT (stream_id) DO UPDATE SET n = n + 1")
+//!                 .bind(event.stream_id.to_string()),
+//!         );
+//!         Ok(())
+//!     }
+//!
+//!     async fn reset(&mut self, writes: &mut Writes<Sqlite>) -> Result<(), BoxError> {
+//!         writes.push(sqlx::query("CREATE TABLE IF NOT EXISTS counts (stream_id TEXT PRIMARY KEY, n INTEGER)"));
+//!         writes.push(sqlx::query("DELETE FROM counts"));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = SqliteEventStore::in_memory().await?;
+//! let mut counts = Transactional::new(store.clone(), Counts);
+//! counts.reset("counts").await?; // creates the table, in the transaction that resets the checkpoint
+//! assert_eq!(counts.load_checkpoint("counts").await?, Some(composable_rust_core::GlobalPosition::START));
+//! // Then: `Subscription::checkpointed(Arc::new(store), "counts", counts).spawn()`.
+//! # Ok(())
+//! # }
+//! ```
 
 mod config;
 mod error;
@@ -94,7 +139,8 @@ mod projection;
 mod rows;
 mod sql;
 mod store;
+mod writer;
 
+pub use composable_rust_sql::{SqlProjection, Transactional, Writes};
 pub use config::{Durability, SqliteConfig};
-pub use projection::{SqliteProjection, SqliteTransactional};
 pub use store::SqliteEventStore;

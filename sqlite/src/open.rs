@@ -177,14 +177,6 @@ async fn migrate(conn: &mut SqliteConnection, path: &Path) -> Result<(), EventSt
 }
 
 fn migrate_error(file: &Path, error: MigrateError) -> EventStoreError {
-    let location = file.display().to_string();
-    match error {
-        MigrateError::VersionMissing(version) => SchemaError::Newer { location, version }.into(),
-        MigrateError::VersionMismatch(version) => SchemaError::Edited { location, version }.into(),
-        MigrateError::Dirty(version) => {
-            SchemaError::Dirty { location, version, fix: "restore the file from a backup" }.into()
-        }
-        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => open_error(file, e),
-        other => SchemaError::MigrationFailed { location, source: other.into() }.into(),
-    }
+    let fix = "restore the file from a backup";
+    composable_rust_sql::migrate_error(&file.display().to_string(), error, fix, |_, e| open_error(file, e))
 }

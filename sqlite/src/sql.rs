@@ -68,11 +68,8 @@ pub(crate) const LATEST_MIGRATION: &str = "SELECT MAX(version) FROM _sqlx_migrat
 /// Loads a handler's checkpoint.
 pub(crate) const LOAD_CHECKPOINT: &str = "SELECT position FROM checkpoints WHERE handler = ?1";
 
-/// Saves a handler's checkpoint, only forward: a position at or before the stored one leaves the row
-/// alone (the fence of `EventStore::save_checkpoint`).
-pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO checkpoints (handler, position, updated_at) VALUES (?1, ?2, ?3) \
-     ON CONFLICT (handler) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at \
-     WHERE checkpoints.position < excluded.position";
+/// Saves a handler's checkpoint, only forward (shared with PostgreSQL).
+pub(crate) use composable_rust_sql::checkpoint::SAVE_CHECKPOINT;
 
 /// Forgets a handler's checkpoint (a rebuild).
 pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE handler = ?1";

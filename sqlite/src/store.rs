@@ -14,17 +14,17 @@ use composable_rust_core::{
     AppendResult, EventId, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport, LogFilter,
     NewEvent, RecordedEvent, SchemaError, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait,
 };
-use futures::lock::{Mutex, MutexGuard};
 use futures::stream::{self, BoxStream, StreamExt};
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteTransactionManager};
-use sqlx::{Connection, Row, Sqlite, TransactionManager};
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::{Connection, Row, Sqlite};
 
 use crate::config::SqliteConfig;
-use crate::error::{SQLITE_BUSY, driver_error, is_unique_violation, sqlite_code};
+use crate::error::{ErrorContext, is_unique_violation};
 use crate::open::{self, Connections};
 use crate::rows::{self, StreamColumn, to_i64, to_micros, to_u64};
 use crate::sql;
+use crate::writer::{WriteGuard, Writer, closed};
 
 /// Events per query when a stream is read: bounds memory and never holds a read transaction open
 /// while the consumer works.
@@ -43,26 +43,25 @@ struct Inner {
     /// The database file, or `None` in memory.
     path: Option<PathBuf>,
     config: SqliteConfig,
-    /// The one write connection (`None` once closed). Writers of this process queue for this lock, so
-    /// only writers in other processes ever make SQLite wait for its file lock (at most `busy_timeout`).
-    writer: Mutex<Option<SqliteConnection>>,
+    /// What errors name: the file and the busy timeout.
+    errors: ErrorContext,
+    /// The one write connection, shared with the leases and transactional projections.
+    writer: Writer,
     /// Read connections; `None` in memory, where reads share the writer's connection.
     readers: Option<SqlitePool>,
-    /// Bumped after every committed append: the in-process wake-up behind `commit_notifications`.
-    commits: tokio::sync::watch::Sender<u64>,
 }
 
 /// A connection to read with: from the reader pool, or the locked writer of an in-memory store.
 enum Reader<'a> {
     Pooled(PoolConnection<Sqlite>),
-    Shared(MutexGuard<'a, Option<SqliteConnection>>),
+    Shared(WriteGuard<'a>),
 }
 
 impl Reader<'_> {
     fn conn(&mut self) -> Result<&mut SqliteConnection, EventStoreError> {
         match self {
             Self::Pooled(conn) => Ok(conn),
-            Self::Shared(guard) => guard.as_mut().ok_or_else(closed),
+            Self::Shared(guard) => Ok(guard),
         }
     }
 }
@@ -83,11 +82,6 @@ enum Attempt {
     Done(AppendResult),
     /// An id of the batch is already stored; nothing was written. Try again with [`IdCheck::First`].
     IdCollision,
-}
-
-/// The error for any call after [`SqliteEventStore::close`].
-pub(crate) fn closed() -> EventStoreError {
-    EventStoreError::backend("use the SQLite event store", "the store was closed; open it again to use it")
 }
 
 impl fmt::Debug for SqliteEventStore {
@@ -135,8 +129,10 @@ impl SqliteEventStore {
         writer: SqliteConnection,
         readers: Option<SqlitePool>,
     ) -> Self {
-        let commits = tokio::sync::watch::Sender::new(0);
-        Self { inner: Arc::new(Inner { path, config, writer: Mutex::new(Some(writer)), readers, commits }) }
+        let location = path.as_deref().map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
+        let errors = ErrorContext { location, busy_timeout: config.busy_timeout };
+        let writer = Writer::new(writer, errors.clone());
+        Self { inner: Arc::new(Inner { path, config, errors, writer, readers }) }
     }
 
     /// The database file, or `None` for an in-memory store.
@@ -157,20 +153,12 @@ impl SqliteEventStore {
         if let Some(readers) = &self.inner.readers {
             readers.close().await;
         }
-        let Some(mut writer) = self.inner.writer.lock().await.take() else { return Ok(()) };
-        if writer.is_in_transaction() {
-            SqliteTransactionManager::rollback(&mut writer)
-                .await
-                .map_err(self.fail(|| "roll back a cancelled write transaction".to_owned()))?;
-        }
-        if self.inner.path.is_some() {
-            // Empties the WAL even if a reader connection is still closing in the background.
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&mut writer)
-                .await
-                .map_err(self.fail(|| "checkpoint the write-ahead log".to_owned()))?;
-        }
-        writer.close().await.map_err(self.fail(|| "close the write connection".to_owned()))
+        self.inner.writer.close(self.inner.path.is_some()).await
+    }
+
+    /// The write connection, for the leases and transactional projections.
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.inner.writer
     }
 
     /// A connection to read with.
@@ -181,49 +169,20 @@ impl SqliteEventStore {
                 Err(sqlx::Error::PoolClosed) => Err(closed()),
                 Err(e) => Err(self.fail(|| "get a read connection".to_owned())(e)),
             },
-            None => Ok(Reader::Shared(self.lock_writer().await?)),
+            None => Ok(Reader::Shared(self.inner.writer.lock().await?)),
         }
     }
 
-    /// Locks the write connection, ready for a new statement or transaction.
-    ///
-    /// An append whose future was dropped at the wrong instant (just after SQLite acknowledged its
-    /// `BEGIN`, before sqlx handed out the transaction) leaves the connection inside a transaction
-    /// that nothing will end; the next write would then fail or, worse, join it. Rolling such a
-    /// transaction back here keeps every append atomic and the connection usable after any cancellation.
-    pub(crate) async fn lock_writer(&self) -> Result<MutexGuard<'_, Option<SqliteConnection>>, EventStoreError> {
-        let mut guard = self.inner.writer.lock().await;
-        let conn = guard.as_mut().ok_or_else(closed)?;
-        if conn.is_in_transaction() {
-            // A no-op if a rollback queued by a dropped `Transaction` already ended it.
-            SqliteTransactionManager::rollback(conn)
-                .await
-                .map_err(self.fail(|| "roll back a cancelled write transaction".to_owned()))?;
-        }
-        Ok(guard)
+    fn location(&self) -> &str {
+        &self.inner.errors.location
     }
 
-    fn location(&self) -> String {
-        self.inner.path.as_deref().map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string())
-    }
-
-    /// Wraps a driver error, naming the operation and the file ([`driver_error`]: transient failures are
-    /// [`EventStoreError::Unavailable`]); says so when the lock wait timed out.
-    fn fail<'a>(&'a self, operation: impl FnOnce() -> String + 'a) -> impl FnOnce(sqlx::Error) -> EventStoreError + 'a {
-        move |error| {
-            let operation = operation();
-            let operation = if sqlite_code(&error) == Some(SQLITE_BUSY) {
-                format!(
-                    "{operation} in {}: another process held the write lock for longer than the busy timeout \
-                     ({:?}); retry, or raise `SqliteConfig::busy_timeout`",
-                    self.location(),
-                    self.inner.config.busy_timeout
-                )
-            } else {
-                format!("{operation} in {}", self.location())
-            };
-            driver_error(operation, error)
-        }
+    /// Wraps a driver error, naming the operation and the file (see [`ErrorContext::map`]).
+    pub(crate) fn fail<'a>(
+        &'a self,
+        operation: impl FnOnce() -> String + 'a,
+    ) -> impl FnOnce(sqlx::Error) -> EventStoreError + 'a {
+        self.inner.errors.fail(operation)
     }
 
     /// Appends under the write lock. Usually one attempt: the batch is inserted right after the version
@@ -236,8 +195,8 @@ impl SqliteEventStore {
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<AppendResult, EventStoreError> {
-        let mut writer = self.lock_writer().await?;
-        let conn = writer.as_mut().ok_or_else(closed)?;
+        let mut conn = self.inner.writer.lock().await?;
+        let conn = &mut *conn;
         let result = match self.try_append(conn, stream_id, expected, events, IdCheck::OnCollision).await? {
             Attempt::Done(result) => result,
             // Rolled back; the second attempt looks the ids up first, and holds the write lock from the
@@ -355,7 +314,7 @@ impl SqliteEventStore {
             }
         }
         tx.commit().await.map_err(fail())?;
-        self.inner.commits.send_modify(|commits| *commits = commits.wrapping_add(1));
+        self.inner.writer.committed();
         Ok(Attempt::Done(AppendResult { stream_version, positions }))
     }
 
@@ -552,7 +511,7 @@ impl SnapshotStore for SqliteEventStore {
             .bind(snapshot.codec.as_str())
             .bind(snapshot.payload.as_slice())
             .bind(to_micros(snapshot.taken_at))
-            .execute(self.lock_writer().await?.as_mut().ok_or_else(closed)?)
+            .execute(&mut *self.inner.writer.lock().await?)
             .await
             .map_err(self.fail(|| format!("save the snapshot of stream {}", snapshot.stream_id)))?;
         Ok(())
@@ -570,7 +529,7 @@ impl SnapshotStore for SqliteEventStore {
     async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
         let result = sqlx::query(sql::DELETE_SNAPSHOT)
             .bind(stream_id.as_str())
-            .execute(self.lock_writer().await?.as_mut().ok_or_else(closed)?)
+            .execute(&mut *self.inner.writer.lock().await?)
             .await
             .map_err(self.fail(|| format!("delete the snapshot of stream {stream_id}")))?;
         Ok(result.rows_affected() > 0)
@@ -594,7 +553,7 @@ impl SubscriptionStore for SqliteEventStore {
             .bind(handler)
             .bind(to_i64(position.get(), "checkpoint position")?)
             .bind(to_micros(Utc::now()))
-            .execute(self.lock_writer().await?.as_mut().ok_or_else(closed)?)
+            .execute(&mut *self.inner.writer.lock().await?)
             .await
             .map_err(self.fail(|| format!("save the checkpoint of handler {handler:?}")))?;
         Ok(())
@@ -604,10 +563,14 @@ impl SubscriptionStore for SqliteEventStore {
         validate_handler_name(handler)?;
         let deleted = sqlx::query(sql::DELETE_CHECKPOINT)
             .bind(handler)
-            .execute(self.lock_writer().await?.as_mut().ok_or_else(closed)?)
+            .execute(&mut *self.inner.writer.lock().await?)
             .await
             .map_err(self.fail(|| format!("delete the checkpoint of handler {handler:?}")))?;
         Ok(deleted.rows_affected() > 0)
+    }
+
+    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
+        Some(self.inner.writer.commit_notifications())
     }
 
     /// A row in `subscription_leases` that expires `ttl` after it was taken or last renewed; see
@@ -617,11 +580,7 @@ impl SubscriptionStore for SqliteEventStore {
         handler: &str,
         ttl: std::time::Duration,
     ) -> Result<Option<HandlerLease>, EventStoreError> {
-        crate::lease::try_acquire_lease(self, handler, ttl).await
-    }
-
-    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
-        Some(crate::projection::commit_notifications(&self.inner.commits))
+        crate::lease::try_acquire_lease(&self.inner.writer, handler, ttl).await
     }
 }
 
@@ -637,10 +596,12 @@ impl StoreLifecycle for SqliteEventStore {
         let applied = applied.unwrap_or_default();
         if applied < known {
             let fix = "reopen the store (SqliteEventStore::open) to migrate it";
-            return Err(SchemaError::Behind { location: self.location(), applied, expected: known, fix }.into());
+            return Err(
+                SchemaError::Behind { location: self.location().to_owned(), applied, expected: known, fix }.into()
+            );
         }
         if applied > known {
-            return Err(SchemaError::Newer { location: self.location(), version: applied }.into());
+            return Err(SchemaError::Newer { location: self.location().to_owned(), version: applied }.into());
         }
         Ok(HealthReport { backend: "sqlite", round_trip: started.elapsed() })
     }

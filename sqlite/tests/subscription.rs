@@ -11,10 +11,9 @@ use composable_rust_core::backend::{HandlerLease, LeaseGuard, SubscriptionStore}
 use composable_rust_core::{
     BoxError, CheckpointedHandler, EventStore, EventStoreError, GlobalPosition, RecordedEvent, async_trait,
 };
-use composable_rust_sqlite::{SqliteEventStore, SqliteProjection, SqliteTransactional};
+use composable_rust_sqlite::{SqlProjection, SqliteEventStore, Transactional, Writes};
 use composable_rust_testing::subscription_suite::{self, Backend, LEASE_TTL};
 use composable_rust_testing::{Intercept, Intercepted};
-use sqlx::SqliteConnection;
 
 const CREATE_READ_MODEL: &str = r"
 CREATE TABLE IF NOT EXISTS applied (
@@ -33,29 +32,29 @@ impl Sqlite {
     async fn open() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteEventStore::open(dir.path().join("events.db")).await.unwrap();
-        let mut writer = SqliteTransactionalSetup(store.clone());
+        let mut writer = ReadModelSetup(store.clone());
         writer.create().await;
         Self { store, _dir: Arc::new(dir) }
     }
 }
 
 /// Creates the read model's table through a transactional reset (the only write path tests need).
-struct SqliteTransactionalSetup(SqliteEventStore);
+struct ReadModelSetup(SqliteEventStore);
 
-impl SqliteTransactionalSetup {
+impl ReadModelSetup {
     async fn create(&mut self) {
         struct Create;
         #[async_trait]
-        impl SqliteProjection for Create {
-            async fn apply(&mut self, _: &mut SqliteConnection, _: &RecordedEvent) -> Result<(), BoxError> {
+        impl SqlProjection<sqlx::Sqlite> for Create {
+            async fn apply(&mut self, _: &RecordedEvent, _: &mut Writes<sqlx::Sqlite>) -> Result<(), BoxError> {
                 Ok(())
             }
-            async fn reset(&mut self, tx: &mut SqliteConnection) -> Result<(), BoxError> {
-                sqlx::query(CREATE_READ_MODEL).execute(tx).await?;
+            async fn reset(&mut self, writes: &mut Writes<sqlx::Sqlite>) -> Result<(), BoxError> {
+                writes.push(sqlx::query(CREATE_READ_MODEL));
                 Ok(())
             }
         }
-        SqliteTransactional::new(self.0.clone(), Create).reset("setup").await.unwrap();
+        Transactional::new(self.0.clone(), Create).reset("setup").await.unwrap();
     }
 }
 
@@ -66,21 +65,21 @@ struct Applied {
 }
 
 #[async_trait]
-impl SqliteProjection for Applied {
-    async fn apply(&mut self, tx: &mut SqliteConnection, event: &RecordedEvent) -> Result<(), BoxError> {
+impl SqlProjection<sqlx::Sqlite> for Applied {
+    async fn apply(&mut self, event: &RecordedEvent, writes: &mut Writes<sqlx::Sqlite>) -> Result<(), BoxError> {
         if Some(event.position) == self.fail_on {
             return Err(format!("refusing {}", event.describe()).into());
         }
-        sqlx::query("INSERT INTO applied (handler, position) VALUES (?1, ?2)")
-            .bind(&self.name)
-            .bind(i64::try_from(event.position.get())?)
-            .execute(tx)
-            .await?;
+        writes.push(
+            sqlx::query("INSERT INTO applied (handler, position) VALUES ($1, $2)")
+                .bind(self.name.clone())
+                .bind(i64::try_from(event.position.get())?),
+        );
         Ok(())
     }
 
-    async fn reset(&mut self, tx: &mut SqliteConnection) -> Result<(), BoxError> {
-        sqlx::query("DELETE FROM applied WHERE handler = ?1").bind(&self.name).execute(tx).await?;
+    async fn reset(&mut self, writes: &mut Writes<sqlx::Sqlite>) -> Result<(), BoxError> {
+        writes.push(sqlx::query("DELETE FROM applied WHERE handler = $1").bind(self.name.clone()));
         Ok(())
     }
 }
@@ -106,7 +105,7 @@ impl Backend for Sqlite {
     }
 
     async fn handler(&self, name: &str, fail_on: Option<GlobalPosition>) -> Box<dyn CheckpointedHandler> {
-        Box::new(SqliteTransactional::new(self.store.clone(), Applied { name: name.to_owned(), fail_on }))
+        Box::new(Transactional::new(self.store.clone(), Applied { name: name.to_owned(), fail_on }))
     }
 
     async fn recorded(&self, name: &str) -> Vec<GlobalPosition> {

@@ -2,7 +2,7 @@
 //!
 //! The read model is the table `order_summary` (one row per order: status and revenue in cents) in the
 //! event store's own database. The subscription `order-summary` applies each `order-*` event to it in the
-//! same transaction that records its checkpoint (`SqliteTransactional` / `PgTransactional`), so every
+//! same transaction that records its checkpoint (`Transactional` around a `SqlProjection`), so every
 //! event counts exactly once even if the program dies half way. Each `report` first catches the table up
 //! with the events committed since the last run (`Subscription::run_to_end`), then sums it per status;
 //! `report --rebuild` clears the table and its checkpoint and replays every order event.
@@ -13,8 +13,8 @@ use std::sync::Arc;
 use composable_rust::config::Backend;
 use composable_rust::event::EventDecoder;
 use composable_rust::event_store::{BoxError, LogFilter};
-use composable_rust::postgres::{PgProjection, PgTransactional, PostgresEventStore};
-use composable_rust::sqlite::{SqliteEventStore, SqliteProjection, SqliteTransactional};
+use composable_rust::postgres::PostgresEventStore;
+use composable_rust::sqlite::{SqlProjection, SqliteEventStore, Transactional, Writes};
 use composable_rust::subscription::{CheckpointedHandler, EventHandler, RunReport, Subscription};
 use composable_rust::{EventStore, RecordedEvent, async_trait};
 
@@ -31,17 +31,13 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS order_summary (
     status        TEXT   NOT NULL,
     revenue_cents BIGINT NOT NULL
 )";
-// Written with `$n` for PostgreSQL; SQLite gets `?n` (see `sqlite`).
+// `$n` placeholders: PostgreSQL and SQLite both read them.
 const PLACE: &str = "INSERT INTO order_summary (order_id, status, revenue_cents) VALUES ($1, 'placed', $2)";
 const ADD_REVENUE: &str = "UPDATE order_summary SET revenue_cents = revenue_cents + $2 WHERE order_id = $1";
 const SET_STATUS: &str = "UPDATE order_summary SET status = $2 WHERE order_id = $1";
 const CLEAR: &str = "DELETE FROM order_summary";
 const BY_STATUS: &str = "SELECT status, COUNT(*), CAST(COALESCE(SUM(revenue_cents), 0) AS BIGINT) \
                          FROM order_summary GROUP BY status ORDER BY status";
-
-fn sqlite(statement: &str) -> String {
-    statement.replace('$', "?")
-}
 
 /// What one event changes in the summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,51 +71,28 @@ fn decoder() -> EventDecoder<OrderEvent> {
     EventDecoder::for_aggregate::<Order>().skip_unknown_types()
 }
 
-/// The summary in PostgreSQL.
-struct PgSummary(EventDecoder<OrderEvent>);
+/// The summary in the event store's database; one implementation for PostgreSQL and SQLite.
+struct Summary(EventDecoder<OrderEvent>);
 
 #[async_trait]
-impl PgProjection for PgSummary {
-    async fn apply(&mut self, tx: &mut sqlx::PgConnection, event: &RecordedEvent) -> Result<(), BoxError> {
-        let query = match change_of(&self.0, event)? {
+impl<DB: sqlx::Database> SqlProjection<DB> for Summary
+where
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    async fn apply(&mut self, event: &RecordedEvent, writes: &mut Writes<DB>) -> Result<(), BoxError> {
+        let statement = match change_of(&self.0, event)? {
             None => return Ok(()),
             Some(Change::Placed { order, revenue }) => sqlx::query(PLACE).bind(order).bind(revenue),
             Some(Change::Revenue { order, added }) => sqlx::query(ADD_REVENUE).bind(order).bind(added),
-            Some(Change::Status { order, status }) => sqlx::query(SET_STATUS).bind(order).bind(status),
+            Some(Change::Status { order, status }) => sqlx::query(SET_STATUS).bind(order).bind(status.to_owned()),
         };
-        query.execute(tx).await?;
+        writes.push(statement);
         Ok(())
     }
 
-    async fn reset(&mut self, tx: &mut sqlx::PgConnection) -> Result<(), BoxError> {
-        sqlx::query(CLEAR).execute(tx).await?;
-        Ok(())
-    }
-}
-
-/// The summary in the SQLite file.
-struct SqliteSummary(EventDecoder<OrderEvent>);
-
-#[async_trait]
-impl SqliteProjection for SqliteSummary {
-    async fn apply(&mut self, tx: &mut sqlx::SqliteConnection, event: &RecordedEvent) -> Result<(), BoxError> {
-        match change_of(&self.0, event)? {
-            None => {}
-            Some(Change::Placed { order, revenue }) => {
-                sqlx::query(&sqlite(PLACE)).bind(order).bind(revenue).execute(tx).await?;
-            }
-            Some(Change::Revenue { order, added }) => {
-                sqlx::query(&sqlite(ADD_REVENUE)).bind(order).bind(added).execute(tx).await?;
-            }
-            Some(Change::Status { order, status }) => {
-                sqlx::query(&sqlite(SET_STATUS)).bind(order).bind(status).execute(tx).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn reset(&mut self, tx: &mut sqlx::SqliteConnection) -> Result<(), BoxError> {
-        sqlx::query(CLEAR).execute(tx).await?;
+    async fn reset(&mut self, writes: &mut Writes<DB>) -> Result<(), BoxError> {
+        writes.push(sqlx::query(CLEAR));
         Ok(())
     }
 }
@@ -201,7 +174,7 @@ async fn summary(args: &StoreArgs, rebuild: bool) -> Result<(Vec<StatusLine>, Ru
                 .await
                 .map_err(|e| store_failure("open the SQLite file for the summary", &e))?;
             sqlx::query(CREATE).execute(&pool).await.map_err(|e| store_failure("create the order summary", &e))?;
-            let handler = SqliteTransactional::new(store.clone(), SqliteSummary(decoder()));
+            let handler = Transactional::new(store.clone(), Summary(decoder()));
             let run = catch_up(Arc::new(store.clone()), handler, filter, rebuild).await?;
             let rows: Vec<(String, i64, i64)> = sqlx::query_as(BY_STATUS)
                 .fetch_all(&pool)
@@ -221,7 +194,7 @@ async fn summary(args: &StoreArgs, rebuild: bool) -> Result<(Vec<StatusLine>, Ru
                 .execute(store.pool())
                 .await
                 .map_err(|e| store_failure("create the order summary", &e))?;
-            let handler = PgTransactional::new(store.pool().clone(), PgSummary(decoder()));
+            let handler = Transactional::new(store.clone(), Summary(decoder()));
             let run = catch_up(Arc::new(store.clone()), handler, filter, rebuild).await?;
             let rows: Vec<(String, i64, i64)> = sqlx::query_as(BY_STATUS)
                 .fetch_all(store.pool())

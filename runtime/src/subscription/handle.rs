@@ -101,7 +101,12 @@ impl SubscriptionHandle {
     /// Stops the task at its next await point, even in the middle of a page, like a crash would.
     /// The handler sees no more events; a transaction in flight rolls back.
     pub fn abort(self) {
-        self.task.abort();
+        // Without disarming, dropping `self` would also cancel the token: a task in the middle of a poll
+        // (another worker thread) could then see the cancellation and stop cleanly, releasing its lease,
+        // before the abort lands. A crash releases nothing.
+        let Self { _stop_on_drop, task, .. } = self;
+        _stop_on_drop.disarm();
+        task.abort();
     }
 }
 
