@@ -2,8 +2,9 @@
 //! (The aggregate is repeated from step 2 so that this file stands alone; in your project, `use` it from src.)
 use std::sync::Arc;
 
+use composable_rust::memory::InMemoryEventStore;
 use composable_rust::prelude::*;
-use composable_rust::testing::{InMemoryEventStore, TestStore};
+use composable_rust::testing::TestStore;
 use composable_rust::{LoadedAggregate, RunningCommand};
 use serde::{Deserialize, Serialize};
 

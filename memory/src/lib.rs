@@ -1,8 +1,16 @@
-//! [`InMemoryEventStore`]: the event store contract held in process memory, for tests and examples.
+//! In-memory event store for composable-rust: the whole event store contract in process memory, nothing
+//! persisted.
 //!
-//! It follows the same contract as the database backends (the conformance suite runs against it) and adds
-//! inspection helpers ([`InMemoryEventStore::events`], [`InMemoryEventStore::all_events`],
-//! [`InMemoryEventStore::reset`]).
+//! [`InMemoryEventStore`] implements the [`EventStore`](composable_rust_core::EventStore) contract of
+//! `composable-rust-core` with the same versions, positions, errors, idempotent retries, snapshots,
+//! checkpoints, leases and commit notifications as the database backends (the conformance and subscription
+//! suites run against it), plus inspection helpers ([`InMemoryEventStore::events`],
+//! [`InMemoryEventStore::all_events`], [`InMemoryEventStore::reset`]). Use it for development, tests and
+//! services whose events may die with the process; `backend = "memory"` in the facade's configuration opens
+//! it.
+//!
+//! The crate depends on `core` and nothing from the test tools, so a production build that uses it pulls no
+//! proptest or diff library; `composable-rust-testing` re-exports the store for tests.
 //!
 //! Layout, chosen for replay speed: each stream keeps its own `Vec` of recorded events, in version order,
 //! so reading a stream is a contiguous copy; the global log is a `Vec` of `(stream slot, index)` pairs, so
@@ -34,7 +42,7 @@ const READ_PAGE: usize = 512;
 ///
 /// ```
 /// use composable_rust_core::{CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, Version};
-/// use composable_rust_testing::InMemoryEventStore;
+/// use composable_rust_memory::InMemoryEventStore;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = InMemoryEventStore::new();
