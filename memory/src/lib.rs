@@ -17,6 +17,7 @@
 //! a global position is an index into it. All event state sits behind one `RwLock` that is never held
 //! across an `.await`; readers copy a page at a time and release the lock between pages.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::ops::Bound;
@@ -317,7 +318,16 @@ impl EventStore for InMemoryEventStore {
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
         let mut snapshot = snapshot.clone();
         snapshot.taken_at = snapshot.taken_at.trunc_subsecs(6);
-        lock_write(&self.inner.snapshots).insert(snapshot.stream_id.clone(), snapshot);
+        // Never back in time: an older snapshot arriving late (a slow background write) leaves the newer one.
+        match lock_write(&self.inner.snapshots).entry(snapshot.stream_id.clone()) {
+            Entry::Occupied(mut stored) if stored.get().version <= snapshot.version => {
+                stored.insert(snapshot);
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(slot) => {
+                slot.insert(snapshot);
+            }
+        }
         Ok(())
     }
 
