@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use composable_rust_core::backend::load_history;
 use composable_rust_core::{
     Aggregate, AppendResult, CodecId, EventDecodeError, EventDecoder, EventId, EventStore, EventStoreError,
     ExpectedVersion, LoadRequest, LoadUntil, Metadata, NewEvent, Snapshot, StreamId, StreamRange, Upcasters, Version,
-    error_chain, load_history,
+    error_chain,
 };
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -759,7 +760,8 @@ where
     /// The policy normally takes care of snapshots; this is for tools and tests (e.g. after
     /// [`Repository::load_without_snapshot`] to replace an outdated snapshot). `state` must be the
     /// aggregate's state after exactly the events up to `version`. A stored snapshot at a newer version is
-    /// kept (snapshots never go back in time, see [`EventStore::save_snapshot`]).
+    /// kept: snapshots never go back in time (see
+    /// [`SnapshotStore::save_snapshot`](composable_rust_core::backend::SnapshotStore::save_snapshot)).
     ///
     /// # Errors
     /// [`EventStoreError::Codec`] when the state does not encode, or the store's error.
