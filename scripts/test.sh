@@ -67,6 +67,23 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 say "cargo check -p composable-rust --no-default-features (the facade without any backend)"
 cargo check -p composable-rust --no-default-features --locked
 
+# A production build (every feature but `testing`) must not pull the test tools: the in-memory store lives in
+# composable-rust-memory for this reason. Listed: the testing crate and what only it or benches need.
+say "cargo tree: no test tools in the facade's production dependencies"
+forbidden='composable-rust-testing|proptest|similar|criterion|tempfile'
+for features in "--no-default-features" "--no-default-features --features sqlite,postgres,json"; do
+    # shellcheck disable=SC2086 # $features is two or three words on purpose.
+    tree=$(cargo tree -p composable-rust $features -e normal --prefix none --format '{p}' --locked)
+    found=$(printf '%s\n' "$tree" | awk '{print $1}' | grep -Ex "$forbidden" | sort -u || true)
+    if [ -n "$found" ]; then
+        say "FAILED: composable-rust ($features) pulls test-only crates into a user's production build:"
+        printf '      %s\n' $found
+        say "       They belong behind the \`testing\` feature or in [dev-dependencies]; see who pulls them with"
+        say "       cargo tree -p composable-rust $features -e normal -i <crate>"
+        exit 1
+    fi
+done
+
 say "cargo test --workspace --all-features"
 cargo test --workspace --all-features --locked
 

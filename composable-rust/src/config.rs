@@ -4,7 +4,7 @@
 //!
 //! ```toml
 //! [event_store]
-//! backend = "sqlite"        # "sqlite", "postgres" or "in-memory"
+//! backend = "sqlite"        # "sqlite", "postgres" or "in-memory" (also "memory")
 //! codec = "bincode"         # codec for new events and snapshots: "bincode" (default) or "json"
 //! snapshot_every = 100      # events between snapshots; 0 turns snapshots off
 //!
@@ -84,9 +84,11 @@ pub enum Backend {
     /// An SQLite file (feature `sqlite`, on by default).
     #[default]
     Sqlite,
-    /// A PostgreSQL server (feature `postgres`).
+    /// A PostgreSQL server (feature `postgres`). Also spelled `postgresql`.
+    #[serde(alias = "postgresql")]
     Postgres,
-    /// Memory only, lost when the process ends (feature `testing`).
+    /// Memory only, lost when the process ends (always compiled, no feature needed). Also spelled `memory`.
+    #[serde(alias = "memory")]
     InMemory,
 }
 
@@ -305,7 +307,7 @@ impl EventStoreConfig {
                     });
                 }
             }
-            Backend::InMemory => require_feature(cfg!(feature = "testing"), self.backend, "testing")?,
+            Backend::InMemory => {}
         }
         Ok(())
     }
@@ -368,18 +370,12 @@ async fn open_postgres(_: &EventStoreConfig) -> Result<Arc<dyn EventStore>, Even
     unreachable_backend()
 }
 
-#[cfg(feature = "testing")]
 fn open_in_memory() -> Result<Arc<dyn EventStore>, EventStoreError> {
-    Ok(Arc::new(composable_rust_testing::InMemoryEventStore::new()))
-}
-
-#[cfg(not(feature = "testing"))]
-fn open_in_memory() -> Result<Arc<dyn EventStore>, EventStoreError> {
-    unreachable_backend()
+    Ok(Arc::new(composable_rust_memory::InMemoryEventStore::new()))
 }
 
 /// `validate` refuses backends that are not compiled in, so this is only reached through a bug.
-#[cfg(not(all(feature = "sqlite", feature = "postgres", feature = "testing")))]
+#[cfg(not(all(feature = "sqlite", feature = "postgres")))]
 fn unreachable_backend() -> Result<Arc<dyn EventStore>, EventStoreError> {
     Err(EventStoreError::backend("open the event store", "this backend is not compiled in; enable its cargo feature"))
 }
@@ -443,7 +439,11 @@ mod tests {
     fn missing_settings_name_the_key_and_the_fix() {
         let config = EventStoreConfig::default();
         let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("event_store.sqlite.path"), "{err}");
+        if cfg!(feature = "sqlite") {
+            assert!(err.contains("event_store.sqlite.path"), "{err}");
+        } else {
+            assert!(err.contains("needs the `sqlite` feature"), "{err}");
+        }
         let config = EventStoreConfig { backend: Backend::Postgres, ..EventStoreConfig::default() };
         let err = config.validate().unwrap_err().to_string();
         if cfg!(feature = "postgres") {
@@ -469,6 +469,21 @@ mod tests {
         assert!(err.to_string().contains("DATABASE_URL"));
         let err = EventStoreConfig::default().apply_env(env(&[("COMPOSABLE_CODEC", "xml")])).unwrap_err();
         assert!(err.to_string().contains("bincode or json"));
+    }
+
+    #[test]
+    fn memory_and_in_memory_both_choose_the_in_memory_store_without_any_feature() {
+        for name in ["in-memory", "memory"] {
+            let config = EventStoreConfig::from_toml_str(&format!("[event_store]\nbackend = \"{name}\"")).unwrap();
+            assert_eq!(config.backend, Backend::InMemory, "backend = {name:?} in a file");
+            let config =
+                EventStoreConfig::default().apply_env(env(&[("COMPOSABLE_EVENT_STORE_BACKEND", name)])).unwrap();
+            assert_eq!(config.backend, Backend::InMemory, "COMPOSABLE_EVENT_STORE_BACKEND={name}");
+            // Compiled in every feature combination: validation never asks for a feature.
+            assert!(config.validate().is_ok(), "{name} must validate without the `testing` feature");
+        }
+        let config = EventStoreConfig::from_toml_str("[event_store]\nbackend = \"postgresql\"").unwrap();
+        assert_eq!(config.backend, Backend::Postgres);
     }
 
     #[test]

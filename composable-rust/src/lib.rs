@@ -35,10 +35,9 @@
 //! - The event store: [`EventStore`] (the handle), [`EventStoreError`], requests as values
 //!   ([`EventStoreRequest`]); filters, ranges and the other types of its methods in [`event_store`].
 //! - Subscriptions and projections: [`subscription`].
-//! - Backends: [`sqlite`] (default feature) and [`postgres`] (feature `postgres`), or pick one from a
-//!   configuration file with [`config::open`]. Writing a backend: [`backend`].
-//! - Test tools: [`testing`] (feature `testing`): `TestStore`, `TestClock`, `InMemoryEventStore`, the
-//!   conformance suite.
+//! - Backends: [`sqlite`] (default feature), [`postgres`] (feature `postgres`) and [`memory`] (always
+//!   compiled), or pick one from a configuration file with [`config::open`]. Writing a backend: [`backend`].
+//! - Test tools: [`testing`] (feature `testing`): `TestStore`, `TestClock`, the conformance suite.
 //! - [`prelude`]: the imports most programs need.
 //!
 //! The guide from `cargo new` to a tested aggregate in SQLite and PostgreSQL is `docs/getting-started.md`.
@@ -49,8 +48,11 @@
 //! |---|---|---|
 //! | `sqlite` | [`sqlite::SqliteEventStore`], `backend = "sqlite"` in configuration | yes |
 //! | `postgres` | [`postgres::PostgresEventStore`], `backend = "postgres"` | no |
-//! | `testing` | [`testing`]: `TestStore`, `TestClock`, `InMemoryEventStore`; `backend = "in-memory"` | no |
+//! | `testing` | [`testing`]: `TestStore`, `TestClock`, the conformance suite | no |
 //! | `json` | nothing more: the JSON codec is always compiled (kept for manifests that name it) | no |
+//!
+//! The in-memory store, [`memory::InMemoryEventStore`] and `backend = "memory"` (or `"in-memory"`), needs
+//! no feature: it is always compiled and pulls no test tools into the build.
 
 pub use composable_rust_core::{
     Aggregate, Effect, Event, EventId, EventStore, EventStoreError, EventStoreOperation, EventStoreRequest,
@@ -130,7 +132,12 @@ pub mod postgres {
     pub use composable_rust_postgres::*;
 }
 
-/// Test tools: `TestStore`, `TestClock`, `InMemoryEventStore`, the backend conformance suite (feature `testing`).
+/// The in-memory event store: the full contract, nothing persisted (always compiled, no feature needed).
+pub mod memory {
+    pub use composable_rust_memory::*;
+}
+
+/// Test tools: `TestStore`, `TestClock`, the backend conformance suite (feature `testing`).
 #[cfg(feature = "testing")]
 pub mod testing {
     pub use composable_rust_testing::*;
@@ -159,8 +166,10 @@ pub mod prelude {
     #[cfg(feature = "postgres")]
     pub use composable_rust_postgres::PostgresEventStore;
 
+    pub use composable_rust_memory::InMemoryEventStore;
+
     #[cfg(feature = "testing")]
-    pub use composable_rust_testing::{InMemoryEventStore, TestClock, TestStore};
+    pub use composable_rust_testing::{TestClock, TestStore};
 }
 
 /// The README's example, compiled by `cargo test --doc` so it cannot go stale.

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use composable_rust::aggregate::{LoadedAggregate, RunningCommand};
+use composable_rust::memory::InMemoryEventStore;
 use composable_rust::prelude::*;
-use composable_rust::testing::{InMemoryEventStore, TestStore};
+use composable_rust::testing::TestStore;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -55,12 +55,17 @@ async fn a_garbage_sqlite_file_is_an_open_error_naming_the_file() {
     assert!(err.to_string().contains("is not an SQLite database"), "{err}");
 }
 
-#[cfg(feature = "testing")]
+/// Always compiled: no feature (in particular not `testing`) is needed for the in-memory store.
 #[tokio::test]
-async fn in_memory_opens_from_configuration() {
-    let config = EventStoreConfig::from_toml_str("[event_store]\nbackend = \"in-memory\"").unwrap();
-    let store = config::open(&config).await.unwrap();
-    assert_eq!(store.health_check().await.unwrap().backend, "in-memory");
+async fn in_memory_opens_from_configuration_under_either_name() {
+    for name in ["in-memory", "memory"] {
+        let config = EventStoreConfig::from_toml_str(&format!("[event_store]\nbackend = \"{name}\"")).unwrap();
+        let store = config::open(&config).await.unwrap();
+        assert_eq!(store.health_check().await.unwrap().backend, "in-memory");
+        let stream = StreamId::new("thing-1").unwrap();
+        store.append(&stream, ExpectedVersion::NoStream, vec![event()]).await.unwrap();
+        assert_eq!(store.load_stream(&stream, StreamRange::all()).await.unwrap().len(), 1);
+    }
 }
 
 #[cfg(feature = "postgres")]

@@ -279,7 +279,13 @@ pub trait EventLog: Send + Sync + Debug {
 /// The latest snapshot per stream: a cache of an aggregate's state that loads can start from.
 #[async_trait]
 pub trait SnapshotStore: Send + Sync + Debug {
-    /// Saves `snapshot` as the stream's latest, replacing any earlier one.
+    /// Saves `snapshot` as the stream's latest, replacing the stored one unless that is at a newer version.
+    ///
+    /// Snapshots never go back in time: a snapshot older than the stored one (a background write that
+    /// finished late) is dropped and the call still returns `Ok(())`, because the caller's goal, a snapshot
+    /// at least this recent, is met. One at the same version replaces the stored one, so a stream can be
+    /// re-snapshotted after a schema change. To store an older snapshot on purpose,
+    /// [`delete_snapshot`](SnapshotStore::delete_snapshot) first. Concurrent saves leave the newest version.
     ///
     /// # Errors
     /// [`EventStoreError::Backend`] when storage fails.

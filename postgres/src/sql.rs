@@ -192,13 +192,17 @@ SELECT to_regclass('events') IS NOT NULL AND to_regclass('snapshots') IS NOT NUL
 /// The newest successfully applied migration.
 pub(crate) const HEALTH_MIGRATION: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
 
-/// Saves a snapshot, replacing the stream's previous one.
+/// Saves a snapshot, replacing the stream's previous one unless that one is at a newer version: a late
+/// write of an older snapshot (a slow background save) must not take the stream's snapshot back in time.
+/// An equal version replaces, so re-snapshotting at the same version (a new schema) works. The row lock
+/// taken by `ON CONFLICT` orders concurrent saves, so the newest version wins whatever the commit order.
 pub(crate) const SAVE_SNAPSHOT: &str = r"
 INSERT INTO snapshots (stream_id, version, schema_version, codec, payload, taken_at)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (stream_id) DO UPDATE
 SET version = EXCLUDED.version, schema_version = EXCLUDED.schema_version, codec = EXCLUDED.codec,
-    payload = EXCLUDED.payload, taken_at = EXCLUDED.taken_at";
+    payload = EXCLUDED.payload, taken_at = EXCLUDED.taken_at
+WHERE snapshots.version <= EXCLUDED.version";
 
 /// Loads a stream's snapshot.
 pub(crate) const LOAD_SNAPSHOT: &str =

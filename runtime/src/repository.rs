@@ -759,7 +759,9 @@ where
     ///
     /// The policy normally takes care of snapshots; this is for tools and tests (e.g. after
     /// [`Repository::load_without_snapshot`] to replace an outdated snapshot). `state` must be the
-    /// aggregate's state after exactly the events up to `version`.
+    /// aggregate's state after exactly the events up to `version`. A stored snapshot at a newer version is
+    /// kept: snapshots never go back in time (see
+    /// [`SnapshotStore::save_snapshot`](composable_rust_core::backend::SnapshotStore::save_snapshot)).
     ///
     /// # Errors
     /// [`EventStoreError::Codec`] when the state does not encode, or the store's error.

@@ -49,11 +49,13 @@ pub(crate) const LIST_STREAMS: &str = "SELECT stream_id, version FROM streams \
      WHERE stream_id >= ?1 AND (?2 IS NULL OR stream_id < ?2) AND (?3 IS NULL OR stream_id > ?3) \
      ORDER BY stream_id LIMIT ?4";
 
-/// Saves the latest snapshot of a stream.
+/// Saves the latest snapshot of a stream, unless the stored one is at a newer version: a late write of an
+/// older snapshot (a slow background save) must not take it back in time. An equal version replaces.
 pub(crate) const UPSERT_SNAPSHOT: &str = "INSERT INTO snapshots \
      (stream_id, version, schema_version, codec, payload, taken_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
      ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, schema_version = excluded.schema_version, \
-     codec = excluded.codec, payload = excluded.payload, taken_at = excluded.taken_at";
+     codec = excluded.codec, payload = excluded.payload, taken_at = excluded.taken_at \
+     WHERE snapshots.version <= excluded.version";
 
 /// Loads the latest snapshot of a stream.
 pub(crate) const LOAD_SNAPSHOT: &str =

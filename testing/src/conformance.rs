@@ -55,10 +55,12 @@ pub use log::{
     read_all_limit_counts_matching_events, tailing_reader_sees_every_event_committed_by_concurrent_writers,
 };
 pub use storage::{
-    a_lower_checkpoint_save_does_not_move_it_back, checkpoints_are_per_handler_and_move_forward,
-    delete_checkpoint_moves_it_back_to_the_start, delete_snapshot_reports_whether_one_existed, health_check_answers,
-    invalid_handler_names_are_invalid_input, load_snapshot_of_unknown_stream_is_none, snapshot_round_trips_every_field,
-    snapshot_save_replaces_the_previous_one, snapshots_are_isolated_per_stream,
+    a_lower_checkpoint_save_does_not_move_it_back, a_snapshot_at_the_same_version_replaces_the_stored_one,
+    an_older_snapshot_never_replaces_a_newer_one, checkpoints_are_per_handler_and_move_forward,
+    concurrent_snapshot_saves_keep_the_newest, delete_checkpoint_moves_it_back_to_the_start,
+    delete_snapshot_reports_whether_one_existed, health_check_answers, invalid_handler_names_are_invalid_input,
+    load_snapshot_of_unknown_stream_is_none, snapshot_round_trips_every_field, snapshot_save_replaces_the_previous_one,
+    snapshots_are_isolated_per_stream,
 };
 pub use streams::{
     append_reports_stream_version_and_positions, conflicting_batch_writes_nothing, empty_batch_is_invalid_input,
@@ -181,6 +183,9 @@ macro_rules! event_store_conformance_tests {
             tailing_reader_sees_every_event_committed_by_concurrent_writers,
             list_streams_pages_by_prefix_after_and_limit_in_byte_order,
             snapshot_save_replaces_the_previous_one,
+            an_older_snapshot_never_replaces_a_newer_one,
+            a_snapshot_at_the_same_version_replaces_the_stored_one,
+            concurrent_snapshot_saves_keep_the_newest,
             snapshot_round_trips_every_field,
             load_snapshot_of_unknown_stream_is_none,
             delete_snapshot_reports_whether_one_existed,

@@ -30,8 +30,8 @@ use similar::{ChangeTag, TextDiff};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
+use crate::InMemoryEventStore;
 use crate::held_requests::{AppendView, HeldRequest, HeldRequests};
-use crate::in_memory::InMemoryEventStore;
 use crate::test_clock::TestClock;
 
 /// Whether a [`TestStore`] insists on every state change and every received action being asserted.

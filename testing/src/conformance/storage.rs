@@ -19,7 +19,7 @@ fn snapshot(stream_id: &StreamId, version: u64, payload: &[u8]) -> Snapshot {
     }
 }
 
-/// Saving a snapshot replaces the stream's previous one.
+/// Saving a newer snapshot replaces the stream's previous one.
 pub async fn snapshot_save_replaces_the_previous_one(store: Arc<dyn EventStore>) {
     let store = &*store;
     let names = Names::new();
@@ -29,6 +29,76 @@ pub async fn snapshot_save_replaces_the_previous_one(store: Arc<dyn EventStore>)
     ok(store.save_snapshot(&newer).await, "save a newer snapshot");
     let loaded = ok(store.load_snapshot(&stream).await, "load the snapshot");
     assert_eq!(loaded, Some(newer), "saving a snapshot must replace the previous one");
+}
+
+/// Snapshots never go back in time: saving an older version than the stored snapshot succeeds and changes
+/// nothing (a slow background write must not overwrite a newer snapshot), and a newer save still replaces.
+pub async fn an_older_snapshot_never_replaces_a_newer_one(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let stream = names.stream("late");
+    let five = snapshot(&stream, 5, b"five");
+    ok(store.save_snapshot(&five).await, "save a snapshot at version 5");
+    ok(store.save_snapshot(&snapshot(&stream, 3, b"three")).await, "save an older snapshot at version 3");
+    assert_eq!(
+        ok(store.load_snapshot(&stream).await, "load the snapshot"),
+        Some(five),
+        "a snapshot at version 3 must not replace the stored one at version 5"
+    );
+    let eight = snapshot(&stream, 8, b"eight");
+    ok(store.save_snapshot(&eight).await, "save a newer snapshot at version 8");
+    assert_eq!(
+        ok(store.load_snapshot(&stream).await, "load the snapshot"),
+        Some(eight),
+        "a snapshot at version 8 must replace the stored one at version 5"
+    );
+}
+
+/// A snapshot at the stored snapshot's version replaces it (a re-snapshot, say after a schema change).
+pub async fn a_snapshot_at_the_same_version_replaces_the_stored_one(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let stream = names.stream("resnap");
+    ok(store.save_snapshot(&snapshot(&stream, 4, b"old schema")).await, "save a snapshot at version 4");
+    let again = Snapshot { schema_version: 2, ..snapshot(&stream, 4, b"new schema") };
+    ok(store.save_snapshot(&again).await, "save another snapshot at version 4");
+    assert_eq!(
+        ok(store.load_snapshot(&stream).await, "load the snapshot"),
+        Some(again),
+        "a snapshot at the stored version must replace the stored one"
+    );
+}
+
+/// Snapshots of one stream saved concurrently, in any order, leave the newest version stored.
+pub async fn concurrent_snapshot_saves_keep_the_newest(store: Arc<dyn EventStore>) {
+    const SAVES: u64 = 16;
+    let names = Names::new();
+    let stream = names.stream("raced");
+    let barrier = Arc::new(tokio::sync::Barrier::new(usize::try_from(SAVES).unwrap_or(usize::MAX)));
+    // Newest first, so that in the likely order of arrival every later save is an older one.
+    let tasks: Vec<_> = (1..=SAVES)
+        .rev()
+        .map(|version| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            let saved = snapshot(&stream, version, &version.to_le_bytes());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.save_snapshot(&saved).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        match task.await {
+            Ok(result) => ok(result, "save a snapshot concurrently"),
+            Err(error) => panic!("a snapshot saving task failed: {error}"),
+        }
+    }
+    let loaded = ok(store.load_snapshot(&stream).await, "load the snapshot");
+    assert_eq!(
+        loaded.map(|s| (s.version, s.payload)),
+        Some((Version::new(SAVES), SAVES.to_le_bytes().to_vec())),
+        "after concurrent saves of versions 1 to {SAVES} the stored snapshot must be version {SAVES}"
+    );
 }
 
 /// Every field of a snapshot loads exactly as saved: version, schema version, codec, payload bytes, time.

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use composable_rust_core::{BoxError, CheckpointedHandler, EventStore, GlobalPosition, RecordedEvent, async_trait};
+use composable_rust_memory::InMemoryEventStore;
 use composable_rust_runtime::{AtLeastOnce, EventHandler};
-use composable_rust_testing::InMemoryEventStore;
 
 use composable_rust_testing::subscription_suite::{self, Backend, LEASE_TTL};
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use composable_rust_core::{
     CodecId, EventStore, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, StreamId, StreamRange, Version,
 };
-use composable_rust_testing::InMemoryEventStore;
+use composable_rust_memory::InMemoryEventStore;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::TryStreamExt;
 

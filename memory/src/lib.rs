@@ -1,14 +1,23 @@
-//! [`InMemoryEventStore`]: the event store contract held in process memory, for tests and examples.
+//! In-memory event store for composable-rust: the whole event store contract in process memory, nothing
+//! persisted.
 //!
-//! It follows the same contract as the database backends (the conformance suite runs against it) and adds
-//! inspection helpers ([`InMemoryEventStore::events`], [`InMemoryEventStore::all_events`],
-//! [`InMemoryEventStore::reset`]).
+//! [`InMemoryEventStore`] implements the [`EventStore`](composable_rust_core::EventStore) contract of
+//! `composable-rust-core` with the same versions, positions, errors, idempotent retries, snapshots,
+//! checkpoints, leases and commit notifications as the database backends (the conformance and subscription
+//! suites run against it), plus inspection helpers ([`InMemoryEventStore::events`],
+//! [`InMemoryEventStore::all_events`], [`InMemoryEventStore::reset`]). Use it for development, tests and
+//! services whose events may die with the process; `backend = "memory"` in the facade's configuration opens
+//! it.
+//!
+//! The crate depends on `core` and nothing from the test tools, so a production build that uses it pulls no
+//! proptest or diff library; `composable-rust-testing` re-exports the store for tests.
 //!
 //! Layout, chosen for replay speed: each stream keeps its own `Vec` of recorded events, in version order,
 //! so reading a stream is a contiguous copy; the global log is a `Vec` of `(stream slot, index)` pairs, so
 //! a global position is an index into it. All event state sits behind one `RwLock` that is never held
 //! across an `.await`; readers copy a page at a time and release the lock between pages.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::ops::Bound;
@@ -31,14 +40,15 @@ use futures::stream::BoxStream;
 /// How many events [`EventLog::read_stream`] copies per lock acquisition.
 const READ_PAGE: usize = 512;
 
-/// An [`EventStore`](composable_rust_core::EventStore) kept in memory: same contract as the database backends, plus inspection helpers.
+/// An [`EventStore`](composable_rust_core::EventStore) kept in memory: same contract as the database backends,
+/// plus inspection helpers.
 ///
 /// Cheap to clone: clones share the same events, snapshots and checkpoints. Nothing is persisted.
 ///
 /// ```
 /// use composable_rust_core::backend::EventLog;
 /// use composable_rust_core::{CodecId, ExpectedVersion, Metadata, NewEvent, StreamId, Version};
-/// use composable_rust_testing::InMemoryEventStore;
+/// use composable_rust_memory::InMemoryEventStore;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = InMemoryEventStore::new();
@@ -330,7 +340,16 @@ impl SnapshotStore for InMemoryEventStore {
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
         let mut snapshot = snapshot.clone();
         snapshot.taken_at = snapshot.taken_at.trunc_subsecs(6);
-        lock_write(&self.inner.snapshots).insert(snapshot.stream_id.clone(), snapshot);
+        // Never back in time: an older snapshot arriving late (a slow background write) leaves the newer one.
+        match lock_write(&self.inner.snapshots).entry(snapshot.stream_id.clone()) {
+            Entry::Occupied(mut stored) if stored.get().version <= snapshot.version => {
+                stored.insert(snapshot);
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(slot) => {
+                slot.insert(snapshot);
+            }
+        }
         Ok(())
     }
 

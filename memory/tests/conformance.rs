@@ -1,6 +1,6 @@
 //! The event store conformance suite, run against `InMemoryEventStore`.
 
-use composable_rust_testing::InMemoryEventStore;
+use composable_rust_memory::InMemoryEventStore;
 use composable_rust_testing::conformance::StoreUnderTest;
 
 async fn in_memory() -> StoreUnderTest {

@@ -12,7 +12,7 @@ use composable_rust_core::{
     CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent,
     RecordedEvent, StreamId, StreamRange, Version,
 };
-use composable_rust_testing::InMemoryEventStore;
+use composable_rust_memory::InMemoryEventStore;
 use proptest::prelude::*;
 
 const STREAMS: usize = 4;
