@@ -69,6 +69,7 @@ pub mod testing {
 
 /// The imports most programs need: `use composable_rust::prelude::*;`.
 pub mod prelude {
+    pub use composable_rust_core::ReducerExt;
     pub use composable_rust_core::{
         Aggregate, Combine, Effect, EffectId, Event, EventStore, EventStoreError, EventStoreOperation,
         EventStoreRequest, ExpectedVersion, ForEach, Identifiable, IfLet, Metadata, Reducer, Scope, StreamId, Version,
