@@ -866,5 +866,5 @@ where
 
 /// The guide `docs/aggregates.md`, compiled here so that its examples are doctested.
 #[cfg(doctest)]
-#[doc = include_str!("../../docs/aggregates.md")]
+#[doc = include_str!("../../../docs/aggregates.md")]
 struct AggregatesGuide;
