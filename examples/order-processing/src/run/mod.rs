@@ -4,7 +4,8 @@
 //! Commands that change an order go through the [`Store`] and the [`OrderApp`] reducer: the store runs
 //! the reducer's event store requests (load, append, save snapshot) and feeds the answers back. Commands
 //! that only read (`show`, `list`, `history`, `rebuild`) and the `load` generator use the [`Repository`]
-//! and the [`EventStore`] directly. `demo` lives in the `demo` module.
+//! and the [`EventStore`] directly. Each subcommand has its file here (`change` for the four that change an
+//! order); `demo` lives in the `demo` module.
 
 use std::path::Path;
 use std::process::ExitCode;
