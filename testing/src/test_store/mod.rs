@@ -13,7 +13,7 @@
 //! be used inside another tokio runtime; write its tests as `#[test]`, not `#[tokio::test]`, and run async
 //! setup with [`TestStore::block_on`].
 
-use std::fmt::{self, Debug, Write as _};
+use std::fmt::{self, Debug};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -411,30 +411,7 @@ where
         } else {
             self.settle();
             self.wait_for_idle();
-            let pending = self.log.peek_received_debug();
-            let requests = self.requests.descriptions();
-            let in_flight = self.store.effects_in_flight().saturating_sub(requests.len());
-            (!pending.is_empty() || !requests.is_empty() || in_flight > 0).then(|| {
-                let mut message = String::from(
-                    "the TestStore was dropped with work left over; call `finish()` at the end of the test\n\n",
-                );
-                if !pending.is_empty() {
-                    let _ = writeln!(message, "unhandled received actions ({}):", pending.len());
-                    for (i, action) in pending.iter().enumerate() {
-                        let _ = writeln!(message, "  {}. {action}", i + 1);
-                    }
-                }
-                if !requests.is_empty() {
-                    let _ = writeln!(message, "unasserted event store requests ({}):", requests.len());
-                    for (i, request) in requests.iter().enumerate() {
-                        let _ = writeln!(message, "  {}. {request}", i + 1);
-                    }
-                }
-                if in_flight > 0 {
-                    let _ = writeln!(message, "{} still running", count(in_flight, "effect is", "effects are"));
-                }
-                message
-            })
+            self.dropped_message()
         };
         // Unanswered requests end with an error, so that their effects finish instead of waiting forever.
         drop(self.requests.take_all());

@@ -49,6 +49,34 @@ where
         message
     }
 
+    /// What a store dropped without `finish` left undone, if anything.
+    pub(super) fn dropped_message(&self) -> Option<String> {
+        let pending = self.log.peek_received_debug();
+        let requests = self.requests.descriptions();
+        let in_flight = self.store.effects_in_flight().saturating_sub(requests.len());
+        (!pending.is_empty() || !requests.is_empty() || in_flight > 0).then(|| {
+            let mut message = String::from(
+                "the TestStore was dropped with work left over; call `finish()` at the end of the test\n\n",
+            );
+            if !pending.is_empty() {
+                let _ = writeln!(message, "unhandled received actions ({}):", pending.len());
+                for (i, action) in pending.iter().enumerate() {
+                    let _ = writeln!(message, "  {}. {action}", i + 1);
+                }
+            }
+            if !requests.is_empty() {
+                let _ = writeln!(message, "unasserted event store requests ({}):", requests.len());
+                for (i, request) in requests.iter().enumerate() {
+                    let _ = writeln!(message, "  {}. {request}", i + 1);
+                }
+            }
+            if in_flight > 0 {
+                let _ = writeln!(message, "{} still running", count(in_flight, "effect is", "effects are"));
+            }
+            message
+        })
+    }
+
     /// What is left undone at the end of a test, if anything.
     pub(super) fn unfinished_message(&self) -> Option<String> {
         let pending = self.log.peek_received();
