@@ -75,6 +75,11 @@ pub mod prelude {
         EventStoreRequest, ExpectedVersion, ForEach, Identifiable, IfLet, Metadata, Reducer, Scope, StreamId, Version,
         case, reducer_fn,
     };
+    // The jobs `EventStore` is made of, in scope (unnamed) so that their methods can be called on a concrete
+    // store such as `SqliteEventStore`; on a `dyn EventStore` they need no import.
+    pub use composable_rust_core::backend::{
+        EventLog as _, SnapshotStore as _, StoreLifecycle as _, SubscriptionStore as _,
+    };
     pub use composable_rust_runtime::{
         AggregateAction, AggregateEnvironment, Aggregates, EventSourced, Repository, RepositoryConfig, SnapshotPolicy,
         Store,

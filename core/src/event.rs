@@ -157,7 +157,7 @@ impl Metadata {
 /// [`EventId::generate`] makes a version 7 UUID (time-ordered, so ids of events appended together sort
 /// together and index pages fill in order). An append retried with the same ids after an ambiguous
 /// failure (the connection dropped during the commit) is written at most once: see
-/// [`EventStore::append`](crate::EventStore::append). [`EventId::derived`] makes ids that a retried
+/// [`EventLog::append`](crate::backend::EventLog::append). [`EventId::derived`] makes ids that a retried
 /// *command* reproduces, so that it too is applied once.
 ///
 /// ```
@@ -224,7 +224,7 @@ impl fmt::Debug for EventId {
 pub struct NewEvent {
     /// The event's id, unique in the store. Appending an event whose id is already stored is idempotent
     /// when the stored event is the same, and an error when it differs (see
-    /// [`EventStore::append`](crate::EventStore::append)).
+    /// [`EventLog::append`](crate::backend::EventLog::append)).
     pub id: EventId,
     /// The event type with its schema version, e.g. `OrderPlaced.v1`.
     pub event_type: String,

@@ -1,4 +1,5 @@
-//! The [`EventStore`] trait: the contract every backend (PostgreSQL, SQLite, in-memory) implements.
+//! The [`EventStore`] contract every backend (PostgreSQL, SQLite, in-memory) implements, split along its
+//! jobs: [`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`].
 //!
 //! The contract, pinned by the conformance suite in `composable-rust-testing`:
 //! - Append-only. There is no API to change or delete an event.
@@ -18,9 +19,10 @@ use futures::TryStreamExt;
 use futures::stream::BoxStream;
 use uuid::Uuid;
 
+use crate::backend::{LocalLeases, validate_handler_name};
 use crate::error::EventStoreError;
 use crate::event::{EventId, NewEvent, RecordedEvent};
-use crate::projection::{HandlerLease, LocalLeases};
+use crate::projection::HandlerLease;
 use crate::snapshot::Snapshot;
 use crate::stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
 
@@ -162,7 +164,7 @@ impl LogFilter {
     }
 }
 
-/// One stream and its current version, as listed by [`EventStore::list_streams`].
+/// One stream and its current version, as listed by [`EventLog::list_streams`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamInfo {
     /// The stream.
@@ -171,7 +173,7 @@ pub struct StreamInfo {
     pub version: Version,
 }
 
-/// What [`EventStore::health_check`] found: the backend answered and its schema is current.
+/// What [`StoreLifecycle::health_check`] found: the backend answered and its schema is current.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthReport {
     /// The backend's name: `postgres`, `sqlite`, `in-memory`.
@@ -180,18 +182,31 @@ pub struct HealthReport {
     pub round_trip: std::time::Duration,
 }
 
-/// Persistence of events, snapshots and checkpoints. Usable as `Arc<dyn EventStore>`.
+/// The one handle users hold: events, snapshots, subscriptions' bookkeeping and the store's lifecycle.
+/// Usable as `Arc<dyn EventStore>`.
+///
+/// A backend does not implement `EventStore` itself: it implements the four traits of its jobs,
+/// [`EventLog`], [`SnapshotStore`], [`SubscriptionStore`] and [`StoreLifecycle`], and every type that has
+/// all four is an `EventStore`. Their methods are callable on an `EventStore` (a `dyn EventStore` or a
+/// generic `S: EventStore`) with no further import; on a concrete store such as `SqliteEventStore`, bring
+/// the traits into scope with the prelude of the `composable-rust` crate.
 ///
 /// Implementations must pass the conformance suite in `composable-rust-testing`.
+pub trait EventStore: EventLog + SnapshotStore + SubscriptionStore + StoreLifecycle {}
+
+impl<T> EventStore for T where T: EventLog + SnapshotStore + SubscriptionStore + StoreLifecycle + ?Sized {}
+
+/// The events: appends, stream reads, the global log. The part of the [`EventStore`] contract that is the
+/// system of record.
 #[async_trait]
-pub trait EventStore: Send + Sync + Debug {
+pub trait EventLog: Send + Sync + Debug {
     /// Appends `events` to `stream_id` atomically if the stream's version satisfies `expected`.
     ///
     /// **Idempotent by event id.** When every event of the batch is already stored, as the same batch of
     /// this stream (same ids, in order, at consecutive versions, with the same type, codec, payload and
     /// metadata), the append writes nothing and returns the [`AppendResult`] of the append that stored them,
     /// whatever `expected` says now. So an append retried after an ambiguous failure (the connection
-    /// dropped while the commit was in flight) is stored once. [`idempotent_retry`] states the rule;
+    /// dropped while the commit was in flight) is stored once. [`idempotent_retry`](crate::backend::idempotent_retry) states the rule;
     /// every backend applies it before reporting a conflict.
     ///
     /// # Errors
@@ -211,6 +226,18 @@ pub trait EventStore: Send + Sync + Debug {
     ///
     /// Rows are fetched as the stream is polled, so a very long stream never sits in memory at once.
     fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_>;
+
+    /// Loads the whole range into memory. Prefer [`EventLog::read_stream`] for long streams.
+    ///
+    /// # Errors
+    /// As [`EventLog::read_stream`].
+    async fn load_stream(
+        &self,
+        stream_id: &StreamId,
+        range: StreamRange,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        self.read_stream(stream_id, range).try_collect().await
+    }
 
     /// The stream's version: the version of its last event, or [`Version::INITIAL`] when it has none.
     ///
@@ -247,7 +274,11 @@ pub trait EventStore: Send + Sync + Debug {
         after: Option<&StreamId>,
         limit: usize,
     ) -> Result<Vec<StreamInfo>, EventStoreError>;
+}
 
+/// The latest snapshot per stream: a cache of an aggregate's state that loads can start from.
+#[async_trait]
+pub trait SnapshotStore: Send + Sync + Debug {
     /// Saves `snapshot` as the stream's latest, replacing any earlier one.
     ///
     /// # Errors
@@ -265,7 +296,12 @@ pub trait EventStore: Send + Sync + Debug {
     /// # Errors
     /// [`EventStoreError::Backend`] when storage fails.
     async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError>;
+}
 
+/// What subscriptions need besides the log: checkpoints per handler name, a lease so that one instance
+/// runs per name, and a wake-up after commits.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync + Debug {
     /// The last global position the handler `handler` recorded as processed, if any.
     ///
     /// # Errors
@@ -278,30 +314,6 @@ pub trait EventStore: Send + Sync + Debug {
     /// [`EventStoreError::InvalidInput`] for an empty handler name; [`EventStoreError::Backend`] when
     /// storage fails.
     async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError>;
-
-    /// A cheap round trip that tells whether the backend is reachable and its schema is the one this
-    /// code expects. Backends override it to check their schema version; the default times a
-    /// [`EventStore::stream_version`] call.
-    ///
-    /// # Errors
-    /// [`EventStoreError::Backend`] when the backend cannot be reached; [`EventStoreError::Schema`] when its
-    /// schema is missing or at another version.
-    async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
-        let started = std::time::Instant::now();
-        let probe = StreamId::new("health-check").map_err(EventStoreError::from)?;
-        self.stream_version(&probe).await?;
-        Ok(HealthReport { backend: "unknown", round_trip: started.elapsed() })
-    }
-
-    /// A stream that yields (at least) once after each committed append, so that subscriptions wake up
-    /// instead of polling; `None` when the backend has no such signal and subscriptions poll.
-    ///
-    /// Signals carry no data and may be coalesced or, after a lost connection, missed: subscribers always
-    /// re-read the log after a signal and also poll now and then, so correctness never depends on them.
-    /// The default is `None`.
-    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
-        None
-    }
 
     /// Leases the handler name `handler` for one running instance, or returns `None` when another
     /// instance holds it. Dropping the lease releases it.
@@ -317,6 +329,28 @@ pub trait EventStore: Send + Sync + Debug {
         Ok(LocalLeases::process().try_acquire(handler))
     }
 
+    /// A stream that yields (at least) once after each committed append, so that subscriptions wake up
+    /// instead of polling; `None` when the backend has no such signal and subscriptions poll.
+    ///
+    /// Signals carry no data and may be coalesced or, after a lost connection, missed: subscribers always
+    /// re-read the log after a signal and also poll now and then, so correctness never depends on them.
+    /// The default is `None`.
+    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
+        None
+    }
+}
+
+/// The store as a running service: is it reachable and current, and closing it.
+#[async_trait]
+pub trait StoreLifecycle: Send + Sync + Debug {
+    /// A cheap round trip that tells whether the backend is reachable and its schema is the one this
+    /// code expects.
+    ///
+    /// # Errors
+    /// [`EventStoreError::Unavailable`] when the backend cannot be reached; [`EventStoreError::Schema`] when
+    /// its schema is missing or at another version.
+    async fn health_check(&self) -> Result<HealthReport, EventStoreError>;
+
     /// Finishes pending work and releases connections and files; later calls on this store (or its
     /// clones) may fail. Appends are durable when they return, so closing is tidiness, not safety: an
     /// SQLite store folds its write-ahead log into the database file, a PostgreSQL store closes its pool.
@@ -327,117 +361,4 @@ pub trait EventStore: Send + Sync + Debug {
     async fn close(&self) -> Result<(), EventStoreError> {
         Ok(())
     }
-
-    /// Loads the whole range into memory. Prefer [`EventStore::read_stream`] for long streams.
-    ///
-    /// # Errors
-    /// As [`EventStore::read_stream`].
-    async fn load_stream(
-        &self,
-        stream_id: &StreamId,
-        range: StreamRange,
-    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        self.read_stream(stream_id, range).try_collect().await
-    }
-}
-
-/// Checks what every backend must refuse before touching storage: empty batches and invalid events.
-///
-/// # Errors
-/// [`EventStoreError::InvalidInput`] naming the problem.
-pub fn validate_append(stream_id: &StreamId, events: &[NewEvent]) -> Result<(), EventStoreError> {
-    if events.is_empty() {
-        return Err(crate::error::InvalidInput::EmptyBatch { stream_id: stream_id.clone() }.into());
-    }
-    for event in events {
-        event.validate()?;
-    }
-    if events.len() > 1 {
-        let mut ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
-        ids.sort_unstable();
-        if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
-            return Err(crate::error::InvalidInput::Other(format!(
-                "event id {} appears twice in one append to {stream_id}; every event needs its own id",
-                pair[0]
-            ))
-            .into());
-        }
-    }
-    Ok(())
-}
-
-/// The idempotency rule of [`EventStore::append`], for backends: given the batch and the stored events
-/// that carry any of its ids (in any stream, in any order), decide whether the append is a retry.
-///
-/// - No stored event has an id of the batch: `Ok(None)`, append normally.
-/// - Every event of the batch is stored, in `stream_id`, at consecutive versions in the batch's order,
-///   each exactly as in the batch: `Ok(Some(result))`, the result of the append that stored them. Write
-///   nothing.
-/// - Anything else (another stream, another payload, a batch stored only in part or in another order):
-///   [`EventStoreError::EventIdInUse`] naming the first id that does not match. Write nothing.
-///
-/// # Errors
-/// [`EventStoreError::EventIdInUse`] as above.
-pub fn idempotent_retry(
-    stream_id: &StreamId,
-    events: &[NewEvent],
-    stored: &[RecordedEvent],
-) -> Result<Option<AppendResult>, EventStoreError> {
-    if stored.is_empty() {
-        return Ok(None);
-    }
-    let in_use = |stored: &RecordedEvent, difference| EventStoreError::EventIdInUse {
-        id: stored.id,
-        stream_id: stored.stream_id.clone(),
-        version: stored.version,
-        difference,
-    };
-    let mut positions = Vec::with_capacity(events.len());
-    let mut previous: Option<Version> = None;
-    for event in events {
-        let Some(found) = stored.iter().find(|s| s.id == event.id) else {
-            // Part of the batch is stored and part is not: not a retry of one append.
-            return Err(stored.first().map_or_else(
-                || EventStoreError::backend("check an append for a retry", "no stored event to compare"),
-                |s| in_use(s, "was appended without the other events of this batch"),
-            ));
-        };
-        if found.stream_id != *stream_id {
-            return Err(in_use(found, "belongs to another stream"));
-        }
-        if previous.is_some_and(|v| found.version != v.next()) {
-            return Err(in_use(found, "is not in the order of this batch"));
-        }
-        if !event.is_stored_as(found) {
-            let difference = if event.event_type != found.event_type.as_str() {
-                "has another event type"
-            } else if event.payload[..] != found.payload[..] || event.codec != found.codec {
-                "has another payload"
-            } else {
-                "has other metadata"
-            };
-            return Err(in_use(found, difference));
-        }
-        previous = Some(found.version);
-        positions.push(found.position);
-    }
-    if stored.len() > events.len() {
-        // The same id twice in storage cannot happen (ids are unique); be strict anyway.
-        return Err(in_use(&stored[0], "is stored more than once"));
-    }
-    Ok(previous.map(|stream_version| AppendResult { stream_version, positions }))
-}
-
-/// Checks a checkpoint's handler name: non-empty, at most 255 bytes, no control characters.
-///
-/// # Errors
-/// [`EventStoreError::InvalidInput`] naming the problem.
-pub fn validate_handler_name(handler: &str) -> Result<(), EventStoreError> {
-    if handler.is_empty() || handler.len() > 255 || handler.chars().any(char::is_control) {
-        return Err(crate::error::InvalidInput::Other(format!(
-            "invalid handler name {handler:?}: use a non-empty name of at most 255 bytes without control characters"
-        ))
-        .into());
-    }
-    Ok(())
 }

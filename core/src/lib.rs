@@ -15,8 +15,10 @@
 //!   [`ExpectedVersion`].
 //! - Events: [`Event`], [`NewEvent`], [`RecordedEvent`], [`Metadata`], codecs ([`CodecId`], [`Bincode`], [`Json`]).
 //! - Storage: [`EventStore`], [`Snapshot`], [`LogFilter`], [`EventStoreError`].
-//! - Subscriptions: [`CheckpointedHandler`] (apply a page and record the checkpoint), [`HandlerLease`]
-//!   (one running instance per handler name); the engine is in the runtime crate.
+//! - Subscriptions: [`CheckpointedHandler`] (apply a page and record the checkpoint); the engine is in the
+//!   runtime crate.
+//! - Writing a backend: [`backend`] holds the traits an event store implements and the checks every backend
+//!   applies; application code does not need it.
 //! - Aggregates: [`Aggregate`] (pure `decide` and `apply`), schema evolution with [`Upcasters`] and
 //!   [`EventDecoder`]. The runtime's `Repository` loads, saves and snapshots them.
 //!
@@ -24,6 +26,7 @@
 //! This crate depends on no async runtime and no database driver.
 
 mod aggregate;
+pub mod backend;
 mod clock;
 mod codec;
 pub mod compose;
@@ -43,18 +46,12 @@ pub use aggregate::Aggregate;
 pub use clock::Clock;
 pub use codec::{Bincode, Codec, CodecId, Json};
 pub use compose::{ActionCase, ForEach, Identifiable, IfLet, Scope};
-pub use effect::{ActionSink, Effect, EffectId, Task, TaskFuture};
+pub use effect::{ActionSink, Effect, EffectId};
 pub use error::{BoxError, CodecError, EventStoreError, InvalidInput, error_chain};
-pub use event::{Bytes, Event, EventId, EventType, EventTypeCache, Metadata, NewEvent, RecordedEvent};
-pub use event_store::{
-    AppendResult, EventStore, EventStream, HealthReport, LogFilter, StreamInfo, StreamRange, idempotent_retry,
-    validate_append, validate_handler_name,
-};
-pub use operation::{
-    EventStoreOperation, EventStoreReply, EventStoreRequest, LoadRequest, LoadUntil, LoadedHistory, RequestHandler,
-    StoreRequests, execute_request, load_history,
-};
-pub use projection::{ApplyError, CheckpointedHandler, HandlerLease, LeaseGuard, LocalLeases};
+pub use event::{Bytes, Event, EventId, EventType, Metadata, NewEvent, RecordedEvent};
+pub use event_store::{AppendResult, EventStore, EventStream, HealthReport, LogFilter, StreamInfo, StreamRange};
+pub use operation::{EventStoreOperation, EventStoreReply, EventStoreRequest, LoadRequest, LoadUntil, LoadedHistory};
+pub use projection::{ApplyError, CheckpointedHandler};
 pub use reducer::{Combine, FnReducer, Reducer, reducer_fn};
 pub use reducer_ext::{ReducerExt, Scoped};
 pub use snapshot::Snapshot;

@@ -25,7 +25,7 @@ use crate::stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
 /// What a reducer asks of the event store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventStoreRequest {
-    /// [`EventStore::append`]: write `events` if the stream's version satisfies `expected`.
+    /// [`EventLog::append`](crate::backend::EventLog::append): write `events` if the stream's version satisfies `expected`.
     Append {
         /// The stream to append to.
         stream_id: StreamId,
@@ -36,14 +36,14 @@ pub enum EventStoreRequest {
     },
     /// Load an aggregate's history: its latest snapshot (when allowed) plus the events after it.
     Load(LoadRequest),
-    /// [`EventStore::load_stream`]: the events of one stream in a range.
+    /// [`EventLog::load_stream`](crate::backend::EventLog::load_stream): the events of one stream in a range.
     ReadStream {
         /// The stream to read.
         stream_id: StreamId,
         /// Which versions.
         range: StreamRange,
     },
-    /// [`EventStore::read_all`]: a page of the global log.
+    /// [`EventLog::read_all`](crate::backend::EventLog::read_all): a page of the global log.
     ReadAll {
         /// Read events after this position.
         after: GlobalPosition,
@@ -52,19 +52,19 @@ pub enum EventStoreRequest {
         /// At most this many.
         limit: usize,
     },
-    /// [`EventStore::save_snapshot`].
+    /// [`SnapshotStore::save_snapshot`](crate::backend::SnapshotStore::save_snapshot).
     SaveSnapshot(Snapshot),
-    /// [`EventStore::load_snapshot`].
+    /// [`SnapshotStore::load_snapshot`](crate::backend::SnapshotStore::load_snapshot).
     LoadSnapshot {
         /// The stream whose snapshot to load.
         stream_id: StreamId,
     },
-    /// [`EventStore::load_checkpoint`].
+    /// [`SubscriptionStore::load_checkpoint`](crate::backend::SubscriptionStore::load_checkpoint).
     LoadCheckpoint {
         /// The handler's name.
         handler: String,
     },
-    /// [`EventStore::save_checkpoint`].
+    /// [`SubscriptionStore::save_checkpoint`](crate::backend::SubscriptionStore::save_checkpoint).
     SaveCheckpoint {
         /// The handler's name.
         handler: String,

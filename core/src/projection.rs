@@ -3,9 +3,9 @@
 //! how far it got).
 //!
 //! The subscription engine lives in `composable-rust-runtime`; it reads the log through
-//! [`EventStore::read_all`](crate::EventStore::read_all) and hands each page to a [`CheckpointedHandler`].
+//! [`EventLog::read_all`](crate::backend::EventLog::read_all) and hands each page to a [`CheckpointedHandler`].
 //! The runtime's at-least-once adapter saves the checkpoint with
-//! [`EventStore::save_checkpoint`](crate::EventStore::save_checkpoint) after the handler ran; the database
+//! [`SubscriptionStore::save_checkpoint`](crate::backend::SubscriptionStore::save_checkpoint) after the handler ran; the database
 //! backends provide handlers that write the read model and the checkpoint in one transaction, which makes
 //! the effects exactly-once. Both are implementations of the one trait here, so the engine does not know
 //! which it drives.
@@ -23,7 +23,7 @@ use crate::stream::GlobalPosition;
 
 /// The exclusive right to run the handler with one name; released when dropped.
 ///
-/// Obtained from [`EventStore::try_acquire_lease`](crate::EventStore::try_acquire_lease). The subscription
+/// Obtained from [`SubscriptionStore::try_acquire_lease`](crate::backend::SubscriptionStore::try_acquire_lease). The subscription
 /// holds it for as long as it runs and calls [`HandlerLease::confirm`] between pages, so a lease that a
 /// backend lost (a dropped connection, an expired lease row) stops the subscription before it handles more.
 #[derive(Debug)]
@@ -84,12 +84,12 @@ pub trait LeaseGuard: Send + Sync + Debug {
 }
 
 /// A set of handler names leased within this process: the lease of stores that are not shared between
-/// processes (the in-memory store) and the default of [`EventStore::try_acquire_lease`](crate::EventStore::try_acquire_lease).
+/// processes (the in-memory store) and the default of [`SubscriptionStore::try_acquire_lease`](crate::backend::SubscriptionStore::try_acquire_lease).
 ///
 /// Cheap to clone; clones share the set.
 ///
 /// ```
-/// use composable_rust_core::LocalLeases;
+/// use composable_rust_core::backend::LocalLeases;
 ///
 /// let leases = LocalLeases::new();
 /// let first = leases.try_acquire("order-summary");
@@ -110,7 +110,7 @@ impl LocalLeases {
         Self::default()
     }
 
-    /// The set shared by the whole process, used by the default [`EventStore::try_acquire_lease`](crate::EventStore::try_acquire_lease).
+    /// The set shared by the whole process, used by the default [`SubscriptionStore::try_acquire_lease`](crate::backend::SubscriptionStore::try_acquire_lease).
     #[must_use]
     pub fn process() -> Self {
         static PROCESS: std::sync::LazyLock<LocalLeases> = std::sync::LazyLock::new(LocalLeases::new);

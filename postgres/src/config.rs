@@ -44,7 +44,7 @@ pub struct PostgresConfig {
     /// costs about 30% of a single append; a connection that died meanwhile fails that one operation with
     /// a backend error and is replaced.
     pub test_before_acquire: bool,
-    /// How long [`read_all`](composable_rust_core::EventStore::read_all) may wait, when it returns less than
+    /// How long [`read_all`](composable_rust_core::backend::EventLog::read_all) may wait, when it returns less than
     /// a full page while newer events are already committed, for the older transactions that hold them
     /// back to finish (so that a writer reads its own writes). `Duration::ZERO` never waits. Default: 2 s.
     pub read_all_wait: Duration,

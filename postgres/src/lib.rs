@@ -12,7 +12,8 @@
 //! # Example
 //!
 //! ```no_run
-//! use composable_rust_core::{CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+//! use composable_rust_core::backend::EventLog;
+//! use composable_rust_core::{CodecId, ExpectedVersion, Metadata, NewEvent, StreamId};
 //! use composable_rust_postgres::PostgresEventStore;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

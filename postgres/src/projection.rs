@@ -2,9 +2,9 @@
 //! [`PgTransactional`], which writes a read model and its checkpoint in one transaction (exactly-once
 //! effects).
 
+use composable_rust_core::backend::{HandlerLease, LeaseGuard, validate_handler_name};
 use composable_rust_core::{
-    ApplyError, BoxError, CheckpointedHandler, EventStoreError, GlobalPosition, HandlerLease, LeaseGuard,
-    RecordedEvent, async_trait, validate_handler_name,
+    ApplyError, BoxError, CheckpointedHandler, EventStoreError, GlobalPosition, RecordedEvent, async_trait,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Connection, PgConnection};

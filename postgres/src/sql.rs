@@ -217,7 +217,8 @@ ON CONFLICT (handler) DO UPDATE SET position = EXCLUDED.position, updated_at = E
 
 #[cfg(test)]
 mod tests {
-    use composable_rust_core::{CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+    use composable_rust_core::backend::EventLog;
+    use composable_rust_core::{CodecId, ExpectedVersion, Metadata, NewEvent, StreamId};
     use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
     use sqlx::{PgConnection, Row};
 

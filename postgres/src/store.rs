@@ -5,10 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use composable_rust_core::backend::{
+    EventLog, EventTypeCache, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry,
+    validate_append, validate_handler_name,
+};
 use composable_rust_core::{
-    AppendResult, CodecId, EventId, EventStore, EventStoreError, EventStream, EventTypeCache, ExpectedVersion,
-    GlobalPosition, HandlerLease, HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot,
-    StreamId, StreamInfo, StreamRange, Version, async_trait, idempotent_retry, validate_append, validate_handler_name,
+    AppendResult, CodecId, EventId, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport,
+    InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
+    async_trait,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -29,7 +33,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 /// losing a race for the next version to another writer (each lost race means another writer progressed).
 const MAX_RACE_RETRIES: u32 = 100;
 
-/// An [`EventStore`] in PostgreSQL: one round trip per appended batch, streamed loads, and a global log
+/// An [`EventStore`](composable_rust_core::EventStore) in PostgreSQL: one round trip per appended batch, streamed loads, and a global log
 /// that never shows a later commit behind a position already read.
 ///
 /// Cheap to clone (it wraps a connection pool). Create it with [`PostgresEventStore::connect`],
@@ -99,7 +103,7 @@ impl PostgresEventStore {
 
     /// Uses an existing pool as it is configured (consider `test_before_acquire(false)`, see
     /// [`PostgresConfig::test_before_acquire`]). The pool is shared, not copied: closing the store with
-    /// [`EventStore::close`] closes it for every other user too.
+    /// [`StoreLifecycle::close`] closes it for every other user too.
     #[must_use]
     pub fn from_pool(pool: PgPool) -> Self {
         let context = ErrorContext {
@@ -386,7 +390,7 @@ fn stream_id_of(row: &PgRow, last: &mut Option<StreamId>) -> Result<StreamId, De
 }
 
 #[async_trait]
-impl EventStore for PostgresEventStore {
+impl EventLog for PostgresEventStore {
     async fn append(
         &self,
         stream_id: &StreamId,
@@ -573,7 +577,10 @@ impl EventStore for PostgresEventStore {
         }
         Ok(streams)
     }
+}
 
+#[async_trait]
+impl SnapshotStore for PostgresEventStore {
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
         let version = i64::try_from(snapshot.version.get()).map_err(|_| {
             InvalidInput::Other(format!(
@@ -626,12 +633,44 @@ impl EventStore for PostgresEventStore {
             .map_err(|e| self.context.map(format!("delete the snapshot of stream {stream_id}"), e))?;
         Ok(result.rows_affected() > 0)
     }
+}
 
-    async fn close(&self) -> Result<(), EventStoreError> {
-        self.pool.close().await;
+#[async_trait]
+impl SubscriptionStore for PostgresEventStore {
+    async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
+        let position: Option<i64> = sqlx::query_scalar(sql::LOAD_CHECKPOINT)
+            .bind(handler)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.context.map(format!("load the checkpoint of handler {handler:?}"), e))?;
+        Ok(position.map(|p| GlobalPosition::new(from_db(p))))
+    }
+
+    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
+        validate_handler_name(handler)?;
+        let stored = i64::try_from(position.get()).map_err(|_| {
+            InvalidInput::Other(format!("checkpoint position {position} of handler {handler:?} is too large to store"))
+        })?;
+        sqlx::query(sql::SAVE_CHECKPOINT)
+            .bind(handler)
+            .bind(stored)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.context.map(format!("save the checkpoint of handler {handler:?}"), e))?;
         Ok(())
     }
 
+    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+        crate::projection::try_acquire_lease(&self.pool.connect_options(), handler).await
+    }
+
+    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
+        crate::notify::listen((*self.pool.connect_options()).clone())
+    }
+}
+
+#[async_trait]
+impl StoreLifecycle for PostgresEventStore {
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         let started = Instant::now();
         let operation = "check the event store's health";
@@ -664,35 +703,9 @@ impl EventStore for PostgresEventStore {
         Ok(HealthReport { backend: "postgres", round_trip: started.elapsed() })
     }
 
-    async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
-        let position: Option<i64> = sqlx::query_scalar(sql::LOAD_CHECKPOINT)
-            .bind(handler)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.context.map(format!("load the checkpoint of handler {handler:?}"), e))?;
-        Ok(position.map(|p| GlobalPosition::new(from_db(p))))
-    }
-
-    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
-        validate_handler_name(handler)?;
-        let stored = i64::try_from(position.get()).map_err(|_| {
-            InvalidInput::Other(format!("checkpoint position {position} of handler {handler:?} is too large to store"))
-        })?;
-        sqlx::query(sql::SAVE_CHECKPOINT)
-            .bind(handler)
-            .bind(stored)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.context.map(format!("save the checkpoint of handler {handler:?}"), e))?;
+    async fn close(&self) -> Result<(), EventStoreError> {
+        self.pool.close().await;
         Ok(())
-    }
-
-    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
-        crate::notify::listen((*self.pool.connect_options()).clone())
-    }
-
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
-        crate::projection::try_acquire_lease(&self.pool.connect_options(), handler).await
     }
 }
 

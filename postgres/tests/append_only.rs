@@ -3,7 +3,8 @@
 
 mod common;
 
-use composable_rust_core::{EventStore, ExpectedVersion, StreamId};
+use composable_rust_core::backend::{EventLog, SubscriptionStore};
+use composable_rust_core::{ExpectedVersion, StreamId};
 
 #[tokio::test]
 async fn update_delete_and_truncate_on_events_fail_and_change_nothing() {

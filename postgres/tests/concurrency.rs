@@ -4,12 +4,13 @@
 
 mod common;
 
+use composable_rust_core::backend::{EventLog, SubscriptionStore};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use composable_rust_core::{
-    EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, StreamId, StreamRange, Version,
+    EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, StreamId, StreamRange, Version,
 };
 use composable_rust_postgres::PostgresEventStore;
 use sqlx::Connection;

@@ -4,12 +4,11 @@
 
 mod common;
 
+use composable_rust_core::backend::{EventLog, SnapshotStore, StoreLifecycle, SubscriptionStore};
 use std::error::Error as _;
 use std::time::Duration;
 
-use composable_rust_core::{
-    EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, StreamId, StreamRange,
-};
+use composable_rust_core::{EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, StreamId, StreamRange};
 use composable_rust_postgres::{PostgresConfig, PostgresError, PostgresEventStore};
 use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
 use futures::TryStreamExt;

@@ -11,14 +11,15 @@
 
 mod common;
 
+use composable_rust_core::backend::{EventLog, StoreLifecycle};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use composable_rust_core::{
-    BoxError, EventId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, RecordedEvent,
-    StreamId, Version, async_trait, error_chain,
+    BoxError, EventId, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, RecordedEvent, StreamId, Version,
+    async_trait, error_chain,
 };
 use composable_rust_postgres::{PgProjection, PgTransactional, PostgresConfig, PostgresEventStore};
 use composable_rust_runtime::{Backoff, Subscription, SubscriptionConfig};

@@ -3,6 +3,7 @@
 //! middle of a page, two processes' worth of instances, and commit notifications.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use composable_rust_core::backend::SubscriptionStore;
 use std::sync::Arc;
 use std::time::Duration;
 

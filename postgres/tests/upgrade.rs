@@ -9,11 +9,11 @@
 
 mod common;
 
+use composable_rust_core::backend::{EventLog, StoreLifecycle};
 use std::collections::HashSet;
 
 use composable_rust_core::{
-    CodecId, EventStore, ExpectedVersion, GlobalPosition, LogFilter, NewEvent, RecordedEvent, StreamId, StreamRange,
-    Version,
+    CodecId, ExpectedVersion, GlobalPosition, LogFilter, NewEvent, RecordedEvent, StreamId, StreamRange, Version,
 };
 use composable_rust_postgres::{PostgresConfig, PostgresEventStore};
 use composable_rust_testing::postgres_fixture::PostgresTestDatabase;

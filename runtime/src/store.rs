@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
+use composable_rust_core::backend::{RequestHandler, StoreRequests, Task};
 use composable_rust_core::{
-    ActionSink, Clock, Effect, EffectId, EventStore, EventStoreError, EventStoreOperation, Reducer, RequestHandler,
-    StoreRequests, Task,
+    ActionSink, Clock, Effect, EffectId, EventStore, EventStoreError, EventStoreOperation, Reducer,
 };
 use futures::FutureExt;
 use tokio::runtime::{Handle, Runtime};

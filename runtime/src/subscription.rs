@@ -2,12 +2,12 @@
 //! events as they commit (live), in global position order.
 //!
 //! How a run goes (see [`Subscription`]):
-//! 1. Lease the handler name ([`EventStore::try_acquire_lease`]), so that two instances never interleave.
+//! 1. Lease the handler name ([`SubscriptionStore::try_acquire_lease`]), so that two instances never interleave.
 //!    A second instance waits for the lease or fails with [`SubscriptionError::AlreadyRunning`]
 //!    ([`WhenLocked`]).
-//! 2. Subscribe to [`EventStore::commit_notifications`] (before the first read, so that no commit between a
+//! 2. Subscribe to [`SubscriptionStore::commit_notifications`] (before the first read, so that no commit between a
 //!    read and the wait goes unnoticed), then load the checkpoint.
-//! 3. Loop: read a page after the checkpoint ([`EventStore::read_all`]), hand it to the
+//! 3. Loop: read a page after the checkpoint ([`EventLog::read_all`]), hand it to the
 //!    [`CheckpointedHandler`], which records the page's last position as the new checkpoint. An empty page
 //!    means the subscription is live: it waits for a commit notification or the poll interval, whichever
 //!    comes first, and reads again. Notifications only wake the loop; what it handles always comes from a
@@ -28,9 +28,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use composable_rust_core::backend::HandlerLease;
 use composable_rust_core::{
-    ApplyError, BoxError, CheckpointedHandler, EventStore, EventStoreError, GlobalPosition, HandlerLease, LogFilter,
-    RecordedEvent, StreamId, Version, async_trait,
+    ApplyError, BoxError, CheckpointedHandler, EventStore, EventStoreError, GlobalPosition, LogFilter, RecordedEvent,
+    StreamId, Version, async_trait,
 };
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};

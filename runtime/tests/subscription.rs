@@ -2,13 +2,15 @@
 //! stopping on errors that retrying cannot fix, and losing the lease.
 #![allow(clippy::unwrap_used)]
 
+use composable_rust_core::backend::SubscriptionStore;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use composable_rust_core::backend::{HandlerLease, LeaseGuard};
 use composable_rust_core::{
-    CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, HandlerLease, LeaseGuard, LogFilter,
-    Metadata, NewEvent, RecordedEvent, StreamId, async_trait,
+    CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent,
+    RecordedEvent, StreamId, async_trait,
 };
 use composable_rust_runtime::{Backoff, Phase, Subscription, SubscriptionConfig, SubscriptionError, handler_fn};
 use composable_rust_testing::{InMemoryEventStore, Intercept, Intercepted};

@@ -9,9 +9,8 @@
 //! # Example
 //!
 //! ```
-//! use composable_rust_core::{
-//!     CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, StreamRange,
-//! };
+//! use composable_rust_core::backend::EventLog;
+//! use composable_rust_core::{CodecId, ExpectedVersion, Metadata, NewEvent, StreamId, StreamRange};
 //! use composable_rust_sqlite::SqliteEventStore;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -74,12 +73,12 @@
 //! # Event ids
 //!
 //! Every event's id is stored (16 bytes) under a unique index, which serves
-//! [`load_event`](composable_rust_core::EventStore::load_event) and makes appends idempotent: an append
+//! [`load_event`](composable_rust_core::backend::EventLog::load_event) and makes appends idempotent: an append
 //! whose events are already stored, as the same batch of the same stream, returns the original result and
 //! writes nothing. The common case costs no extra query: the batch is inserted after the version check,
 //! and only when the unique index reports a stored id, or the version check fails, are the batch's ids
 //! looked up to tell a retry
-//! ([`idempotent_retry`](composable_rust_core::idempotent_retry)) from a reused id
+//! ([`idempotent_retry`](composable_rust_core::backend::idempotent_retry)) from a reused id
 //! ([`EventIdInUse`](composable_rust_core::EventStoreError::EventIdInUse)).
 //!
 //! Reads use a small pool of connections (see [`SqliteConfig::read_connections`]); a stream is read in

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use composable_rust_core::backend::{HandlerLease, LeaseGuard, validate_handler_name};
 use composable_rust_core::{
-    ApplyError, BoxError, CheckpointedHandler, EventStoreError, GlobalPosition, HandlerLease, LeaseGuard,
-    RecordedEvent, async_trait, validate_handler_name,
+    ApplyError, BoxError, CheckpointedHandler, EventStoreError, GlobalPosition, RecordedEvent, async_trait,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;

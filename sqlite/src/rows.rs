@@ -1,9 +1,10 @@
 //! Turning SQLite rows into core types, and the conversions between core types and SQLite integers.
 
 use chrono::{DateTime, Utc};
+use composable_rust_core::backend::EventTypeCache;
 use composable_rust_core::{
-    CodecId, EventId, EventStoreError, EventTypeCache, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot,
-    StreamId, Version,
+    CodecId, EventId, EventStoreError, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot, StreamId,
+    Version,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;

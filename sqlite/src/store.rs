@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
+use composable_rust_core::backend::{
+    EventLog, EventTypeCache, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry,
+    validate_append, validate_handler_name,
+};
 use composable_rust_core::{
-    AppendResult, EventId, EventStore, EventStoreError, EventStream, EventTypeCache, ExpectedVersion, GlobalPosition,
-    HandlerLease, HealthReport, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange,
-    Version, async_trait, idempotent_retry, validate_append, validate_handler_name,
+    AppendResult, EventId, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport, LogFilter,
+    NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait,
 };
 use futures::lock::{Mutex, MutexGuard};
 use futures::stream::{self, BoxStream, StreamExt};
@@ -442,7 +445,7 @@ impl StreamCursor {
 }
 
 #[async_trait]
-impl EventStore for SqliteEventStore {
+impl EventLog for SqliteEventStore {
     async fn append(
         &self,
         stream_id: &StreamId,
@@ -537,7 +540,10 @@ impl EventStore for SqliteEventStore {
             .map_err(self.fail(|| format!("list streams starting with {prefix:?}")))?;
         rows.iter().map(rows::stream_info).collect()
     }
+}
 
+#[async_trait]
+impl SnapshotStore for SqliteEventStore {
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
         sqlx::query(sql::UPSERT_SNAPSHOT)
             .bind(snapshot.stream_id.as_str())
@@ -569,7 +575,10 @@ impl EventStore for SqliteEventStore {
             .map_err(self.fail(|| format!("delete the snapshot of stream {stream_id}")))?;
         Ok(result.rows_affected() > 0)
     }
+}
 
+#[async_trait]
+impl SubscriptionStore for SqliteEventStore {
     async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
         let position: Option<i64> = sqlx::query_scalar(sql::LOAD_CHECKPOINT)
             .bind(handler)
@@ -579,10 +588,29 @@ impl EventStore for SqliteEventStore {
         Ok(position.map(|p| to_u64(p, "checkpoint position")).transpose()?.map(GlobalPosition::new))
     }
 
-    async fn close(&self) -> Result<(), EventStoreError> {
-        SqliteEventStore::close(self).await
+    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
+        validate_handler_name(handler)?;
+        sqlx::query(sql::SAVE_CHECKPOINT)
+            .bind(handler)
+            .bind(to_i64(position.get(), "checkpoint position")?)
+            .bind(to_micros(Utc::now()))
+            .execute(self.lock_writer().await?.as_mut().ok_or_else(closed)?)
+            .await
+            .map_err(self.fail(|| format!("save the checkpoint of handler {handler:?}")))?;
+        Ok(())
     }
 
+    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+        crate::projection::try_acquire_lease(self, handler).await
+    }
+
+    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
+        Some(crate::projection::commit_notifications(&self.inner.commits))
+    }
+}
+
+#[async_trait]
+impl StoreLifecycle for SqliteEventStore {
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         let started = Instant::now();
         let applied: Option<i64> = sqlx::query_scalar(sql::LATEST_MIGRATION)
@@ -600,23 +628,7 @@ impl EventStore for SqliteEventStore {
         Ok(HealthReport { backend: "sqlite", round_trip: started.elapsed() })
     }
 
-    async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
-        validate_handler_name(handler)?;
-        sqlx::query(sql::SAVE_CHECKPOINT)
-            .bind(handler)
-            .bind(to_i64(position.get(), "checkpoint position")?)
-            .bind(to_micros(Utc::now()))
-            .execute(self.lock_writer().await?.as_mut().ok_or_else(closed)?)
-            .await
-            .map_err(self.fail(|| format!("save the checkpoint of handler {handler:?}")))?;
-        Ok(())
-    }
-
-    fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
-        Some(crate::projection::commit_notifications(&self.inner.commits))
-    }
-
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
-        crate::projection::try_acquire_lease(self, handler).await
+    async fn close(&self) -> Result<(), EventStoreError> {
+        SqliteEventStore::close(self).await
     }
 }

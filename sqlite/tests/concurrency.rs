@@ -4,12 +4,13 @@
 // The helpers below are test code too; clippy's test allowances only cover `#[test]` functions.
 #![allow(clippy::unwrap_used)]
 
+use composable_rust_core::backend::EventLog;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use composable_rust_core::{
-    CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, StreamId,
-    StreamRange, Version,
+    CodecId, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, StreamId, StreamRange,
+    Version,
 };
 use composable_rust_sqlite::{SqliteConfig, SqliteEventStore};
 

@@ -4,11 +4,12 @@
 // The helpers below are test code too; clippy's test allowances only cover `#[test]` functions.
 #![allow(clippy::unwrap_used)]
 
+use composable_rust_core::backend::EventLog;
 use std::path::Path;
 
 use composable_rust_core::{
-    CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, StreamId,
-    StreamRange, Version,
+    CodecId, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, StreamId, StreamRange,
+    Version,
 };
 use composable_rust_sqlite::SqliteEventStore;
 use uuid::Uuid;

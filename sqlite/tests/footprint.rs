@@ -7,9 +7,10 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::cast_precision_loss)] // a measurement: failing loudly is fine
 
+use composable_rust_core::backend::EventLog;
 use std::sync::Arc;
 
-use composable_rust_core::{CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, Version};
+use composable_rust_core::{CodecId, ExpectedVersion, Metadata, NewEvent, StreamId, Version};
 use composable_rust_sqlite::SqliteEventStore;
 use sqlx::{ConnectOptions, Connection};
 

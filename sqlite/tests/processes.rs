@@ -5,13 +5,14 @@
 // The helpers below are test code too; clippy's test allowances only cover `#[test]` functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use composable_rust_core::backend::EventLog;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use composable_rust_core::{
-    CodecId, EventStore, EventStoreError, ExpectedVersion, Metadata, NewEvent, StreamId, StreamRange, Version,
+    CodecId, EventStoreError, ExpectedVersion, Metadata, NewEvent, StreamId, StreamRange, Version,
 };
 use composable_rust_sqlite::SqliteEventStore;
 

@@ -3,6 +3,7 @@
 //! stores on one file (as two processes would open it), and expiry of a lease left by a dead process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use composable_rust_core::backend::SubscriptionStore;
 use std::sync::Arc;
 use std::time::Duration;
 

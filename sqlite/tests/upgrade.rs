@@ -5,12 +5,13 @@
 // The helpers below are test code too; clippy's test allowances only cover `#[test]` functions.
 #![allow(clippy::unwrap_used)]
 
+use composable_rust_core::backend::{EventLog, SnapshotStore, StoreLifecycle, SubscriptionStore};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use composable_rust_core::{
-    CodecId, EventId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent,
-    StreamId, StreamRange, Version,
+    CodecId, EventId, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, StreamId,
+    StreamRange, Version,
 };
 use composable_rust_sqlite::SqliteEventStore;
 use sqlx::migrate::{Migrate, Migration, MigrationType};

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "benchmark set-up; a failure should panic")]
 #![allow(missing_docs, reason = "criterion_group! generates undocumented functions")]
 
+use composable_rust_core::backend::EventLog;
 use std::sync::Arc;
 
 use composable_rust_core::{

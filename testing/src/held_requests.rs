@@ -10,9 +10,10 @@ use std::fmt::{self, Debug};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use composable_rust_core::backend::{RequestHandler, execute_request};
 use composable_rust_core::{
     CodecId, Event, EventStore, EventStoreError, EventStoreReply, EventStoreRequest, ExpectedVersion, Metadata,
-    NewEvent, RequestHandler, StreamId, async_trait, execute_request,
+    NewEvent, StreamId, async_trait,
 };
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;

@@ -17,23 +17,27 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 use std::task::{Context, Poll};
 
 use chrono::{SubsecRound, Utc};
+use composable_rust_core::backend::{
+    EventLog, HandlerLease, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry,
+    validate_append, validate_handler_name,
+};
 use composable_rust_core::{
-    AppendResult, EventId, EventStore, EventStoreError, EventStream, EventType, ExpectedVersion, GlobalPosition,
-    HandlerLease, HealthReport, LocalLeases, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo,
-    StreamRange, Version, async_trait, idempotent_retry, validate_append, validate_handler_name,
+    AppendResult, EventId, EventStoreError, EventStream, EventType, ExpectedVersion, GlobalPosition, HealthReport,
+    LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait,
 };
 use futures::Stream;
 use futures::stream::BoxStream;
 
-/// How many events [`EventStore::read_stream`] copies per lock acquisition.
+/// How many events [`EventLog::read_stream`] copies per lock acquisition.
 const READ_PAGE: usize = 512;
 
-/// An [`EventStore`] kept in memory: same contract as the database backends, plus inspection helpers.
+/// An [`EventStore`](composable_rust_core::EventStore) kept in memory: same contract as the database backends, plus inspection helpers.
 ///
 /// Cheap to clone: clones share the same events, snapshots and checkpoints. Nothing is persisted.
 ///
 /// ```
-/// use composable_rust_core::{CodecId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, Version};
+/// use composable_rust_core::backend::EventLog;
+/// use composable_rust_core::{CodecId, ExpectedVersion, Metadata, NewEvent, StreamId, Version};
 /// use composable_rust_testing::InMemoryEventStore;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -186,7 +190,7 @@ impl fmt::Debug for InMemoryEventStore {
 }
 
 #[async_trait]
-impl EventStore for InMemoryEventStore {
+impl EventLog for InMemoryEventStore {
     async fn append(
         &self,
         stream_id: &StreamId,
@@ -257,6 +261,20 @@ impl EventStore for InMemoryEventStore {
         })
     }
 
+    async fn load_stream(
+        &self,
+        stream_id: &StreamId,
+        range: StreamRange,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        // One lock acquisition and one exact-size copy: the caller asked for the whole range in memory anyway.
+        let log = self.read_log();
+        let Some(stream) = log.stream(stream_id) else { return Ok(Vec::new()) };
+        let len = stream.events.len();
+        let start = index_of(range.from.max(Version::FIRST)).min(len);
+        let end = range.to.map_or(len, |to| index_of(to).saturating_add(1).min(len)).max(start);
+        Ok(stream.events[start..end].to_vec())
+    }
+
     async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
         Ok(self.read_log().version_of(stream_id))
     }
@@ -305,7 +323,10 @@ impl EventStore for InMemoryEventStore {
             })
             .collect())
     }
+}
 
+#[async_trait]
+impl SnapshotStore for InMemoryEventStore {
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
         let mut snapshot = snapshot.clone();
         snapshot.taken_at = snapshot.taken_at.trunc_subsecs(6);
@@ -320,7 +341,10 @@ impl EventStore for InMemoryEventStore {
     async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
         Ok(lock_write(&self.inner.snapshots).remove(stream_id).is_some())
     }
+}
 
+#[async_trait]
+impl SubscriptionStore for InMemoryEventStore {
     async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
         validate_handler_name(handler)?;
         Ok(self.checkpoints().get(handler).copied())
@@ -332,36 +356,25 @@ impl EventStore for InMemoryEventStore {
         Ok(())
     }
 
+    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+        validate_handler_name(handler)?;
+        Ok(self.inner.leases.try_acquire(handler))
+    }
+
     fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
         let commits = self.inner.commits.subscribe();
         Some(Box::pin(futures::stream::unfold(commits, |mut commits| async move {
             commits.changed().await.ok().map(|()| ((), commits))
         })))
     }
+}
 
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
-        validate_handler_name(handler)?;
-        Ok(self.inner.leases.try_acquire(handler))
-    }
-
+#[async_trait]
+impl StoreLifecycle for InMemoryEventStore {
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         let started = std::time::Instant::now();
         drop(self.read_log());
         Ok(HealthReport { backend: "in-memory", round_trip: started.elapsed() })
-    }
-
-    async fn load_stream(
-        &self,
-        stream_id: &StreamId,
-        range: StreamRange,
-    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        // One lock acquisition and one exact-size copy: the caller asked for the whole range in memory anyway.
-        let log = self.read_log();
-        let Some(stream) = log.stream(stream_id) else { return Ok(Vec::new()) };
-        let len = stream.events.len();
-        let start = index_of(range.from.max(Version::FIRST)).min(len);
-        let end = range.to.map_or(len, |to| index_of(to).saturating_add(1).min(len)).max(start);
-        Ok(stream.events[start..end].to_vec())
     }
 }
 

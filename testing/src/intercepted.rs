@@ -5,10 +5,10 @@ use std::fmt::Debug;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use composable_rust_core::backend::{EventLog, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore};
 use composable_rust_core::{
-    AppendResult, EventId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HandlerLease,
-    HealthReport, LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version,
-    async_trait,
+    AppendResult, EventId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport,
+    LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait,
 };
 use futures::stream::BoxStream;
 
@@ -16,7 +16,7 @@ use futures::stream::BoxStream;
 /// test needs to intercept another call, rather than writing another forwarding store.
 #[async_trait]
 pub trait Intercept: Send + Sync + Debug + 'static {
-    /// Called for every [`EventStore::append`].
+    /// Called for every [`EventLog::append`].
     ///
     /// # Errors
     /// Whatever the test wants the caller to see.
@@ -30,7 +30,7 @@ pub trait Intercept: Send + Sync + Debug + 'static {
         inner.append(stream_id, expected, events).await
     }
 
-    /// Called for every [`EventStore::read_all`].
+    /// Called for every [`EventLog::read_all`].
     ///
     /// # Errors
     /// Whatever the test wants the caller to see.
@@ -44,7 +44,7 @@ pub trait Intercept: Send + Sync + Debug + 'static {
         inner.read_all(after, filter, limit).await
     }
 
-    /// Called for every [`EventStore::try_acquire_lease`].
+    /// Called for every [`SubscriptionStore::try_acquire_lease`].
     ///
     /// # Errors
     /// Whatever the test wants the caller to see.
@@ -63,6 +63,7 @@ pub trait Intercept: Send + Sync + Debug + 'static {
 /// ```
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicBool, Ordering};
+/// use composable_rust_core::backend::EventLog;
 /// use composable_rust_core::{EventStore, EventStoreError, GlobalPosition, LogFilter, RecordedEvent, async_trait};
 /// use composable_rust_testing::{InMemoryEventStore, Intercept, Intercepted};
 ///
@@ -118,7 +119,7 @@ impl<I> Deref for Intercepted<I> {
 }
 
 #[async_trait]
-impl<I: Intercept> EventStore for Intercepted<I> {
+impl<I: Intercept> EventLog for Intercepted<I> {
     async fn append(
         &self,
         stream_id: &StreamId,
@@ -157,7 +158,10 @@ impl<I: Intercept> EventStore for Intercepted<I> {
     ) -> Result<Vec<StreamInfo>, EventStoreError> {
         self.inner.list_streams(prefix, after, limit).await
     }
+}
 
+#[async_trait]
+impl<I: Intercept> SnapshotStore for Intercepted<I> {
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
         self.inner.save_snapshot(snapshot).await
     }
@@ -169,7 +173,10 @@ impl<I: Intercept> EventStore for Intercepted<I> {
     async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
         self.inner.delete_snapshot(stream_id).await
     }
+}
 
+#[async_trait]
+impl<I: Intercept> SubscriptionStore for Intercepted<I> {
     async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
         self.inner.load_checkpoint(handler).await
     }
@@ -178,16 +185,19 @@ impl<I: Intercept> EventStore for Intercepted<I> {
         self.inner.save_checkpoint(handler, position).await
     }
 
-    async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
-        self.inner.health_check().await
+    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
+        self.intercept.try_acquire_lease(&*self.inner, handler).await
     }
 
     fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
         self.inner.commit_notifications()
     }
+}
 
-    async fn try_acquire_lease(&self, handler: &str) -> Result<Option<HandlerLease>, EventStoreError> {
-        self.intercept.try_acquire_lease(&*self.inner, handler).await
+#[async_trait]
+impl<I: Intercept> StoreLifecycle for Intercepted<I> {
+    async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
+        self.inner.health_check().await
     }
 
     async fn close(&self) -> Result<(), EventStoreError> {

@@ -6,6 +6,7 @@
     reason = "test helpers outside #[test] functions; a failure should panic"
 )]
 
+use composable_rust_core::backend::{EventLog, SnapshotStore};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions; a failure should panic")]
 
+use composable_rust_core::backend::EventLog;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 

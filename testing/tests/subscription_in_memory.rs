@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use composable_rust_core::backend::SubscriptionStore;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

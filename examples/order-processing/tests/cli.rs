@@ -7,6 +7,7 @@
 // The helpers below are test code too: a failed set-up step should fail the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use composable_rust::backend::{EventLog, SnapshotStore};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -15,7 +16,7 @@ use chrono::{SecondsFormat, Utc};
 
 use composable_rust::sqlite::SqliteEventStore;
 use composable_rust::testing::postgres_fixture::PostgresTestDatabase;
-use composable_rust::{CodecId, EventStore, GlobalPosition, LogFilter, RecordedEvent, Snapshot};
+use composable_rust::{CodecId, GlobalPosition, LogFilter, RecordedEvent, Snapshot};
 use order_processing::domain::{Order, OrderStatus};
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-processing");

@@ -6,13 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "set-up failures should fail the test loudly")]
 
+use composable_rust::backend::{EventLog, StoreLifecycle};
 use std::collections::{BTreeMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use composable_rust::postgres::PostgresEventStore;
 use composable_rust::testing::postgres_cluster::PrivateCluster;
-use composable_rust::{EventStore, GlobalPosition, LogFilter, RecordedEvent, StreamId};
+use composable_rust::{GlobalPosition, LogFilter, RecordedEvent, StreamId};
 
 const BIN: &str = env!("CARGO_BIN_EXE_order-processing");
 const ORDERS: u32 = 8;

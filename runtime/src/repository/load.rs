@@ -4,9 +4,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use composable_rust_core::{
-    Aggregate, EventStoreError, LoadRequest, LoadUntil, StreamId, StreamRange, Version, load_history,
-};
+use composable_rust_core::backend::load_history;
+use composable_rust_core::{Aggregate, EventStoreError, LoadRequest, LoadUntil, StreamId, StreamRange, Version};
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -1,6 +1,7 @@
 //! Cases about event ids: every event keeps the id it was appended with, ids are looked up directly, and
-//! an append retried with the same ids is written once (the idempotency rule of `EventStore::append`).
+//! an append retried with the same ids is written once (the idempotency rule of `EventLog::append`).
 
+use composable_rust_core::backend::EventLog;
 use std::sync::Arc;
 
 use composable_rust_core::{

@@ -108,7 +108,7 @@ where
             Store::builder(recorder, self.state.clone(), self.environment)
                 .clock(Arc::new(clock.clone()))
                 .event_store(Arc::clone(&event_store))
-                .request_handler(Arc::clone(&requests) as Arc<dyn composable_rust_core::RequestHandler>)
+                .request_handler(Arc::clone(&requests) as Arc<dyn composable_rust_core::backend::RequestHandler>)
                 .build()
         };
         TestStore {

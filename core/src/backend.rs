@@ -1,0 +1,120 @@
+//! What backend authors need and application authors do not: the four traits an event store implements
+//! ([`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`]; their sum is
+//! [`EventStore`](crate::EventStore)), the checks every backend applies before it writes
+//! ([`validate_append`], [`idempotent_retry`], [`validate_handler_name`]), lease plumbing ([`HandlerLease`],
+//! [`LeaseGuard`], [`LocalLeases`]), decoding help ([`EventTypeCache`]) and the plumbing a runtime uses
+//! to run effects ([`Task`], [`RequestHandler`], [`execute_request`]).
+//!
+//! A new backend implements the four traits and runs the conformance suite of `composable-rust-testing`.
+
+use crate::error::EventStoreError;
+use crate::event::{EventId, NewEvent, RecordedEvent};
+use crate::event_store::AppendResult;
+use crate::stream::{StreamId, Version};
+
+pub use crate::effect::{Task, TaskFuture};
+pub use crate::event::EventTypeCache;
+pub use crate::event_store::{EventLog, SnapshotStore, StoreLifecycle, SubscriptionStore};
+pub use crate::operation::{RequestHandler, StoreRequests, execute_request, load_history};
+pub use crate::projection::{HandlerLease, LeaseGuard, LocalLeases};
+
+/// Checks what every backend must refuse before touching storage: empty batches and invalid events.
+///
+/// # Errors
+/// [`EventStoreError::InvalidInput`] naming the problem.
+pub fn validate_append(stream_id: &StreamId, events: &[NewEvent]) -> Result<(), EventStoreError> {
+    if events.is_empty() {
+        return Err(crate::error::InvalidInput::EmptyBatch { stream_id: stream_id.clone() }.into());
+    }
+    for event in events {
+        event.validate()?;
+    }
+    if events.len() > 1 {
+        let mut ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
+        ids.sort_unstable();
+        if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(crate::error::InvalidInput::Other(format!(
+                "event id {} appears twice in one append to {stream_id}; every event needs its own id",
+                pair[0]
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The idempotency rule of [`EventLog::append`], for backends: given the batch and the stored events
+/// that carry any of its ids (in any stream, in any order), decide whether the append is a retry.
+///
+/// - No stored event has an id of the batch: `Ok(None)`, append normally.
+/// - Every event of the batch is stored, in `stream_id`, at consecutive versions in the batch's order,
+///   each exactly as in the batch: `Ok(Some(result))`, the result of the append that stored them. Write
+///   nothing.
+/// - Anything else (another stream, another payload, a batch stored only in part or in another order):
+///   [`EventStoreError::EventIdInUse`] naming the first id that does not match. Write nothing.
+///
+/// # Errors
+/// [`EventStoreError::EventIdInUse`] as above.
+pub fn idempotent_retry(
+    stream_id: &StreamId,
+    events: &[NewEvent],
+    stored: &[RecordedEvent],
+) -> Result<Option<AppendResult>, EventStoreError> {
+    if stored.is_empty() {
+        return Ok(None);
+    }
+    let in_use = |stored: &RecordedEvent, difference| EventStoreError::EventIdInUse {
+        id: stored.id,
+        stream_id: stored.stream_id.clone(),
+        version: stored.version,
+        difference,
+    };
+    let mut positions = Vec::with_capacity(events.len());
+    let mut previous: Option<Version> = None;
+    for event in events {
+        let Some(found) = stored.iter().find(|s| s.id == event.id) else {
+            // Part of the batch is stored and part is not: not a retry of one append.
+            return Err(stored.first().map_or_else(
+                || EventStoreError::backend("check an append for a retry", "no stored event to compare"),
+                |s| in_use(s, "was appended without the other events of this batch"),
+            ));
+        };
+        if found.stream_id != *stream_id {
+            return Err(in_use(found, "belongs to another stream"));
+        }
+        if previous.is_some_and(|v| found.version != v.next()) {
+            return Err(in_use(found, "is not in the order of this batch"));
+        }
+        if !event.is_stored_as(found) {
+            let difference = if event.event_type != found.event_type.as_str() {
+                "has another event type"
+            } else if event.payload[..] != found.payload[..] || event.codec != found.codec {
+                "has another payload"
+            } else {
+                "has other metadata"
+            };
+            return Err(in_use(found, difference));
+        }
+        previous = Some(found.version);
+        positions.push(found.position);
+    }
+    if stored.len() > events.len() {
+        // The same id twice in storage cannot happen (ids are unique); be strict anyway.
+        return Err(in_use(&stored[0], "is stored more than once"));
+    }
+    Ok(previous.map(|stream_version| AppendResult { stream_version, positions }))
+}
+
+/// Checks a checkpoint's handler name: non-empty, at most 255 bytes, no control characters.
+///
+/// # Errors
+/// [`EventStoreError::InvalidInput`] naming the problem.
+pub fn validate_handler_name(handler: &str) -> Result<(), EventStoreError> {
+    if handler.is_empty() || handler.len() > 255 || handler.chars().any(char::is_control) {
+        return Err(crate::error::InvalidInput::Other(format!(
+            "invalid handler name {handler:?}: use a non-empty name of at most 255 bytes without control characters"
+        ))
+        .into());
+    }
+    Ok(())
+}
