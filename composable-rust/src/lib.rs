@@ -26,7 +26,7 @@
 //! # Where things are
 //! The crate root holds what most programs name; each module below groups the rest of one subject.
 //!
-//! - Reducers and the runtime: [`Reducer`], [`Effect`],
+//! - Reducers and the runtime: [`Reducer`], [`ReducerExt`] (composition read left to right), [`Effect`],
 //!   [`Store`]; more in [`compose`] and [`effect`].
 //! - Aggregates: [`Aggregate`] (pure `decide` and `apply`), [`EventSourced`] (an aggregate as a reducer),
 //!   [`Repository`] (the direct API), [`SnapshotPolicy`]; more in [`aggregate`].
@@ -56,8 +56,8 @@
 
 pub use composable_rust_core::{
     Aggregate, Effect, Event, EventId, EventStore, EventStoreError, EventStoreOperation, EventStoreRequest,
-    ExpectedVersion, GlobalPosition, Metadata, NewEvent, RecordedEvent, Reducer, StreamId, Version, async_trait,
-    error_chain, reducer_fn,
+    ExpectedVersion, GlobalPosition, Metadata, NewEvent, RecordedEvent, Reducer, ReducerExt, StreamId, Version,
+    async_trait, error_chain, reducer_fn,
 };
 pub use composable_rust_runtime::{EventSourced, Repository, SnapshotPolicy, Store};
 
@@ -67,7 +67,7 @@ pub mod config;
 /// of the action (in the manner of TCA's `Scope`, `ifLet` and `forEach`).
 pub mod compose {
     pub use composable_rust_core::compose::*;
-    pub use composable_rust_core::{Combine, FnReducer, case};
+    pub use composable_rust_core::{Combine, FnReducer, Scoped, case};
 }
 
 /// Effects and how the [`Store`] runs them: ids for cancellation, the sink a task sends
@@ -145,6 +145,7 @@ pub mod testing {
 
 /// The imports most programs need: `use composable_rust::prelude::*;`.
 pub mod prelude {
+    pub use composable_rust_core::ReducerExt;
     pub use composable_rust_core::{
         Aggregate, Combine, Effect, EffectId, Event, EventStore, EventStoreError, EventStoreOperation,
         EventStoreRequest, ExpectedVersion, ForEach, Identifiable, IfLet, Metadata, Reducer, Scope, StreamId, Version,

@@ -10,6 +10,9 @@
 //! An [`ActionCase`] says how a child action sits inside a parent action; the [`case!`](crate::case)
 //! macro builds one from an enum variant.
 //!
+//! [`ReducerExt`](crate::ReducerExt) builds these from a parent, left to right:
+//! `parent.scope(..).if_let(..).for_each(..)`.
+//!
 //! Cancelling a child never loses a write: an event store write that has started (append, save
 //! snapshot, save checkpoint) completes, and only its reply, which the child is no longer there to
 //! receive, is discarded.
@@ -93,8 +96,9 @@ macro_rules! case {
 
 /// Runs a child reducer on part of the parent state, for one case of the parent action.
 ///
-/// Actions of other cases are ignored (the effect is [`Effect::None`]); combine the scope with the
-/// parent's own reducer using [`Combine`](crate::Combine).
+/// Actions of other cases are ignored (the effect is [`Effect::None`]). Attach it to the parent's own
+/// reducer with [`ReducerExt::scope`](crate::ReducerExt::scope), which runs the child first, or combine
+/// the two yourself with [`Combine`](crate::Combine).
 pub struct Scope<R: Reducer, P, PA, E> {
     child: R,
     state: StateLens<P, R::State>,

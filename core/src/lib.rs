@@ -6,8 +6,9 @@
 //! on them. Events are persisted through the [`EventStore`] trait, which every backend implements.
 //!
 //! # Concepts
-//! - Reducers and composition: [`Reducer`], [`Combine`], [`Scope`], [`IfLet`] (children are [`Identifiable`]),
-//!   [`ForEach`], [`case!`].
+//! - Reducers and composition: [`Reducer`], written left to right with [`ReducerExt`]
+//!   (`parent.scope(..).if_let(..).for_each(..)`), which builds [`Combine`], [`Scope`], [`IfLet`] (children are
+//!   [`Identifiable`]) and [`ForEach`]; [`case!`] names an action case.
 //! - Effects: [`Effect`], [`EffectId`], [`ActionSink`], and [`EventStoreOperation`] for event store calls: an
 //!   [`EventStoreRequest`] (a value tests compare) plus what to do with its [`EventStoreReply`].
 //! - Streams: [`StreamId`], [`Version`] (first event is 1, empty stream is 0), [`GlobalPosition`],
@@ -36,6 +37,7 @@ mod event_store;
 mod operation;
 mod projection;
 mod reducer;
+mod reducer_ext;
 mod snapshot;
 pub mod stream;
 mod upcast;
@@ -51,6 +53,7 @@ pub use event_store::{AppendResult, EventStore, EventStream, HealthReport, LogFi
 pub use operation::{EventStoreOperation, EventStoreReply, EventStoreRequest, LoadRequest, LoadUntil, LoadedHistory};
 pub use projection::{ApplyError, CheckpointedHandler};
 pub use reducer::{Combine, FnReducer, Reducer, reducer_fn};
+pub use reducer_ext::{ReducerExt, Scoped};
 pub use snapshot::Snapshot;
 pub use stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
 pub use upcast::{EventDecodeError, EventDecoder, UnknownEventTypes, Upcasters};

@@ -2,9 +2,9 @@
 //!
 //! - [`CounterReducer`] is the child: increment, decrement, and "increment later", a delayed effect that
 //!   can be cancelled before it fires.
-//! - [`app`] composes two of them into the parent with [`Scope`] (each child sees only its own state and
-//!   actions, selected with [`case!`]) and [`Combine`] (child reducers plus the parent's own logic), and
-//!   adds a parent action that resets both and cancels their pending increments.
+//! - [`app`] attaches two of them to the parent's own logic with [`ReducerExt::scope`] (each child sees
+//!   only its own state and actions, selected with [`case!`]); the parent adds an action that resets both
+//!   and cancels their pending increments.
 //!
 //! The tests in `tests/counter.rs` drive it with a `TestStore`; `src/main.rs` runs it with a real `Store`.
 //!
@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use composable_rust_core::{Combine, Effect, EffectId, Reducer, Scope, case, reducer_fn};
+use composable_rust_core::{Effect, EffectId, Reducer, ReducerExt, case, reducer_fn};
 
 /// The state of one counter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,18 +121,6 @@ pub const RIGHT_TIMER: &str = "counter/right/timer";
 /// The app reducer: each counter scoped to its half of the state and its case of the action, plus the
 /// parent's own logic for [`AppAction::ResetAll`]. Delayed increments wait `delay`.
 pub fn app(delay: Duration) -> impl Reducer<State = App, Action = AppAction, Environment = ()> + Send + Sync + 'static {
-    let left = Scope::new(
-        |app: &mut App| &mut app.left,
-        case!(AppAction::Left),
-        |env: &()| env,
-        CounterReducer::new(EffectId::new(LEFT_TIMER), delay),
-    );
-    let right = Scope::new(
-        |app: &mut App| &mut app.right,
-        case!(AppAction::Right),
-        |env: &()| env,
-        CounterReducer::new(EffectId::new(RIGHT_TIMER), delay),
-    );
     let parent = reducer_fn(|app: &mut App, action: AppAction, _env: &()| match action {
         AppAction::ResetAll => {
             *app = App::default();
@@ -140,7 +128,20 @@ pub fn app(delay: Duration) -> impl Reducer<State = App, Action = AppAction, Env
         }
         AppAction::Left(_) | AppAction::Right(_) => Effect::None,
     });
-    Combine::new(Combine::new(left, right), parent)
+    // Each child runs before the parent; neither sees the other's actions.
+    parent
+        .scope(
+            |app| &mut app.left,
+            case!(AppAction::Left),
+            |env| env,
+            CounterReducer::new(EffectId::new(LEFT_TIMER), delay),
+        )
+        .scope(
+            |app| &mut app.right,
+            case!(AppAction::Right),
+            |env| env,
+            CounterReducer::new(EffectId::new(RIGHT_TIMER), delay),
+        )
 }
 
 #[cfg(test)]

@@ -22,17 +22,19 @@
 //! expected version, events, metadata) and the snapshot, and can answer any of them with a conflict or an
 //! outage (see the tests at the bottom of this file).
 //!
-//! [`OrderApp`] calls [`EventSourced::reduce`](Reducer::reduce) directly rather than composing it with
-//! `Scope` + `case!` + `Combine`: it has to turn a user's command into an [`AggregateAction::Command`]
-//! (with the correlation id and actor in its [`Metadata`]) and, after each step, read the order the step
-//! left behind to record an [`Outcome`]. With a direct call that is one `match` read top to bottom, and the
-//! command reaches the aggregate in the same reduction; a `Scope` would need the command to travel through
-//! an extra `Effect::send`, and the reader would need to know in which order `Combine` runs its two halves.
+//! [`OrderApp`] is composed left to right with [`ReducerExt::scope`]: [`EventSourced<Order>`](EventSourced)
+//! runs on [`AppState::orders`] for the actions [`order_steps`] picks out, and then the parent,
+//! [`RecordOutcomes`], reads the order each final step left behind and records an [`Outcome`]. The child
+//! runs before the parent (the rule of every builder that attaches a child), so the parent always sees the
+//! order after the step. [`order_steps`] is also where a user's [`AppAction::Execute`] becomes an
+//! [`AggregateAction::Command`] with the correlation id and actor in its [`Metadata`], so the command
+//! reaches the aggregate in the same reduction, without an extra `Effect::send`.
 
 use composable_rust::aggregate::{
     AggregateAction, AggregateEnvironment, AggregateFailure, Aggregates, LoadedAggregate, RepositoryConfig,
 };
-use composable_rust::{Effect, EventSourced, Metadata, Reducer, Version};
+use composable_rust::compose::{ActionCase, Scoped};
+use composable_rust::{Effect, EventSourced, Metadata, Reducer, ReducerExt, Version};
 use uuid::Uuid;
 
 use crate::domain::{Order, OrderCommand, OrderEvent, OrderId, Rejection};
@@ -111,10 +113,11 @@ impl AppState {
 }
 
 /// The reducer of the order-processing application. Pure: all I/O is in the event store requests of the
-/// [`EventSourced<Order>`](EventSourced) reducer it delegates to.
-#[derive(Debug, Clone, Default)]
+/// [`EventSourced<Order>`](EventSourced) reducer it runs.
+#[derive(Debug)]
 pub struct OrderApp {
     orders: EventSourced<Order>,
+    reducer: Scoped<RecordOutcomes, EventSourced<Order>>,
 }
 
 impl OrderApp {
@@ -122,7 +125,12 @@ impl OrderApp {
     /// codec new events are written with.
     #[must_use]
     pub fn new(config: RepositoryConfig) -> Self {
-        Self { orders: EventSourced::with_config(config) }
+        Self::with_orders(EventSourced::with_config(config))
+    }
+
+    fn with_orders(orders: EventSourced<Order>) -> Self {
+        let reducer = RecordOutcomes.scope(|s| &mut s.orders, order_steps(), |env| env, orders.clone());
+        Self { orders, reducer }
     }
 
     /// The aggregate reducer commands run through: tests use it to build the requests they expect.
@@ -132,26 +140,66 @@ impl OrderApp {
     }
 }
 
+impl Default for OrderApp {
+    fn default() -> Self {
+        Self::with_orders(EventSourced::default())
+    }
+}
+
+impl Clone for OrderApp {
+    fn clone(&self) -> Self {
+        Self::with_orders(self.orders.clone())
+    }
+}
+
 impl Reducer for OrderApp {
     type State = AppState;
     type Action = AppAction;
     type Environment = AggregateEnvironment;
 
     fn reduce(&self, state: &mut AppState, action: AppAction, env: &AggregateEnvironment) -> Effect<AppAction> {
-        let step = match action {
-            AppAction::Execute { order, command, correlation_id } => {
-                let metadata = Metadata::correlated(correlation_id).with_actor(ACTOR);
-                AggregateAction::command(order.stream_id().clone(), command, metadata)
-            }
-            AppAction::Order(step) => step,
-        };
-        // The last step of a command becomes its outcome, read after the aggregate reducer has applied it.
-        let last_step = step.is_final().then(|| step.clone());
-        let effect = self.orders.reduce(&mut state.orders, step, env).map(AppAction::Order);
-        if let Some(outcome) = last_step.and_then(|step| outcome_of(&state.orders, step)) {
+        self.reducer.reduce(state, action, env)
+    }
+}
+
+/// How [`AppAction`] carries the actions of [`EventSourced<Order>`](EventSourced): a user's
+/// [`AppAction::Execute`] is a new command, stamped with its correlation id and [`ACTOR`]; an
+/// [`AppAction::Order`] is a step fed back by the aggregate's own effects, and what those effects are
+/// wrapped into.
+#[must_use]
+pub fn order_steps() -> ActionCase<AppAction, AggregateAction<Order>> {
+    ActionCase::new(
+        |action| {
+            Some(match action {
+                AppAction::Execute { order, command, correlation_id } => {
+                    let metadata = Metadata::correlated(correlation_id).with_actor(ACTOR);
+                    AggregateAction::command(order.stream_id().clone(), command, metadata)
+                }
+                AppAction::Order(step) => step,
+            })
+        },
+        AppAction::Order,
+    )
+}
+
+/// The parent of [`OrderApp`]: records the [`Outcome`] of each command when its last step arrives. It runs
+/// after [`EventSourced<Order>`](EventSourced) has applied that step, so it reads the order as the step
+/// left it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordOutcomes;
+
+impl Reducer for RecordOutcomes {
+    type State = AppState;
+    type Action = AppAction;
+    type Environment = AggregateEnvironment;
+
+    fn reduce(&self, state: &mut AppState, action: AppAction, _env: &AggregateEnvironment) -> Effect<AppAction> {
+        if let AppAction::Order(step) = action
+            && let Some(outcome) = outcome_of(&state.orders, step)
+        {
             state.outcomes.push(outcome);
         }
-        effect
+        Effect::None
     }
 }
 
