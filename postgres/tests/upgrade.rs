@@ -13,7 +13,8 @@ use composable_rust_core::backend::{EventLog, StoreLifecycle};
 use std::collections::HashSet;
 
 use composable_rust_core::{
-    CodecId, ExpectedVersion, GlobalPosition, LogFilter, NewEvent, RecordedEvent, StreamId, StreamRange, Version,
+    CodecId, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, NewEvent, RecordedEvent, SchemaError,
+    StreamId, StreamRange, Version,
 };
 use composable_rust_postgres::{PostgresConfig, PostgresEventStore};
 use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
@@ -250,7 +251,8 @@ async fn a_database_migrated_by_the_previous_release_is_upgraded_by_migrate_with
 
     let store = this_build(&db).await;
     let stale = store.health_check().await.unwrap_err();
-    assert!(stale.to_string().contains("at migration 1, this build expects 2"), "{stale}");
+    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 1, expected: 2, .. })), "{stale:?}");
+    assert!(stale.to_string().contains("is at migration 1, but this build expects 2"), "{stale}");
     store.migrate().await.unwrap();
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
         .fetch_all(store.pool())

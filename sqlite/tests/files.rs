@@ -145,7 +145,7 @@ async fn a_database_with_a_newer_schema_is_refused_and_left_unchanged() {
         pool.close().await;
     }
     let before = std::fs::read(&path).unwrap();
-    assert_schema_error_mentioning(SqliteEventStore::open(&path).await, "newer version");
+    assert_schema_error_mentioning(SqliteEventStore::open(&path).await, "newer than this code");
     assert!(std::fs::read(&path).unwrap() == before, "refusing a newer schema must leave the file unchanged");
 }
 
