@@ -30,7 +30,8 @@ fn setup() -> Bench {
     // Under target/ rather than /tmp, which may be a RAM disk where fsync costs nothing.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let open = |name: &str, durability| {
-        let config = SqliteConfig { durability, ..SqliteConfig::default() };
+        let mut config = SqliteConfig::default();
+        config.durability = durability;
         let store = runtime.block_on(SqliteEventStore::open_with(dir.path().join(name), config)).unwrap();
         Arc::new(store) as Arc<dyn EventStore>
     };

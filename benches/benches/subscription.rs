@@ -167,7 +167,11 @@ fn catch_up(c: &mut Criterion, backends: &[Backend]) {
                     for _ in 0..iters {
                         let name = format!("catch-up-{}", RUN.fetch_add(1, Ordering::Relaxed));
                         let mut subscription = Subscription::new(Arc::clone(&backend.store), name, Count::default())
-                            .config(SubscriptionConfig { page_size, ..SubscriptionConfig::default() });
+                            .config({
+                                let mut config = SubscriptionConfig::default();
+                                config.page_size = page_size;
+                                config
+                            });
                         let started = Instant::now();
                         let report = backend.runtime.block_on(subscription.run_to_end()).unwrap();
                         total += started.elapsed();

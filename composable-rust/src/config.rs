@@ -43,6 +43,7 @@ pub struct ConfigFile {
 /// Which event store to open and how; the `[event_store]` table of a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct EventStoreConfig {
     /// The backend. Default: [`Backend::Sqlite`].
     #[serde(default)]
@@ -116,6 +117,7 @@ impl Backend {
 /// The `[event_store.sqlite]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SqliteSettings {
     /// The database file; its parent folders are created. Required when the backend is `sqlite`.
     pub path: Option<PathBuf>,
@@ -124,6 +126,7 @@ pub struct SqliteSettings {
 /// The `[event_store.postgres]` table. Unset numbers keep the backend's documented defaults.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PostgresSettings {
     /// The server, as a `postgres://user:password@host:port/database` URL. Required when the backend is
     /// `postgres` (or set `DATABASE_URL`).

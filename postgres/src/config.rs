@@ -28,6 +28,7 @@ use crate::error::PostgresError;
 /// # Ok::<(), composable_rust_core::EventStoreError>(())
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct PostgresConfig {
     options: PgConnectOptions,
     /// Most connections the pool opens. Default: 10.

@@ -180,13 +180,11 @@ async fn a_server_restart_during_appends_and_a_subscription_loses_and_duplicates
     store.migrate().await.unwrap();
     sqlx::query(CREATE_HANDLED).execute(store.pool()).await.unwrap();
 
-    let subscription_config = SubscriptionConfig {
-        poll_interval: Duration::from_millis(100),
-        lease_retry: Duration::from_millis(200),
-        lease_check_interval: Duration::from_millis(500),
-        backoff: Backoff { initial: Duration::from_millis(50), max: Duration::from_secs(1) },
-        ..SubscriptionConfig::default()
-    };
+    let mut subscription_config = SubscriptionConfig::default();
+    subscription_config.poll_interval = Duration::from_millis(100);
+    subscription_config.lease_retry = Duration::from_millis(200);
+    subscription_config.lease_check_interval = Duration::from_millis(500);
+    subscription_config.backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_secs(1) };
     let handler = Transactional::new(store.clone(), Handled);
     let subscription = Subscription::checkpointed(Arc::new(store.clone()), "restart-counter", handler)
         .config(subscription_config)

@@ -83,12 +83,11 @@ impl Intercept for Flaky {
 }
 
 fn config() -> SubscriptionConfig {
-    SubscriptionConfig {
-        poll_interval: Duration::from_millis(10),
-        lease_check_interval: Duration::from_millis(5),
-        backoff: Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(20) },
-        ..SubscriptionConfig::default()
-    }
+    let mut config = SubscriptionConfig::default();
+    config.poll_interval = Duration::from_millis(10);
+    config.lease_check_interval = Duration::from_millis(5);
+    config.backoff = Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(20) };
+    config
 }
 
 async fn append(store: &dyn EventStore, stream: &str, count: usize) -> GlobalPosition {

@@ -26,10 +26,12 @@ pub enum Durability {
 /// use std::time::Duration;
 /// use composable_rust_sqlite::{Durability, SqliteConfig};
 ///
-/// let config = SqliteConfig { durability: Durability::Normal, ..SqliteConfig::default() };
+/// let mut config = SqliteConfig::default();
+/// config.durability = Durability::Normal;
 /// assert_eq!(config.busy_timeout, Duration::from_secs(5));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SqliteConfig {
     /// How long a writer waits for another process's write transaction before failing with
     /// [`EventStoreError::Unavailable`](composable_rust_core::EventStoreError::Unavailable) ("database is

@@ -144,7 +144,8 @@ async fn reads_proceed_while_a_long_batch_is_being_written() {
 async fn a_lock_held_past_the_busy_timeout_is_transient_and_the_retry_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
-    let config = SqliteConfig { busy_timeout: Duration::from_millis(50), ..SqliteConfig::default() };
+    let mut config = SqliteConfig::default();
+    config.busy_timeout = Duration::from_millis(50);
     let store = SqliteEventStore::open_with(&path, config).await.unwrap();
     let stream = StreamId::new("locked-1").unwrap();
     let events = vec![event(0), event(0)];

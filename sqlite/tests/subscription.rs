@@ -181,12 +181,10 @@ async fn a_finished_run_releases_its_lease_row_at_once() {
     subscription_suite::append(&sqlite.store, "order-1", 3).await;
     for _ in 0..2 {
         let handler = sqlite.handler("report", None).await;
-        let mut run = composable_rust_runtime::Subscription::checkpointed(sqlite.store(), "report", handler).config(
-            composable_rust_runtime::SubscriptionConfig {
-                when_locked: composable_rust_runtime::WhenLocked::Fail,
-                ..composable_rust_runtime::SubscriptionConfig::default()
-            },
-        );
+        let mut config = composable_rust_runtime::SubscriptionConfig::default();
+        config.when_locked = composable_rust_runtime::WhenLocked::Fail;
+        let mut run =
+            composable_rust_runtime::Subscription::checkpointed(sqlite.store(), "report", handler).config(config);
         run.run_to_end().await.unwrap();
     }
     assert!(sqlite.store.try_acquire_lease("report", LEASE_TTL).await.unwrap().is_some());

@@ -58,15 +58,14 @@ pub fn unique(label: &str) -> String {
 
 /// The suite's subscription settings: short intervals, small pages, only `category`.
 pub fn config(category: &str) -> SubscriptionConfig {
-    SubscriptionConfig {
-        filter: LogFilter::all().category(category),
-        page_size: 7,
-        poll_interval: Duration::from_millis(20),
-        lease_retry: Duration::from_millis(20),
-        lease_check_interval: Duration::from_millis(50),
-        backoff: Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(100) },
-        ..SubscriptionConfig::default()
-    }
+    let mut config = SubscriptionConfig::default();
+    config.filter = LogFilter::all().category(category);
+    config.page_size = 7;
+    config.poll_interval = Duration::from_millis(20);
+    config.lease_retry = Duration::from_millis(20);
+    config.lease_check_interval = Duration::from_millis(50);
+    config.backoff = Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(100) };
+    config
 }
 
 /// An event of type `event_type` with an empty JSON payload.
@@ -251,7 +250,11 @@ pub async fn a_second_instance_waits_and_takes_over(backend: &dyn Backend) {
 
     let refused = backend.handler(&name, None).await;
     let refused = Subscription::checkpointed(Arc::clone(&store), &name, refused)
-        .config(SubscriptionConfig { when_locked: WhenLocked::Fail, ..config(&category) })
+        .config({
+            let mut config = config(&category);
+            config.when_locked = WhenLocked::Fail;
+            config
+        })
         .spawn();
     let error = tokio::time::timeout(DEADLINE, refused.join()).await.unwrap().unwrap_err();
     assert!(matches!(error, SubscriptionError::AlreadyRunning { .. }), "{error}");
@@ -355,7 +358,11 @@ pub async fn commit_notifications_wake_a_live_subscription(backend: &dyn Backend
     let name = unique("h");
     let handler = backend.handler(&name, None).await;
     let handle = Subscription::checkpointed(Arc::clone(&store), &name, handler)
-        .config(SubscriptionConfig { poll_interval: Duration::from_secs(3600), ..config(&category) })
+        .config({
+            let mut config = config(&category);
+            config.poll_interval = Duration::from_secs(3600);
+            config
+        })
         .spawn();
     tokio::time::timeout(DEADLINE, handle.wait_for(|p| p.phase == Phase::Live)).await.unwrap().unwrap();
     for i in 0..5 {
@@ -415,7 +422,8 @@ pub async fn a_page_slower_than_the_lease_keeps_it_until_its_instance_dies_on(
     let name = unique("h");
     append(&*store, &format!("{category}-1"), 14).await; // two pages of 7
     let before = positions_in(&*store, &category).await;
-    let config = SubscriptionConfig { lease_check_interval: Duration::from_millis(100), ..config(&category) };
+    let mut config = config(&category);
+    config.lease_check_interval = Duration::from_millis(100);
     let lease = config.lease_ttl();
 
     let (entered, entered_rx) = tokio::sync::oneshot::channel();

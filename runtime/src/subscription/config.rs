@@ -39,6 +39,7 @@ impl Default for Backoff {
 
 /// How a [`Subscription`] reads and waits. Every field has a documented default.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SubscriptionConfig {
     /// Which events the handler gets (default: all). Filtering happens in the store's query.
     pub filter: LogFilter,
@@ -82,7 +83,8 @@ impl SubscriptionConfig {
     /// use std::time::Duration;
     /// use composable_rust_runtime::SubscriptionConfig;
     ///
-    /// let config = SubscriptionConfig { lease_check_interval: Duration::from_millis(100), ..SubscriptionConfig::default() };
+    /// let mut config = SubscriptionConfig::default();
+    /// config.lease_check_interval = Duration::from_millis(100);
     /// assert_eq!(config.lease_ttl(), Duration::from_millis(300));
     /// ```
     #[must_use]

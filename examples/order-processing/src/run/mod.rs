@@ -159,7 +159,11 @@ pub(crate) fn store_config(args: &StoreArgs, defaults: Defaults<'_>) -> Result<E
         Some(path) => {
             EventStoreConfig::from_file(path).and_then(EventStoreConfig::with_env_overrides).map_err(usage)?
         }
-        None => EventStoreConfig { snapshot_every: defaults.snapshot_every, ..EventStoreConfig::default() },
+        None => {
+            let mut config = EventStoreConfig::default();
+            config.snapshot_every = defaults.snapshot_every;
+            config
+        }
     };
     if config_file.is_none() || config.sqlite.path.is_none() {
         config.sqlite.path = Some(defaults.sqlite_dir.join(SQLITE_FILE));
