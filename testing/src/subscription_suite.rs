@@ -423,7 +423,9 @@ pub async fn a_page_slower_than_the_lease_keeps_it_until_its_instance_dies_on(
     append(&*store, &format!("{category}-1"), 14).await; // two pages of 7
     let before = positions_in(&*store, &category).await;
     let mut config = config(&category);
-    config.lease_check_interval = Duration::from_millis(100);
+    // A lease of 750 ms: long enough that a loaded test machine does not starve a renewal past it (which
+    // would rightly stop the first instance), short enough that the test waits four lifetimes in 3 s.
+    config.lease_check_interval = Duration::from_millis(250);
     let lease = config.lease_ttl();
 
     let (entered, entered_rx) = tokio::sync::oneshot::channel();
