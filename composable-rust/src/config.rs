@@ -22,6 +22,10 @@
 //! `postgres://` URL selects PostgreSQL, a `sqlite:` URL selects SQLite at that path),
 //! `COMPOSABLE_EVENT_STORE_BACKEND`, `COMPOSABLE_SQLITE_PATH`, `COMPOSABLE_CODEC` and
 //! `COMPOSABLE_SNAPSHOT_EVERY`. [`open`] then connects, runs migrations and returns the store.
+//!
+//! Zero configuration works: with no file ([`EventStoreConfig::from_file_or_default`]) and no variables, the
+//! store is SQLite in [`SqliteSettings::DEFAULT_PATH`] (`data/events.db`, relative to the working
+//! directory), created on first use. [`EventStoreConfig::location`] says where the data goes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -119,8 +123,20 @@ impl Backend {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SqliteSettings {
-    /// The database file; its parent folders are created. Required when the backend is `sqlite`.
+    /// The database file; its parent folders are created. Unset: [`SqliteSettings::DEFAULT_PATH`].
     pub path: Option<PathBuf>,
+}
+
+impl SqliteSettings {
+    /// Where the SQLite store lives when no path is configured: `data/events.db`, relative to the working
+    /// directory.
+    pub const DEFAULT_PATH: &'static str = "data/events.db";
+
+    /// The configured path, or [`SqliteSettings::DEFAULT_PATH`].
+    #[must_use]
+    pub fn path_or_default(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(Self::DEFAULT_PATH))
+    }
 }
 
 /// The `[event_store.postgres]` table. Unset numbers keep the backend's documented defaults.
@@ -227,6 +243,34 @@ impl EventStoreConfig {
         })
     }
 
+    /// Reads and parses the configuration file at `path` when it exists, and returns the defaults (SQLite in
+    /// [`SqliteSettings::DEFAULT_PATH`]) when it does not, so a program runs with no configuration at all.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] when the file exists but cannot be read, [`ConfigError::Parse`] when it is
+    /// invalid.
+    pub fn from_file_or_default(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        match std::fs::metadata(path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            _ => Self::from_file(path),
+        }
+    }
+
+    /// Where the data goes, for a start-up message: `SQLite file data/events.db`, `PostgreSQL at
+    /// host:port/database` (never the password), or `memory (lost when the process ends)`.
+    #[must_use]
+    pub fn location(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("SQLite file {}", self.sqlite.path_or_default().display()),
+            Backend::Postgres => match self.postgres.url.as_deref().and_then(server_of_url) {
+                Some(server) => format!("PostgreSQL at {server}"),
+                None => "PostgreSQL (no URL configured)".to_owned(),
+            },
+            Backend::InMemory => "memory (lost when the process ends)".to_owned(),
+        }
+    }
+
     /// Applies overrides from the process environment (see the module docs for the variables).
     ///
     /// # Errors
@@ -294,12 +338,6 @@ impl EventStoreConfig {
         match self.backend {
             Backend::Sqlite => {
                 require_feature(cfg!(feature = "sqlite"), self.backend, "sqlite")?;
-                if self.sqlite.path.is_none() {
-                    return Err(ConfigError::Missing {
-                        key: "event_store.sqlite.path",
-                        fix: "set path = \"./data/events.db\" under [event_store.sqlite], or COMPOSABLE_SQLITE_PATH",
-                    });
-                }
             }
             Backend::Postgres => {
                 require_feature(cfg!(feature = "postgres"), self.backend, "postgres")?;
@@ -314,6 +352,14 @@ impl EventStoreConfig {
         }
         Ok(())
     }
+}
+
+/// `host:port/database` of a `postgres://user:password@host:port/database?..` URL, without the credentials.
+fn server_of_url(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
+    let server = rest.split('?').next()?;
+    (!server.is_empty()).then(|| server.to_owned())
 }
 
 fn require_feature(compiled: bool, backend: Backend, feature: &'static str) -> Result<(), ConfigError> {
@@ -337,7 +383,7 @@ pub async fn open(config: &EventStoreConfig) -> Result<Arc<dyn EventStore>, Conf
 
 #[cfg(feature = "sqlite")]
 async fn open_sqlite(config: &EventStoreConfig) -> Result<Arc<dyn EventStore>, EventStoreError> {
-    let path = config.sqlite.path.as_deref().unwrap_or(Path::new("events.db"));
+    let path = config.sqlite.path_or_default();
     Ok(Arc::new(composable_rust_sqlite::SqliteEventStore::open(path).await?))
 }
 
@@ -441,10 +487,10 @@ mod tests {
     #[test]
     fn missing_settings_name_the_key_and_the_fix() {
         let config = EventStoreConfig::default();
-        let err = config.validate().unwrap_err().to_string();
         if cfg!(feature = "sqlite") {
-            assert!(err.contains("event_store.sqlite.path"), "{err}");
+            assert!(config.validate().is_ok(), "the default needs nothing: SQLite in {}", SqliteSettings::DEFAULT_PATH);
         } else {
+            let err = config.validate().unwrap_err().to_string();
             assert!(err.contains("needs the `sqlite` feature"), "{err}");
         }
         let config = EventStoreConfig { backend: Backend::Postgres, ..EventStoreConfig::default() };
@@ -454,6 +500,24 @@ mod tests {
         } else {
             assert!(err.contains("needs the `postgres` feature"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_default_is_sqlite_in_a_documented_path_and_says_so() {
+        let config = EventStoreConfig::default();
+        assert_eq!(config.backend, Backend::Sqlite);
+        assert_eq!(config.sqlite.path_or_default(), Path::new("data/events.db"));
+        assert_eq!(config.location(), "SQLite file data/events.db");
+        let missing = std::env::temp_dir().join(format!("no-such-config-{}.toml", std::process::id()));
+        assert_eq!(EventStoreConfig::from_file_or_default(&missing).unwrap(), EventStoreConfig::default());
+    }
+
+    #[test]
+    fn the_location_of_postgres_never_shows_the_password() {
+        let mut config = EventStoreConfig::default();
+        config.backend = Backend::Postgres;
+        config.postgres.url = Some("postgres://app:hunter2@db.local:5432/orders?sslmode=disable".to_owned());
+        assert_eq!(config.location(), "PostgreSQL at db.local:5432/orders");
     }
 
     #[test]
