@@ -514,9 +514,14 @@ mod tests {
 
     #[test]
     fn the_location_of_postgres_never_shows_the_password() {
-        let mut config = EventStoreConfig::default();
-        config.backend = Backend::Postgres;
-        config.postgres.url = Some("postgres://app:hunter2@db.local:5432/orders?sslmode=disable".to_owned());
+        let config = EventStoreConfig {
+            backend: Backend::Postgres,
+            postgres: PostgresSettings {
+                url: Some("postgres://app:hunter2@db.local:5432/orders?sslmode=disable".to_owned()),
+                ..PostgresSettings::default()
+            },
+            ..EventStoreConfig::default()
+        };
         assert_eq!(config.location(), "PostgreSQL at db.local:5432/orders");
     }
 
