@@ -12,6 +12,11 @@ use order_processing::run::{Exit, run};
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with code 2.
     let cli = Cli::parse();
+    // What the framework logs (a snapshot ignored, a retried append, an effect that failed) goes to stderr:
+    // warnings and errors by default, more with RUST_LOG (e.g. RUST_LOG=composable_rust_runtime=debug).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
