@@ -354,12 +354,19 @@ impl EventStoreConfig {
     }
 }
 
-/// `host:port/database` of a `postgres://user:password@host:port/database?..` URL, without the credentials.
+/// `host:port/database` of a `postgres://user:password@host[:port]/database?..` URL, without the credentials;
+/// the port is PostgreSQL's default (5432) when the URL names none, as the driver reads it.
 fn server_of_url(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
     let server = rest.split('?').next()?;
-    (!server.is_empty()).then(|| server.to_owned())
+    let (host, database) = server.split_once('/').unwrap_or((server, ""));
+    if host.is_empty() {
+        return None;
+    }
+    let has_port = host.rsplit_once(':').is_some_and(|(_, port)| !port.is_empty() && !port.ends_with(']'));
+    let port = if has_port { "" } else { ":5432" };
+    Some(format!("{host}{port}/{database}"))
 }
 
 fn require_feature(compiled: bool, backend: Backend, feature: &'static str) -> Result<(), ConfigError> {
@@ -523,6 +530,9 @@ mod tests {
             ..EventStoreConfig::default()
         };
         assert_eq!(config.location(), "PostgreSQL at db.local:5432/orders");
+        assert_eq!(server_of_url("postgres://app@db.local/orders").as_deref(), Some("db.local:5432/orders"));
+        assert_eq!(server_of_url("postgres://[::1]/orders").as_deref(), Some("[::1]:5432/orders"));
+        assert_eq!(server_of_url("postgres://[::1]:6543/orders").as_deref(), Some("[::1]:6543/orders"));
     }
 
     #[test]

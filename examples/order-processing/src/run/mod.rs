@@ -182,20 +182,14 @@ impl Session {
     /// Opens the event store [`store_config`] chooses, running its migrations.
     pub(crate) async fn open(args: &StoreArgs, defaults: Defaults<'_>) -> Result<Self, Failure> {
         let config = store_config(args, defaults)?;
-        let description = match config.backend {
-            Backend::Postgres => {
-                let url = config.postgres.url.as_deref().unwrap_or_default();
-                let server = PostgresConfig::from_url(url).map_err(|e| Failure {
-                    exit: Exit::Usage,
-                    message: format!("invalid --database-url: {}", error_chain(&e)),
-                })?;
-                format!("PostgreSQL at {}", server.server())
-            }
-            Backend::Sqlite => {
-                format!("SQLite file {}", config.sqlite.path.as_deref().unwrap_or(Path::new(SQLITE_FILE)).display())
-            }
-            Backend::InMemory => "memory (lost when the program ends)".to_owned(),
-        };
+        if config.backend == Backend::Postgres {
+            // A malformed URL is a usage error, told before anything is opened.
+            PostgresConfig::from_url(config.postgres.url.as_deref().unwrap_or_default()).map_err(|e| Failure {
+                exit: Exit::Usage,
+                message: format!("invalid --database-url: {}", error_chain(&e)),
+            })?;
+        }
+        let description = config.location();
         let store = composable_rust::config::open(&config)
             .await
             .map_err(|e| Failure::store(&format!("open the event store ({description})"), &e))?;
