@@ -459,6 +459,12 @@ pub async fn a_page_slower_than_the_lease_keeps_it_until_its_instance_dies_on(
     // The first instance dies; the standby takes over (on a backend whose leases expire, once the dead
     // instance's lease has run out) and handles what comes next from the first one's checkpoint.
     first.abort();
+    // Append only once the standby holds the lease: an abort takes effect asynchronously, and a first
+    // instance still alive for a moment would otherwise handle the new events itself.
+    tokio::time::timeout(DEADLINE, second.wait_for(|p| !matches!(p.phase, Phase::Starting | Phase::WaitingForLease)))
+        .await
+        .unwrap_or_else(|_| panic!("the standby did not take over in time: {:?}", second.progress()))
+        .unwrap();
     append(&*store, &format!("{category}-2"), 5).await;
     let all = positions_in(&*store, &category).await;
     wait_until(&second, *all.last().unwrap()).await;
