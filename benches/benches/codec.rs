@@ -85,6 +85,7 @@ fn recorded(codec: CodecId, payload: Vec<u8>) -> RecordedEvent {
         payload: payload.into(),
         metadata: Metadata::default(),
         recorded_at: Utc::now(),
+        tags: Vec::new(),
     }
 }
 

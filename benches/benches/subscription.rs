@@ -42,6 +42,7 @@ fn new_event(seq: u64) -> NewEvent {
         codec: CodecId::Bincode,
         payload,
         metadata: Metadata::default().with_actor("user-42"),
+        tags: Vec::new(),
     }
 }
 

@@ -104,6 +104,13 @@ pub mod event_store {
     };
 }
 
+/// Consistency beyond one stream: tags on events, reads by query across streams, appends under a
+/// condition (the Dynamic Consistency Boundary pattern) and atomic appends to several streams. See
+/// docs/dcb.md.
+pub mod query {
+    pub use composable_rust_core::{AppendCondition, AtomicAppend, EventQuery, QueryItem, QueryPage, StreamAppend, Tag};
+}
+
 /// Subscriptions: a named handler that reads the global log from its checkpoint and then follows it, with
 /// at-least-once or (on a database backend) exactly-once effects.
 pub mod subscription {
@@ -151,6 +158,7 @@ pub mod prelude {
         EventStoreRequest, ExpectedVersion, ForEach, Identifiable, IfLet, Metadata, Reducer, Scope, StreamId, Version,
         case, reducer_fn,
     };
+    pub use composable_rust_core::{AppendCondition, AtomicAppend, EventQuery, QueryItem, Tag};
     // The jobs `EventStore` is made of, in scope (unnamed) so that their methods can be called on a concrete
     // store such as `SqliteEventStore`; on a `dyn EventStore` they need no import.
     pub use composable_rust_core::backend::{

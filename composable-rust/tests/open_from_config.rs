@@ -16,6 +16,7 @@ fn event() -> NewEvent {
         codec: composable_rust::event::CodecId::Json,
         payload: b"{}".to_vec(),
         metadata: Metadata::default(),
+        tags: Vec::new(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! What backend authors need and application authors do not: the four traits an event store implements
 //! ([`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`]; their sum is
 //! [`EventStore`](crate::EventStore)), the checks every backend applies before it writes
-//! ([`validate_append`], [`idempotent_retry`], [`validate_handler_name`]), lease plumbing ([`HandlerLease`],
+//! ([`validate_append`], [`validate_atomic_append`], [`idempotent_retry`], [`idempotent_retry_atomic`],
+//! [`validate_handler_name`]), lease plumbing ([`HandlerLease`],
 //! [`LeaseGuard`], [`LocalLeases`]), decoding help ([`EventTypeCache`]) and the plumbing a runtime uses
 //! to run effects ([`Task`], [`RequestHandler`], [`execute_request`]).
 //!
@@ -9,7 +10,7 @@
 
 use crate::error::EventStoreError;
 use crate::event::{EventId, NewEvent, RecordedEvent};
-use crate::event_store::AppendResult;
+use crate::event_store::{AppendResult, AtomicAppend};
 use crate::stream::{StreamId, Version};
 
 pub use crate::effect::{Task, TaskFuture};
@@ -103,6 +104,82 @@ pub fn idempotent_retry(
         return Err(in_use(&stored[0], "is stored more than once"));
     }
     Ok(previous.map(|stream_version| AppendResult { stream_version, positions }))
+}
+
+/// Checks what every backend must refuse in an [`AtomicAppend`] before touching storage: no stream, a
+/// stream named twice, an invalid batch ([`validate_append`]) or an invalid condition
+/// ([`AppendCondition::validate`](crate::AppendCondition::validate)).
+///
+/// # Errors
+/// [`EventStoreError::InvalidInput`] naming the problem.
+pub fn validate_atomic_append(append: &AtomicAppend) -> Result<(), EventStoreError> {
+    if append.streams.is_empty() {
+        return Err(crate::error::InvalidInput::Other(
+            "an atomic append names no stream: add at least one stream with its events".into(),
+        )
+        .into());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(append.streams.len());
+    for stream in &append.streams {
+        if !seen.insert(&stream.stream_id) {
+            return Err(crate::error::InvalidInput::Other(format!(
+                "stream {} appears twice in one atomic append: put all of its events in one entry",
+                stream.stream_id
+            ))
+            .into());
+        }
+        validate_append(&stream.stream_id, &stream.events)?;
+    }
+    let mut ids: Vec<EventId> = append.events().map(|e| e.id).collect();
+    ids.sort_unstable();
+    if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(crate::error::InvalidInput::Other(format!(
+            "event id {} appears twice in one atomic append; every event needs its own id",
+            pair[0]
+        ))
+        .into());
+    }
+    if let Some(condition) = &append.condition {
+        condition.validate()?;
+    }
+    Ok(())
+}
+
+/// [`idempotent_retry`] for an [`AtomicAppend`]: given the stored events that carry any id of the append,
+/// `Ok(None)` when none is stored, `Ok(Some(results))` when every stream's batch is stored exactly (a
+/// retry: write nothing, return these), and [`EventStoreError::EventIdInUse`] otherwise.
+///
+/// # Errors
+/// [`EventStoreError::EventIdInUse`] naming the first id that does not match, or one stored without the
+/// other streams of the append.
+pub fn idempotent_retry_atomic(
+    append: &AtomicAppend,
+    stored: &[RecordedEvent],
+) -> Result<Option<Vec<AppendResult>>, EventStoreError> {
+    if stored.is_empty() {
+        return Ok(None);
+    }
+    let mut results = Vec::with_capacity(append.streams.len());
+    let mut missing = false;
+    for stream in &append.streams {
+        let mine: Vec<RecordedEvent> =
+            stored.iter().filter(|s| stream.events.iter().any(|e| e.id == s.id)).cloned().collect();
+        match idempotent_retry(&stream.stream_id, &stream.events, &mine)? {
+            Some(result) => results.push(result),
+            None => missing = true,
+        }
+    }
+    if missing {
+        // Some streams' events are stored and others' are not: not a retry of this append.
+        let first = &stored[0];
+        return Err(EventStoreError::EventIdInUse {
+            id: first.id,
+            stream_id: first.stream_id.clone(),
+            version: first.version,
+            difference: "was appended without the other streams of this atomic append",
+        });
+    }
+    Ok(Some(results))
 }
 
 /// Checks a checkpoint's handler name: non-empty, at most 255 bytes, no control characters.

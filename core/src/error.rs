@@ -6,7 +6,7 @@ use std::error::Error as StdError;
 use thiserror::Error;
 
 use crate::event::EventId;
-use crate::stream::{ExpectedVersion, StreamId, Version};
+use crate::stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
 
 /// A boxed error from a backend driver or user code.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -35,6 +35,14 @@ pub enum InvalidInput {
     #[error("invalid event type {value:?}: {reason}")]
     EventType {
         /// The rejected value.
+        value: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A tag failed validation (see [`Tag::validate`](crate::Tag::validate)).
+    #[error("invalid tag {value:?}: {reason}; use a non-empty tag of at most 255 bytes without control characters")]
+    Tag {
+        /// The rejected value (shortened).
         value: String,
         /// Why it was rejected.
         reason: &'static str,
@@ -184,6 +192,18 @@ pub enum EventStoreError {
         /// The stream's version when the append was checked.
         actual: Version,
     },
+    /// An [`AppendCondition`](crate::AppendCondition) failed: an event matching its query was appended after
+    /// the position the decision read up to. Nothing was written. Read by the query again, decide again.
+    #[error(
+        "the append condition failed: an event matching its query was appended at position {position}, after \
+         position {after}; nothing was written\nread the query again and decide again"
+    )]
+    ConditionFailed {
+        /// The condition's position: what the decision had read up to.
+        after: GlobalPosition,
+        /// The first position after `after` holding a matching event.
+        position: GlobalPosition,
+    },
     /// The caller passed input the store refuses. Not retryable.
     #[error(transparent)]
     InvalidInput(#[from] InvalidInput),
@@ -260,10 +280,10 @@ impl EventStoreError {
         Self::Unavailable { operation: operation.into(), source: source.into() }
     }
 
-    /// Whether retrying after a reload may succeed (true only for concurrency conflicts).
+    /// Whether retrying after a reload may succeed: a stale expected version or a failed append condition.
     #[must_use]
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::ConcurrencyConflict { .. })
+        matches!(self, Self::ConcurrencyConflict { .. } | Self::ConditionFailed { .. })
     }
 
     /// Whether something the call needs does not exist: a database ([`EventStoreError::NotFound`]), the

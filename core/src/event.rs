@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::codec::CodecId;
 use crate::error::{CodecError, InvalidInput};
+use crate::query::Tag;
 use crate::stream::{GlobalPosition, StreamId, Version};
 
 /// A domain event that can be stored: any serde type that names its type.
@@ -54,7 +55,8 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// # Errors
     /// [`CodecError::Encode`] when serde refuses the value.
     ///
-    /// The event gets a new time-ordered id ([`EventId::generate`]); set [`NewEvent::id`] to supply your own.
+    /// The event gets a new time-ordered id ([`EventId::generate`]) (set [`NewEvent::id`] to supply your
+    /// own) and the tags of [`Event::tags`].
     fn to_new_event(&self, codec: CodecId, metadata: Metadata) -> Result<NewEvent, CodecError> {
         Ok(NewEvent {
             id: EventId::generate(),
@@ -62,7 +64,14 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
             codec,
             payload: codec.encode(self)?,
             metadata,
+            tags: self.tags(),
         })
+    }
+
+    /// The tags this event carries, so that queries across streams find it (see
+    /// [`EventQuery`](crate::EventQuery)): `vec![Tag::of("course", &self.course_id)]`, say. None by default.
+    fn tags(&self) -> Vec<Tag> {
+        Vec::new()
     }
 
     /// Decodes a stored event with the codec that wrote it.
@@ -107,7 +116,7 @@ impl Metadata {
     /// #     id: EventId::generate(), stream_id: StreamId::new("order-1").unwrap(), version: Version::FIRST,
     /// #     position: GlobalPosition::new(1), event_type: "OrderPlaced.v1".into(), codec: CodecId::Json,
     /// #     payload: Default::default(), metadata: Metadata::correlated(uuid::Uuid::from_u128(7)),
-    /// #     recorded_at: chrono::Utc::now(),
+    /// #     recorded_at: chrono::Utc::now(), tags: Vec::new(),
     /// # };
     /// let metadata = Metadata::caused_by(&cause).with_actor("shipping-saga");
     /// assert_eq!(metadata.causation_id, Some(cause.id.as_uuid()));
@@ -234,12 +243,21 @@ pub struct NewEvent {
     pub payload: Vec<u8>,
     /// Correlation, causation, actor and free-form metadata.
     pub metadata: Metadata,
+    /// The labels queries select this event by, across streams (see [`EventQuery`](crate::EventQuery)).
+    pub tags: Vec<Tag>,
 }
 
 impl NewEvent {
-    /// An event with a new id ([`EventId::generate`]).
+    /// An event with a new id ([`EventId::generate`]) and no tags.
     pub fn new(event_type: impl Into<String>, codec: CodecId, payload: Vec<u8>, metadata: Metadata) -> Self {
-        Self { id: EventId::generate(), event_type: event_type.into(), codec, payload, metadata }
+        Self { id: EventId::generate(), event_type: event_type.into(), codec, payload, metadata, tags: Vec::new() }
+    }
+
+    /// The same event with the tags `tags`.
+    #[must_use]
+    pub fn with_tags(mut self, tags: impl IntoIterator<Item = Tag>) -> Self {
+        self.tags = tags.into_iter().collect();
+        self
     }
 
     /// The same event with the id `id`.
@@ -249,7 +267,7 @@ impl NewEvent {
         self
     }
 
-    /// Whether `stored` is this event as appended: same id, type, codec, payload and metadata.
+    /// Whether `stored` is this event as appended: same id, type, codec, payload, metadata and tags.
     #[must_use]
     pub fn is_stored_as(&self, stored: &RecordedEvent) -> bool {
         self.id == stored.id
@@ -257,13 +275,15 @@ impl NewEvent {
             && self.codec == stored.codec
             && self.payload[..] == stored.payload[..]
             && self.metadata == stored.metadata
+            && self.tags == stored.tags
     }
 
     /// Longest accepted event type name, in bytes.
     pub const MAX_EVENT_TYPE_LEN: usize = 255;
 
     /// Checks the parts a backend cannot store: the event type must be non-empty, short and printable,
-    /// and `extra` metadata, when present, must be valid JSON.
+    /// `extra` metadata, when present, must be valid JSON, and every tag must be valid
+    /// ([`Tag::validate`]).
     ///
     /// # Errors
     /// [`InvalidInput`] naming the problem.
@@ -288,7 +308,7 @@ impl NewEvent {
                 )));
             }
         }
-        Ok(())
+        self.tags.iter().try_for_each(Tag::validate)
     }
 }
 
@@ -313,6 +333,8 @@ pub struct RecordedEvent {
     pub metadata: Metadata,
     /// When the store recorded it (UTC, microsecond precision in every backend).
     pub recorded_at: DateTime<Utc>,
+    /// Its tags, as appended.
+    pub tags: Vec<Tag>,
 }
 
 /// The stored name of an event type, such as `OrderPlaced.v1`, in a loaded [`RecordedEvent`].
@@ -472,6 +494,7 @@ mod tests {
             codec: CodecId::Json,
             payload: vec![],
             metadata: Metadata::default(),
+            tags: Vec::new(),
         };
         assert!(event.validate().is_ok());
         event.metadata.extra = Some("{not json".into());

@@ -23,6 +23,7 @@ use crate::backend::{LocalLeases, validate_handler_name};
 use crate::error::EventStoreError;
 use crate::event::{EventId, NewEvent, RecordedEvent};
 use crate::projection::HandlerLease;
+use crate::query::{AppendCondition, EventQuery, QueryPage};
 use crate::snapshot::Snapshot;
 use crate::stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
 
@@ -36,6 +37,70 @@ pub struct AppendResult {
     pub stream_version: Version,
     /// The global position of each appended event, in the order given.
     pub positions: Vec<GlobalPosition>,
+}
+
+/// The events for one stream in an [`AtomicAppend`], with the version that stream is expected at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamAppend {
+    /// The stream to append to.
+    pub stream_id: StreamId,
+    /// The version the writer expects the stream at.
+    pub expected: ExpectedVersion,
+    /// The events, in order (at least one).
+    pub events: Vec<NewEvent>,
+}
+
+/// One atomic write across streams: appends to one or more streams, each with its own expected
+/// version, optionally under an [`AppendCondition`]. All of it is written, or nothing.
+///
+/// ```
+/// use composable_rust_core::{AppendCondition, AtomicAppend, EventQuery, ExpectedVersion, StreamId, Tag};
+/// # use composable_rust_core::{CodecId, Metadata, NewEvent};
+/// # let event = |t: &str| NewEvent::new(t, CodecId::Json, b"{}".to_vec(), Metadata::default());
+/// let transfer = AtomicAppend::new()
+///     .stream(StreamId::new("account-1")?, ExpectedVersion::Exact(4.into()), vec![event("Debited.v1")])
+///     .stream(StreamId::new("account-2")?, ExpectedVersion::Exact(9.into()), vec![event("Credited.v1")]);
+/// assert_eq!(transfer.streams.len(), 2);
+///
+/// let first_of_its_name = AtomicAppend::new()
+///     .stream(StreamId::new("user-7")?, ExpectedVersion::NoStream, vec![event("Registered.v1")])
+///     .condition(AppendCondition::none_exist(EventQuery::tagged([Tag::of("username", "alice")])));
+/// assert!(first_of_its_name.condition.is_some());
+/// # Ok::<(), composable_rust_core::InvalidInput>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AtomicAppend {
+    /// The streams and their events, each stream at most once.
+    pub streams: Vec<StreamAppend>,
+    /// The condition the whole append must meet, if any.
+    pub condition: Option<AppendCondition>,
+}
+
+impl AtomicAppend {
+    /// An empty append; add streams with [`AtomicAppend::stream`].
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `events` for `stream_id`, expected at `expected`.
+    #[must_use]
+    pub fn stream(mut self, stream_id: StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        self.streams.push(StreamAppend { stream_id, expected, events });
+        self
+    }
+
+    /// Sets the condition the append must meet.
+    #[must_use]
+    pub fn condition(mut self, condition: AppendCondition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// Every event of the append, stream by stream, in order.
+    pub fn events(&self) -> impl Iterator<Item = &NewEvent> {
+        self.streams.iter().flat_map(|s| &s.events)
+    }
 }
 
 /// Which versions of a stream to read: `from` (inclusive) up to `to` (inclusive, or the end).
@@ -221,6 +286,39 @@ pub trait EventLog: Send + Sync + Debug {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, EventStoreError>;
+
+    /// Appends to several streams at once, each with its own expected version, under an optional
+    /// [`AppendCondition`]: every event is written, or none. Returns one [`AppendResult`] per stream, in the
+    /// order given.
+    ///
+    /// The condition and the expectations are checked and the events written atomically: of two
+    /// appends whose conditions each match the other's events, at most one commits, however they
+    /// interleave. Idempotent by event id as [`EventLog::append`] is: when every event of the append is
+    /// already stored as this append stored it, nothing is written and the stored results are returned.
+    ///
+    /// # Errors
+    /// [`EventStoreError::ConditionFailed`] naming the first position of an event matching the condition
+    /// after its position; [`EventStoreError::ConcurrencyConflict`] for the first stream whose expectation
+    /// does not hold; [`EventStoreError::EventIdInUse`] as for [`EventLog::append`];
+    /// [`EventStoreError::InvalidInput`] for an append with no stream, a stream named twice, an empty or
+    /// invalid batch, or an invalid condition ([`AppendCondition::validate`]); [`EventStoreError::Unavailable`]
+    /// and [`EventStoreError::Backend`] as for [`EventLog::append`]. Nothing is written on any error.
+    async fn append_atomic(&self, append: AtomicAppend) -> Result<Vec<AppendResult>, EventStoreError>;
+
+    /// Reads up to `limit` events after `after` that match `query`, across all streams, in position order,
+    /// with the horizon up to which the read is complete (see [`QueryPage`]).
+    ///
+    /// Pass [`QueryPage::condition`] to [`EventLog::append_atomic`] to append a decision made from the
+    /// events read.
+    ///
+    /// # Errors
+    /// [`EventStoreError::InvalidInput`] for an invalid tag; [`EventStoreError::Backend`] when storage fails.
+    async fn read_query(
+        &self,
+        query: &EventQuery,
+        after: GlobalPosition,
+        limit: usize,
+    ) -> Result<QueryPage, EventStoreError>;
 
     /// Streams the events of `stream_id` in `range`, in version order; an unknown stream yields nothing.
     ///

@@ -15,6 +15,8 @@
 //!   [`ExpectedVersion`].
 //! - Events: [`Event`], [`NewEvent`], [`RecordedEvent`], [`Metadata`], codecs ([`CodecId`], [`Bincode`], [`Json`]).
 //! - Storage: [`EventStore`], [`Snapshot`], [`LogFilter`], [`EventStoreError`].
+//! - Consistency beyond one stream: [`AtomicAppend`] (several streams, all or nothing), [`Tag`]s on events,
+//!   [`EventQuery`] reads across streams and [`AppendCondition`]s (the Dynamic Consistency Boundary pattern).
 //! - Subscriptions: [`CheckpointedHandler`] (apply a page and record the checkpoint); the engine is in the
 //!   runtime crate.
 //! - Writing a backend: [`backend`] holds the traits an event store implements and the checks every backend
@@ -36,6 +38,7 @@ mod event;
 mod event_store;
 mod operation;
 mod projection;
+mod query;
 mod reducer;
 mod reducer_ext;
 mod snapshot;
@@ -49,9 +52,12 @@ pub use compose::{ActionCase, ForEach, Identifiable, IfLet, Scope};
 pub use effect::{ActionSink, Effect, EffectId};
 pub use error::{BoxError, CodecError, EventStoreError, InvalidInput, SchemaError, error_chain};
 pub use event::{Bytes, Event, EventId, EventType, Metadata, NewEvent, RecordedEvent};
-pub use event_store::{AppendResult, EventStore, EventStream, HealthReport, LogFilter, StreamInfo, StreamRange};
+pub use event_store::{
+    AppendResult, AtomicAppend, EventStore, EventStream, HealthReport, LogFilter, StreamAppend, StreamInfo, StreamRange,
+};
 pub use operation::{EventStoreOperation, EventStoreReply, EventStoreRequest, LoadRequest, LoadUntil, LoadedHistory};
 pub use projection::{ApplyError, CheckpointedHandler};
+pub use query::{AppendCondition, EventQuery, QueryItem, QueryPage, Tag};
 pub use reducer::{Combine, FnReducer, Reducer, reducer_fn};
 pub use reducer_ext::{ReducerExt, Scoped};
 pub use snapshot::Snapshot;

@@ -18,7 +18,8 @@ use futures::TryStreamExt;
 
 use crate::error::EventStoreError;
 use crate::event::{NewEvent, RecordedEvent};
-use crate::event_store::{AppendResult, EventStore, LogFilter, StreamRange};
+use crate::event_store::{AppendResult, AtomicAppend, EventStore, LogFilter, StreamRange};
+use crate::query::{EventQuery, QueryPage};
 use crate::snapshot::Snapshot;
 use crate::stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
 
@@ -33,6 +34,19 @@ pub enum EventStoreRequest {
         expected: ExpectedVersion,
         /// The events, in order, with their metadata.
         events: Vec<NewEvent>,
+    },
+    /// [`EventLog::append_atomic`](crate::backend::EventLog::append_atomic): write to several streams, or
+    /// under a condition, all or nothing.
+    AppendAtomic(AtomicAppend),
+    /// [`EventLog::read_query`](crate::backend::EventLog::read_query): the events matching a query across
+    /// streams, and the horizon the read is complete up to.
+    ReadQuery {
+        /// Which events.
+        query: EventQuery,
+        /// Read events after this position.
+        after: GlobalPosition,
+        /// At most this many.
+        limit: usize,
     },
     /// Load an aggregate's history: its latest snapshot (when allowed) plus the events after it.
     Load(LoadRequest),
@@ -135,6 +149,10 @@ pub struct LoadedHistory {
 pub enum EventStoreReply {
     /// To [`EventStoreRequest::Append`].
     Appended(AppendResult),
+    /// To [`EventStoreRequest::AppendAtomic`]: one result per stream, in the request's order.
+    AppendedAtomic(Vec<AppendResult>),
+    /// To [`EventStoreRequest::ReadQuery`].
+    QueryRead(QueryPage),
     /// To [`EventStoreRequest::Load`].
     Loaded(LoadedHistory),
     /// To [`EventStoreRequest::ReadStream`] and [`EventStoreRequest::ReadAll`].
@@ -156,6 +174,12 @@ impl EventStoreRequest {
         Self::Append { stream_id, expected, events }
     }
 
+    /// A read of up to `limit` events matching `query` after `after`.
+    #[must_use]
+    pub fn read_query(query: EventQuery, after: GlobalPosition, limit: usize) -> Self {
+        Self::ReadQuery { query, after, limit }
+    }
+
     /// A load of the current state of `stream_id` (latest snapshot plus the events after it).
     #[must_use]
     pub fn load(stream_id: StreamId) -> Self {
@@ -171,7 +195,10 @@ impl EventStoreRequest {
             | Self::LoadSnapshot { stream_id }
             | Self::Load(LoadRequest { stream_id, .. }) => Some(stream_id),
             Self::SaveSnapshot(snapshot) => Some(&snapshot.stream_id),
-            Self::ReadAll { .. } | Self::LoadCheckpoint { .. } | Self::SaveCheckpoint { .. } => None,
+            Self::AppendAtomic(append) if append.streams.len() == 1 => Some(&append.streams[0].stream_id),
+            Self::AppendAtomic(_)
+            | Self::ReadQuery { .. }
+            | Self::ReadAll { .. } | Self::LoadCheckpoint { .. } | Self::SaveCheckpoint { .. } => None,
         }
     }
 
@@ -179,7 +206,10 @@ impl EventStoreRequest {
     /// cancelled or the store shuts down: only its reply is dropped.
     #[must_use]
     pub fn is_write(&self) -> bool {
-        matches!(self, Self::Append { .. } | Self::SaveSnapshot(_) | Self::SaveCheckpoint { .. })
+        matches!(
+            self,
+            Self::Append { .. } | Self::AppendAtomic(_) | Self::SaveSnapshot(_) | Self::SaveCheckpoint { .. }
+        )
     }
 
     /// The event types of an append, in order (empty for other requests).
@@ -187,6 +217,7 @@ impl EventStoreRequest {
     pub fn event_types(&self) -> Vec<&str> {
         match self {
             Self::Append { events, .. } => events.iter().map(|e| e.event_type.as_str()).collect(),
+            Self::AppendAtomic(append) => append.events().map(|e| e.event_type.as_str()).collect(),
             _ => Vec::new(),
         }
     }
@@ -197,6 +228,8 @@ impl EventStoreRequest {
         matches!(
             (self, reply),
             (Self::Append { .. }, EventStoreReply::Appended(_))
+                | (Self::AppendAtomic(_), EventStoreReply::AppendedAtomic(_))
+                | (Self::ReadQuery { .. }, EventStoreReply::QueryRead(_))
                 | (Self::Load(_), EventStoreReply::Loaded(_))
                 | (Self::ReadStream { .. } | Self::ReadAll { .. }, EventStoreReply::Events(_))
                 | (Self::SaveSnapshot(_), EventStoreReply::SnapshotSaved)
@@ -215,6 +248,22 @@ impl fmt::Display for EventStoreRequest {
                 let n = events.len();
                 let s = if n == 1 { "" } else { "s" };
                 write!(f, "append {n} event{s} to {stream_id} expecting {expected}")
+            }
+            Self::AppendAtomic(append) => {
+                let n = append.events().count();
+                let s = if n == 1 { "" } else { "s" };
+                write!(f, "append {n} event{s} to ")?;
+                for (i, stream) in append.streams.iter().enumerate() {
+                    let separator = if i == 0 { "" } else { ", " };
+                    write!(f, "{separator}{} expecting {}", stream.stream_id, stream.expected)?;
+                }
+                if let Some(condition) = &append.condition {
+                    write!(f, " if no event matching the condition follows position {}", condition.after)?;
+                }
+                Ok(())
+            }
+            Self::ReadQuery { after, limit, .. } => {
+                write!(f, "read up to {limit} events matching a query after position {after}")
             }
             Self::Load(LoadRequest { stream_id, use_snapshot, until }) => {
                 write!(f, "load {stream_id}")?;
@@ -251,6 +300,10 @@ pub async fn execute_request(
     Ok(match request {
         EventStoreRequest::Append { stream_id, expected, events } => {
             EventStoreReply::Appended(store.append(&stream_id, expected, events).await?)
+        }
+        EventStoreRequest::AppendAtomic(append) => EventStoreReply::AppendedAtomic(store.append_atomic(append).await?),
+        EventStoreRequest::ReadQuery { query, after, limit } => {
+            EventStoreReply::QueryRead(store.read_query(&query, after, limit).await?)
         }
         EventStoreRequest::Load(load) => EventStoreReply::Loaded(load_history(store, load).await?),
         EventStoreRequest::ReadStream { stream_id, range } => {
@@ -383,6 +436,39 @@ impl<A: 'static> EventStoreOperation<A> {
             move |r| Some(on_result(r)),
         );
         Self { request: EventStoreRequest::Append { stream_id, expected, events }, on_reply }
+    }
+
+    /// Appends atomically across streams, or under a condition (see [`AtomicAppend`]), and sends
+    /// `on_result(result)` with one result per stream.
+    pub fn append_atomic(
+        append: AtomicAppend,
+        on_result: impl FnOnce(Result<Vec<AppendResult>, EventStoreError>) -> A + Send + 'static,
+    ) -> Self {
+        let on_reply = typed(
+            |r| match r {
+                EventStoreReply::AppendedAtomic(v) => Ok(v),
+                other => Err(other),
+            },
+            move |r| Some(on_result(r)),
+        );
+        Self { request: EventStoreRequest::AppendAtomic(append), on_reply }
+    }
+
+    /// Reads up to `limit` events matching `query` after `after` and sends `on_result(result)`.
+    pub fn read_query(
+        query: EventQuery,
+        after: GlobalPosition,
+        limit: usize,
+        on_result: impl FnOnce(Result<QueryPage, EventStoreError>) -> A + Send + 'static,
+    ) -> Self {
+        let on_reply = typed(
+            |r| match r {
+                EventStoreReply::QueryRead(v) => Ok(v),
+                other => Err(other),
+            },
+            move |r| Some(on_result(r)),
+        );
+        Self { request: EventStoreRequest::ReadQuery { query, after, limit }, on_reply }
     }
 
     /// Loads an aggregate's history (see [`LoadRequest`]) and sends `on_result(result)`.

@@ -411,6 +411,7 @@ mod tests {
             payload: codec.encode(value).unwrap().into(),
             metadata: Metadata::default(),
             recorded_at: chrono::Utc::now(),
+            tags: Vec::new(),
         }
     }
 

@@ -24,6 +24,7 @@ fn event(n: u64) -> NewEvent {
         // About the size of a small bincode event: an amount and a short reference.
         payload: [n.to_le_bytes().as_slice(), b"ref-0000000000"].concat(),
         metadata: Metadata::default(),
+        tags: Vec::new(),
     }
 }
 

@@ -25,14 +25,15 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::task::{Context, Poll};
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use composable_rust_core::backend::{
-    EventLog, HandlerLease, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry,
-    validate_append, validate_handler_name,
+    EventLog, HandlerLease, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry_atomic,
+    validate_append, validate_atomic_append, validate_handler_name,
 };
 use composable_rust_core::{
-    AppendResult, EventId, EventStoreError, EventStream, EventType, ExpectedVersion, GlobalPosition, HealthReport,
-    LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait,
+    AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, EventType,
+    ExpectedVersion, GlobalPosition, HealthReport, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot,
+    StreamAppend, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::Stream;
 use futures::stream::BoxStream;
@@ -59,6 +60,7 @@ const READ_PAGE: usize = 512;
 ///     codec: CodecId::Json,
 ///     payload: b"{}".to_vec(),
 ///     metadata: Metadata::default(),
+///     tags: Vec::new(),
 /// };
 /// let written = store.append(&stream, ExpectedVersion::NoStream, vec![event]).await?;
 /// assert_eq!(written.stream_version, Version::FIRST);
@@ -98,6 +100,8 @@ struct Log {
     /// Event id to (stream slot, index in that stream): the unique index behind `load_event` and
     /// idempotent appends.
     ids: HashMap<EventId, (usize, usize)>,
+    /// Tag to the indexes into `global` of the events that carry it, ascending: reads by query.
+    tagged: HashMap<Tag, Vec<usize>>,
 }
 
 /// The shared name for `name`, added to `known` the first time it is seen.
@@ -127,6 +131,79 @@ impl Log {
 
     fn version_of(&self, stream_id: &StreamId) -> Version {
         self.stream(stream_id).map_or(Version::INITIAL, |s| version_from_len(s.events.len()))
+    }
+
+    fn last_position(&self) -> GlobalPosition {
+        GlobalPosition::new(u64::try_from(self.global.len()).unwrap_or(u64::MAX))
+    }
+
+    /// Appends a checked batch at the stream's next versions.
+    fn push(&mut self, append: StreamAppend, recorded_at: DateTime<Utc>) -> AppendResult {
+        let slot = match self.slots.get(&append.stream_id) {
+            Some(&slot) => slot,
+            None => {
+                let slot = self.streams.len();
+                self.streams.push(StreamEvents { id: append.stream_id.clone(), events: Vec::new() });
+                self.slots.insert(append.stream_id.clone(), slot);
+                self.ordered.insert(append.stream_id, slot);
+                slot
+            }
+        };
+        let stream = &mut self.streams[slot];
+        let stream_id = stream.id.clone();
+        stream.events.reserve(append.events.len());
+        self.global.reserve(append.events.len());
+        let mut positions = Vec::with_capacity(append.events.len());
+        let mut version = version_from_len(stream.events.len());
+        for event in append.events {
+            version = version.next();
+            let index = self.global.len();
+            let position = GlobalPosition::new(u64::try_from(index + 1).unwrap_or(u64::MAX));
+            self.global.push((slot, stream.events.len()));
+            self.ids.insert(event.id, (slot, stream.events.len()));
+            for tag in &event.tags {
+                self.tagged.entry(tag.clone()).or_default().push(index);
+            }
+            stream.events.push(RecordedEvent {
+                id: event.id,
+                stream_id: stream_id.clone(),
+                version,
+                position,
+                event_type: intern(&mut self.event_types, event.event_type),
+                codec: event.codec,
+                payload: event.payload.into(),
+                metadata: event.metadata,
+                recorded_at,
+                tags: event.tags,
+            });
+            positions.push(position);
+        }
+        AppendResult { stream_version: version, positions }
+    }
+
+    /// Up to `limit` events after `after` matching `query`, in position order. An item with tags walks the
+    /// index of its first tag; an item without tags scans the log from `after`.
+    fn query(&self, query: &EventQuery, after: GlobalPosition, limit: usize) -> Vec<&RecordedEvent> {
+        let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(self.global.len());
+        let mut indexes: Vec<usize> = Vec::new();
+        for item in &query.items {
+            let matching = |&index: &usize| {
+                let event = self.event_at(self.global[index]);
+                item.matches(&event.event_type, &event.tags)
+            };
+            match item.tags.first() {
+                Some(tag) => {
+                    let postings = self.tagged.get(tag).map_or(&[][..], Vec::as_slice);
+                    let from = postings.partition_point(|&index| index < start);
+                    indexes.extend(postings[from..].iter().copied().filter(matching).take(limit));
+                }
+                None => indexes.extend((start..self.global.len()).filter(matching).take(limit)),
+            }
+        }
+        indexes.sort_unstable();
+        indexes.dedup();
+        indexes.truncate(limit);
+        indexes.into_iter().map(|index| self.event_at(self.global[index])).collect()
     }
 }
 
@@ -164,6 +241,38 @@ impl InMemoryEventStore {
         *self.write_log() = Log::default();
         lock_write(&self.inner.snapshots).clear();
         self.checkpoints().clear();
+    }
+
+    /// Writes `appends` under one write lock if the condition and every expectation hold: all or nothing.
+    /// The caller has validated them.
+    fn commit(&self, atomic: AtomicAppend) -> Result<Vec<AppendResult>, EventStoreError> {
+        let mut log = self.write_log();
+        let stored: Vec<RecordedEvent> =
+            atomic.events().filter_map(|e| log.ids.get(&e.id).map(|&at| log.event_at(at).clone())).collect();
+        if let Some(original) = idempotent_retry_atomic(&atomic, &stored)? {
+            return Ok(original);
+        }
+        if let Some(condition) = &atomic.condition {
+            if let Some(conflict) = log.query(&condition.fail_if_events_match, condition.after, 1).first() {
+                return Err(EventStoreError::ConditionFailed { after: condition.after, position: conflict.position });
+            }
+        }
+        for append in &atomic.streams {
+            let actual = log.version_of(&append.stream_id);
+            if !append.expected.is_satisfied_by(actual) {
+                return Err(EventStoreError::ConcurrencyConflict {
+                    stream_id: append.stream_id.clone(),
+                    expected: append.expected,
+                    actual,
+                });
+            }
+        }
+        // One timestamp per append, taken under the lock, so `recorded_at` never decreases along the log.
+        let recorded_at = Utc::now().trunc_subsecs(6);
+        let results = atomic.streams.into_iter().map(|append| log.push(append, recorded_at)).collect();
+        // Signalled under the write lock: a woken subscriber's read waits for the lock, so it sees the batch.
+        self.inner.commits.send_modify(|commits| *commits = commits.wrapping_add(1));
+        Ok(results)
     }
 
     fn read_log(&self) -> RwLockReadGuard<'_, Log> {
@@ -208,57 +317,31 @@ impl EventLog for InMemoryEventStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, EventStoreError> {
         validate_append(stream_id, &events)?;
-        let mut log = self.write_log();
-        let stored: Vec<RecordedEvent> =
-            events.iter().filter_map(|e| log.ids.get(&e.id).map(|&at| log.event_at(at).clone())).collect();
-        if let Some(original) = idempotent_retry(stream_id, &events, &stored)? {
-            return Ok(original);
-        }
-        let actual = log.version_of(stream_id);
-        if !expected.is_satisfied_by(actual) {
-            return Err(EventStoreError::ConcurrencyConflict { stream_id: stream_id.clone(), expected, actual });
-        }
-        // One timestamp per batch, taken under the lock, so `recorded_at` never decreases along the log.
-        let recorded_at = Utc::now().trunc_subsecs(6);
-        let log = &mut *log;
-        let slot = match log.slots.get(stream_id) {
-            Some(&slot) => slot,
-            None => {
-                let slot = log.streams.len();
-                log.streams.push(StreamEvents { id: stream_id.clone(), events: Vec::new() });
-                log.slots.insert(stream_id.clone(), slot);
-                log.ordered.insert(stream_id.clone(), slot);
-                slot
-            }
+        let append = AtomicAppend::new().stream(stream_id.clone(), expected, events);
+        let mut results = self.commit(append)?;
+        results.pop().ok_or_else(|| EventStoreError::backend("append", "the append returned no result"))
+    }
+
+    async fn append_atomic(&self, append: AtomicAppend) -> Result<Vec<AppendResult>, EventStoreError> {
+        validate_atomic_append(&append)?;
+        self.commit(append)
+    }
+
+    async fn read_query(
+        &self,
+        query: &EventQuery,
+        after: GlobalPosition,
+        limit: usize,
+    ) -> Result<QueryPage, EventStoreError> {
+        query.validate()?;
+        let log = self.read_log();
+        let events: Vec<RecordedEvent> = log.query(query, after, limit).into_iter().cloned().collect();
+        // Appends take the write lock, so nothing can appear at or below the last position now.
+        let horizon = match events.last() {
+            Some(last) if events.len() >= limit => last.position,
+            _ => log.last_position().max(after),
         };
-        let stream = &mut log.streams[slot];
-        let event_types = &mut log.event_types;
-        let stream_id = stream.id.clone();
-        stream.events.reserve(events.len());
-        log.global.reserve(events.len());
-        let mut positions = Vec::with_capacity(events.len());
-        let mut version = actual;
-        for event in events {
-            version = version.next();
-            let position = GlobalPosition::new(u64::try_from(log.global.len() + 1).unwrap_or(u64::MAX));
-            log.global.push((slot, stream.events.len()));
-            log.ids.insert(event.id, (slot, stream.events.len()));
-            stream.events.push(RecordedEvent {
-                id: event.id,
-                stream_id: stream_id.clone(),
-                version,
-                position,
-                event_type: intern(event_types, event.event_type),
-                codec: event.codec,
-                payload: event.payload.into(),
-                metadata: event.metadata,
-                recorded_at,
-            });
-            positions.push(position);
-        }
-        // Signalled under the write lock: a woken subscriber's read waits for the lock, so it sees the batch.
-        self.inner.commits.send_modify(|commits| *commits = commits.wrapping_add(1));
-        Ok(AppendResult { stream_version: version, positions })
+        Ok(QueryPage { events, horizon })
     }
 
     fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {
@@ -463,6 +546,7 @@ mod tests {
             codec: CodecId::Bincode,
             payload: n.to_le_bytes().to_vec(),
             metadata: Metadata::default(),
+            tags: Vec::new(),
         }
     }
 

@@ -33,6 +33,7 @@ fn tagged(writer: u16, step: u16, index: u16) -> NewEvent {
         codec: CodecId::Bincode,
         payload,
         metadata: Metadata::default(),
+        tags: Vec::new(),
     }
 }
 

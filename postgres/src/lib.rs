@@ -27,6 +27,7 @@
 //!     codec: CodecId::Json,
 //!     payload: br#"{"customer":"ada"}"#.to_vec(),
 //!     metadata: Metadata::default().with_actor("ada"),
+//!     tags: Vec::new(),
 //! };
 //! let written = store.append(&order, ExpectedVersion::NoStream, vec![placed]).await?;
 //! assert_eq!(written.stream_version.get(), 1);

@@ -260,6 +260,7 @@ mod tests {
                     codec: CodecId::Json,
                     payload: b"{}".to_vec(),
                     metadata: Metadata::correlated(if stream % 10 == 0 { correlation } else { uuid::Uuid::new_v4() }),
+                    tags: Vec::new(),
                 })
                 .collect();
             store.append(&id, ExpectedVersion::Any, events).await.unwrap();

@@ -354,6 +354,7 @@ fn decode_event(
             extra: row.try_get(first + 8)?,
         },
         recorded_at: row.try_get(first + 9)?,
+        tags: Vec::new(),
     })
 }
 
@@ -396,6 +397,24 @@ fn stream_id_of(row: &PgRow, last: &mut Option<StreamId>) -> Result<StreamId, De
 
 #[async_trait]
 impl EventLog for PostgresEventStore {
+    async fn append_atomic(
+        &self,
+        append: composable_rust_core::AtomicAppend,
+    ) -> Result<Vec<AppendResult>, EventStoreError> {
+        let _ = append;
+        Err(EventStoreError::backend("append atomically", "not implemented yet by this backend"))
+    }
+
+    async fn read_query(
+        &self,
+        query: &composable_rust_core::EventQuery,
+        after: GlobalPosition,
+        limit: usize,
+    ) -> Result<composable_rust_core::QueryPage, EventStoreError> {
+        let _ = (query, after, limit);
+        Err(EventStoreError::backend("read by query", "not implemented yet by this backend"))
+    }
+
     async fn append(
         &self,
         stream_id: &StreamId,

@@ -71,6 +71,7 @@ fn save<A: 'static>(
         codec: CodecId::Json,
         payload: b"{}".to_vec(),
         metadata: Metadata::default(),
+        tags: Vec::new(),
     };
     Effect::event_store(EventStoreOperation::append(doc_stream(id), ExpectedVersion::Any, vec![event], move |r| {
         on_result(r.map_err(Arc::new))

@@ -97,6 +97,7 @@ async fn append(store: &dyn EventStore, stream: &str, count: usize) -> GlobalPos
         codec: CodecId::Json,
         payload: b"{}".to_vec(),
         metadata: Metadata::default(),
+        tags: Vec::new(),
     };
     let written = store
         .append(

@@ -84,6 +84,7 @@ pub(crate) fn event(
             extra: column(row, 8)?,
         },
         recorded_at: from_micros(column(row, 9)?, "recorded_at")?,
+        tags: Vec::new(),
     })
 }
 

@@ -405,6 +405,24 @@ impl StreamCursor {
 
 #[async_trait]
 impl EventLog for SqliteEventStore {
+    async fn append_atomic(
+        &self,
+        append: composable_rust_core::AtomicAppend,
+    ) -> Result<Vec<AppendResult>, EventStoreError> {
+        let _ = append;
+        Err(EventStoreError::backend("append atomically", "not implemented yet by this backend"))
+    }
+
+    async fn read_query(
+        &self,
+        query: &composable_rust_core::EventQuery,
+        after: GlobalPosition,
+        limit: usize,
+    ) -> Result<composable_rust_core::QueryPage, EventStoreError> {
+        let _ = (query, after, limit);
+        Err(EventStoreError::backend("read by query", "not implemented yet by this backend"))
+    }
+
     async fn append(
         &self,
         stream_id: &StreamId,

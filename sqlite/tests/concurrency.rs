@@ -21,6 +21,7 @@ fn event(writer: usize) -> NewEvent {
         codec: CodecId::Json,
         payload: b"{}".to_vec(),
         metadata: Metadata::default().with_actor(format!("writer-{writer}")),
+        tags: Vec::new(),
     }
 }
 

@@ -21,6 +21,7 @@ fn event(n: u32) -> NewEvent {
         codec: CodecId::Json,
         payload: format!("{{\"n\":{n}}}").into_bytes(),
         metadata: Metadata::correlated(Uuid::new_v4()).with_actor("files-test"),
+        tags: Vec::new(),
     }
 }
 

@@ -33,6 +33,7 @@ fn event(actor: &str, n: u64) -> NewEvent {
         codec: CodecId::Json,
         payload: format!("{{\"n\":{n}}}").into_bytes(),
         metadata: Metadata::default().with_actor(actor),
+        tags: Vec::new(),
     }
 }
 

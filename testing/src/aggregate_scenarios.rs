@@ -233,6 +233,7 @@ fn raw_event<T: Serialize>(event_type: &str, value: &T) -> NewEvent {
         codec: CodecId::Bincode,
         payload: ok(CodecId::Bincode.encode(value), "encoding a raw event"),
         metadata: Metadata::default(),
+        tags: Vec::new(),
     }
 }
 

@@ -257,6 +257,7 @@ fn numbered(event_type: &str, n: u64) -> NewEvent {
         codec: CodecId::Bincode,
         payload: n.to_le_bytes().to_vec(),
         metadata: Metadata::default(),
+        tags: Vec::new(),
     }
 }
 

@@ -130,6 +130,22 @@ impl<I: Intercept> EventLog for Intercepted<I> {
         self.intercept.append(&*self.inner, stream_id, expected, events).await
     }
 
+    async fn append_atomic(
+        &self,
+        append: composable_rust_core::AtomicAppend,
+    ) -> Result<Vec<AppendResult>, EventStoreError> {
+        self.inner.append_atomic(append).await
+    }
+
+    async fn read_query(
+        &self,
+        query: &composable_rust_core::EventQuery,
+        after: GlobalPosition,
+        limit: usize,
+    ) -> Result<composable_rust_core::QueryPage, EventStoreError> {
+        self.inner.read_query(query, after, limit).await
+    }
+
     fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {
         self.inner.read_stream(stream_id, range)
     }

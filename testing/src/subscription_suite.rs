@@ -76,6 +76,7 @@ pub fn event(event_type: &str) -> NewEvent {
         codec: CodecId::Json,
         payload: b"{}".to_vec(),
         metadata: Metadata::default(),
+        tags: Vec::new(),
     }
 }
 

@@ -203,6 +203,7 @@ fn note(text: &str) -> NewEvent {
         codec: CodecId::Json,
         payload: serde_json::to_vec(text).unwrap(),
         metadata: Metadata::default(),
+        tags: Vec::new(),
     }
 }
 

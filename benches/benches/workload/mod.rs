@@ -31,6 +31,7 @@ pub(crate) fn new_event(seq: u64) -> NewEvent {
             .with_causation_id(uuid::Uuid::new_v4())
             .with_actor("user-42")
             .with_extra(&serde_json::json!({ "ip": "10.0.0.1", "channel": "web" })),
+        tags: Vec::new(),
     }
 }
 

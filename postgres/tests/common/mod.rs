@@ -29,5 +29,6 @@ pub fn event(writer: usize, seq: usize) -> NewEvent {
         codec: CodecId::Json,
         payload: format!(r#"{{"writer":{writer},"seq":{seq}}}"#).into_bytes(),
         metadata: Metadata::default().with_actor(format!("writer-{writer}")),
+        tags: Vec::new(),
     }
 }

@@ -189,6 +189,7 @@ pub async fn racing_writers_at_one_expected_version_exactly_one_wins(store: Arc<
                         codec: CodecId::Bincode,
                         payload: vec![writer, i],
                         metadata: Metadata::default(),
+                        tags: Vec::new(),
                     })
                     .collect();
                 barrier.wait().await;
@@ -246,6 +247,7 @@ pub async fn event_fields_round_trip_exactly(store: Arc<dyn EventStore>) {
             codec: CodecId::Bincode,
             payload: Vec::new(),
             metadata: Metadata::default(),
+            tags: Vec::new(),
         },
         NewEvent {
             id: composable_rust_core::EventId::generate(),
@@ -253,6 +255,7 @@ pub async fn event_fields_round_trip_exactly(store: Arc<dyn EventStore>) {
             codec: CodecId::Json,
             payload: (0..=255).collect(),
             metadata: full_metadata,
+            tags: Vec::new(),
         },
         NewEvent {
             id: composable_rust_core::EventId::generate(),
@@ -260,6 +263,7 @@ pub async fn event_fields_round_trip_exactly(store: Arc<dyn EventStore>) {
             codec: CodecId::Bincode,
             payload: (0..100_000u32).map(|i| (i % 251) as u8).collect(),
             metadata: Metadata { actor: Some(String::new()), ..Metadata::default() },
+            tags: Vec::new(),
         },
         NewEvent {
             id: composable_rust_core::EventId::generate(),
@@ -267,6 +271,7 @@ pub async fn event_fields_round_trip_exactly(store: Arc<dyn EventStore>) {
             codec: CodecId::Json,
             payload: b"\0\0{\"x\":\0}".to_vec(),
             metadata: Metadata { extra: Some("[]".into()), ..Metadata::correlated(Uuid::new_v4()) },
+            tags: Vec::new(),
         },
     ];
     let written = append(store, &stream, ExpectedVersion::NoStream, appended.clone()).await;
