@@ -197,6 +197,26 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_tagged_query_item_is_a_range_scan_of_the_tag_index_in_position_order() {
+        let plan = query_plan(READ_TAGGED_ITEM).await;
+        assert!(
+            plan.contains("SEARCH event_tags USING PRIMARY KEY (tag=? AND global_position>?)"),
+            "the first tag must drive the read through the tag index:\n{plan}"
+        );
+        assert!(plan.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid=?)"), "events by position:\n{plan}");
+        assert!(!plan.contains("SCAN events"), "a tagged item must not scan the events:\n{plan}");
+        assert!(!plan.contains("SCAN event_tags"), "nor the whole tag index:\n{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "the index order is the position order; no sort:\n{plan}");
+    }
+
+    #[tokio::test]
+    async fn an_untagged_query_item_reads_the_log_from_its_position() {
+        let plan = query_plan(READ_UNTAGGED_ITEM).await;
+        assert!(plan.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
     #[test]
     fn id_lookups_have_one_placeholder_per_id() {
         for ids in [1, 7, INSERT_CHUNK] {
