@@ -545,8 +545,9 @@ impl EventLog for SqliteEventStore {
         self.append_inner(&append).await
     }
 
-    /// Each item is one indexed read (see [`sql::READ_TAGGED_ITEM`]); the items' events are merged in
-    /// position order. All reads and the horizon come from one read transaction, one snapshot of the log.
+    /// Each item of the query is one read: a range scan of the tag index for an item with tags, a scan of
+    /// the log from `after` for one without. The items' events are merged in position order. Every read
+    /// and the horizon come from one read transaction, so from one snapshot of the log.
     async fn read_query(
         &self,
         query: &EventQuery,

@@ -51,10 +51,11 @@ async fn claim_seats(store: &SqliteEventStore, actor: &str) -> (Vec<u64>, usize)
             continue;
         }
         let claim = AtomicAppend::new()
-            .stream(stream(&format!("claim-{actor}-{n}")), ExpectedVersion::NoStream, vec![event(
-                "SeatClaimed.v1",
-                [Tag::of("seat", n), Tag::of("actor", actor)],
-            )])
+            .stream(
+                stream(&format!("claim-{actor}-{n}")),
+                ExpectedVersion::NoStream,
+                vec![event("SeatClaimed.v1", [Tag::of("seat", n), Tag::of("actor", actor)])],
+            )
             .condition(page.condition(seat(n)));
         match store.append_atomic(claim).await {
             Ok(_) => won.push(n),
@@ -90,20 +91,25 @@ async fn of_two_store_handles_deciding_on_the_same_read_exactly_one_commits_per_
     for round in 0..20_u64 {
         let query = EventQuery::tagged([Tag::of("round", round)]);
         // Both decide on the same knowledge, then both append at once.
-        let (read_1, read_2) =
-            tokio::join!(first.read_query(&query, GlobalPosition::START, 10), second.read_query(&query, GlobalPosition::START, 10));
+        let (read_1, read_2) = tokio::join!(
+            first.read_query(&query, GlobalPosition::START, 10),
+            second.read_query(&query, GlobalPosition::START, 10)
+        );
         let (read_1, read_2) = (read_1.unwrap(), read_2.unwrap());
         assert!(read_1.events.is_empty() && read_2.events.is_empty());
         let append = |who: &str, page: &composable_rust_core::QueryPage| {
             AtomicAppend::new()
-                .stream(stream(&format!("{who}-{round}")), ExpectedVersion::NoStream, vec![event(
-                    "Won.v1",
-                    [Tag::of("round", round)],
-                )])
+                .stream(
+                    stream(&format!("{who}-{round}")),
+                    ExpectedVersion::NoStream,
+                    vec![event("Won.v1", [Tag::of("round", round)])],
+                )
                 .condition(page.condition(query.clone()))
         };
-        let (one, two) =
-            tokio::join!(first.append_atomic(append("first", &read_1)), second.append_atomic(append("second", &read_2)));
+        let (one, two) = tokio::join!(
+            first.append_atomic(append("first", &read_1)),
+            second.append_atomic(append("second", &read_2))
+        );
         let outcomes = [one.is_ok(), two.is_ok()];
         assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "round {round}: {one:?} / {two:?}");
         let failure = if one.is_ok() { two } else { one }.unwrap_err();
@@ -128,11 +134,19 @@ async fn a_plain_append_of_a_tagged_event_fails_a_condition_read_before_it() {
     let page = decider.read_query(&query, GlobalPosition::START, 10).await.unwrap();
 
     let plain = other
-        .append(&stream("user-2"), ExpectedVersion::NoStream, vec![event("Registered.v1", [Tag::of("username", "alice")])])
+        .append(
+            &stream("user-2"),
+            ExpectedVersion::NoStream,
+            vec![event("Registered.v1", [Tag::of("username", "alice")])],
+        )
         .await
         .unwrap();
     let register = AtomicAppend::new()
-        .stream(stream("user-1"), ExpectedVersion::NoStream, vec![event("Registered.v1", [Tag::of("username", "alice")])])
+        .stream(
+            stream("user-1"),
+            ExpectedVersion::NoStream,
+            vec![event("Registered.v1", [Tag::of("username", "alice")])],
+        )
         .condition(page.condition(query.clone()));
     match decider.append_atomic(register).await {
         Err(EventStoreError::ConditionFailed { after, position }) => {
@@ -149,14 +163,16 @@ async fn an_atomic_append_writes_every_stream_or_none_and_a_retry_returns_the_st
     store.append(&stream("account-2"), ExpectedVersion::NoStream, vec![event("Opened.v1", [])]).await.unwrap();
     let transfer = |expected_2: u64| {
         AtomicAppend::new()
-            .stream(stream("account-1"), ExpectedVersion::Any, vec![
-                event("Debited.v1", [Tag::new("transfer:t1")]),
-                event("Noted.v1", []),
-            ])
-            .stream(stream("account-2"), ExpectedVersion::Exact(Version::new(expected_2)), vec![event(
-                "Credited.v1",
-                [Tag::new("transfer:t1"), Tag::new("transfer:t1")],
-            )])
+            .stream(
+                stream("account-1"),
+                ExpectedVersion::Any,
+                vec![event("Debited.v1", [Tag::new("transfer:t1")]), event("Noted.v1", [])],
+            )
+            .stream(
+                stream("account-2"),
+                ExpectedVersion::Exact(Version::new(expected_2)),
+                vec![event("Credited.v1", [Tag::new("transfer:t1"), Tag::new("transfer:t1")])],
+            )
     };
     let stale = transfer(0);
     match store.append_atomic(stale).await {
@@ -174,7 +190,8 @@ async fn an_atomic_append_writes_every_stream_or_none_and_a_retry_returns_the_st
     assert_eq!(results[1].stream_version, Version::new(2));
     assert_eq!(store.append_atomic(append).await.unwrap(), results, "a retry returns the stored results");
 
-    let tagged = store.read_query(&EventQuery::tagged([Tag::new("transfer:t1")]), GlobalPosition::START, 10).await.unwrap();
+    let tagged =
+        store.read_query(&EventQuery::tagged([Tag::new("transfer:t1")]), GlobalPosition::START, 10).await.unwrap();
     let types: Vec<&str> = tagged.events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["Debited.v1", "Credited.v1"], "each tagged event once, a repeated tag included");
     assert_eq!(tagged.events[1].tags, [Tag::new("transfer:t1"), Tag::new("transfer:t1")], "tags as appended");
@@ -272,7 +289,8 @@ async fn reads_by_query_return_what_the_in_memory_reference_returns() {
         let limit = [1, 3, 10, 1000][rng.below(4) as usize];
         let got = sqlite.read_query(&query, after, limit).await.unwrap();
         let want = memory.read_query(&query, after, limit).await.unwrap();
-        let ids = |page: &composable_rust_core::QueryPage| page.events.iter().map(|e| (e.position, e.id)).collect::<Vec<_>>();
+        let ids =
+            |page: &composable_rust_core::QueryPage| page.events.iter().map(|e| (e.position, e.id)).collect::<Vec<_>>();
         assert_eq!(ids(&got), ids(&want), "case {case}: {query:?} after {after} limit {limit}");
         assert_eq!(got.horizon, want.horizon, "case {case}: horizon of {query:?} after {after} limit {limit}");
         assert!(got.events.iter().all(|e| query.matches_event(e)));
@@ -292,7 +310,10 @@ async fn a_condition_item_without_a_tag_or_an_invalid_tag_is_refused_before_anyt
         Err(EventStoreError::InvalidInput(_))
     ));
     let bad_query = EventQuery::tagged([Tag::new("")]);
-    assert!(matches!(store.read_query(&bad_query, GlobalPosition::START, 1).await, Err(EventStoreError::InvalidInput(_))));
+    assert!(matches!(
+        store.read_query(&bad_query, GlobalPosition::START, 1).await,
+        Err(EventStoreError::InvalidInput(_))
+    ));
     assert_eq!(store.stream_version(&stream("s-1")).await.unwrap(), Version::INITIAL);
 }
 

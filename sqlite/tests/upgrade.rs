@@ -362,13 +362,14 @@ async fn opening_a_file_from_before_tags_keeps_every_row_and_indexes_tags_from_t
     assert_eq!(found.events.len(), 1);
     assert_eq!(found.events[0].id, defined.id);
     let again = AtomicAppend::new()
-        .stream(stream("course-c1-copy"), ExpectedVersion::NoStream, vec![NewEvent::new(
-            "CourseDefined.v1",
-            CodecId::Json,
-            b"{}".to_vec(),
-            Metadata::default(),
+        .stream(
+            stream("course-c1-copy"),
+            ExpectedVersion::NoStream,
+            vec![
+                NewEvent::new("CourseDefined.v1", CodecId::Json, b"{}".to_vec(), Metadata::default())
+                    .with_tags([Tag::of("course", "c1")]),
+            ],
         )
-        .with_tags([Tag::of("course", "c1")])])
         .condition(AppendCondition::none_exist(course));
     assert!(matches!(store.append_atomic(again).await, Err(EventStoreError::ConditionFailed { .. })));
     store.close().await.unwrap();
