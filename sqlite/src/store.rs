@@ -278,8 +278,9 @@ impl SqliteEventStore {
             }
         }
         let mut conflict = None;
-        if let Some(condition) = &append.condition {
-            let after = to_i64(condition.after.get(), "condition position")?;
+        // A condition after the largest position SQLite can store cannot fail: no event lies there.
+        let condition = append.condition.as_ref().and_then(|c| Some((c, i64::try_from(c.after.get()).ok()?)));
+        if let Some((condition, after)) = condition {
             if let Some(position) = self.first_match(&mut tx, &condition.fail_if_events_match, after).await? {
                 conflict = Some(EventStoreError::ConditionFailed { after: condition.after, position });
             }
