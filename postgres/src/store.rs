@@ -11,8 +11,8 @@ use composable_rust_core::backend::{
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, CodecId, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion,
-    GlobalPosition, HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, QueryPage, RecordedEvent,
-    SchemaError, Snapshot, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
+    GlobalPosition, HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, QueryPage, RecordedEvent, SchemaError,
+    Snapshot, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -261,11 +261,19 @@ impl PostgresEventStore {
 /// The outcome of one [`sql::APPEND_LOCKED`] call.
 enum LockedAttempt {
     /// Written: each stream's version before the append, and the first event's position.
-    Appended { versions: Vec<u64>, first: u64 },
+    Appended {
+        versions: Vec<u64>,
+        first: u64,
+    },
     /// The condition failed: an event matching it lies at `position`, after the condition's position.
-    ConditionFailed { position: u64 },
+    ConditionFailed {
+        position: u64,
+    },
     /// The expectation of stream `index` (0-based) did not hold at `actual`; nothing was written.
-    Refused { index: usize, actual: Version },
+    Refused {
+        index: usize,
+        actual: Version,
+    },
     /// A unique index refused a row (see [`Attempt::Duplicate`]); nothing was written.
     Duplicate,
     Failed(sqlx::Error),
@@ -312,7 +320,10 @@ impl PostgresEventStore {
                         return Ok(original);
                     }
                     let stream = append.streams.get(index).ok_or_else(|| {
-                        EventStoreError::backend(operation, format!("the append refused stream {index}, which it was not given"))
+                        EventStoreError::backend(
+                            operation,
+                            format!("the append refused stream {index}, which it was not given"),
+                        )
                     })?;
                     return Err(EventStoreError::ConcurrencyConflict {
                         stream_id: stream.stream_id.clone(),
@@ -381,7 +392,9 @@ impl PostgresEventStore {
             Ok((None, None, Some(current), Some(first))) => {
                 LockedAttempt::Appended { versions: versions(current), first: from_db(first) }
             }
-            Ok(_) => LockedAttempt::Failed(sqlx::Error::Protocol("events_append returned an incomplete outcome".into())),
+            Ok(_) => {
+                LockedAttempt::Failed(sqlx::Error::Protocol("events_append returned an incomplete outcome".into()))
+            }
             Err(e) => LockedAttempt::Failed(e),
         }
     }
@@ -675,7 +688,12 @@ fn decode_event(
             extra: row.try_get(first + 8)?,
         },
         recorded_at: row.try_get(first + 9)?,
-        tags: row.try_get::<Option<Vec<String>>, _>(first + 11)?.unwrap_or_default().into_iter().map(Tag::from).collect(),
+        tags: row
+            .try_get::<Option<Vec<String>>, _>(first + 11)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Tag::from)
+            .collect(),
     })
 }
 

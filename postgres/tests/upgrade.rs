@@ -379,8 +379,7 @@ async fn a_database_of_the_release_with_event_ids_gains_tags_without_changing_an
     assert!(written.iter().zip(&log[100..]).all(|(new, stored)| new.is_stored_as(stored)));
     let tag = Tag::of("customer", "c1");
     let tagged = common::event(9, 3).with_tags([tag.clone()]);
-    let appended =
-        store.append(&order_9, ExpectedVersion::Exact(Version::new(2)), vec![tagged.clone()]).await.unwrap();
+    let appended = store.append(&order_9, ExpectedVersion::Exact(Version::new(2)), vec![tagged.clone()]).await.unwrap();
     let page = store.read_query(&EventQuery::tagged([tag.clone()]), GlobalPosition::START, 10).await.unwrap();
     assert_eq!(page.events.len(), 1);
     assert!(tagged.is_stored_as(&page.events[0]), "{:?}", page.events[0]);
