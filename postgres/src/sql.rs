@@ -286,7 +286,7 @@ pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE handle
 #[cfg(test)]
 mod tests {
     use composable_rust_core::backend::EventLog;
-    use composable_rust_core::{CodecId, ExpectedVersion, Metadata, NewEvent, StreamId};
+    use composable_rust_core::{CodecId, ExpectedVersion, Metadata, NewEvent, StreamId, Tag};
     use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
     use sqlx::{PgConnection, Row};
 
@@ -381,6 +381,44 @@ mod tests {
                 "the retry check must probe the index:\n{plan}"
             );
             assert!(!plan.contains("Seq Scan"), "the retry check must not scan the table:\n{plan}");
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_by_tag_look_the_tags_up_in_the_tag_index() {
+        let db = PostgresTestDatabase::start().await;
+        let store = PostgresEventStore::connect_with(PostgresConfig::from_options(db.connect_options())).await.unwrap();
+        store.migrate().await.unwrap();
+        // 100 streams of 200 events (20,000): each tagged with its stream (1%) and one of ten shards (10%).
+        for stream in 0..100 {
+            let id = StreamId::new(format!("order-{stream}")).unwrap();
+            let events = (0..200)
+                .map(|n| {
+                    NewEvent::new("OrderNoted.v1", CodecId::Json, b"{}".to_vec(), Metadata::default())
+                        .with_tags([Tag::of("order", stream), Tag::of("shard", n % 10)])
+                })
+                .collect();
+            store.append(&id, ExpectedVersion::Any, events).await.unwrap();
+        }
+        let mut connection = store.pool().acquire().await.unwrap().detach();
+        sqlx::raw_sql("ANALYZE events").execute(&mut connection).await.unwrap();
+
+        let cases = [
+            // One selective tag; the same with a type; two items, one with two tags.
+            r#"0, 1000, '{order:7}', '{""}', false, '{}', NULL"#,
+            r#"0, 1000, '{order:7}', '{OrderNoted.v1}', false, '{}', NULL"#,
+            "0, 10, ARRAY['order:7' || chr(31) || 'shard:3', 'order:8'], '{\"\",\"\"}', false, '{}', NULL",
+        ];
+        for args in cases {
+            for plan in plans(&mut connection, READ_QUERY, args).await {
+                assert!(plan.contains("Bitmap Index Scan on events_tags_idx"), "expected a tag index lookup:\n{plan}");
+                assert!(!plan.contains("Seq Scan"), "a read by a selective tag scans the log:\n{plan}");
+            }
+        }
+        // Items without tags read by position, as read_all does.
+        for plan in plans(&mut connection, READ_QUERY, "0, 1000, '{}', '{}', true, '{OrderNoted.v1}', NULL").await {
+            assert!(plan.contains("Index Scan using events_global_position_idx"), "{plan}");
+            assert!(!plan.contains("Seq Scan"), "{plan}");
         }
     }
 }
