@@ -45,7 +45,12 @@ CREATE FUNCTION events_append(
     p_correlation_ids uuid[], p_causation_ids uuid[], p_actors text[], p_extras text[], p_tags text[],
     p_shared text[], p_exclusive text[], p_condition_tags text[], p_condition_types text[], p_after bigint,
     OUT condition_position bigint, OUT refused_stream int, OUT versions bigint[], OUT first_position bigint)
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+-- The statements' plans do not depend on the values (a lateral tag lookup, primary key probes, an insert),
+-- and planning the large statement anew at every call (the default for the first calls and whenever the
+-- generic plan looks dearer than the custom ones) cost several times the execution.
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     k record;
 BEGIN
@@ -64,7 +69,7 @@ BEGIN
         END LOOP;
     END IF;
 
-    WITH streams AS (
+    WITH streams AS MATERIALIZED (
         SELECT s.n, s.mode, s.expected,
                (SELECT COALESCE(MAX(e.version), 0) FROM events e WHERE e.stream_id = s.stream_id) AS version
         FROM unnest(p_streams, p_modes, p_expected) WITH ORDINALITY AS s(stream_id, mode, expected, n)
