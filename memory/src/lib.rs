@@ -31,9 +31,9 @@ use composable_rust_core::backend::{
     validate_append, validate_atomic_append, validate_handler_name,
 };
 use composable_rust_core::{
-    AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, EventType,
-    ExpectedVersion, GlobalPosition, HealthReport, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot,
-    StreamAppend, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
+    AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, EventType, ExpectedVersion,
+    GlobalPosition, HealthReport, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StreamAppend, StreamId,
+    StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::Stream;
 use futures::stream::BoxStream;
@@ -339,6 +339,8 @@ impl EventLog for InMemoryEventStore {
         // Appends take the write lock, so nothing can appear at or below the last position now.
         let horizon = match events.last() {
             Some(last) if events.len() >= limit => last.position,
+            // A read of nothing (`limit == 0`) vouches for nothing beyond where it started.
+            _ if limit == 0 => after,
             _ => log.last_position().max(after),
         };
         Ok(QueryPage { events, horizon })
