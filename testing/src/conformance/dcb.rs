@@ -539,6 +539,28 @@ pub async fn a_condition_fails_only_on_a_matching_event_after_its_position(store
     atomic(store, decide, "read, decide, append after non-matching appends").await;
 }
 
+/// The ends of the log: a read by query with `limit` 0 returns nothing and vouches for nothing beyond its
+/// start (its horizon is `after`), and a condition after the largest position cannot fail, as no event lies
+/// there.
+pub async fn a_read_of_nothing_and_a_condition_beyond_the_log_vouch_for_nothing(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let t = tag(&names, "edge");
+    let q = EventQuery::tagged([t.clone()]);
+    let stream = names.stream("edge");
+    let written = append(store, &stream, ExpectedVersion::NoStream, vec![tagged("Edge.v1", 0, &[&t])]).await;
+    for after in [GlobalPosition::START, written.positions[0]] {
+        let page = query(store, &q, after, 0).await;
+        assert!(page.events.is_empty(), "a read by query with limit 0 must return no event");
+        assert_eq!(page.horizon, after, "a read by query with limit 0 must return `after` as its horizon");
+    }
+    let beyond = AtomicAppend::new()
+        .stream(stream.clone(), ExpectedVersion::Any, vec![tagged("Edge.v1", 1, &[&t])])
+        .condition(AppendCondition::new(q, GlobalPosition::new(u64::MAX)));
+    let result = store.append_atomic(beyond).await;
+    assert!(result.is_ok(), "a condition after the largest position cannot fail (no event lies there), got {result:?}");
+}
+
 /// An atomic append across three streams is all or nothing: one stale expectation is a
 /// `ConcurrencyConflict` naming that stream and writes nothing anywhere; all fresh writes every stream with
 /// dense versions and one result per stream in order; a retry returns the same results and writes nothing;
