@@ -2,7 +2,8 @@
 //! events, reads by query across streams, append conditions and atomic multi-stream appends.
 //!
 //! The rules they pin, one per line:
-//! - Tags round-trip exactly, in the order appended, through every read; an untagged event reads back untagged.
+//! - Tags round-trip exactly, in the order appended (a tag given twice too), through every read; an untagged
+//!   event reads back untagged.
 //! - A tag that is empty, holds a control character or is longer than 255 bytes is `InvalidInput` wherever it
 //!   reaches the store (append, atomic append, condition, read by query), and nothing is written.
 //! - An atomic append with no stream, a stream named twice, an empty batch or a condition item without a tag
@@ -10,16 +11,19 @@
 //! - A read by query returns the events matching any item (one of its types, all of its tags), once each, in
 //!   position order, after `after`, at most `limit`; a query without items matches nothing.
 //! - Its horizon is the last event's position when the page is full, and otherwise at least `after` and every
-//!   returned position, with every later append above it.
+//!   returned position, with every later append above it; a read with `limit` 0 or after the largest position
+//!   returns `after`.
 //! - A condition fails the append with `ConditionFailed` naming the first matching position after `after`,
-//!   and only when such an event exists; a failed append writes nothing to any of its streams.
+//!   and only when such an event exists (never after the largest position); a failed append writes nothing
+//!   to any of its streams.
 //! - Of writers racing to claim one tag under `none_exist`, exactly one wins and every other gets
 //!   `ConditionFailed`; writers booking a limited resource never overbook it; writers whose queries do not
-//!   overlap never fail each other.
+//!   overlap never fail each other; a plain append of a tagged event racing a decision lands after it or
+//!   fails it; a reader paging a query by its horizon misses no event of concurrent writers.
 //! - An atomic append across streams is all or nothing: one stale expectation is a `ConcurrencyConflict`
 //!   naming that stream and writes nothing; a retry returns the stored results; a reused id is `EventIdInUse`.
 //! - Under any interleaving, no committed conditional append has an event matching its query between the
-//!   position it read up to and its own first event.
+//!   position it read up to and its own first event, nor any before it that its read did not return.
 //!
 //! Every case tags its events with its own random prefix ([`tag`]) and queries only by its own tags, so
 //! cases never see each other's events, even on a shared store.
@@ -126,7 +130,8 @@ fn assert_condition_failed<T: Debug>(
 
 /// Tags come back exactly as appended, in the same order, through `read_stream`, `load_stream`,
 /// `load_event`, `read_all` and `read_query`, for plain and atomic appends; an untagged event reads back
-/// with no tags; a 255-byte tag of two-byte characters is accepted and kept whole.
+/// with no tags; a 255-byte tag of two-byte characters is accepted and kept whole; a tag given twice is kept
+/// twice, and a query naming a tag twice matches once.
 pub async fn tags_round_trip_in_order_through_every_read(store: Arc<dyn EventStore>) {
     let store = &*store;
     let names = Names::new();
@@ -192,6 +197,17 @@ pub async fn tags_round_trip_in_order_through_every_read(store: Arc<dyn EventSto
         "read_query must find events of atomic appends too"
     );
     assert_eq!(by_alpha[2].tags, for_b[1].tags, "read_query must return the tags of an atomically appended event");
+
+    let twice = tagged("Tagged.v1", 7, &[&zebra, &odd, &zebra]);
+    append(store, &names.stream("twice"), ExpectedVersion::NoStream, vec![twice.clone()]).await;
+    let found = ok(store.load_event(twice.id).await, "load_event").map(|e| e.tags);
+    assert_eq!(found, Some(twice.tags), "an event carrying one tag twice must read back with it twice, as appended");
+    let by_odd = query_all(store, &EventQuery::tagged([odd.clone(), odd])).await;
+    assert_eq!(
+        by_odd.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![events[0].id, for_a[0].id, twice.id],
+        "a query item naming one tag twice matches each event carrying it once"
+    );
 }
 
 /// A tag that is empty, holds a control character, or is longer than 255 bytes (also when it is 128
@@ -540,8 +556,8 @@ pub async fn a_condition_fails_only_on_a_matching_event_after_its_position(store
 }
 
 /// The ends of the log: a read by query with `limit` 0 returns nothing and vouches for nothing beyond its
-/// start (its horizon is `after`), and a condition after the largest position cannot fail, as no event lies
-/// there.
+/// start (its horizon is `after`); a read after the largest position returns nothing with that position as
+/// its horizon; and a condition after the largest position cannot fail, as no event lies there.
 pub async fn a_read_of_nothing_and_a_condition_beyond_the_log_vouch_for_nothing(store: Arc<dyn EventStore>) {
     let store = &*store;
     let names = Names::new();
@@ -554,9 +570,13 @@ pub async fn a_read_of_nothing_and_a_condition_beyond_the_log_vouch_for_nothing(
         assert!(page.events.is_empty(), "a read by query with limit 0 must return no event");
         assert_eq!(page.horizon, after, "a read by query with limit 0 must return `after` as its horizon");
     }
+    let last = GlobalPosition::new(u64::MAX);
+    let page = query(store, &q, last, 10).await;
+    assert!(page.events.is_empty(), "a read by query after the largest position must return no event");
+    assert_eq!(page.horizon, last, "a read by query after the largest position must return it as its horizon");
     let beyond = AtomicAppend::new()
         .stream(stream.clone(), ExpectedVersion::Any, vec![tagged("Edge.v1", 1, &[&t])])
-        .condition(AppendCondition::new(q, GlobalPosition::new(u64::MAX)));
+        .condition(AppendCondition::new(q, last));
     let result = store.append_atomic(beyond).await;
     assert!(result.is_ok(), "a condition after the largest position cannot fail (no event lies there), got {result:?}");
 }
