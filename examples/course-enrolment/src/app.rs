@@ -11,8 +11,8 @@ use composable_rust::decision::{DeciderConfig, DecisionAction, Decisions};
 use composable_rust::event::CodecId;
 use composable_rust::event_store::LogFilter;
 use composable_rust::{
-    Decider, Decision, Event, EventStore, EventStoreError, GlobalPosition, Metadata, Reducer, Store,
-    error_chain, reducer_fn,
+    Decider, Decision, Event, EventStore, EventStoreError, GlobalPosition, Metadata, Reducer, Store, error_chain,
+    reducer_fn,
 };
 
 use crate::cli::{Cli, Command, StoreArgs};
@@ -91,7 +91,9 @@ async fn open(args: &StoreArgs) -> Result<Arc<dyn EventStore>, String> {
         }
     }
     let location = config.location();
-    config::open(&config).await.map_err(|error| format!("could not open the event store at {location}: {}", error_chain(&error)))
+    config::open(&config)
+        .await
+        .map_err(|error| format!("could not open the event store at {location}: {}", error_chain(&error)))
 }
 
 /// A [`Decider`]'s state plus the final action of the decision it ran: what the program reports.
@@ -156,7 +158,8 @@ impl Listing {
     /// Folds one event in.
     pub fn apply(&mut self, event: CourseEvent) {
         match event {
-            CourseEvent::CourseDefined { course, capacity } | CourseEvent::CourseCapacityChanged { course, capacity } => {
+            CourseEvent::CourseDefined { course, capacity }
+            | CourseEvent::CourseCapacityChanged { course, capacity } => {
                 self.courses.entry(course).or_default().0 = capacity;
             }
             CourseEvent::StudentRegistered { student, username } => {

@@ -19,7 +19,7 @@ mod register_student;
 pub use change_capacity::{ChangeCapacity, CourseCapacity};
 pub use define_course::DefineCourse;
 pub use enrol::{EnrolStudent, Enrolment};
-pub use register_student::{Registration, RegisterStudent};
+pub use register_student::{RegisterStudent, Registration};
 
 use crate::events::{CourseId, StudentId, Username};
 
@@ -39,7 +39,9 @@ pub enum Refused {
     #[error("a course needs a capacity of at least 1")]
     ZeroCapacity,
     /// The new capacity is below the number of students enrolled.
-    #[error("course {course} has {enrolled} students enrolled; its capacity cannot go below that (asked for {capacity})")]
+    #[error(
+        "course {course} has {enrolled} students enrolled; its capacity cannot go below that (asked for {capacity})"
+    )]
     CapacityBelowEnrolled {
         /// The course.
         course: CourseId,
