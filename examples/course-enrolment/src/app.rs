@@ -49,29 +49,53 @@ pub async fn run(cli: Cli) -> Exit {
             return Exit::StoreError;
         }
     };
-    let exit = match cli.command {
-        Command::DefineCourse { course, capacity } => {
-            let done = format!("defined course {course} with {capacity} places");
-            decide(&events, DefineCourse { course, capacity }, done).await
-        }
-        Command::ChangeCapacity { course, capacity } => {
-            let done = format!("course {course} now has {capacity} places");
-            decide(&events, ChangeCapacity { course, capacity }, done).await
-        }
-        Command::RegisterStudent { student, username } => {
-            let done = format!("registered student {student} as {username}");
-            decide(&events, RegisterStudent { student, username }, done).await
-        }
-        Command::Enrol { student, course } => {
-            let done = format!("enrolled student {student} in course {course}");
-            decide(&events, EnrolStudent { student, course }, done).await
-        }
-        Command::List => list(events.as_ref()).await,
-    };
+    let report = execute(&events, cli.command).await;
+    match report.exit {
+        Exit::Ok => print!("{}", report.text),
+        Exit::Refused | Exit::StoreError => eprint!("{}", report.text),
+    }
     if let Err(error) = events.close().await {
         eprintln!("warning: the event store did not close cleanly: {}", error_chain(&error));
     }
-    exit
+    report.exit
+}
+
+/// How a command ended and what to print: on stdout when it succeeded, on stderr otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The exit code.
+    pub exit: Exit,
+    /// The text to print, ending with a newline.
+    pub text: String,
+}
+
+impl Report {
+    fn new(exit: Exit, text: impl std::fmt::Display) -> Self {
+        Self { exit, text: format!("{text}\n") }
+    }
+}
+
+/// Runs one command against `events` and reports what happened.
+pub async fn execute(events: &Arc<dyn EventStore>, command: Command) -> Report {
+    match command {
+        Command::DefineCourse { course, capacity } => {
+            let done = format!("defined course {course} with {capacity} places");
+            decide(events, DefineCourse { course, capacity }, done).await
+        }
+        Command::ChangeCapacity { course, capacity } => {
+            let done = format!("course {course} now has {capacity} places");
+            decide(events, ChangeCapacity { course, capacity }, done).await
+        }
+        Command::RegisterStudent { student, username } => {
+            let done = format!("registered student {student} as {username}");
+            decide(events, RegisterStudent { student, username }, done).await
+        }
+        Command::Enrol { student, course } => {
+            let done = format!("enrolled student {student} in course {course}");
+            decide(events, EnrolStudent { student, course }, done).await
+        }
+        Command::List => list(events.as_ref()).await,
+    }
 }
 
 /// Opens the event store the arguments name, creating or migrating it.
@@ -103,7 +127,7 @@ struct Run<D: Decision> {
 }
 
 /// Runs `decision` through a [`Decider`] on `events`, prints `done` or why it was refused or failed.
-async fn decide<D>(events: &Arc<dyn EventStore>, decision: D, done: String) -> Exit
+async fn decide<D>(events: &Arc<dyn EventStore>, decision: D, done: String) -> Report
 where
     D: Decision<Event = CourseEvent, Error = Refused> + Clone + Debug,
 {
@@ -123,25 +147,12 @@ where
     store.shutdown();
     match outcome {
         Some(DecisionAction::Appended { events, .. }) if events.is_empty() => {
-            println!("nothing to change");
-            Exit::Ok
+            Report::new(Exit::Ok, "nothing to change")
         }
-        Some(DecisionAction::Appended { .. } | DecisionAction::AlreadyApplied { .. }) => {
-            println!("{done}");
-            Exit::Ok
-        }
-        Some(DecisionAction::Rejected { error, .. }) => {
-            eprintln!("refused: {error}");
-            Exit::Refused
-        }
-        Some(DecisionAction::Failed { error, .. }) => {
-            eprintln!("error: {error}");
-            Exit::StoreError
-        }
-        _ => {
-            eprintln!("error: the decision did not finish; nothing may have been written");
-            Exit::StoreError
-        }
+        Some(DecisionAction::Appended { .. } | DecisionAction::AlreadyApplied { .. }) => Report::new(Exit::Ok, done),
+        Some(DecisionAction::Rejected { error, .. }) => Report::new(Exit::Refused, format_args!("refused: {error}")),
+        Some(DecisionAction::Failed { error, .. }) => Report::new(Exit::StoreError, format_args!("error: {error}")),
+        _ => Report::new(Exit::StoreError, "error: the decision did not finish; check the store with `list`"),
     }
 }
 
@@ -197,16 +208,12 @@ impl std::fmt::Display for Listing {
     }
 }
 
-/// Reads the whole log and prints the listing.
-async fn list(events: &dyn EventStore) -> Exit {
+/// Reads the whole log and reports the listing.
+async fn list(events: &dyn EventStore) -> Report {
     match read_listing(events).await {
-        Ok(listing) => {
-            print!("{listing}");
-            Exit::Ok
-        }
+        Ok(listing) => Report { exit: Exit::Ok, text: listing.to_string() },
         Err(error) => {
-            eprintln!("error: could not read the events: {}", error_chain(&error));
-            Exit::StoreError
+            Report::new(Exit::StoreError, format_args!("error: could not read the events: {}", error_chain(&error)))
         }
     }
 }

@@ -352,3 +352,81 @@ fn a_full_page_is_followed_by_another_read() {
     });
     store.finish();
 }
+
+/// A wrong expectation fails with a diff of the decoded events, their tags and the condition.
+#[test]
+#[should_panic(expected = "the atomic append does not match")]
+fn a_wrong_conditional_append_fails_with_a_diff() {
+    let history = [defined("c1", 2), registered("s1", "ada")];
+    let decider = Decider::<EnrolStudent>::new();
+    let mut store = store_with(decider.clone(), &history);
+    let enrol = EnrolStudent { student: student("s1"), course: course("c1") };
+    store.send(DecisionAction::decide(enrol.clone(), Metadata::default()), |s| {
+        s.start(enrol.clone(), Metadata::default(), None);
+    });
+    store.receive_request(decider.read_request(&enrol, GlobalPosition::START));
+    store.skip_received_actions();
+    store.receive_append_atomic(
+        [(stream("student-s1"), ExpectedVersion::Any, vec![enrolled("s1", "c2")])],
+        Some(&AppendCondition::new(enrol.query(), position(1))),
+        &Metadata::default(),
+    );
+}
+
+/// Decisions run concurrently in one store, queries overlapping: the conditions keep the course's
+/// capacity without any in-process queue. Five students race for two places.
+#[test]
+fn concurrent_enrolments_in_one_course_never_exceed_its_capacity() {
+    use std::sync::Arc;
+
+    use composable_rust::Store;
+    use composable_rust::memory::InMemoryEventStore;
+    use composable_rust::{Reducer, reducer_fn};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let events: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
+    let students = ["s1", "s2", "s3", "s4", "s5"];
+    runtime.block_on(async {
+        append(&events, &defined("c1", 2)).await;
+        for s in students {
+            append(&events, &registered(s, s)).await;
+        }
+    });
+    let decider = Decider::<EnrolStudent>::new();
+    // Keeps every final action, so the test can count them.
+    let reducer = reducer_fn(
+        move |state: &mut (Decisions<EnrolStudent>, Vec<DecisionAction<EnrolStudent>>),
+              action: DecisionAction<EnrolStudent>,
+              env: &()| {
+            if action.is_final() {
+                state.1.push(action.clone());
+            }
+            decider.reduce(&mut state.0, action, env)
+        },
+    );
+    let outcomes = runtime.block_on(async {
+        let store =
+            Store::builder(reducer, (Decisions::default(), Vec::new()), ()).event_store(Arc::clone(&events)).build();
+        let sends: Vec<_> = students
+            .iter()
+            .map(|s| {
+                store.send(DecisionAction::decide(
+                    EnrolStudent { student: student(s), course: course("c1") },
+                    Metadata::default(),
+                ))
+            })
+            .collect();
+        for send in sends {
+            send.finished().await;
+        }
+        store.state(|state| state.1.clone())
+    });
+    let appended = outcomes.iter().filter(|a| matches!(a, DecisionAction::Appended { .. })).count();
+    let full = outcomes
+        .iter()
+        .filter(|a| matches!(a, DecisionAction::Rejected { error: Refused::CourseFull { .. }, .. }))
+        .count();
+    assert_eq!((appended, full), (2, 3), "{outcomes:#?}");
+    let log = runtime.block_on(events.read_all(GlobalPosition::START, &Default::default(), 100)).unwrap();
+    assert_eq!(log.len(), 1 + students.len() + 2, "two enrolments stored");
+}
