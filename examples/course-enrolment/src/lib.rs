@@ -13,3 +13,17 @@ pub mod app;
 pub mod cli;
 pub mod decisions;
 pub mod events;
+
+#[cfg(test)]
+mod tests {
+    /// docs/dcb.md shows `src/decisions/enrol.rs` verbatim; this keeps the copy honest.
+    #[test]
+    fn the_dcb_guide_shows_the_enrolment_decision_verbatim() {
+        let guide = include_str!("../../../docs/dcb.md");
+        let source = include_str!("decisions/enrol.rs");
+        assert!(
+            guide.contains(&format!("```rust\n{source}```")),
+            "docs/dcb.md no longer shows src/decisions/enrol.rs verbatim: copy the file into its ```rust block"
+        );
+    }
+}
