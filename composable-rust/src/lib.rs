@@ -59,7 +59,7 @@
 
 pub use composable_rust_core::{
     Aggregate, Decision, Effect, Event, EventId, EventStore, EventStoreError, EventStoreOperation, EventStoreRequest,
-    ExpectedVersion, GlobalPosition, Metadata, NewEvent, RecordedEvent, Reducer, ReducerExt, StreamId, Version,
+    ExpectedVersion, GlobalPosition, Metadata, NewEvent, RecordedEvent, Reducer, ReducerExt, Report, StreamId, Version,
     async_trait, error_chain, reducer_fn,
 };
 pub use composable_rust_runtime::{Decider, EventSourced, Repository, SnapshotPolicy, Store};
