@@ -92,6 +92,50 @@ impl Default for DeciderConfig {
 /// Events of a decision sent with a command id ([`DecisionAction::decide_once`]) get ids derived from it
 /// ([`EventId::derived`]), as with `EventSourced`: sending it again after a lost reply does not store its
 /// events twice.
+///
+/// ```
+/// use std::sync::Arc;
+/// use composable_rust_core::{EventStore, Metadata, Reducer, reducer_fn};
+/// use composable_rust_runtime::{Decider, DecisionAction, Decisions, Store};
+/// # use composable_rust_core::{Decision, Event, EventQuery, InvalidInput, StreamId, Tag, TagSpec};
+/// # const USERNAME: TagSpec = TagSpec::new("username", &["Registered.v1"]);
+/// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// # struct Registered { user: u32, username: String }
+/// # impl Event for Registered {
+/// #     fn event_type(&self) -> &'static str { "Registered.v1" }
+/// #     fn tags(&self) -> Vec<Tag> { vec![USERNAME.tag(&self.username)] }
+/// # }
+/// # #[derive(Debug, Clone, PartialEq, thiserror::Error)] #[error("taken")] struct Taken;
+/// # #[derive(Debug, Clone, PartialEq)] struct Register { user: u32, username: String }
+/// # impl Decision for Register {
+/// #     type Event = Registered; type State = bool; type Error = Taken;
+/// #     fn query(&self) -> EventQuery { USERNAME.query(&self.username) }
+/// #     fn apply(&self, taken: &mut bool, _: &Registered) { *taken = true; }
+/// #     fn decide(&self, taken: &bool) -> Result<Vec<Registered>, Taken> {
+/// #         if *taken { Err(Taken) } else { Ok(vec![Registered { user: self.user, username: self.username.clone() }]) }
+/// #     }
+/// #     fn stream_id(&self, _: &Registered) -> Result<StreamId, InvalidInput> { StreamId::for_entity("user", self.user) }
+/// # }
+/// # let events: Arc<dyn EventStore> = Arc::new(composable_rust_testing::InMemoryEventStore::new());
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let decider = Decider::<Register>::new();
+/// // A parent reducer keeps the final actions: what a program reports.
+/// let reducer = reducer_fn(move |state: &mut (Decisions<Register>, Vec<DecisionAction<Register>>), action, env: &()| {
+///     if let action @ (DecisionAction::Appended { .. } | DecisionAction::Rejected { .. }) = &action {
+///         state.1.push(action.clone());
+///     }
+///     decider.reduce(&mut state.0, action, env)
+/// });
+/// let store = Store::builder(reducer, (Decisions::default(), Vec::new()), ()).event_store(events).build();
+/// let ada = |user| Register { user, username: "ada".into() };
+/// store.send(DecisionAction::decide(ada(1), Metadata::default())).finished().await;
+/// store.send(DecisionAction::decide(ada(2), Metadata::default())).finished().await;
+/// let outcomes = store.state(|state| state.1.clone());
+/// assert!(matches!(outcomes[..], [DecisionAction::Appended { .. }, DecisionAction::Rejected { .. }]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Decider<D> {
     config: DeciderConfig,
     decision: std::marker::PhantomData<fn() -> D>,
