@@ -7,6 +7,7 @@ use disintegrate_postgres::{PgDecisionMaker, PgEventStore};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 use crate::{BenchError, Enrolment, Side};
 
@@ -144,14 +145,55 @@ pub(crate) struct Disintegrate {
 
 impl Disintegrate {
     /// The store on `pool`, with its schema created.
+    ///
+    /// disintegrate 4.0's schema writes two bit masks as hexadecimal literals, which PostgreSQL accepts
+    /// from version 16 on. On an older server the schema is created with function bodies unchecked, and
+    /// the one function holding them is replaced by [`BEGIN_EPOCH_BEFORE_PG16`], which takes the same locks.
     pub(crate) async fn open(pool: PgPool) -> Result<Self, BenchError> {
-        let store = PgEventStore::try_new(pool, Json::<DomainEvent>::default())
+        let serde = Json::<DomainEvent>::default();
+        let version: String = sqlx::query_scalar("SHOW server_version_num")
+            .fetch_one(&pool)
             .await
-            .map_err(|e| BenchError::new(format!("disintegrate: creating the schema: {e}")))?;
+            .map_err(|e| failed("reading the server version", &e))?;
+        let store = if version.parse::<u32>().is_ok_and(|v| v >= 160_000) {
+            PgEventStore::try_new(pool, serde).await.map_err(|e| failed("creating the schema", &e))?
+        } else {
+            let options = (*pool.connect_options()).clone().options([("check_function_bodies", "off")]);
+            let setup = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .map_err(|e| failed("connecting to create the schema", &e))?;
+            PgEventStore::try_new(setup.clone(), serde.clone()).await.map_err(|e| failed("creating the schema", &e))?;
+            setup.close().await;
+            sqlx::query(BEGIN_EPOCH_BEFORE_PG16)
+                .execute(&pool)
+                .await
+                .map_err(|e| failed("replacing event_store_begin_epoch for PostgreSQL before 16", &e))?;
+            PgEventStore::new_uninitialized(pool, serde)
+        };
         let decisions = disintegrate_postgres::decision_maker(store.clone(), NoSnapshot);
         Ok(Self { store, decisions })
     }
 }
+
+/// disintegrate's `event_store_begin_epoch()` for PostgreSQL before 16: a writer announces the event id
+/// it may take with three shared transaction-level advisory locks (this database, then the low and the
+/// high 32 bits of the id sequence's last value), which `event_store_current_epoch()` looks up so readers
+/// never pass an id still being written. The same locks on the same keys, with the mask in decimal.
+const BEGIN_EPOCH_BEFORE_PG16: &str = r"
+CREATE OR REPLACE FUNCTION event_store_begin_epoch() RETURNS void AS $$
+DECLARE
+    last_id BIGINT;
+    database_key INT;
+BEGIN
+    SELECT last_value INTO last_id FROM seq_event_event_id;
+    SELECT oid INTO database_key FROM pg_database WHERE datname = current_database();
+    PERFORM pg_try_advisory_xact_lock_shared(database_key, 0);
+    PERFORM pg_try_advisory_xact_lock_shared(1, (last_id & 4294967295)::bit(32)::integer);
+    PERFORM pg_try_advisory_xact_lock_shared(2, (last_id >> 32)::bit(32)::integer);
+END;
+$$ LANGUAGE plpgsql";
 
 /// Whether a failed decision lost a race and may be retried: disintegrate's `Concurrency` error, or a
 /// serialization failure (it appends in SERIALIZABLE transactions, which PostgreSQL may abort before the
