@@ -108,7 +108,9 @@ pub mod event_store {
 /// condition (the Dynamic Consistency Boundary pattern) and atomic appends to several streams. See
 /// docs/dcb.md.
 pub mod query {
-    pub use composable_rust_core::{AppendCondition, AtomicAppend, EventQuery, QueryItem, QueryPage, StreamAppend, Tag};
+    pub use composable_rust_core::{
+        AppendCondition, AtomicAppend, EventQuery, QueryItem, QueryPage, StreamAppend, Tag,
+    };
 }
 
 /// Subscriptions: a named handler that reads the global log from its checkpoint and then follows it, with

@@ -195,3 +195,99 @@ pub fn validate_handler_name(handler: &str) -> Result<(), EventStoreError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::codec::CodecId;
+    use crate::event::Metadata;
+    use crate::query::{AppendCondition, EventQuery, QueryItem, Tag};
+    use crate::stream::{ExpectedVersion, GlobalPosition};
+
+    fn stream(name: &str) -> StreamId {
+        StreamId::new(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn event(n: u8) -> NewEvent {
+        NewEvent::new("Noted.v1", CodecId::Json, vec![n], Metadata::default())
+    }
+
+    /// `event` as a store holding it at `version`, position `position` of `stream_id` would return it.
+    fn stored(event: &NewEvent, stream_id: &StreamId, version: u64, position: u64) -> RecordedEvent {
+        RecordedEvent {
+            id: event.id,
+            stream_id: stream_id.clone(),
+            version: Version::new(version),
+            position: GlobalPosition::new(position),
+            event_type: event.event_type.as_str().into(),
+            codec: event.codec,
+            payload: event.payload.clone().into(),
+            metadata: event.metadata.clone(),
+            recorded_at: Utc::now(),
+            tags: event.tags.clone(),
+        }
+    }
+
+    #[test]
+    fn an_atomic_append_needs_streams_each_once_with_unique_ids_and_a_tag_per_condition_item() {
+        let (a, b) = (stream("a-1"), stream("b-1"));
+        let invalid =
+            |append: &AtomicAppend| matches!(validate_atomic_append(append), Err(EventStoreError::InvalidInput(_)));
+        assert!(invalid(&AtomicAppend::new()), "no stream");
+        let twice = AtomicAppend::new().stream(a.clone(), ExpectedVersion::Any, vec![event(1)]).stream(
+            a.clone(),
+            ExpectedVersion::Any,
+            vec![event(2)],
+        );
+        assert!(invalid(&twice), "a stream named twice");
+        let shared = event(1);
+        let same_id = AtomicAppend::new().stream(a.clone(), ExpectedVersion::Any, vec![shared.clone()]).stream(
+            b.clone(),
+            ExpectedVersion::Any,
+            vec![shared],
+        );
+        assert!(invalid(&same_id), "one id in two streams");
+        let untagged = AtomicAppend::new()
+            .stream(a.clone(), ExpectedVersion::Any, vec![event(1)])
+            .condition(AppendCondition::none_exist(EventQuery::item(QueryItem::of_types(["Noted.v1"]))));
+        assert!(invalid(&untagged), "a condition item without a tag");
+        let bad_tag =
+            AtomicAppend::new().stream(a.clone(), ExpectedVersion::Any, vec![event(1).with_tags([Tag::new("")])]);
+        assert!(invalid(&bad_tag), "an empty tag");
+        let fine = AtomicAppend::new()
+            .stream(a, ExpectedVersion::Any, vec![event(1).with_tags([Tag::of("k", 1)])])
+            .stream(b, ExpectedVersion::NoStream, vec![event(2)])
+            .condition(AppendCondition::none_exist(EventQuery::tagged([Tag::of("k", 1)])));
+        assert!(validate_atomic_append(&fine).is_ok());
+    }
+
+    #[test]
+    fn an_atomic_retry_is_recognised_only_when_every_stream_is_stored_as_sent() {
+        let (a, b) = (stream("a-1"), stream("b-1"));
+        let (first, second, third) = (event(1), event(2), event(3));
+        let append = AtomicAppend::new()
+            .stream(a.clone(), ExpectedVersion::NoStream, vec![first.clone(), second.clone()])
+            .stream(b.clone(), ExpectedVersion::NoStream, vec![third.clone()]);
+        assert_eq!(idempotent_retry_atomic(&append, &[]).unwrap_or_else(|e| panic!("{e}")), None);
+
+        let all = [stored(&first, &a, 1, 10), stored(&second, &a, 2, 11), stored(&third, &b, 1, 12)];
+        let results = idempotent_retry_atomic(&append, &all).unwrap_or_else(|e| panic!("{e}"));
+        let expected = vec![
+            AppendResult {
+                stream_version: Version::new(2),
+                positions: vec![GlobalPosition::new(10), GlobalPosition::new(11)],
+            },
+            AppendResult { stream_version: Version::new(1), positions: vec![GlobalPosition::new(12)] },
+        ];
+        assert_eq!(results, Some(expected));
+
+        // Stream a stored, stream b not: not a retry of this append.
+        let partial = idempotent_retry_atomic(&append, &all[..2]);
+        assert!(
+            matches!(&partial, Err(EventStoreError::EventIdInUse { difference, .. }) if difference.contains("other streams")),
+            "{partial:?}"
+        );
+    }
+}

@@ -198,7 +198,9 @@ impl EventStoreRequest {
             Self::AppendAtomic(append) if append.streams.len() == 1 => Some(&append.streams[0].stream_id),
             Self::AppendAtomic(_)
             | Self::ReadQuery { .. }
-            | Self::ReadAll { .. } | Self::LoadCheckpoint { .. } | Self::SaveCheckpoint { .. } => None,
+            | Self::ReadAll { .. }
+            | Self::LoadCheckpoint { .. }
+            | Self::SaveCheckpoint { .. } => None,
         }
     }
 

@@ -31,9 +31,9 @@ use composable_rust_core::backend::{
     validate_append, validate_atomic_append, validate_handler_name,
 };
 use composable_rust_core::{
-    AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, EventType,
-    ExpectedVersion, GlobalPosition, HealthReport, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot,
-    StreamAppend, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
+    AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, EventType, ExpectedVersion,
+    GlobalPosition, HealthReport, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StreamAppend, StreamId,
+    StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::Stream;
 use futures::stream::BoxStream;
