@@ -81,7 +81,7 @@ impl StateMutate for Course {
 
 /// Why a decision refused.
 #[derive(Debug, thiserror::Error)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// The username is someone else's.
     #[error("the username is taken")]
     UsernameTaken,
@@ -130,7 +130,10 @@ impl Decision for EnrollStudent {
         if course.enrolled >= course.capacity {
             return Err(Refused::CourseFull);
         }
-        Ok(vec![DomainEvent::StudentEnrolled { course_id: self.course_id.clone(), student_id: self.student_id.clone() }])
+        Ok(vec![DomainEvent::StudentEnrolled {
+            course_id: self.course_id.clone(),
+            student_id: self.student_id.clone(),
+        }])
     }
 }
 

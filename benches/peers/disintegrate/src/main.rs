@@ -87,6 +87,7 @@ struct Config {
     per_account: u64,
     reads: u64,
     rounds: u32,
+    keep: bool,
 }
 
 impl Config {
@@ -100,11 +101,16 @@ impl Config {
             per_account: 20,
             reads: 200,
             rounds: 2,
+            keep: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
             if flag == "--help" || flag == "-h" {
                 return Err(BenchError::new(USAGE));
+            }
+            if flag == "--keep" {
+                config.keep = true;
+                continue;
             }
             let value = args.next().ok_or_else(|| BenchError::new(format!("{flag} needs a value\n{USAGE}")))?;
             let number = || {
@@ -136,7 +142,7 @@ impl Config {
 }
 
 const USAGE: &str = "usage: peer-disintegrate [--ops N] [--writers N] [--capacity N] [--events N] \
-[--per-account N] [--reads N] [--rounds N]
+[--per-account N] [--reads N] [--rounds N] [--keep]
   --ops N          decisions per round in workloads 1 and 2 and the plain append (default 2000)
   --writers N      concurrent writers in workloads 2 and 3 (default 8)
   --capacity N     seats of the contended course in workload 3 (default 200)
@@ -144,6 +150,7 @@ const USAGE: &str = "usage: peer-disintegrate [--ops N] [--writers N] [--capacit
   --per-account N  events per account tag in workload 4 (default 20)
   --reads N        reads by tag per side in workload 4 (default 200)
   --rounds N       rounds per side of workloads 1 to 3 (default 2)
+  --keep           leave workload 4's loaded databases in place, to inspect them
 DATABASE_URL names the server (default postgres://postgres@127.0.0.1:5432/postgres); the user must be \
 allowed to create databases. The databases peer_cr and peer_dis are dropped and recreated.";
 
@@ -152,7 +159,10 @@ allowed to create databases. The databases peer_cr and peer_dis are dropped and 
 enum Measure {
     PerSecond(f64),
     /// Median and 95th percentile, in milliseconds; compared by the median.
-    Millis { median: f64, p95: f64 },
+    Millis {
+        median: f64,
+        p95: f64,
+    },
 }
 
 impl Measure {
@@ -161,7 +171,11 @@ impl Measure {
         match (self, other) {
             (Self::PerSecond(a), Self::PerSecond(b)) => Self::PerSecond(a.max(b)),
             (a @ Self::Millis { median: m, .. }, b @ Self::Millis { median: n, .. }) => {
-                if m <= n { a } else { b }
+                if m <= n {
+                    a
+                } else {
+                    b
+                }
             }
             (first, _) => first,
         }
@@ -434,7 +448,9 @@ async fn read_by_query(server: &Server, config: &Config, row: &mut Row) -> Resul
             latencies[which].push(started.elapsed());
             failures[which] = match found {
                 Ok(found) if found as u64 == expected => None,
-                Ok(found) => Some(BenchError::new(format!("account a{account}: read {found} events, {expected} were loaded"))),
+                Ok(found) => {
+                    Some(BenchError::new(format!("account a{account}: read {found} events, {expected} were loaded")))
+                }
                 Err(e) => Some(e),
             };
         }
@@ -450,8 +466,12 @@ async fn read_by_query(server: &Server, config: &Config, row: &mut Row) -> Resul
         let p95 = sorted[(sorted.len() * 95 / 100).min(sorted.len() - 1)];
         row.record(name, Ok((Measure::Millis { median: millis(median), p95: millis(p95) }, 0)));
     }
-    server.drop("peer_cr", cr_pool).await;
-    server.drop("peer_dis", dis_pool).await;
+    if config.keep {
+        println!("  kept the databases peer_cr and peer_dis");
+    } else {
+        server.drop("peer_cr", cr_pool).await;
+        server.drop("peer_dis", dis_pool).await;
+    }
     Ok(())
 }
 
@@ -477,8 +497,11 @@ async fn run(config: Config) -> Result<(), BenchError> {
         println!("{title}");
         let mut row = Row::new(title);
         for r in 0..config.rounds {
-            let order =
-                if r % 2 == 0 { [ComposableRust::NAME, Disintegrate::NAME] } else { [Disintegrate::NAME, ComposableRust::NAME] };
+            let order = if r % 2 == 0 {
+                [ComposableRust::NAME, Disintegrate::NAME]
+            } else {
+                [Disintegrate::NAME, ComposableRust::NAME]
+            };
             for name in order {
                 let failed_before = if name == ComposableRust::NAME { row.cr.is_err() } else { row.dis.is_err() };
                 if !failed_before {
