@@ -56,7 +56,7 @@
 
 pub use composable_rust_core::{
     Aggregate, Effect, Event, EventId, EventStore, EventStoreError, EventStoreOperation, EventStoreRequest,
-    ExpectedVersion, GlobalPosition, Metadata, NewEvent, RecordedEvent, Reducer, ReducerExt, StreamId, Version,
+    ExpectedVersion, GlobalPosition, Metadata, NewEvent, RecordedEvent, Reducer, ReducerExt, Report, StreamId, Version,
     async_trait, error_chain, reducer_fn,
 };
 pub use composable_rust_runtime::{EventSourced, Repository, SnapshotPolicy, Store};

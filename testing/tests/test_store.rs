@@ -320,6 +320,7 @@ fn a_wrong_state_fails_with_a_headline_a_minimal_diff_and_the_test_line() {
         message,
         concat!(
             "state after `Tick` does not match\n\n",
+            "  at ticks:\n",
             "    Timer {\n",
             "  -     ticks: 2,\n",
             "  +     ticks: 1,\n",
@@ -445,14 +446,22 @@ fn finish_fails_on_effects_still_running_and_points_at_the_clock() {
 }
 
 #[test]
-fn dropping_a_store_with_work_left_over_fails() {
+fn dropping_a_store_with_work_left_over_fails_naming_the_tests_lines_with_a_hint() {
     let (message, _) = failure(|| {
         let mut store =
             TestStore::builder(TimerReducer, Timer::default(), ()).timeout(Duration::from_millis(20)).build();
         store.send(Action::Echo, |_| {});
     });
-    assert!(message.starts_with("the TestStore was dropped with work left over; call `finish()`"), "{message}");
+    // A panic in `Drop` is reported at the drop glue, so the message itself names the test's lines.
+    let (built, sent) = (this_line(line!() - 4), this_line(line!() - 3));
+    let headline = message.lines().next().unwrap_or_default();
+    assert!(headline.starts_with(&format!("the TestStore created at {built}:")), "{message}");
+    assert!(
+        headline.contains(&format!(" was dropped with work left over after its last step at {sent}:")),
+        "{message}"
+    );
     assert!(message.contains("unhandled received actions (2):"), "{message}");
+    assert!(message.contains("hint: end the test with `store.finish()`"), "{message}");
 }
 
 #[test]

@@ -723,6 +723,9 @@ pub async fn racing_bookings_never_exceed_the_capacity(store: Arc<dyn EventStore
                     if page.events.len() >= CAPACITY {
                         return false;
                     }
+                    // Deciding takes a moment: let the other students read meanwhile, even on a store that
+                    // never suspends.
+                    tokio::task::yield_now().await;
                     let event = tagged("Enrolled.v1", student as u64, &[&tags[0], &tags[1]]);
                     let append = AtomicAppend::new()
                         .stream(stream.clone(), ExpectedVersion::Any, vec![event])
@@ -791,4 +794,283 @@ pub async fn writers_with_disjoint_queries_never_fail_each_other(store: Arc<dyn 
     }
     let stored = query_all(&*store, &EventQuery::tagged([shared])).await;
     assert_eq!(stored.len(), WRITERS * STEPS as usize, "every writer's every step must be stored");
+}
+
+/// The plans the interleaving properties run: a few writers over a universe of [`TAGS`] tags and two types.
+mod plan {
+    use proptest::prelude::*;
+    use proptest::sample::subsequence;
+
+    /// How many tags the writers of one plan choose from.
+    pub(super) const TAGS: usize = 3;
+    /// The event types the writers of one plan choose from.
+    pub(super) const TYPES: [&str; 2] = ["Left.v1", "Right.v1"];
+
+    /// One query item: any of `types` (every type when empty), all of `tags` (indexes into the tag universe).
+    #[derive(Debug, Clone)]
+    pub(super) struct Item {
+        pub(super) types: Vec<usize>,
+        pub(super) tags: Vec<usize>,
+    }
+
+    /// One event to append: its type and tags, as indexes.
+    #[derive(Debug, Clone)]
+    pub(super) struct Event {
+        pub(super) kind: usize,
+        pub(super) tags: Vec<usize>,
+    }
+
+    /// One writer: reads by `query`, then appends `events` to its own stream, under the condition of its
+    /// read when `conditional`, with a plain append otherwise (which must still fail the conditions of
+    /// others). `pause` is how often a racing writer yields between its read and its append.
+    #[derive(Debug, Clone)]
+    pub(super) struct Writer {
+        pub(super) query: Vec<Item>,
+        pub(super) events: Vec<Event>,
+        pub(super) conditional: bool,
+        pub(super) pause: u8,
+    }
+
+    /// The writers and an interleaving of their steps: each index appears twice, read then append.
+    #[derive(Debug, Clone)]
+    pub(super) struct Plan {
+        pub(super) writers: Vec<Writer>,
+        pub(super) order: Vec<usize>,
+    }
+
+    fn item() -> impl Strategy<Value = Item> {
+        (subsequence(vec![0, 1], 0..=2), subsequence((0..TAGS).collect::<Vec<_>>(), 1..=2))
+            .prop_map(|(types, tags)| Item { types, tags })
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        (0..TYPES.len(), subsequence((0..TAGS).collect::<Vec<_>>(), 0..=TAGS))
+            .prop_map(|(kind, tags)| Event { kind, tags })
+    }
+
+    fn writer() -> impl Strategy<Value = Writer> {
+        (prop::collection::vec(item(), 1..=2), prop::collection::vec(event(), 1..=2), prop::bool::weighted(0.8), 0..4u8)
+            .prop_map(|(query, events, conditional, pause)| Writer { query, events, conditional, pause })
+    }
+
+    /// 2 to 5 writers in a random interleaving.
+    pub(super) fn plan() -> impl Strategy<Value = Plan> {
+        prop::collection::vec(writer(), 2..=5).prop_flat_map(|writers| {
+            let order: Vec<usize> = (0..writers.len()).flat_map(|w| [w, w]).collect();
+            (Just(writers), Just(order).prop_shuffle()).prop_map(|(writers, order)| Plan { writers, order })
+        })
+    }
+}
+
+/// The tags, query and events of a plan's writer, in the namespace of one run.
+struct Universe {
+    names: Names,
+    tags: Vec<Tag>,
+}
+
+impl Universe {
+    fn new() -> Self {
+        let names = Names::new();
+        let tags = (0..plan::TAGS).map(|i| tag(&names, &format!("t{i}"))).collect();
+        Self { names, tags }
+    }
+
+    fn query(&self, writer: &plan::Writer) -> EventQuery {
+        let items = writer.query.iter().map(|item| QueryItem {
+            event_types: item.types.iter().map(|&t| plan::TYPES[t].to_owned()).collect(),
+            tags: item.tags.iter().map(|&t| self.tags[t].clone()).collect(),
+        });
+        EventQuery { items: items.collect() }
+    }
+
+    fn events(&self, writer: &plan::Writer) -> Vec<NewEvent> {
+        let tags = |event: &plan::Event| event.tags.iter().map(|&t| &self.tags[t]).collect::<Vec<_>>();
+        writer.events.iter().zip(0..).map(|(e, n)| tagged(plan::TYPES[e.kind], n, &tags(e))).collect()
+    }
+
+    fn stream(&self, writer: usize) -> StreamId {
+        self.names.stream(&format!("writer-{writer}"))
+    }
+}
+
+/// What became of one conditional append.
+#[derive(Debug)]
+enum Outcome {
+    /// Committed: its query, the position its read reached, the events it read, and the position of its
+    /// first event.
+    Committed { query: EventQuery, after: GlobalPosition, seen: Vec<EventId>, first: GlobalPosition },
+    /// Refused: its query and the `ConditionFailed` values.
+    Refused { query: EventQuery, after: GlobalPosition, position: GlobalPosition },
+}
+
+/// Checks the outcomes against the stored log: no committed conditional append has an event matching its
+/// query strictly between its `after` and its first event, nor any matching event before its first that its
+/// read did not return (so a horizon set too high cannot hide one), and every refusal names the first
+/// matching event after its `after`.
+fn check_outcomes(log: &[RecordedEvent], outcomes: &[Outcome]) -> Result<(), String> {
+    let first_match = |query: &EventQuery, after: GlobalPosition| {
+        log.iter().find(|e| e.position > after && query.matches_event(e)).map(|e| e.position)
+    };
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Committed { query, after, seen, first } => {
+                if let Some(position) = first_match(query, *after).filter(|p| p < first) {
+                    return Err(format!(
+                        "an append conditioned on {query:?} after {after} committed at {first}, but the event at \
+                         {position} matches its query: the condition should have failed it"
+                    ));
+                }
+                let unseen =
+                    log.iter().find(|e| e.position < *first && query.matches_event(e) && !seen.contains(&e.id));
+                if let Some(event) = unseen {
+                    return Err(format!(
+                        "an append conditioned on {query:?} after {after} committed at {first}, but the event at \
+                         {} matches its query and was not returned by its read: the horizon hid it",
+                        event.position
+                    ));
+                }
+            }
+            Outcome::Refused { query, after, position } => {
+                if first_match(query, *after) != Some(*position) {
+                    return Err(format!(
+                        "an append conditioned on {query:?} after {after} was refused naming position {position}, \
+                         but the first matching event after {after} is at {:?}",
+                        first_match(query, *after)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `plan` one step at a time in its order, checking each conditional append against the exact
+/// outcome the log demands (refused naming the first matching event after its read, or committed when
+/// there is none), then the outcomes against the whole log.
+async fn run_in_order(store: &dyn EventStore, plan: &plan::Plan) -> Result<(), String> {
+    let universe = Universe::new();
+    let mut reads: Vec<Option<QueryPage>> = vec![None; plan.writers.len()];
+    let mut outcomes = Vec::new();
+    for &w in &plan.order {
+        let writer = &plan.writers[w];
+        let q = universe.query(writer);
+        let Some(page) = reads[w].take() else {
+            reads[w] = Some(query(store, &q, GlobalPosition::START, EVERYTHING).await);
+            continue;
+        };
+        let (stream, events) = (universe.stream(w), universe.events(writer));
+        if !writer.conditional {
+            append(store, &stream, ExpectedVersion::NoStream, events).await;
+            continue;
+        }
+        // Independent of the store's horizon: the first matching event the read did not return.
+        let seen: Vec<EventId> = page.events.iter().map(|e| e.id).collect();
+        let log = read_log(store, &universe.names.filter(), 1_000).await;
+        let expected = log.iter().find(|e| q.matches_event(e) && !seen.contains(&e.id)).map(|e| e.position);
+        let append =
+            AtomicAppend::new().stream(stream, ExpectedVersion::NoStream, events).condition(page.condition(q.clone()));
+        match (store.append_atomic(append).await, expected) {
+            (Ok(results), None) => {
+                let first = results.first().and_then(|r| r.positions.first()).copied().unwrap_or_default();
+                outcomes.push(Outcome::Committed { query: q, after: page.horizon, seen, first });
+            }
+            (Err(EventStoreError::ConditionFailed { after, position }), Some(unseen)) => {
+                if (after, position) != (page.horizon, unseen) {
+                    return Err(format!(
+                        "writer {w}: ConditionFailed reported after {after} and position {position}; the condition \
+                         was after {} and the first matching event its read did not return is at {unseen}",
+                        page.horizon
+                    ));
+                }
+                outcomes.push(Outcome::Refused { query: q, after, position });
+            }
+            (result, expected) => {
+                return Err(format!(
+                    "writer {w}: an append conditioned on {q:?} after {} (first matching event after it: \
+                     {expected:?}) returned {result:?}",
+                    page.horizon
+                ));
+            }
+        }
+    }
+    check_outcomes(&read_log(store, &universe.names.filter(), 1_000).await, &outcomes)
+}
+
+/// Runs `plan` with one task per writer, all racing (each yields `pause` times between its read and its
+/// append), then checks the outcomes against the stored log.
+async fn run_racing(store: &Arc<dyn EventStore>, plan: &plan::Plan) -> Result<(), String> {
+    let universe = Universe::new();
+    let barrier = Arc::new(tokio::sync::Barrier::new(plan.writers.len()));
+    let tasks = plan
+        .writers
+        .iter()
+        .enumerate()
+        .map(|(w, writer)| {
+            let (store, barrier) = (Arc::clone(store), Arc::clone(&barrier));
+            let (q, stream, events) = (universe.query(writer), universe.stream(w), universe.events(writer));
+            let (conditional, pause) = (writer.conditional, writer.pause);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let page = query(&*store, &q, GlobalPosition::START, EVERYTHING).await;
+                for _ in 0..pause {
+                    tokio::task::yield_now().await;
+                }
+                if !conditional {
+                    append(&*store, &stream, ExpectedVersion::NoStream, events).await;
+                    return Ok(None);
+                }
+                let append = AtomicAppend::new()
+                    .stream(stream, ExpectedVersion::NoStream, events)
+                    .condition(page.condition(q.clone()));
+                match store.append_atomic(append).await {
+                    Ok(results) => {
+                        let first = results.first().and_then(|r| r.positions.first()).copied().unwrap_or_default();
+                        let seen = page.events.iter().map(|e| e.id).collect();
+                        Ok(Some(Outcome::Committed { query: q, after: page.horizon, seen, first }))
+                    }
+                    Err(EventStoreError::ConditionFailed { after, position }) => {
+                        Ok(Some(Outcome::Refused { query: q, after, position }))
+                    }
+                    Err(error) => Err(format!("writer {w}: a conditional append failed with {error} ({error:?})")),
+                }
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for result in join_all(tasks).await {
+        outcomes.extend(result?);
+    }
+    check_outcomes(&read_log(&**store, &universe.names.filter(), 1_000).await, &outcomes)
+}
+
+/// Runs `property` on 24 random plans with proptest, from inside a case on the multi-threaded runtime.
+fn check_plans<F>(what: &str, property: F)
+where
+    F: Fn(plan::Plan) -> Result<(), String>,
+{
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let config = Config { cases: 24, failure_persistence: None, max_shrink_iters: 512, ..Config::default() };
+    let mut runner = TestRunner::new(config);
+    let result =
+        tokio::task::block_in_place(|| runner.run(&plan::plan(), |plan| property(plan).map_err(TestCaseError::fail)));
+    if let Err(error) = result {
+        panic!("{what}: {error}");
+    }
+}
+
+/// Random interleavings of reads and conditional (and plain) appends by a few writers over three tags,
+/// run step by step: each conditional append is refused exactly when an event matching its query was
+/// appended after its read (naming the first), and no committed one has such an event before its own.
+pub async fn conditional_appends_in_any_interleaving_never_commit_on_a_stale_read(store: Arc<dyn EventStore>) {
+    let handle = tokio::runtime::Handle::current();
+    check_plans("an interleaving of conditional appends broke the condition", |plan| {
+        handle.block_on(run_in_order(&*store, &plan))
+    });
+}
+
+/// Random plans of a few writers racing as real tasks: no committed conditional append has an event
+/// matching its query between its read and its own first event, and every refusal names the first one.
+pub async fn racing_conditional_appends_never_commit_on_a_stale_read(store: Arc<dyn EventStore>) {
+    let handle = tokio::runtime::Handle::current();
+    check_plans("racing conditional appends broke the condition", |plan| handle.block_on(run_racing(&store, &plan)));
 }

@@ -121,6 +121,8 @@ where
             exhaustivity: self.exhaustivity,
             timeout: self.timeout,
             done: false,
+            created_at: std::panic::Location::caller(),
+            last_step: None,
             runtime,
         }
     }

@@ -15,6 +15,7 @@
 
 use std::fmt::{self, Debug};
 use std::future::Future;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,6 +130,10 @@ where
     timeout: Duration,
     /// `finish` ran, or a failure was already reported: the drop check has nothing to add.
     done: bool,
+    /// Where the test built the store and made its last step: a panic in `Drop` cannot point at the test's
+    /// line by itself, so the message names them.
+    created_at: &'static Location<'static>,
+    last_step: Option<&'static Location<'static>>,
     runtime: Runtime,
 }
 
@@ -171,6 +176,7 @@ where
     /// When the state differs, or (exhaustive) when actions fed back earlier have not been received yet.
     #[track_caller]
     pub fn send(&mut self, action: R::Action, update: impl FnOnce(&mut R::State)) {
+        self.last_step = Some(Location::caller());
         self.settle();
         let pending = self.log.take_received();
         if !pending.is_empty() {
@@ -258,6 +264,7 @@ where
         matches: impl Fn(&R::Action) -> bool,
         update: impl FnOnce(&mut R::State),
     ) {
+        self.last_step = Some(Location::caller());
         let received = loop {
             self.settle();
             let next = self.next_received();
@@ -293,6 +300,7 @@ where
     /// each deadline run before the next fires (a timer that re-arms itself fires as often as it should).
     #[track_caller]
     pub fn advance(&mut self, duration: Duration) {
+        self.last_step = Some(Location::caller());
         self.settle();
         let mut remaining = duration;
         while let Some(until) = self.clock.time_until_next_sleep().filter(|until| *until <= remaining) {

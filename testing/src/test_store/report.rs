@@ -55,8 +55,10 @@ where
         let requests = self.requests.descriptions();
         let in_flight = self.store.effects_in_flight().saturating_sub(requests.len());
         (!pending.is_empty() || !requests.is_empty() || in_flight > 0).then(|| {
-            let mut message = String::from(
-                "the TestStore was dropped with work left over; call `finish()` at the end of the test\n\n",
+            let mut message = format!(
+                "the TestStore created at {} was dropped with work left over{}\n\n",
+                self.created_at,
+                self.last_step.map(|at| format!(" after its last step at {at}")).unwrap_or_default(),
             );
             if !pending.is_empty() {
                 let _ = writeln!(message, "unhandled received actions ({}):", pending.len());
@@ -73,6 +75,10 @@ where
             if in_flight > 0 {
                 let _ = writeln!(message, "{} still running", count(in_flight, "effect is", "effects are"));
             }
+            message.push_str(
+                "\nhint: end the test with `store.finish()`, after asserting what is left with `receive` / \
+                 `receive_request`; or build the store with `Exhaustivity::Off` to check only what you assert",
+            );
             message
         })
     }
@@ -154,17 +160,39 @@ pub(super) fn write_actions<'a, A: Debug + 'a>(
     }
 }
 
-/// A line diff of two pretty-printed values: only changed lines with two lines of context around them,
-/// `-` for expected and `+` for actual, and a legend.
+/// A line diff of two pretty-printed values: each changed part headed by its path from the root (e.g.
+/// `at orders["a1"].last:`), only the changed lines with two lines of context around them (unchanged
+/// siblings are folded away), `-` for expected and `+` for actual, and a legend.
 pub(super) fn diff(expected: &str, actual: &str) -> String {
     let diff = TextDiff::from_lines(expected, actual);
+    let (old_lines, new_lines): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
     let mut out = String::new();
     for (i, group) in diff.grouped_ops(2).iter().enumerate() {
         if i > 0 {
             out.push_str("    …\n");
         }
+        let path_of = |change: &similar::Change<&str>| match (change.old_index(), change.new_index()) {
+            (Some(index), _) => path_at(&old_lines, index),
+            (None, Some(index)) => path_at(&new_lines, index),
+            (None, None) => None,
+        };
+        // The path of the hunk's first change heads it; a later change at another path gets its own heading.
+        let first_change = group.iter().flat_map(|op| diff.iter_changes(op)).find(|c| c.tag() != ChangeTag::Equal);
+        let mut heading = first_change.as_ref().and_then(path_of);
+        if let Some(path) = &heading {
+            let _ = writeln!(out, "  at {path}:");
+        }
+        let mut previous = ChangeTag::Equal;
         for op in group {
             for change in diff.iter_changes(op) {
+                if change.tag() != ChangeTag::Equal && previous == ChangeTag::Equal {
+                    let path = path_of(&change);
+                    if path.is_some() && path != heading {
+                        let _ = writeln!(out, "  at {}:", path.as_deref().unwrap_or_default());
+                        heading = path;
+                    }
+                }
+                previous = change.tag();
                 let sign = match change.tag() {
                     ChangeTag::Delete => '-',
                     ChangeTag::Insert => '+',
@@ -178,11 +206,64 @@ pub(super) fn diff(expected: &str, actual: &str) -> String {
     out
 }
 
+/// The path from the root to line `index` of a value pretty-printed with `{:#?}`: field names joined with
+/// `.`, map keys as `["key"]`, sequence elements as `[n]`; `None` for the root line.
+///
+/// Pretty `Debug` indents four spaces per level and opens a level at a line ending in `{`, `[` or `(`; the
+/// key of a line is the text before its first `: ` outside quotes.
+fn path_at(lines: &[&str], index: usize) -> Option<String> {
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let mut segments = Vec::new();
+    let mut current = index;
+    loop {
+        let line = *lines.get(current)?;
+        let depth = indent(line);
+        if depth == 0 {
+            break;
+        }
+        // The opener of this line's level: the nearest line above with less indentation.
+        let parent = (0..current).rev().find(|&i| indent(lines[i]) < depth)?;
+        let opener = lines[parent].trim_end();
+        match key_of(line.trim()) {
+            Some(key) if opener.ends_with('{') && key.starts_with('"') => segments.push(format!("[{key}]")),
+            Some(key) if opener.ends_with('{') => segments.push(format!(".{key}")),
+            _ if opener.ends_with('[') => {
+                let position = (parent + 1..current).filter(|&i| indent(lines[i]) == depth).count();
+                segments.push(format!("[{position}]"));
+            }
+            // Inside a tuple (`Some(`, `Ok(`, a tuple struct): the element is named by the tuple's own key.
+            _ => {}
+        }
+        current = parent;
+    }
+    segments.reverse();
+    let path = segments.concat();
+    let path = path.strip_prefix('.').unwrap_or(&path).to_owned();
+    (!path.is_empty()).then_some(path)
+}
+
+/// `name` for `name: value`, `"key"` for `"key": value`; `None` for a line without a key.
+fn key_of(line: &str) -> Option<&str> {
+    let end = if line.starts_with('"') {
+        // A quoted key: skip to its closing quote, past escaped quotes.
+        let mut escaped = false;
+        let close = line.char_indices().skip(1).find(|&(_, c)| {
+            let done = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            done
+        })?;
+        close.0 + 1
+    } else {
+        line.find(": ").filter(|&at| line[..at].chars().all(|c| c.is_alphanumeric() || c == '_'))?
+    };
+    line[end..].starts_with(": ").then(|| &line[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[derive(Debug)]
+    #[derive(Debug, Clone)]
     #[allow(dead_code, reason = "read through Debug")]
     struct User {
         name: &'static str,
@@ -198,6 +279,7 @@ mod tests {
         assert_eq!(
             text,
             concat!(
+                "  at age:\n",
                 "    User {\n",
                 "        name: \"ada\",\n",
                 "  -     age: 36,\n",
@@ -207,6 +289,30 @@ mod tests {
                 "\n(expected: -, actual: +)\n",
             )
         );
+    }
+
+    #[derive(Debug, Clone)]
+    #[allow(dead_code, reason = "read through Debug")]
+    struct Order {
+        lines: Vec<u32>,
+        last: Option<User>,
+    }
+
+    #[test]
+    fn a_nested_change_is_headed_by_its_path_from_the_root() {
+        let user = |age| User { name: "ada", age, tags: vec![] };
+        let order = |age, lines| Order { lines, last: Some(user(age)) };
+        let expected: std::collections::BTreeMap<&str, Order> =
+            [("a0", order(1, vec![1])), ("a1", order(36, vec![1, 2, 3]))].into();
+        let mut actual = expected.clone();
+        if let Some(order) = actual.get_mut("a1") {
+            order.last = Some(user(37));
+            order.lines[2] = 4;
+        }
+        let text = diff(&format!("{expected:#?}"), &format!("{actual:#?}"));
+        assert!(text.contains("  at [\"a1\"].lines[2]:\n"), "{text}");
+        assert!(text.contains("  at [\"a1\"].last.age:\n"), "{text}");
+        assert!(!text.contains("\"a0\""), "an unchanged sibling is folded away:\n{text}");
     }
 
     #[test]
