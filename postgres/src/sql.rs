@@ -44,18 +44,19 @@ pub(crate) const SEPARATOR: char = '\u{1f}';
 /// An append that takes locks: of tagged events (shared locks on their tags), under an append condition
 /// (an exclusive lock per condition item) or to several streams. One round trip: the plpgsql function
 /// `events_append` (`migrations/postgres/0003_tags.sql`) takes the locks, then checks the condition and the
-/// expectations on snapshots taken after the locks are held, then inserts.
+/// expectations on a snapshot taken after the locks are held, and inserts.
 ///
 /// `$1..=$3` the streams (ids, modes `any`/`exists`/`exact`, expected versions); `$4..=$13` the events, one
 /// array per column, `$4` the 1-based stream of each, `$13` its tags joined with [`SEPARATOR`] (NULL: none);
-/// `$14`/`$15` the condition's items (tags and types joined with [`SEPARATOR`], empty types: any type) and
-/// `$16` its position. Returns the failed condition's first position, or the 1-based refused stream, the
-/// streams' versions (before the append) and the first position written.
+/// `$14` the tags to lock shared (every tag of the events), `$15` those to lock exclusive (one per condition
+/// item); `$16`/`$17` the condition's items (tags and types joined with [`SEPARATOR`], empty types: any
+/// type) and `$18` its position. Returns the failed condition's first position, or the 1-based refused
+/// stream, the streams' versions (before the append) and the first position written.
 pub(crate) const APPEND_LOCKED: &str = r"
 SELECT condition_position, refused_stream, versions, first_position
 FROM events_append($1::text[], $2::text[], $3::bigint[], $4::int[], $5::uuid[], $6::text[], $7::text[],
                    $8::bytea[], $9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[],
-                   $14::text[], $15::text[], $16::bigint)";
+                   $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint)";
 
 /// The version of a stream (0 when it has no events): a backward index-only scan of one entry.
 pub(crate) const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1";

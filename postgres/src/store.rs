@@ -368,6 +368,8 @@ impl PostgresEventStore {
             .bind(&batch.events.actors)
             .bind(&batch.events.extras)
             .bind(&batch.tags)
+            .bind(&batch.shared)
+            .bind(&batch.exclusive)
             .bind(&batch.condition.tags)
             .bind(&batch.condition.types)
             .bind(batch.after)
@@ -472,6 +474,11 @@ struct LockedBatch<'a> {
     events: Batch<'a>,
     /// Each event's tags joined with [`sql::SEPARATOR`]; `None` for none.
     tags: Vec<Option<String>>,
+    /// The tags to lock shared: every tag of the events, once.
+    shared: Vec<&'a str>,
+    /// The tags to lock exclusive: one of each condition item (any one meets every matching event, which
+    /// carries them all).
+    exclusive: Vec<&'a str>,
     condition: TaggedItems,
     after: i64,
 }
@@ -480,6 +487,15 @@ impl<'a> LockedBatch<'a> {
     fn new(append: &'a AtomicAppend) -> Self {
         let events: Vec<&NewEvent> = append.events().collect();
         let (modes, expected) = append.streams.iter().map(|s| expectation(s.expected)).unzip();
+        let mut shared: Vec<&str> = events.iter().flat_map(|e| &e.tags).map(Tag::as_str).collect();
+        shared.sort_unstable();
+        shared.dedup();
+        let exclusive = append
+            .condition
+            .iter()
+            .flat_map(|c| &c.fail_if_events_match.items)
+            .filter_map(|item| item.tags.iter().map(Tag::as_str).min())
+            .collect();
         Self {
             stream_ids: append.streams.iter().map(|s| s.stream_id.as_str()).collect(),
             modes,
@@ -491,6 +507,8 @@ impl<'a> LockedBatch<'a> {
                 .flat_map(|(stream, n)| std::iter::repeat_n(n, stream.events.len()))
                 .collect(),
             tags: events.iter().map(|e| (!e.tags.is_empty()).then(|| joined(&e.tags))).collect(),
+            shared,
+            exclusive,
             events: Batch::of(events),
             condition: append.condition.as_ref().map_or_else(TaggedItems::default, |c| {
                 let mut items = TaggedItems::default();

@@ -56,8 +56,9 @@ async fn hold_exclusive_lock(db: &PostgresTestDatabase, tag: &Tag) -> PgConnecti
     connection
 }
 
-/// Waits until a session of this database waits for a tag lock (the append under test is blocked on it).
-async fn until_a_tag_lock_is_awaited(store: &PostgresEventStore) {
+/// Waits until `sessions` sessions of this database wait for a tag lock (the appends under test are
+/// blocked on it).
+async fn until_tag_locks_are_awaited(store: &PostgresEventStore, sessions: i64) {
     let deadline = tokio::time::Instant::now() + GENEROUS;
     loop {
         let waiting: i64 = sqlx::query_scalar(
@@ -69,7 +70,7 @@ async fn until_a_tag_lock_is_awaited(store: &PostgresEventStore) {
         .fetch_one(store.pool())
         .await
         .unwrap();
-        if waiting > 0 {
+        if waiting >= sessions {
             return;
         }
         assert!(tokio::time::Instant::now() < deadline, "no append waits for the held tag lock");
@@ -101,7 +102,7 @@ async fn a_conditional_append_waits_only_for_an_append_holding_one_of_its_tags()
         let a = a.clone();
         async move { store.append_atomic(claim("course-a", &a)).await }
     });
-    until_a_tag_lock_is_awaited(&store).await;
+    until_tag_locks_are_awaited(&store, 1).await;
     let plain = tokio::spawn({
         let store = store.clone();
         let a = a.clone();
@@ -112,7 +113,7 @@ async fn a_conditional_append_waits_only_for_an_append_holding_one_of_its_tags()
     let untagged_atomic =
         AtomicAppend::new().stream(stream("untagged"), ExpectedVersion::Any, vec![common::event(2, 1)]);
     store.append_atomic(untagged_atomic).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_tag_locks_are_awaited(&store, 2).await;
     assert!(!conditional.is_finished(), "the conditional append on the held tag went through");
     assert!(!plain.is_finished(), "the plain append of an event with the held tag went through");
     let stored = store.read_query(&EventQuery::tagged([a.clone()]), GlobalPosition::START, 10).await.unwrap();

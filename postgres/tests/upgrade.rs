@@ -222,7 +222,8 @@ async fn assert_upgraded(store: &PostgresEventStore, before: &Contents, schema_b
 }
 
 /// The tag index as the catalog describes it.
-const TAGS_INDEX: &str = "CREATE INDEX events_tags_idx ON public.events USING gin (tags) WHERE (tags IS NOT NULL)";
+const TAGS_INDEX: &str =
+    "CREATE INDEX events_tags_idx ON public.events USING gin (tags) WITH (fastupdate=off) WHERE (tags IS NOT NULL)";
 
 /// A temporary folder, removed when dropped.
 struct Folder(std::path::PathBuf);
