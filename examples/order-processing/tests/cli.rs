@@ -505,3 +505,18 @@ fn a_data_dir_that_is_a_file_is_named_as_such() {
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"not a folder");
 }
+
+/// The library's errors name its own settings (`PostgresConfig`); the program's name its options.
+#[test]
+fn an_unreachable_server_is_explained_in_terms_of_the_programs_options() {
+    let output = Command::new(BIN)
+        .env_remove("DATABASE_URL")
+        .args(["list", "--database-url", "postgres://postgres@127.0.0.1:1/orders"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("nothing answered at 127.0.0.1:1/orders"), "{message}");
+    assert!(message.contains("check --database-url (or DATABASE_URL)"), "{message}");
+    assert!(!message.contains("PostgresConfig"), "{message}");
+}
