@@ -169,8 +169,10 @@ async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Res
             let flags = backend_flags(args, demo_dir);
             outln!("   cargo run -p order-processing --{flags} list");
             outln!("   cargo run -p order-processing --{flags} history {ada}");
-            if args.database_url.as_deref().is_some_and(|url| password_of(url).is_some()) {
-                outln!("   (with the database password in place of ***)");
+            match args.database_url.as_deref() {
+                Some(_) if flags.is_empty() => outln!("   (with DATABASE_URL set as it is now: it chose the database)"),
+                Some(url) if password_of(url).is_some() => outln!("   (with the database password in place of ***)"),
+                _ => {}
             }
             Ok(Exit::Done)
         }
