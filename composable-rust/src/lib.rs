@@ -30,6 +30,9 @@
 //!   [`Store`]; more in [`compose`] and [`effect`].
 //! - Aggregates: [`Aggregate`] (pure `decide` and `apply`), [`EventSourced`] (an aggregate as a reducer),
 //!   [`Repository`] (the direct API), [`SnapshotPolicy`]; more in [`aggregate`].
+//! - Decisions across streams (the Dynamic Consistency Boundary pattern): [`Decision`] (read by query,
+//!   decide, append under a condition), [`Decider`] (decisions as a reducer); more in [`decision`] and
+//!   [`query`]; the guide is `docs/dcb.md`.
 //! - Events and streams: [`Event`], [`NewEvent`], [`RecordedEvent`], [`Metadata`], [`EventId`], [`StreamId`],
 //!   [`Version`], [`ExpectedVersion`], [`GlobalPosition`]; codecs and schema evolution in [`event`].
 //! - The event store: [`EventStore`] (the handle), [`EventStoreError`], requests as values
@@ -55,11 +58,11 @@
 //! no feature: it is always compiled and pulls no test tools into the build.
 
 pub use composable_rust_core::{
-    Aggregate, Effect, Event, EventId, EventStore, EventStoreError, EventStoreOperation, EventStoreRequest,
+    Aggregate, Decision, Effect, Event, EventId, EventStore, EventStoreError, EventStoreOperation, EventStoreRequest,
     ExpectedVersion, GlobalPosition, Metadata, NewEvent, RecordedEvent, Reducer, ReducerExt, Report, StreamId, Version,
     async_trait, error_chain, reducer_fn,
 };
-pub use composable_rust_runtime::{EventSourced, Repository, SnapshotPolicy, Store};
+pub use composable_rust_runtime::{Decider, EventSourced, Repository, SnapshotPolicy, Store};
 
 pub mod config;
 
@@ -113,6 +116,17 @@ pub mod query {
     };
 }
 
+/// Decisions (the Dynamic Consistency Boundary programming model): a [`Decision`] reads the events its
+/// query selects across streams, decides, and appends under the condition that none of them changed; a
+/// [`Decider`] runs decisions as a reducer; a [`TagSpec`](decision::TagSpec) describes once which events
+/// carry a kind of tag, for queries and tags alike. See docs/dcb.md.
+pub mod decision {
+    pub use composable_rust_core::{Decision, TagSpec};
+    pub use composable_rust_runtime::{
+        Decider, DeciderConfig, DecisionAction, DecisionFailure, Decisions, RunId, RunningDecision,
+    };
+}
+
 /// Subscriptions: a named handler that reads the global log from its checkpoint and then follows it, with
 /// at-least-once or (on a database backend) exactly-once effects.
 pub mod subscription {
@@ -160,15 +174,15 @@ pub mod prelude {
         EventStoreRequest, ExpectedVersion, ForEach, Identifiable, IfLet, Metadata, Reducer, Scope, StreamId, Version,
         case, reducer_fn,
     };
-    pub use composable_rust_core::{AppendCondition, AtomicAppend, EventQuery, QueryItem, Tag};
+    pub use composable_rust_core::{AppendCondition, AtomicAppend, Decision, EventQuery, QueryItem, Tag, TagSpec};
     // The jobs `EventStore` is made of, in scope (unnamed) so that their methods can be called on a concrete
     // store such as `SqliteEventStore`; on a `dyn EventStore` they need no import.
     pub use composable_rust_core::backend::{
         EventLog as _, SnapshotStore as _, StoreLifecycle as _, SubscriptionStore as _,
     };
     pub use composable_rust_runtime::{
-        AggregateAction, AggregateEnvironment, Aggregates, EventSourced, Repository, RepositoryConfig, SnapshotPolicy,
-        Store,
+        AggregateAction, AggregateEnvironment, Aggregates, Decider, DecisionAction, Decisions, EventSourced,
+        Repository, RepositoryConfig, SnapshotPolicy, Store,
     };
 
     #[cfg(feature = "sqlite")]

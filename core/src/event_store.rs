@@ -298,8 +298,9 @@ pub trait EventLog: Send + Sync + Debug {
     ///
     /// # Errors
     /// [`EventStoreError::ConditionFailed`] naming the first position of an event matching the condition
-    /// after its position; [`EventStoreError::ConcurrencyConflict`] for the first stream whose expectation
-    /// does not hold; [`EventStoreError::EventIdInUse`] as for [`EventLog::append`];
+    /// after its position (checked first: when both fail, this is the error); a condition whose position
+    /// lies beyond the log cannot fail; [`EventStoreError::ConcurrencyConflict`] for the first stream whose
+    /// expectation does not hold; [`EventStoreError::EventIdInUse`] as for [`EventLog::append`];
     /// [`EventStoreError::InvalidInput`] for an append with no stream, a stream named twice, an empty or
     /// invalid batch, or an invalid condition ([`AppendCondition::validate`]); [`EventStoreError::Unavailable`]
     /// and [`EventStoreError::Backend`] as for [`EventLog::append`]. Nothing is written on any error.

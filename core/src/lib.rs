@@ -16,7 +16,9 @@
 //! - Events: [`Event`], [`NewEvent`], [`RecordedEvent`], [`Metadata`], codecs ([`CodecId`], [`Bincode`], [`Json`]).
 //! - Storage: [`EventStore`], [`Snapshot`], [`LogFilter`], [`EventStoreError`].
 //! - Consistency beyond one stream: [`AtomicAppend`] (several streams, all or nothing), [`Tag`]s on events,
-//!   [`EventQuery`] reads across streams and [`AppendCondition`]s (the Dynamic Consistency Boundary pattern).
+//!   [`EventQuery`] reads across streams and [`AppendCondition`]s (the Dynamic Consistency Boundary pattern);
+//!   [`Decision`] (a command decided on the events its query selects) and [`TagSpec`] (one description for
+//!   a decision's query and its events' tags). The runtime's `Decider` runs decisions.
 //! - Subscriptions: [`CheckpointedHandler`] (apply a page and record the checkpoint); the engine is in the
 //!   runtime crate.
 //! - Writing a backend: [`backend`] holds the traits an event store implements and the checks every backend
@@ -32,6 +34,7 @@ pub mod backend;
 mod clock;
 mod codec;
 pub mod compose;
+mod decision;
 mod effect;
 mod error;
 mod event;
@@ -50,6 +53,7 @@ pub use aggregate::Aggregate;
 pub use clock::Clock;
 pub use codec::{Bincode, Codec, CodecId, Json};
 pub use compose::{ActionCase, ForEach, Identifiable, IfLet, Scope};
+pub use decision::{Decision, TagSpec};
 pub use effect::{ActionSink, Effect, EffectId};
 pub use error::{BoxError, CodecError, EventStoreError, InvalidInput, SchemaError, error_chain};
 pub use event::{Bytes, Event, EventId, EventType, Metadata, NewEvent, RecordedEvent};

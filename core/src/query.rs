@@ -31,7 +31,8 @@ use crate::stream::GlobalPosition;
 ///
 /// Any text of 1 to [`Tag::MAX_LEN`] bytes without control characters; the store checks it when an
 /// event or a query carrying it reaches it ([`Tag::validate`]). Tags are stored with the event, returned
-/// on every read and indexed.
+/// on every read, in the order appended, and indexed. A tag given twice on one event is kept twice; a query
+/// naming a tag twice matches as if it were named once.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Tag(String);

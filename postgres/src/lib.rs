@@ -34,6 +34,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Tags, reads by query, conditional and multi-stream appends
+//!
+//! Event tags are stored with each event (`events.tags`, a `text[]`, NULL when none) and indexed (GIN), so
+//! [`read_query`](composable_rust_core::backend::EventLog::read_query) looks a tagged item up in the index
+//! instead of scanning the log; items without tags read by position. Its horizon is the gap-safe one of the
+//! global log: no matching event can later commit at or below it.
+//!
+//! [`append_atomic`](composable_rust_core::backend::EventLog::append_atomic), and a plain append of tagged
+//! events, is one round trip to the function `events_append` (migration `0003_tags.sql`): it takes
+//! transaction-scoped advisory locks per tag, shared for the tags of the appended events and exclusive for
+//! one tag of each condition item, then checks the condition and the expected versions on a snapshot taken
+//! with the locks held, then inserts. So a conditional append waits only for appends that share a tag with
+//! its condition, and none of those can commit unseen between the condition's horizon and its own events.
+//! Untagged plain appends take no lock and run the statement they always did. A deadlock between atomic
+//! appends is [`EventStoreError::Unavailable`](composable_rust_core::EventStoreError::Unavailable): retry.
+//!
 //! # Configuration
 //!
 //! [`PostgresConfig`] (from a URL or sqlx `PgConnectOptions`), passed to [`PostgresEventStore::connect_with`];

@@ -36,6 +36,28 @@ WITH head AS (
 )
 SELECT (SELECT version FROM head), COUNT(*), MIN(global_position) FROM appended";
 
+/// Separates the tags of one event, and the tags or types of one query item, in the text arrays bound to
+/// [`APPEND_LOCKED`] and [`READ_QUERY`] (split with `string_to_array`): a control character, which
+/// [`Tag::validate`](composable_rust_core::Tag::validate) refuses in a tag and no stored event type holds.
+pub(crate) const SEPARATOR: char = '\u{1f}';
+
+/// An append that takes locks: of tagged events (shared locks on their tags), under an append condition
+/// (an exclusive lock per condition item) or to several streams. One round trip: the plpgsql function
+/// `events_append` (`migrations/postgres/0003_tags.sql`) takes the locks, then checks the condition and the
+/// expectations on a snapshot taken after the locks are held, and inserts.
+///
+/// `$1..=$3` the streams (ids, modes `any`/`exists`/`exact`, expected versions); `$4..=$13` the events, one
+/// array per column, `$4` the 1-based stream of each, `$13` its tags joined with [`SEPARATOR`] (NULL: none);
+/// `$14` the tags to lock shared (every tag of the events), `$15` those to lock exclusive (one per condition
+/// item); `$16`/`$17` the condition's items (tags and types joined with [`SEPARATOR`], empty types: any
+/// type) and `$18` its position. Returns the failed condition's first position, or the 1-based refused
+/// stream, the streams' versions (before the append) and the first position written.
+pub(crate) const APPEND_LOCKED: &str = r"
+SELECT condition_position, refused_stream, versions, first_position
+FROM events_append($1::text[], $2::text[], $3::bigint[], $4::int[], $5::uuid[], $6::text[], $7::text[],
+                   $8::bytea[], $9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[],
+                   $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint)";
+
 /// The version of a stream (0 when it has no events): a backward index-only scan of one entry.
 pub(crate) const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1";
 
@@ -43,7 +65,7 @@ pub(crate) const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM e
 macro_rules! event_columns {
     () => {
         "version, global_position, event_type, codec, payload, correlation_id, causation_id, actor, extra, recorded_at, \
-         event_id"
+         event_id, tags"
     };
 }
 
@@ -168,6 +190,48 @@ ORDER BY correlation_id, global_position
 LIMIT $2"
 );
 
+/// A read by query: the events after `$1` matching any item, in position order, at most `$2`, below the
+/// visibility horizon (`$7`, when not null, replaces the xmin horizon with one from [`REFINED_HORIZON`]).
+///
+/// Tagged items come as `$3` (each item's tags joined with [`SEPARATOR`]) and `$4` (its types joined, empty:
+/// any type); each is looked up in `events_tags_idx` (`tags @> ...`). Items without tags are folded into one
+/// scan by position: `$5` whether there are any, `$6` their types (empty: any type). Every row carries the
+/// horizon used and whether a matching event is committed above it (held back by a transaction in progress:
+/// reading again later may return it); with no matching event, one row of NULL event columns carries them.
+pub(crate) const READ_QUERY: &str = concat!(
+    r"
+WITH bound AS MATERIALIZED (
+    SELECT COALESCE($7::bigint, ",
+    visible_below!(),
+    r") AS below
+), hits AS MATERIALIZED (
+    -- No ORDER BY ... LIMIT per tagged item: the planner would then walk global positions in order,
+    -- hoping to meet a match early, instead of looking the tags up in events_tags_idx.
+    SELECT m.global_position
+    FROM unnest($3::text[], $4::text[]) AS c(tags, types),
+         LATERAL (SELECT e.global_position FROM events e
+                  WHERE e.tags @> string_to_array(c.tags, E'\x1f')
+                    AND (c.types = '' OR e.event_type = ANY (string_to_array(c.types, E'\x1f')))
+                    AND e.global_position > $1) AS m
+    UNION
+    (SELECT e.global_position FROM events e
+     WHERE $5::bool AND (cardinality($6::text[]) = 0 OR e.event_type = ANY ($6::text[]))
+       AND e.global_position > $1
+     ORDER BY e.global_position
+     LIMIT $2)
+), page AS (
+    SELECT h.global_position FROM hits h, bound WHERE h.global_position < bound.below
+    ORDER BY h.global_position
+    LIMIT $2
+)
+SELECT e.stream_id, ",
+    event_columns!(),
+    r",
+       bound.below, EXISTS (SELECT 1 FROM hits h WHERE h.global_position >= bound.below)
+FROM bound LEFT JOIN (page JOIN events e USING (global_position)) ON true
+ORDER BY global_position"
+);
+
 /// Stream ids with `$1` as prefix, after `$2`, with their versions: a skip scan over the primary key that
 /// touches one index entry per stream instead of every event.
 pub(crate) const LIST_STREAMS: &str = r"
@@ -223,7 +287,7 @@ pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE handle
 #[cfg(test)]
 mod tests {
     use composable_rust_core::backend::EventLog;
-    use composable_rust_core::{CodecId, ExpectedVersion, Metadata, NewEvent, StreamId};
+    use composable_rust_core::{CodecId, ExpectedVersion, Metadata, NewEvent, StreamId, Tag};
     use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
     use sqlx::{PgConnection, Row};
 
@@ -318,6 +382,44 @@ mod tests {
                 "the retry check must probe the index:\n{plan}"
             );
             assert!(!plan.contains("Seq Scan"), "the retry check must not scan the table:\n{plan}");
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_by_tag_look_the_tags_up_in_the_tag_index() {
+        let db = PostgresTestDatabase::start().await;
+        let store = PostgresEventStore::connect_with(PostgresConfig::from_options(db.connect_options())).await.unwrap();
+        store.migrate().await.unwrap();
+        // 100 streams of 200 events (20,000): each tagged with its stream (1%) and one of ten shards (10%).
+        for stream in 0..100 {
+            let id = StreamId::new(format!("order-{stream}")).unwrap();
+            let events = (0..200)
+                .map(|n| {
+                    NewEvent::new("OrderNoted.v1", CodecId::Json, b"{}".to_vec(), Metadata::default())
+                        .with_tags([Tag::of("order", stream), Tag::of("shard", n % 10)])
+                })
+                .collect();
+            store.append(&id, ExpectedVersion::Any, events).await.unwrap();
+        }
+        let mut connection = store.pool().acquire().await.unwrap().detach();
+        sqlx::raw_sql("ANALYZE events").execute(&mut connection).await.unwrap();
+
+        let cases = [
+            // One selective tag; the same with a type; two items, one with two tags.
+            r#"0, 1000, '{order:7}', '{""}', false, '{}', NULL"#,
+            r#"0, 1000, '{order:7}', '{OrderNoted.v1}', false, '{}', NULL"#,
+            "0, 10, ARRAY['order:7' || chr(31) || 'shard:3', 'order:8'], '{\"\",\"\"}', false, '{}', NULL",
+        ];
+        for args in cases {
+            for plan in plans(&mut connection, READ_QUERY, args).await {
+                assert!(plan.contains("Bitmap Index Scan on events_tags_idx"), "expected a tag index lookup:\n{plan}");
+                assert!(!plan.contains("Seq Scan"), "a read by a selective tag scans the log:\n{plan}");
+            }
+        }
+        // Items without tags read by position, as read_all does.
+        for plan in plans(&mut connection, READ_QUERY, "0, 1000, '{}', '{}', true, '{OrderNoted.v1}', NULL").await {
+            assert!(plan.contains("Index Scan using events_global_position_idx"), "{plan}");
+            assert!(!plan.contains("Seq Scan"), "{plan}");
         }
     }
 }

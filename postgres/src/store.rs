@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use composable_rust_core::backend::{
     EventLog, EventTypeCache, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry,
-    validate_append, validate_handler_name,
+    idempotent_retry_atomic, validate_append, validate_atomic_append, validate_handler_name,
 };
 use composable_rust_core::{
-    AppendResult, CodecId, EventId, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport,
-    InvalidInput, LogFilter, Metadata, NewEvent, RecordedEvent, SchemaError, Snapshot, StreamId, StreamInfo,
-    StreamRange, Version, async_trait,
+    AppendResult, AtomicAppend, CodecId, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion,
+    GlobalPosition, HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, QueryPage, RecordedEvent, SchemaError,
+    Snapshot, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -191,13 +191,7 @@ impl PostgresEventStore {
 
     /// One attempt at the single-statement append.
     async fn try_append(&self, stream_id: &StreamId, expected: ExpectedVersion, batch: &Batch<'_>) -> Attempt {
-        let (mode, version) = match expected {
-            ExpectedVersion::Any => ("any", 0),
-            ExpectedVersion::StreamExists => ("exists", 0),
-            ExpectedVersion::NoStream => ("exact", 0),
-            // A version beyond i64::MAX cannot be stored, so it can never match: clamp and let it conflict.
-            ExpectedVersion::Exact(v) => ("exact", to_db(v.get())),
-        };
+        let (mode, version) = expectation(expected);
         let result = sqlx::query(sql::APPEND)
             .bind(stream_id.as_str())
             .bind(&batch.ids)
@@ -264,6 +258,360 @@ impl PostgresEventStore {
     }
 }
 
+/// The outcome of one [`sql::APPEND_LOCKED`] call.
+enum LockedAttempt {
+    /// Written: each stream's version before the append, and the first event's position.
+    Appended {
+        versions: Vec<u64>,
+        first: u64,
+    },
+    /// The condition failed: an event matching it lies at `position`, after the condition's position.
+    ConditionFailed {
+        position: u64,
+    },
+    /// The expectation of stream `index` (0-based) did not hold at `actual`; nothing was written.
+    Refused {
+        index: usize,
+        actual: Version,
+    },
+    /// A unique index refused a row (see [`Attempt::Duplicate`]); nothing was written.
+    Duplicate,
+    Failed(sqlx::Error),
+}
+
+impl PostgresEventStore {
+    /// Appends through [`sql::APPEND_LOCKED`]: tagged events, a condition, or several streams. The caller
+    /// has validated `append`. `operation` names the call in errors.
+    async fn append_locked(
+        &self,
+        append: &AtomicAppend,
+        operation: &str,
+    ) -> Result<Vec<AppendResult>, EventStoreError> {
+        let batch = LockedBatch::new(append);
+        let mut races = 0;
+        loop {
+            match self.try_append_locked(&batch).await {
+                LockedAttempt::Appended { versions, first } => {
+                    self.notifier.committed(&self.pool);
+                    let mut next = first;
+                    let results = append
+                        .streams
+                        .iter()
+                        .zip(versions)
+                        .map(|(stream, version)| {
+                            let count = stream.events.len() as u64;
+                            let positions = (next..next + count).map(GlobalPosition::new).collect();
+                            next += count;
+                            AppendResult { stream_version: Version::new(version).advanced_by(count), positions }
+                        })
+                        .collect();
+                    return Ok(results);
+                }
+                LockedAttempt::ConditionFailed { position } => {
+                    // A retry of a conditional append that committed finds its own events.
+                    if let Some(original) = self.stored_retry_atomic(append, &batch, operation).await? {
+                        return Ok(original);
+                    }
+                    let after = append.condition.as_ref().map_or(GlobalPosition::START, |c| c.after);
+                    return Err(EventStoreError::ConditionFailed { after, position: GlobalPosition::new(position) });
+                }
+                LockedAttempt::Refused { index, actual } => {
+                    if let Some(original) = self.stored_retry_atomic(append, &batch, operation).await? {
+                        return Ok(original);
+                    }
+                    let stream = append.streams.get(index).ok_or_else(|| {
+                        EventStoreError::backend(
+                            operation,
+                            format!("the append refused stream {index}, which it was not given"),
+                        )
+                    })?;
+                    return Err(EventStoreError::ConcurrencyConflict {
+                        stream_id: stream.stream_id.clone(),
+                        expected: stream.expected,
+                        actual,
+                    });
+                }
+                LockedAttempt::Duplicate => {
+                    if let Some(original) = self.stored_retry_atomic(append, &batch, operation).await? {
+                        return Ok(original);
+                    }
+                    // No id is stored, so a concurrent writer took a version: check everything again (an
+                    // exact expectation is then refused with the version that writer left).
+                    races += 1;
+                    if races > MAX_RACE_RETRIES {
+                        return Err(EventStoreError::backend(
+                            operation,
+                            format!(
+                                "lost the race for the next version {MAX_RACE_RETRIES} times in a row: too many writers on one stream; use fewer writers or retry later"
+                            ),
+                        ));
+                    }
+                }
+                LockedAttempt::Failed(e) => return Err(self.context.map(operation, e)),
+            }
+        }
+    }
+
+    /// One call of [`sql::APPEND_LOCKED`].
+    async fn try_append_locked(&self, batch: &LockedBatch<'_>) -> LockedAttempt {
+        let result = sqlx::query(sql::APPEND_LOCKED)
+            .bind(&batch.stream_ids)
+            .bind(&batch.modes)
+            .bind(&batch.expected)
+            .bind(&batch.event_streams)
+            .bind(&batch.events.ids)
+            .bind(&batch.events.event_types)
+            .bind(&batch.events.codecs)
+            .bind(&batch.events.payloads)
+            .bind(&batch.events.correlation_ids)
+            .bind(&batch.events.causation_ids)
+            .bind(&batch.events.actors)
+            .bind(&batch.events.extras)
+            .bind(&batch.tags)
+            .bind(&batch.shared)
+            .bind(&batch.exclusive)
+            .bind(&batch.condition.tags)
+            .bind(&batch.condition.types)
+            .bind(batch.after)
+            .fetch_one(&self.pool)
+            .await;
+        let row = match result {
+            Ok(row) => row,
+            Err(e) if is_unique_violation(&e) => return LockedAttempt::Duplicate,
+            Err(e) => return LockedAttempt::Failed(e),
+        };
+        type Outcome = (Option<i64>, Option<i32>, Option<Vec<i64>>, Option<i64>);
+        let decoded: Result<Outcome, sqlx::Error> =
+            (|| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?)))();
+        let versions = |v: Vec<i64>| v.into_iter().map(from_db).collect::<Vec<u64>>();
+        match decoded {
+            Ok((Some(position), _, _, _)) => LockedAttempt::ConditionFailed { position: from_db(position) },
+            Ok((None, Some(stream), Some(current), _)) => {
+                let index = usize::try_from(stream).unwrap_or(usize::MAX).saturating_sub(1);
+                let actual = current.get(index).copied().map_or(0, from_db);
+                LockedAttempt::Refused { index, actual: Version::new(actual) }
+            }
+            Ok((None, None, Some(current), Some(first))) => {
+                LockedAttempt::Appended { versions: versions(current), first: from_db(first) }
+            }
+            Ok(_) => {
+                LockedAttempt::Failed(sqlx::Error::Protocol("events_append returned an incomplete outcome".into()))
+            }
+            Err(e) => LockedAttempt::Failed(e),
+        }
+    }
+
+    /// After an atomic append wrote nothing: the results of the earlier append that stored exactly it, if
+    /// it is a retry of one (see [`idempotent_retry_atomic`]).
+    async fn stored_retry_atomic(
+        &self,
+        append: &AtomicAppend,
+        batch: &LockedBatch<'_>,
+        operation: &str,
+    ) -> Result<Option<Vec<AppendResult>>, EventStoreError> {
+        let mut rows = sqlx::query(sql::EVENTS_BY_ID).bind(&batch.events.ids).fetch(&self.pool);
+        let mut stored = Vec::new();
+        let mut last_stream = None;
+        let mut types = EventTypeCache::default();
+        let operation = || format!("look up the event ids of an append ({operation})");
+        while let Some(row) = rows.try_next().await.map_err(|e| self.context.map(operation(), e))? {
+            let event = stream_id_of(&row, &mut last_stream)
+                .and_then(|stream_id| decode_event(&row, stream_id, 1, &mut types))
+                .map_err(|e| self.context.map_decode(operation, e))?;
+            stored.push(event);
+        }
+        idempotent_retry_atomic(append, &stored)
+    }
+
+    /// One read of [`sql::READ_QUERY`]: the events, the horizon used and whether a matching event is
+    /// committed above it.
+    async fn read_query_page(
+        &self,
+        items: &QueryItems,
+        after: GlobalPosition,
+        limit: usize,
+        horizon: Option<i64>,
+    ) -> Result<(Vec<RecordedEvent>, i64, bool), EventStoreError> {
+        let operation = || format!("read by query after position {after}");
+        let mut rows = sqlx::query(sql::READ_QUERY)
+            .bind(to_db(after.get()))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(&items.tagged.tags)
+            .bind(&items.tagged.types)
+            .bind(items.untagged)
+            .bind(&items.untagged_types)
+            .bind(horizon)
+            .fetch(&self.pool);
+        let mut events = Vec::with_capacity(limit.min(4096));
+        let mut last_stream = None;
+        let mut types = EventTypeCache::default();
+        let (mut below, mut held) = (0, false);
+        while let Some(row) = rows.try_next().await.map_err(|e| self.context.map(operation(), e))? {
+            let decoded = (|| -> Result<Option<RecordedEvent>, Decode> {
+                below = row.try_get(13)?;
+                held = row.try_get(14)?;
+                if row.try_get::<Option<&str>, _>(0)?.is_none() {
+                    return Ok(None); // no matching event: the row only carries the horizon
+                }
+                let stream_id = stream_id_of(&row, &mut last_stream)?;
+                decode_event(&row, stream_id, 1, &mut types).map(Some)
+            })();
+            if let Some(event) = decoded.map_err(|e| self.context.map_decode(operation, e))? {
+                events.push(event);
+            }
+        }
+        Ok((events, below, held))
+    }
+}
+
+/// An [`AtomicAppend`] as the arrays [`sql::APPEND_LOCKED`] binds.
+struct LockedBatch<'a> {
+    stream_ids: Vec<&'a str>,
+    modes: Vec<&'static str>,
+    expected: Vec<i64>,
+    /// The 1-based stream of each event.
+    event_streams: Vec<i32>,
+    events: Batch<'a>,
+    /// Each event's tags joined with [`sql::SEPARATOR`]; `None` for none.
+    tags: Vec<Option<String>>,
+    /// The tags to lock shared: every tag of the events, once.
+    shared: Vec<&'a str>,
+    /// The tags to lock exclusive: one of each condition item (any one meets every matching event, which
+    /// carries them all).
+    exclusive: Vec<&'a str>,
+    condition: TaggedItems,
+    after: i64,
+}
+
+impl<'a> LockedBatch<'a> {
+    fn new(append: &'a AtomicAppend) -> Self {
+        let events: Vec<&NewEvent> = append.events().collect();
+        let (modes, expected) = append.streams.iter().map(|s| expectation(s.expected)).unzip();
+        let mut shared: Vec<&str> = events.iter().flat_map(|e| &e.tags).map(Tag::as_str).collect();
+        shared.sort_unstable();
+        shared.dedup();
+        let exclusive = append
+            .condition
+            .iter()
+            .flat_map(|c| &c.fail_if_events_match.items)
+            .filter_map(|item| item.tags.iter().map(Tag::as_str).min())
+            .collect();
+        Self {
+            stream_ids: append.streams.iter().map(|s| s.stream_id.as_str()).collect(),
+            modes,
+            expected,
+            event_streams: append
+                .streams
+                .iter()
+                .zip(1_i32..)
+                .flat_map(|(stream, n)| std::iter::repeat_n(n, stream.events.len()))
+                .collect(),
+            tags: events.iter().map(|e| (!e.tags.is_empty()).then(|| joined(&e.tags))).collect(),
+            shared,
+            exclusive,
+            events: Batch::of(events),
+            condition: append.condition.as_ref().map_or_else(TaggedItems::default, |c| {
+                let mut items = TaggedItems::default();
+                for item in &c.fail_if_events_match.items {
+                    items.push(&item.tags, &item.event_types);
+                }
+                items
+            }),
+            after: append.condition.as_ref().map_or(0, |c| to_db(c.after.get())),
+        }
+    }
+}
+
+/// Query items with tags, one entry per item: its tags and its types, each joined with
+/// [`sql::SEPARATOR`] (empty types: any type).
+#[derive(Default)]
+struct TaggedItems {
+    tags: Vec<String>,
+    types: Vec<String>,
+}
+
+impl TaggedItems {
+    fn push(&mut self, tags: &[Tag], types: &[String]) {
+        // A type holding a control character names no stored event (stored types have none, and the
+        // separator must not split it): leave it out, and the whole item when no type is left.
+        let storable: Vec<&str> =
+            types.iter().map(String::as_str).filter(|t| !t.chars().any(char::is_control)).collect();
+        if !types.is_empty() && storable.is_empty() {
+            return;
+        }
+        self.tags.push(joined(tags));
+        self.types.push(storable.join(&sql::SEPARATOR.to_string()));
+    }
+}
+
+/// An [`EventQuery`] as the parameters of [`sql::READ_QUERY`].
+struct QueryItems {
+    tagged: TaggedItems,
+    /// Whether any item has no tags.
+    untagged: bool,
+    /// The types of the items without tags; empty when one of them takes any type.
+    untagged_types: Vec<String>,
+}
+
+impl QueryItems {
+    fn new(query: &EventQuery) -> Self {
+        let mut items = Self { tagged: TaggedItems::default(), untagged: false, untagged_types: Vec::new() };
+        let mut any_type = false;
+        for item in &query.items {
+            if !item.tags.is_empty() {
+                items.tagged.push(&item.tags, &item.event_types);
+            } else if item.event_types.is_empty() {
+                items.untagged = true;
+                any_type = true;
+            } else {
+                let storable = item.event_types.iter().filter(|t| !t.chars().any(char::is_control));
+                let before = items.untagged_types.len();
+                items.untagged_types.extend(storable.cloned());
+                items.untagged |= items.untagged_types.len() > before;
+            }
+        }
+        if any_type {
+            items.untagged_types.clear();
+        }
+        items
+    }
+}
+
+/// Tags joined with [`sql::SEPARATOR`], which no tag contains.
+fn joined(tags: &[Tag]) -> String {
+    let mut text = String::with_capacity(tags.iter().map(|t| t.as_str().len() + 1).sum());
+    for (i, tag) in tags.iter().enumerate() {
+        if i > 0 {
+            text.push(sql::SEPARATOR);
+        }
+        text.push_str(tag.as_str());
+    }
+    text
+}
+
+/// An expectation as the mode and version the append statements take.
+fn expectation(expected: ExpectedVersion) -> (&'static str, i64) {
+    match expected {
+        ExpectedVersion::Any => ("any", 0),
+        ExpectedVersion::StreamExists => ("exists", 0),
+        ExpectedVersion::NoStream => ("exact", 0),
+        // A version beyond i64::MAX cannot be stored, so it can never match: clamp and let it conflict.
+        ExpectedVersion::Exact(v) => ("exact", to_db(v.get())),
+    }
+}
+
+/// Refuses an actor PostgreSQL text cannot store.
+fn check_actors<'a>(events: impl IntoIterator<Item = &'a NewEvent>) -> Result<(), EventStoreError> {
+    match events.into_iter().find(|e| e.metadata.actor.as_deref().is_some_and(|a| a.contains('\0'))) {
+        Some(event) => Err(InvalidInput::Other(format!(
+            "metadata.actor of a {} event contains a NUL character, which PostgreSQL text cannot store",
+            event.event_type
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// The outcome of one append statement.
 enum Attempt {
     /// Written: the version the stream was at, and the first event's position.
@@ -295,6 +643,10 @@ struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     fn new(events: &'a [NewEvent]) -> Self {
+        Self::of(events.iter().collect())
+    }
+
+    fn of(events: Vec<&'a NewEvent>) -> Self {
         Self {
             ids: events.iter().map(|e| e.id.as_uuid()).collect(),
             event_types: events.iter().map(|e| e.event_type.as_str()).collect(),
@@ -354,7 +706,12 @@ fn decode_event(
             extra: row.try_get(first + 8)?,
         },
         recorded_at: row.try_get(first + 9)?,
-        tags: Vec::new(),
+        tags: row
+            .try_get::<Option<Vec<String>>, _>(first + 11)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Tag::from)
+            .collect(),
     })
 }
 
@@ -397,22 +754,63 @@ fn stream_id_of(row: &PgRow, last: &mut Option<StreamId>) -> Result<StreamId, De
 
 #[async_trait]
 impl EventLog for PostgresEventStore {
-    async fn append_atomic(
-        &self,
-        append: composable_rust_core::AtomicAppend,
-    ) -> Result<Vec<AppendResult>, EventStoreError> {
-        let _ = append;
-        Err(EventStoreError::backend("append atomically", "not implemented yet by this backend"))
+    async fn append_atomic(&self, append: AtomicAppend) -> Result<Vec<AppendResult>, EventStoreError> {
+        validate_atomic_append(&append)?;
+        let len = append.events().count();
+        if len > sql::MAX_BATCH {
+            return Err(InvalidInput::Other(format!(
+                "an atomic append of {len} events is too large: at most {} events fit in one append; split it",
+                sql::MAX_BATCH
+            ))
+            .into());
+        }
+        check_actors(append.events())?;
+        self.append_locked(&append, "append atomically").await
     }
 
     async fn read_query(
         &self,
-        query: &composable_rust_core::EventQuery,
+        query: &EventQuery,
         after: GlobalPosition,
         limit: usize,
-    ) -> Result<composable_rust_core::QueryPage, EventStoreError> {
-        let _ = (query, after, limit);
-        Err(EventStoreError::backend("read by query", "not implemented yet by this backend"))
+    ) -> Result<QueryPage, EventStoreError> {
+        query.validate()?;
+        if limit == 0 {
+            return Ok(QueryPage { events: Vec::new(), horizon: after });
+        }
+        let items = QueryItems::new(query);
+        let deadline = Instant::now() + self.read_all_wait;
+        let mut backoff = Duration::from_millis(1);
+        let mut horizon = None;
+        loop {
+            let (events, below, held) = self.read_query_page(&items, after, limit, horizon).await?;
+            if events.len() >= limit {
+                let horizon = events.last().map_or(after, |e| e.position);
+                return Ok(QueryPage { events, horizon });
+            }
+            // Complete below the horizon: every transaction that could still write there has ended.
+            let complete = GlobalPosition::new(from_db(below).saturating_sub(1)).max(after);
+            if !held || self.read_all_wait.is_zero() || Instant::now() >= deadline {
+                return Ok(QueryPage { events, horizon: complete });
+            }
+            // A matching event is committed above the horizon, held back by a transaction in progress.
+            let (refined, _): (i64, Option<i64>) = sqlx::query_as(sql::REFINED_HORIZON)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.context.map("read the global log's visibility horizon", e))?;
+            if refined > below {
+                // Held back by transactions of other databases only (or ended since): read up to there.
+                horizon = Some(refined);
+                continue;
+            }
+            // Held back by a transaction on this database: wait for it, briefly.
+            if Instant::now() + backoff > deadline {
+                return Ok(QueryPage { events, horizon: complete });
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(50));
+            horizon = None;
+        }
     }
 
     async fn append(
@@ -430,12 +828,14 @@ impl EventLog for PostgresEventStore {
             }
             .into());
         }
-        if let Some(event) = events.iter().find(|e| e.metadata.actor.as_deref().is_some_and(|a| a.contains('\0'))) {
-            return Err(InvalidInput::Other(format!(
-                "metadata.actor of a {} event contains a NUL character, which PostgreSQL text cannot store",
-                event.event_type
-            ))
-            .into());
+        check_actors(&events)?;
+        if events.iter().any(|e| !e.tags.is_empty()) {
+            // Tagged events take shared locks on their tags (see `append_locked`).
+            let append = AtomicAppend::new().stream(stream_id.clone(), expected, events);
+            let mut results = self.append_locked(&append, &format!("append to stream {stream_id}")).await?;
+            return results.pop().ok_or_else(|| {
+                EventStoreError::backend(format!("append to stream {stream_id}"), "the append returned no result")
+            });
         }
         let batch = Batch::new(&events);
         let count = events.len() as u64;

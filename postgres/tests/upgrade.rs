@@ -1,10 +1,13 @@
-//! Upgrading a database written by the previous release (schema 0001: events without ids) to this one
-//! (0002): every event gets a unique, non-nil id, and nothing else changes, not a column of a row, not a
-//! position, not a version; appends continue and old events load by their new ids.
+//! Upgrading a database written by an earlier release to this one (0003): from schema 0001 (events without
+//! ids), every event gets a unique, non-nil id and no tags, and nothing else changes, not a column of a
+//! row, not a position, not a version; appends continue and old events load by their new ids. From schema
+//! 0002 (events with ids), events gain an empty `tags` column and nothing else changes; tagged appends and
+//! reads by query work at once.
 //!
 //! Two ways a database reaches 0001, both covered: the previous release's `migrate()` (a migrator that
 //! holds only 0001, so sqlx recorded it in `_sqlx_migrations`), which this build's `migrate()` then
-//! upgrades; and a DBA running the SQL files with psql (no `_sqlx_migrations`), who then runs 0002 by hand.
+//! upgrades; and a DBA running the SQL files with psql (no `_sqlx_migrations`), who then runs 0002 and 0003
+//! by hand.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns fail the test the same way
 
 mod common;
@@ -13,8 +16,8 @@ use composable_rust_core::backend::{EventLog, StoreLifecycle};
 use std::collections::HashSet;
 
 use composable_rust_core::{
-    CodecId, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, NewEvent, RecordedEvent, SchemaError,
-    StreamId, StreamRange, Version,
+    AtomicAppend, CodecId, EventQuery, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, NewEvent,
+    QueryItem, RecordedEvent, SchemaError, StreamId, StreamRange, Tag, Version,
 };
 use composable_rust_postgres::{PostgresConfig, PostgresEventStore};
 use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
@@ -25,6 +28,7 @@ use uuid::Uuid;
 
 const MIGRATION_0001: &str = include_str!("../../migrations/postgres/0001_event_store.sql");
 const MIGRATION_0002: &str = include_str!("../../migrations/postgres/0002_event_ids.sql");
+const MIGRATION_0003: &str = include_str!("../../migrations/postgres/0003_tags.sql");
 
 /// The previous release's append statement (commit 58e4c45, postgres/src/sql.rs), without its expectation
 /// check: rows are written exactly as that release wrote them, positions from transaction ids included.
@@ -70,10 +74,9 @@ async fn events_schema(pool: &PgPool) -> (Vec<String>, Vec<String>) {
     .fetch_all(pool)
     .await
     .unwrap();
-    let indexes = sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE tablename = 'events' ORDER BY indexname")
-        .fetch_all(pool)
-        .await
-        .unwrap();
+    let mut indexes: Vec<String> =
+        sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE tablename = 'events'").fetch_all(pool).await.unwrap();
+    indexes.sort();
     (columns, indexes)
 }
 
@@ -150,6 +153,8 @@ async fn assert_upgraded(store: &PostgresEventStore, before: &Contents, schema_b
     let mut without_ids = Vec::new();
     for row in &after.events {
         let mut row = row.clone();
+        let tags = row.as_object_mut().and_then(|columns| columns.remove("tags"));
+        assert_eq!(tags, Some(Value::Null), "an upgraded event has no tags: {row}");
         let id = row.as_object_mut().and_then(|columns| columns.remove("event_id"));
         let id: Uuid = match id.as_ref().and_then(Value::as_str).map(str::parse) {
             Some(Ok(id)) => id,
@@ -163,13 +168,15 @@ async fn assert_upgraded(store: &PostgresEventStore, before: &Contents, schema_b
     assert_eq!(after.snapshots, before.snapshots, "snapshots are unchanged");
     assert_eq!(after.checkpoints, before.checkpoints, "checkpoints are unchanged");
 
-    // The schema gained the column and its unique index, and nothing else changed.
+    // The schema gained the columns and their indexes, and nothing else changed.
     let (columns, indexes) = events_schema(pool).await;
     let mut expected_columns = schema_before.0.clone();
     expected_columns.push("event_id uuid NO".to_owned());
+    expected_columns.push("tags ARRAY YES".to_owned());
     assert_eq!(columns, expected_columns);
     let mut expected_indexes = schema_before.1.clone();
     expected_indexes.push("CREATE UNIQUE INDEX events_event_id_idx ON public.events USING btree (event_id)".to_owned());
+    expected_indexes.push(TAGS_INDEX.to_owned());
     expected_indexes.sort();
     assert_eq!(indexes, expected_indexes);
     let trigger: String =
@@ -214,6 +221,10 @@ async fn assert_upgraded(store: &PostgresEventStore, before: &Contents, schema_b
     assert_eq!(store.health_check().await.unwrap().backend, "postgres");
 }
 
+/// The tag index as the catalog describes it.
+const TAGS_INDEX: &str =
+    "CREATE INDEX events_tags_idx ON public.events USING gin (tags) WITH (fastupdate=off) WHERE (tags IS NOT NULL)";
+
 /// A temporary folder, removed when dropped.
 struct Folder(std::path::PathBuf);
 
@@ -251,19 +262,19 @@ async fn a_database_migrated_by_the_previous_release_is_upgraded_by_migrate_with
 
     let store = this_build(&db).await;
     let stale = store.health_check().await.unwrap_err();
-    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 1, expected: 2, .. })), "{stale:?}");
-    assert!(stale.to_string().contains("is at migration 1, but this build expects 2"), "{stale}");
+    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 1, expected: 3, .. })), "{stale:?}");
+    assert!(stale.to_string().contains("is at migration 1, but this build expects 3"), "{stale}");
     store.migrate().await.unwrap();
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
         .fetch_all(store.pool())
         .await
         .unwrap();
-    assert_eq!(applied, [1, 2]);
+    assert_eq!(applied, [1, 2, 3]);
     assert_upgraded(&store, &before, &schema_before).await;
 }
 
 #[tokio::test]
-async fn a_database_set_up_by_hand_is_upgraded_by_running_0002_with_psql_without_changing_any_row() {
+async fn a_database_set_up_by_hand_is_upgraded_by_running_0002_and_0003_with_psql_without_changing_any_row() {
     let db = PostgresTestDatabase::start().await;
     let previous = PgPool::connect_with(db.connect_options()).await.unwrap();
     // As `psql -1 -f`: each file in one transaction, simple query protocol.
@@ -274,9 +285,11 @@ async fn a_database_set_up_by_hand_is_upgraded_by_running_0002_with_psql_without
     let before = contents(&previous).await;
     let schema_before = events_schema(&previous).await;
 
-    let mut tx = previous.begin().await.unwrap();
-    sqlx::raw_sql(MIGRATION_0002).execute(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
+    for migration in [MIGRATION_0002, MIGRATION_0003] {
+        let mut tx = previous.begin().await.unwrap();
+        sqlx::raw_sql(migration).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
     previous.close().await;
 
     // A schema applied by hand has no _sqlx_migrations: the application does not call migrate().
@@ -308,4 +321,80 @@ async fn an_event_written_without_an_id_by_an_older_release_during_the_upgrade_g
     let stream = StreamId::new("order-1").unwrap();
     let appended = store.append(&stream, ExpectedVersion::Exact(Version::FIRST), vec![next]).await.unwrap();
     assert_eq!(appended.stream_version, Version::new(2));
+}
+
+#[tokio::test]
+async fn a_database_of_the_release_with_event_ids_gains_tags_without_changing_any_row() {
+    let db = PostgresTestDatabase::start().await;
+    let previous = PgPool::connect_with(db.connect_options()).await.unwrap();
+    // The release with event ids: its binary embedded 0001 and 0002.
+    let folder = Folder::new();
+    std::fs::write(folder.0.join("0001_event_store.sql"), MIGRATION_0001).unwrap();
+    std::fs::write(folder.0.join("0002_event_ids.sql"), MIGRATION_0002).unwrap();
+    Migrator::new(folder.0.as_path()).await.unwrap().run(&previous).await.unwrap();
+    fill_as_the_previous_release(&previous).await;
+    // Its append of untagged events is this build's (unchanged): appends of an instance still running the
+    // previous release during a rolling upgrade are exactly these.
+    let store = this_build(&db).await;
+    let order_9 = StreamId::new("order-9").unwrap();
+    let written = vec![common::event(9, 1), common::event(9, 2)];
+    store.append(&order_9, ExpectedVersion::NoStream, written.clone()).await.unwrap();
+    let before = contents(&previous).await;
+    let schema_before = events_schema(&previous).await;
+    previous.close().await;
+
+    let stale = store.health_check().await.unwrap_err();
+    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 2, expected: 3, .. })), "{stale:?}");
+    store.migrate().await.unwrap();
+    let pool = store.pool();
+    let after = contents(pool).await;
+    let untagged: Vec<Value> = after
+        .events
+        .iter()
+        .map(|row| {
+            let mut row = row.clone();
+            let tags = row.as_object_mut().and_then(|columns| columns.remove("tags"));
+            assert_eq!(tags, Some(Value::Null), "an upgraded event has no tags: {row}");
+            row
+        })
+        .collect();
+    assert_eq!(untagged, before.events, "every column of every event is unchanged, in the same order");
+    assert_eq!(after.snapshots, before.snapshots);
+    assert_eq!(after.checkpoints, before.checkpoints);
+    let (columns, indexes) = events_schema(pool).await;
+    let mut expected_columns = schema_before.0.clone();
+    expected_columns.push("tags ARRAY YES".to_owned());
+    assert_eq!(columns, expected_columns, "the schema gained the tags column and nothing else");
+    let mut expected_indexes = schema_before.1.clone();
+    expected_indexes.push(TAGS_INDEX.to_owned());
+    expected_indexes.sort();
+    assert_eq!(indexes, expected_indexes, "the schema gained the tag index and nothing else");
+    let refused = sqlx::query("UPDATE events SET tags = '{x}'").execute(pool).await.unwrap_err();
+    assert!(refused.to_string().contains("append-only"), "the append-only trigger still holds: {refused}");
+    store.health_check().await.unwrap();
+
+    // Old events read with no tags; new tagged events, reads by query and conditions work at once.
+    let log = store.read_all(GlobalPosition::START, &LogFilter::all(), 1000).await.unwrap();
+    assert_eq!(log.len(), 102);
+    assert!(log.iter().all(|e| e.tags.is_empty()));
+    assert!(written.iter().zip(&log[100..]).all(|(new, stored)| new.is_stored_as(stored)));
+    let tag = Tag::of("customer", "c1");
+    let tagged = common::event(9, 3).with_tags([tag.clone()]);
+    let appended = store.append(&order_9, ExpectedVersion::Exact(Version::new(2)), vec![tagged.clone()]).await.unwrap();
+    let page = store.read_query(&EventQuery::tagged([tag.clone()]), GlobalPosition::START, 10).await.unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert!(tagged.is_stored_as(&page.events[0]), "{:?}", page.events[0]);
+    assert_eq!(page.events[0].position, appended.positions[0]);
+    let by_type = store
+        .read_query(&EventQuery::item(QueryItem::of_types([log[0].event_type.as_str()])), GlobalPosition::START, 1)
+        .await
+        .unwrap();
+    assert_eq!(by_type.events, log[..1], "old events are found by type");
+    let condition = page.condition(EventQuery::tagged([tag]));
+    let next = common::event(9, 4);
+    let atomic = AtomicAppend::new()
+        .stream(order_9.clone(), ExpectedVersion::Exact(Version::new(3)), vec![next.clone()])
+        .condition(condition);
+    let results = store.append_atomic(atomic).await.unwrap();
+    assert_eq!(results[0].stream_version, Version::new(4));
 }

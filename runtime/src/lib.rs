@@ -36,6 +36,8 @@
 //! - [`SystemClock`]: the default clock; tests give the store a `TestClock` from `composable-rust-testing`
 //!   and move time by hand. The `TestStore` there asserts every state change and every action effects send.
 //! - [`EventSourced`]: an aggregate as a reducer, every load, append and snapshot an event store request value.
+//! - [`Decider`]: [`Decision`](composable_rust_core::Decision)s as a reducer: a read by query, a decision and an
+//!   append under the condition that nothing read has changed (docs/dcb.md).
 //! - [`Repository`] and [`SnapshotPolicy`]: load and change event-sourced aggregates (snapshot + replay) directly.
 //! - [`Subscription`]: a named handler that reads the global log from its checkpoint, then follows new events.
 //!
@@ -46,6 +48,7 @@
 //! [`EventStore`](composable_rust_core::EventStore).
 
 mod clock;
+mod decider;
 mod event_sourced;
 mod replay;
 mod repository;
@@ -53,6 +56,7 @@ mod snapshot_policy;
 mod store;
 mod subscription;
 
+pub use decider::{Decider, DeciderConfig, DecisionAction, DecisionFailure, Decisions, RunId, RunningDecision};
 pub use event_sourced::{
     AggregateAction, AggregateEnvironment, AggregateFailure, AggregateSlot, Aggregates, EventSourced, LoadedAggregate,
     Retry, RunningCommand,

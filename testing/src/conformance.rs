@@ -42,7 +42,11 @@ mod storage;
 mod streams;
 
 pub use dcb::{
-    a_condition_fails_only_on_a_matching_event_after_its_position, atomic_appends_across_streams_are_all_or_nothing,
+    a_condition_fails_only_on_a_matching_event_after_its_position,
+    a_plain_tagged_append_racing_a_decision_is_never_missed,
+    a_query_paged_by_its_horizon_sees_every_event_of_concurrent_writers,
+    a_read_of_nothing_and_a_condition_beyond_the_log_vouch_for_nothing,
+    atomic_appends_across_streams_are_all_or_nothing,
     conditional_appends_in_any_interleaving_never_commit_on_a_stale_read,
     invalid_tags_are_invalid_input_and_write_nothing, malformed_atomic_appends_are_invalid_input_and_write_nothing,
     racing_bookings_never_exceed_the_capacity, racing_claims_of_one_tag_under_none_exist_exactly_one_wins,
@@ -218,10 +222,13 @@ macro_rules! event_store_conformance_tests {
             read_query_matches_types_or_tags_and_items_or,
             read_query_pages_by_after_and_limit_with_a_horizon,
             a_condition_fails_only_on_a_matching_event_after_its_position,
+            a_read_of_nothing_and_a_condition_beyond_the_log_vouch_for_nothing,
             atomic_appends_across_streams_are_all_or_nothing,
             racing_claims_of_one_tag_under_none_exist_exactly_one_wins,
             racing_bookings_never_exceed_the_capacity,
             writers_with_disjoint_queries_never_fail_each_other,
+            a_query_paged_by_its_horizon_sees_every_event_of_concurrent_writers,
+            a_plain_tagged_append_racing_a_decision_is_never_missed,
             conditional_appends_in_any_interleaving_never_commit_on_a_stale_read,
             racing_conditional_appends_never_commit_on_a_stale_read,
         );

@@ -2,7 +2,8 @@
 //! events, reads by query across streams, append conditions and atomic multi-stream appends.
 //!
 //! The rules they pin, one per line:
-//! - Tags round-trip exactly, in the order appended, through every read; an untagged event reads back untagged.
+//! - Tags round-trip exactly, in the order appended (a tag given twice too), through every read; an untagged
+//!   event reads back untagged.
 //! - A tag that is empty, holds a control character or is longer than 255 bytes is `InvalidInput` wherever it
 //!   reaches the store (append, atomic append, condition, read by query), and nothing is written.
 //! - An atomic append with no stream, a stream named twice, an empty batch or a condition item without a tag
@@ -10,22 +11,27 @@
 //! - A read by query returns the events matching any item (one of its types, all of its tags), once each, in
 //!   position order, after `after`, at most `limit`; a query without items matches nothing.
 //! - Its horizon is the last event's position when the page is full, and otherwise at least `after` and every
-//!   returned position, with every later append above it.
+//!   returned position, with every later append above it; a read with `limit` 0 or after the largest position
+//!   returns `after`.
 //! - A condition fails the append with `ConditionFailed` naming the first matching position after `after`,
-//!   and only when such an event exists; a failed append writes nothing to any of its streams.
+//!   and only when such an event exists (never after the largest position); a failed append writes nothing
+//!   to any of its streams.
 //! - Of writers racing to claim one tag under `none_exist`, exactly one wins and every other gets
 //!   `ConditionFailed`; writers booking a limited resource never overbook it; writers whose queries do not
-//!   overlap never fail each other.
+//!   overlap never fail each other; a plain append of a tagged event racing a decision lands after it or
+//!   fails it; a reader paging a query by its horizon misses no event of concurrent writers.
 //! - An atomic append across streams is all or nothing: one stale expectation is a `ConcurrencyConflict`
 //!   naming that stream and writes nothing; a retry returns the stored results; a reused id is `EventIdInUse`.
 //! - Under any interleaving, no committed conditional append has an event matching its query between the
-//!   position it read up to and its own first event.
+//!   position it read up to and its own first event, nor any before it that its read did not return.
 //!
 //! Every case tags its events with its own random prefix ([`tag`]) and queries only by its own tags, so
 //! cases never see each other's events, even on a shared store.
 
+use std::collections::HashSet;
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use composable_rust_core::{
     AppendCondition, AppendResult, AtomicAppend, EventId, EventQuery, EventStore, EventStoreError, ExpectedVersion,
@@ -124,7 +130,8 @@ fn assert_condition_failed<T: Debug>(
 
 /// Tags come back exactly as appended, in the same order, through `read_stream`, `load_stream`,
 /// `load_event`, `read_all` and `read_query`, for plain and atomic appends; an untagged event reads back
-/// with no tags; a 255-byte tag of two-byte characters is accepted and kept whole.
+/// with no tags; a 255-byte tag of two-byte characters is accepted and kept whole; a tag given twice is kept
+/// twice, and a query naming a tag twice matches once.
 pub async fn tags_round_trip_in_order_through_every_read(store: Arc<dyn EventStore>) {
     let store = &*store;
     let names = Names::new();
@@ -190,6 +197,17 @@ pub async fn tags_round_trip_in_order_through_every_read(store: Arc<dyn EventSto
         "read_query must find events of atomic appends too"
     );
     assert_eq!(by_alpha[2].tags, for_b[1].tags, "read_query must return the tags of an atomically appended event");
+
+    let twice = tagged("Tagged.v1", 7, &[&zebra, &odd, &zebra]);
+    append(store, &names.stream("twice"), ExpectedVersion::NoStream, vec![twice.clone()]).await;
+    let found = ok(store.load_event(twice.id).await, "load_event").map(|e| e.tags);
+    assert_eq!(found, Some(twice.tags), "an event carrying one tag twice must read back with it twice, as appended");
+    let by_odd = query_all(store, &EventQuery::tagged([odd.clone(), odd])).await;
+    assert_eq!(
+        by_odd.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![events[0].id, for_a[0].id, twice.id],
+        "a query item naming one tag twice matches each event carrying it once"
+    );
 }
 
 /// A tag that is empty, holds a control character, or is longer than 255 bytes (also when it is 128
@@ -537,6 +555,32 @@ pub async fn a_condition_fails_only_on_a_matching_event_after_its_position(store
     atomic(store, decide, "read, decide, append after non-matching appends").await;
 }
 
+/// The ends of the log: a read by query with `limit` 0 returns nothing and vouches for nothing beyond its
+/// start (its horizon is `after`); a read after the largest position returns nothing with that position as
+/// its horizon; and a condition after the largest position cannot fail, as no event lies there.
+pub async fn a_read_of_nothing_and_a_condition_beyond_the_log_vouch_for_nothing(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let t = tag(&names, "edge");
+    let q = EventQuery::tagged([t.clone()]);
+    let stream = names.stream("edge");
+    let written = append(store, &stream, ExpectedVersion::NoStream, vec![tagged("Edge.v1", 0, &[&t])]).await;
+    for after in [GlobalPosition::START, written.positions[0]] {
+        let page = query(store, &q, after, 0).await;
+        assert!(page.events.is_empty(), "a read by query with limit 0 must return no event");
+        assert_eq!(page.horizon, after, "a read by query with limit 0 must return `after` as its horizon");
+    }
+    let last = GlobalPosition::new(u64::MAX);
+    let page = query(store, &q, last, 10).await;
+    assert!(page.events.is_empty(), "a read by query after the largest position must return no event");
+    assert_eq!(page.horizon, last, "a read by query after the largest position must return it as its horizon");
+    let beyond = AtomicAppend::new()
+        .stream(stream.clone(), ExpectedVersion::Any, vec![tagged("Edge.v1", 1, &[&t])])
+        .condition(AppendCondition::new(q, last));
+    let result = store.append_atomic(beyond).await;
+    assert!(result.is_ok(), "a condition after the largest position cannot fail (no event lies there), got {result:?}");
+}
+
 /// An atomic append across three streams is all or nothing: one stale expectation is a
 /// `ConcurrencyConflict` naming that stream and writes nothing anywhere; all fresh writes every stream with
 /// dense versions and one result per stream in order; a retry returns the same results and writes nothing;
@@ -796,6 +840,155 @@ pub async fn writers_with_disjoint_queries_never_fail_each_other(store: Arc<dyn 
     assert_eq!(stored.len(), WRITERS * STEPS as usize, "every writer's every step must be stored");
 }
 
+/// A reader paging a query by its horizon (`after` = the previous page's horizon) while writers append
+/// matching events concurrently, by plain and by atomic appends, sees every matching event exactly once: no
+/// event commits at or below a horizon already returned.
+pub async fn a_query_paged_by_its_horizon_sees_every_event_of_concurrent_writers(store: Arc<dyn EventStore>) {
+    const WRITERS: u64 = 4;
+    const APPENDS: u64 = 40;
+    let names = Names::new();
+    let shared = tag(&names, "tailed");
+    let q = EventQuery::tagged([shared.clone()]);
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (store, done, q) = (Arc::clone(&store), Arc::clone(&done), q.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut after = GlobalPosition::START;
+            loop {
+                let finished = done.load(Ordering::Acquire);
+                let page = query(&*store, &q, after, 16).await;
+                assert!(
+                    page.events.iter().all(|e| e.position > after),
+                    "read_query returned an event at or before `after`"
+                );
+                assert!(page.horizon >= after, "read_query returned a horizon below `after`");
+                assert!(
+                    page.events.last().is_none_or(|last| page.horizon >= last.position),
+                    "read_query returned a horizon below its last event"
+                );
+                let empty = page.events.is_empty();
+                seen.extend(page.events.iter().map(|e| e.position));
+                after = page.horizon;
+                if empty && finished {
+                    break seen;
+                }
+                if empty {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    let writers = (0..WRITERS)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            let (stream, own, shared) = (names.stream(&format!("w{w}")), tag(&names, &format!("w{w}")), shared.clone());
+            tokio::spawn(async move {
+                for n in 0..APPENDS {
+                    let (expected, events) =
+                        (ExpectedVersion::Exact(Version::new(n)), vec![tagged("Tailed.v1", n, &[&own, &shared])]);
+                    if n % 2 == 0 {
+                        append(&*store, &stream, expected, events).await;
+                    } else {
+                        let own_query = EventQuery::tagged([own.clone()]);
+                        let page = query(&*store, &own_query, GlobalPosition::START, EVERYTHING).await;
+                        let append = AtomicAppend::new()
+                            .stream(stream.clone(), expected, events)
+                            .condition(page.condition(own_query));
+                        atomic(&*store, append, "a conditional append while a reader pages a query").await;
+                    }
+                }
+            })
+        })
+        .collect();
+    join_all(writers).await;
+    done.store(true, Ordering::Release);
+    let seen = join_all(vec![reader]).await.remove(0);
+    let all = positions(&query_all(&*store, &q).await);
+    assert_eq!(all.len() as u64, WRITERS * APPENDS, "the store must hold every appended event");
+    let unique: HashSet<&GlobalPosition> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "the reader paging by horizon saw an event twice");
+    assert_eq!(
+        seen.iter().map(|p| p.get()).collect::<Vec<_>>(),
+        all,
+        "the reader paging by horizon missed events: one committed at or below a horizon already returned"
+    );
+}
+
+/// Yields to the scheduler `times` times, so that racing tasks start in varying orders.
+async fn yield_times(times: usize) {
+    for _ in 0..times {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// 100 rounds of a decision racing a plain append of an event it depends on: the decision reads its tag
+/// (nothing yet), then appends under `page.condition(query)` while another writer appends an event with
+/// that tag (and one more) without any condition. Either the plain append lands after the decision's
+/// event, or the decision fails with `ConditionFailed` naming it: a plain append never slips in unseen.
+pub async fn a_plain_tagged_append_racing_a_decision_is_never_missed(store: Arc<dyn EventStore>) {
+    const ROUNDS: usize = 100;
+    let names = Names::new();
+    let (mut committed, mut refused) = (0, 0);
+    for round in 0..ROUNDS {
+        let (seat, extra) = (tag(&names, &format!("seat-{round}")), tag(&names, &format!("extra-{round}")));
+        // Alternate the shape of the condition: one tag, or both tags in one item.
+        let q = if round % 2 == 0 {
+            EventQuery::tagged([seat.clone()])
+        } else {
+            EventQuery::tagged([extra.clone(), seat.clone()])
+        };
+        let page = query(&*store, &q, GlobalPosition::START, EVERYTHING).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let plain = {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            let (stream, event) = (names.stream(&format!("plain-{round}")), tagged("Taken.v1", 0, &[&seat, &extra]));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                yield_times(round % 3).await;
+                append(&*store, &stream, ExpectedVersion::NoStream, vec![event]).await.positions[0]
+            })
+        };
+        let decision = {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            let append = AtomicAppend::new()
+                .stream(
+                    names.stream(&format!("decided-{round}")),
+                    ExpectedVersion::NoStream,
+                    vec![tagged("Taken.v1", 1, &[&seat])],
+                )
+                .condition(page.condition(q.clone()));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                yield_times(round / 3 % 3).await;
+                store.append_atomic(append).await
+            })
+        };
+        let plain_at = join_all(vec![plain]).await.remove(0);
+        let what = format!("round {round}: a decision racing a plain append of a matching event");
+        match claim(join_all(vec![decision]).await.remove(0), &what) {
+            Claim::Won(result) => {
+                committed += 1;
+                assert!(
+                    plain_at > result.positions[0],
+                    "{what}: the decision committed at {} although the matching event at {plain_at} was appended \
+                     before it and its read did not see it",
+                    result.positions[0]
+                );
+            }
+            Claim::Lost { after, position } => {
+                refused += 1;
+                assert_eq!(
+                    (after, position),
+                    (page.horizon, plain_at),
+                    "{what}: ConditionFailed must name the plain append"
+                );
+            }
+        }
+    }
+    assert_eq!(committed + refused, ROUNDS, "every round ends in a commit or a refusal");
+}
+
 /// The plans the interleaving properties run: a few writers over a universe of [`TAGS`] tags and two types.
 mod plan {
     use proptest::prelude::*;
@@ -1012,9 +1205,7 @@ async fn run_racing(store: &Arc<dyn EventStore>, plan: &plan::Plan) -> Result<()
             tokio::spawn(async move {
                 barrier.wait().await;
                 let page = query(&*store, &q, GlobalPosition::START, EVERYTHING).await;
-                for _ in 0..pause {
-                    tokio::task::yield_now().await;
-                }
+                yield_times(usize::from(pause)).await;
                 if !conditional {
                     append(&*store, &stream, ExpectedVersion::NoStream, events).await;
                     return Ok(None);

@@ -5,7 +5,8 @@ use std::fmt::{self, Debug, Write as _};
 use std::time::Duration;
 
 use composable_rust_core::{
-    Event, EventStoreError, EventStoreReply, EventStoreRequest, ExpectedVersion, Metadata, Reducer, StreamId,
+    AppendCondition, Event, EventStoreError, EventStoreReply, EventStoreRequest, ExpectedVersion, Metadata, NewEvent,
+    Reducer, StreamId, Tag,
 };
 use serde::de::DeserializeOwned;
 
@@ -83,6 +84,58 @@ where
                 let message = format!(
                     "the append to {} does not match\n\n{}",
                     held.request.stream_id().map_or_else(String::new, ToString::to_string),
+                    diff(&format!("{wanted:#?}"), &format!("{actual:#?}")),
+                );
+                self.fail_answering(held, &message);
+            }
+            Some(_) => {}
+        }
+        Answer { store: self, held: Some(held) }
+    }
+
+    /// Asserts that the next event store request is an atomic append ([`EventStoreRequest::AppendAtomic`])
+    /// of `streams` (each stream with its expected version and events, in order) under `condition`, each
+    /// event with `metadata`; answers it from the event store when the returned [`Answer`] is dropped.
+    ///
+    /// The appended payloads are decoded as `E` and shown with their tags, so a mismatch shows the events'
+    /// fields: a wrong event, tag, stream, expected version, condition or metadata each shows up as a
+    /// `-`/`+` line. Event ids are not compared. This is the append a `Decider` makes, with
+    /// [`ExpectedVersion::Any`] and the condition of the read it decided on.
+    ///
+    /// # Panics
+    /// When no request is waiting, the next one is not an atomic append, or it differs.
+    #[track_caller]
+    pub fn receive_append_atomic<E>(
+        &mut self,
+        streams: impl IntoIterator<Item = (StreamId, ExpectedVersion, Vec<E>)>,
+        condition: Option<&AppendCondition>,
+        metadata: &Metadata,
+    ) -> Answer<'_, R>
+    where
+        E: Event + PartialEq + Debug + DeserializeOwned,
+    {
+        let wanted = AtomicAppendView::expected(streams, condition, metadata);
+        let n = wanted.streams.iter().map(|s| s.events.len()).sum();
+        let description = format!(
+            "an atomic append of {} to {}{}",
+            count(n, "event", "events"),
+            count(wanted.streams.len(), "stream", "streams"),
+            if condition.is_some() { " under a condition" } else { "" },
+        );
+        let held = self.next_request(&description);
+        match AtomicAppendView::<E>::actual(&held.request) {
+            None => {
+                let message = format!(
+                    "received the request `{}`, but expected {description}\n\nhint: requests must be asserted in \
+                     the order the reducer makes them; a plain append is asserted with `receive_append`",
+                    held.request
+                );
+                self.fail_answering(held, &message);
+            }
+            Some(actual) if actual != wanted => {
+                let message = format!(
+                    "the atomic append does not match\n\n{}\nhint: event ids are not compared; the condition's \
+                     `after` is the horizon of the last read the decision made",
                     diff(&format!("{wanted:#?}"), &format!("{actual:#?}")),
                 );
                 self.fail_answering(held, &message);
@@ -259,5 +312,98 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Answer").field("request", &self.request()).finish_non_exhaustive()
+    }
+}
+
+/// An atomic append as a test reads it: payloads decoded, tags shown, ids left out.
+#[derive(Debug, PartialEq)]
+struct AtomicAppendView<E> {
+    streams: Vec<StreamView<E>>,
+    condition: Option<AppendCondition>,
+}
+
+#[derive(Debug, PartialEq)]
+struct StreamView<E> {
+    stream_id: StreamId,
+    expected: ExpectedVersion,
+    events: Vec<TaggedEventView<E>>,
+}
+
+#[derive(Debug, PartialEq)]
+struct TaggedEventView<E> {
+    event_type: String,
+    event: Decoded<E>,
+    tags: Vec<Tag>,
+    metadata: Metadata,
+}
+
+/// An event's payload, decoded as the test's event type.
+#[derive(PartialEq)]
+enum Decoded<E> {
+    Event(E),
+    Undecodable(String),
+}
+
+impl<E: Debug> Debug for Decoded<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Event(event) => event.fmt(f),
+            Self::Undecodable(error) => write!(f, "<payload that does not decode: {error}>"),
+        }
+    }
+}
+
+impl<E: Event + DeserializeOwned> AtomicAppendView<E> {
+    fn expected(
+        streams: impl IntoIterator<Item = (StreamId, ExpectedVersion, Vec<E>)>,
+        condition: Option<&AppendCondition>,
+        metadata: &Metadata,
+    ) -> Self {
+        let streams = streams
+            .into_iter()
+            .map(|(stream_id, expected, events)| StreamView {
+                stream_id,
+                expected,
+                events: events
+                    .into_iter()
+                    .map(|event| TaggedEventView {
+                        event_type: event.event_type().to_owned(),
+                        tags: event.tags(),
+                        event: Decoded::Event(event),
+                        metadata: metadata.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Self { streams, condition: condition.cloned() }
+    }
+
+    /// What the reducer asked for, or `None` when the request is not an atomic append.
+    fn actual(request: &EventStoreRequest) -> Option<Self> {
+        let EventStoreRequest::AppendAtomic(append) = request else { return None };
+        let streams = append
+            .streams
+            .iter()
+            .map(|stream| StreamView {
+                stream_id: stream.stream_id.clone(),
+                expected: stream.expected,
+                events: stream.events.iter().map(decode_tagged).collect(),
+            })
+            .collect();
+        Some(Self { streams, condition: append.condition.clone() })
+    }
+}
+
+fn decode_tagged<E: DeserializeOwned>(event: &NewEvent) -> TaggedEventView<E> {
+    let event_type = &event.event_type;
+    let decoded = match event.codec.decode(&event.payload, &format_args!("appended event {event_type}")) {
+        Ok(decoded) => Decoded::Event(decoded),
+        Err(error) => Decoded::Undecodable(error.to_string()),
+    };
+    TaggedEventView {
+        event_type: event.event_type.clone(),
+        event: decoded,
+        tags: event.tags.clone(),
+        metadata: event.metadata.clone(),
     }
 }
