@@ -278,6 +278,75 @@ fn non_exhaustive_mode_answers_requests_without_assertions() {
     store.finish();
 }
 
+#[test]
+fn skip_in_flight_effects_cancels_a_running_timer_so_finish_passes() {
+    let mut store = store();
+    store.send(Action::Start, |s| s.running = true);
+    store.advance(Duration::from_secs(1));
+    store.receive(Action::Tick, |s| s.ticks = 1);
+    assert_eq!(store.effects_in_flight(), 1, "the timer re-armed itself");
+    store.skip_in_flight_effects();
+    assert_eq!(store.effects_in_flight(), 0);
+    assert_eq!(store.clock().time_until_next_sleep(), None, "the cancelled delay no longer waits on the clock");
+    // The timer never fires again: no tick arrives to be asserted.
+    store.advance(Duration::from_secs(10));
+    store.finish();
+    assert_eq!(store.state(), &Timer { ticks: 1, running: true });
+}
+
+#[test]
+fn skip_in_flight_effects_drops_a_request_waiting_to_be_asserted_and_nothing_is_written() {
+    let events = Arc::new(InMemoryEventStore::new());
+    let mut store = TestStore::builder(NotesReducer, Notes::default(), ()).event_store(events.clone()).build();
+    store.send(NoteAction::Save("milk".into()), |s| s.saved = vec!["milk".into()]);
+    store.skip_in_flight_effects();
+    store.finish();
+    assert!(events.events(&notes_stream()).is_empty(), "a skipped append must not run");
+}
+
+#[test]
+fn skip_in_flight_effects_keeps_actions_already_fed_back() {
+    let mut store = store();
+    store.send(Action::Echo, |_| {});
+    store.skip_in_flight_effects();
+    store.receive(Action::Tick, |s| s.ticks = 1);
+    store.receive(Action::Tick, |s| s.ticks = 2);
+    store.finish();
+}
+
+#[test]
+fn with_exhaustivity_off_checks_only_what_the_steps_set_then_is_exhaustive_again() {
+    let mut store = store();
+    store.with_exhaustivity(Exhaustivity::Off, |store| {
+        store.send(Action::Start, |_| {}); // `running` changed, but these steps do not care
+        store.advance(Duration::from_secs(2));
+        store.receive(Action::Tick, |s| s.ticks = 1); // the second tick is skipped when the steps end
+    });
+    assert_eq!(store.state(), &Timer { ticks: 2, running: true });
+    // Exhaustive again: the next tick must be asserted, and with the whole state.
+    store.advance(Duration::from_secs(1));
+    store.receive(Action::Tick, |s| s.ticks = 3);
+    store.send(Action::Stop, |s| s.running = false);
+    store.finish();
+}
+
+#[test]
+fn with_exhaustivity_off_answers_requests_from_the_event_store_then_holds_them_again() {
+    let events = Arc::new(InMemoryEventStore::new());
+    let mut store = TestStore::builder(NotesReducer, Notes::default(), ()).event_store(events.clone()).build();
+    let version = store.with_exhaustivity(Exhaustivity::Off, |store| {
+        store.send(NoteAction::Save("milk".into()), |s| s.saved = vec!["milk".into()]);
+        store.receive(NoteAction::Saved(Ok(Version::new(1))), |_| {});
+        store.state().version
+    });
+    assert_eq!(version, 1);
+    store.send(NoteAction::Save("eggs".into()), |s| s.saved.push("eggs".into()));
+    assert_eq!(events.events(&notes_stream()).len(), 1, "the append waits for its assertion again");
+    store.receive_request(save_request(1, "eggs"));
+    store.receive(NoteAction::Saved(Ok(Version::new(2))), |s| s.version = 2);
+    store.finish();
+}
+
 // ---------------------------------------------------------------- failures
 
 thread_local! {
@@ -416,6 +485,19 @@ fn a_wrong_state_after_a_received_action_names_it() {
     });
     assert!(message.starts_with("state after receiving `Tick` does not match\n\n"), "{message}");
     assert!(message.contains("  -     ticks: 5,\n  +     ticks: 1,\n"), "{message}");
+}
+
+#[test]
+fn with_exhaustivity_on_inside_a_non_exhaustive_test_fails_on_a_wrong_state_at_the_test_line() {
+    let (message, location) = failure(|| {
+        let mut store = TestStore::builder(TimerReducer, Timer::default(), ()).exhaustivity(Exhaustivity::Off).build();
+        store.with_exhaustivity(Exhaustivity::On, |store| {
+            store.send(Action::Start, |_| {});
+        });
+    });
+    assert_eq!(location, this_line(line!() - 3));
+    assert!(message.starts_with("state after `Start` does not match\n"), "{message}");
+    assert!(message.contains("running"), "{message}");
 }
 
 #[test]

@@ -19,40 +19,109 @@ use crate::domain::{ItemRequest, OrderId, OrderStatus};
 pub struct Cli {
     /// Where the events live.
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub backend: BackendArgs,
 
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// The exit codes, printed under `--help`.
-const EXIT_CODES: &str = "Exit codes: 0 done, 1 rejected by the order rules (nothing written), 2 usage error, \
-                          3 event store error, 4 a rebuilt order differs from the stored state.";
+/// The exit codes, printed under `--help` (the example's README has the same table).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (also when the reader of the output went away, as with `| head -1`)
+  1  rejected by the order rules; nothing was written
+  2  usage error
+  3  event store error: it cannot be found, opened, read or written
+  4  a rebuilt order differs from the stored state
+  5  no such order (or no such version or time of it)";
 
-/// The global options: which event store to use, and how.
+/// The options every subcommand takes: which event store to use. They may go before or after the
+/// subcommand.
 #[derive(Debug, Clone, Args)]
-pub struct StoreArgs {
+pub struct BackendArgs {
     /// Folder of the SQLite event store (the file `orders.db` in it), used unless --database-url is given.
     #[arg(long, global = true, value_name = "DIR", default_value = "./order-data")]
     pub data_dir: PathBuf,
 
-    /// Use PostgreSQL at this URL (postgres://user:password@host:port/database) instead of SQLite.
+    /// Use PostgreSQL at this URL (postgres:// or postgresql://user:password@host:port/database) instead of
+    /// SQLite.
     #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
+}
 
-    /// Read the event store settings from this TOML file (table `[event_store]`: backend, sqlite.path, postgres.url,
-    /// snapshot_every, codec); --database-url and --snapshot-every still take precedence. Not used by `demo`.
-    #[arg(long, global = true, value_name = "FILE")]
+/// `--config`: the subcommands that work on the user's store (all but `demo`) can read its settings from a
+/// file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArg {
+    /// Read the event store settings from this TOML file (table `[event_store]`: backend, sqlite.path,
+    /// postgres.url, snapshot_every, codec); the options on the command line still take precedence.
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
 
+/// `--snapshot-every`: for the subcommands that write events.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct SnapshotArg {
     /// Save a snapshot of an order every N events (0: never) [default: 100; 5 for `demo`].
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub snapshot_every: Option<u64>,
+}
 
+/// The options of the subcommands that change orders: `--config`, `--snapshot-every` and `--correlation-id`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WriteArgs {
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The snapshot interval.
+    #[command(flatten)]
+    pub snapshot: SnapshotArg,
     /// The correlation id stored with the events this invocation writes [default: a new random id].
-    #[arg(long, global = true, value_name = "UUID")]
+    #[arg(long, value_name = "UUID")]
     pub correlation_id: Option<Uuid>,
+}
+
+/// Everything that chooses and sets up the event store of one invocation, gathered from the options
+/// before and after the subcommand.
+#[derive(Debug, Clone)]
+pub struct StoreArgs {
+    /// `--data-dir`.
+    pub data_dir: PathBuf,
+    /// `--database-url` or `DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `--config` (for the subcommands that take it).
+    pub config: Option<PathBuf>,
+    /// `--snapshot-every` (for the subcommands that take it).
+    pub snapshot_every: Option<u64>,
+    /// `--correlation-id` (for the subcommands that take it).
+    pub correlation_id: Option<Uuid>,
+}
+
+impl Cli {
+    /// The event store options of this invocation, wherever on the command line they were given.
+    #[must_use]
+    pub fn store_args(&self) -> StoreArgs {
+        let BackendArgs { data_dir, database_url } = self.backend.clone();
+        let (config, snapshot_every, correlation_id) = match &self.command {
+            Command::Place { write, .. }
+            | Command::AddItem { write, .. }
+            | Command::Cancel { write, .. }
+            | Command::Ship { write, .. } => {
+                (write.config.config.clone(), write.snapshot.snapshot_every, write.correlation_id)
+            }
+            Command::Load(load) => {
+                (load.write.config.config.clone(), load.write.snapshot.snapshot_every, load.write.correlation_id)
+            }
+            Command::Show { config, .. }
+            | Command::List { config, .. }
+            | Command::History { config, .. }
+            | Command::Report { config, .. }
+            | Command::Rebuild { config, .. } => (config.config.clone(), None, None),
+            Command::Demo { snapshot } | Command::DemoRestart { snapshot, .. } => (None, snapshot.snapshot_every, None),
+        };
+        StoreArgs { data_dir, database_url, config, snapshot_every, correlation_id }
+    }
 }
 
 /// What to do.
@@ -69,6 +138,9 @@ pub enum Command {
         /// Use this order id instead of a generated one.
         #[arg(long)]
         id: Option<OrderId>,
+        /// How the events are written.
+        #[command(flatten)]
+        write: WriteArgs,
     },
     /// Add a line item to a placed order.
     AddItem {
@@ -77,6 +149,9 @@ pub enum Command {
         /// The line item, SKU:QUANTITY:UNIT_PRICE_CENTS.
         #[arg(long = "item", value_name = "SKU:QTY:CENTS")]
         item: ItemRequest,
+        /// How the events are written.
+        #[command(flatten)]
+        write: WriteArgs,
     },
     /// Cancel a placed order that has not shipped.
     Cancel {
@@ -85,6 +160,9 @@ pub enum Command {
         /// Why it is cancelled.
         #[arg(long)]
         reason: String,
+        /// How the events are written.
+        #[command(flatten)]
+        write: WriteArgs,
     },
     /// Ship a placed order.
     Ship {
@@ -93,6 +171,9 @@ pub enum Command {
         /// The carrier's tracking number.
         #[arg(long = "tracking", value_name = "NUMBER")]
         tracking_number: String,
+        /// How the events are written.
+        #[command(flatten)]
+        write: WriteArgs,
     },
     /// Show one order, as it is now or as it was at a version or time of its past.
     Show {
@@ -101,26 +182,43 @@ pub enum Command {
         /// Which point of its history (default: now).
         #[command(flatten)]
         at: PointInTime,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// List orders.
     List {
         /// Only orders with this status.
         #[arg(long, value_enum)]
         status: Option<StatusFilter>,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Show every event of an order: version, time, type, correlation id.
     History {
         /// The order.
         order: OrderId,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Orders and revenue by status, from a summary table a subscription keeps up to date.
     Report {
         /// Clear the summary and rebuild it from every order event.
         #[arg(long)]
         rebuild: bool,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigArg,
     },
-    /// Place, ship and cancel a few orders, try an invalid command, then restart and rebuild them.
-    Demo,
+    /// Place, ship and cancel a few orders, try an invalid command, then restart and rebuild them (in a
+    /// fresh store of its own: `<DIR>/demo/orders.db`, or new orders in the --database-url database).
+    Demo {
+        /// The snapshot interval.
+        #[command(flatten)]
+        snapshot: SnapshotArg,
+    },
     /// Generate orders with many events each, to try performance.
     Load(LoadArgs),
     /// Rebuild every order from its events, ignoring snapshots, and compare with the snapshot path.
@@ -128,6 +226,9 @@ pub enum Command {
         /// Print a line for every order, not only the first 50 and the ones that differ.
         #[arg(long)]
         all: bool,
+        /// The configuration file.
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// The second half of `demo`: rebuild the orders listed in FILE and compare (started by `demo`).
     #[command(hide = true)]
@@ -135,11 +236,14 @@ pub enum Command {
         /// The JSON file `demo` wrote with the orders as they were before the restart.
         #[arg(long, value_name = "FILE")]
         expect: PathBuf,
+        /// The snapshot interval.
+        #[command(flatten)]
+        snapshot: SnapshotArg,
     },
 }
 
 /// The options of `load`.
-#[derive(Debug, Clone, Copy, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
     /// How many orders to create.
     #[arg(long, default_value_t = 100)]
@@ -151,6 +255,9 @@ pub struct LoadArgs {
     /// How many orders are written at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,
+    /// How the events are written.
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 /// The options of `show` that pick a point in an order's past; at most one of them.
@@ -244,7 +351,7 @@ mod tests {
             "/tmp/x",
         ])
         .unwrap();
-        assert_eq!(cli.store.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(cli.store_args().data_dir, PathBuf::from("/tmp/x"));
         let Command::Place { items, .. } = cli.command else { panic!("expected place") };
         assert_eq!(items, [ItemRequest::new("widget", 2, 1250), ItemRequest::new("gadget", 1, 999)]);
     }
@@ -257,6 +364,68 @@ mod tests {
         assert!(err.to_string().contains("SKU:QUANTITY:UNIT_PRICE_CENTS"), "{err}");
         let err = Cli::try_parse_from(["order-processing", "show", "no spaces"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    /// The `--help` text of `subcommand`, global options included.
+    fn help(subcommand: &str) -> String {
+        let mut command = Cli::command();
+        command.build();
+        command.find_subcommand_mut(subcommand).unwrap().render_long_help().to_string()
+    }
+
+    #[test]
+    fn each_subcommand_help_shows_only_the_options_that_apply_to_it() {
+        let store = ["--data-dir", "--database-url", "DATABASE_URL"];
+        // (subcommand, options its help shows, options it must not show)
+        let cases: [(&str, &[&str], &[&str]); 11] = [
+            ("place", &["--customer", "--config", "--snapshot-every", "--correlation-id"], &["--status"]),
+            ("add-item", &["--item", "--config", "--snapshot-every", "--correlation-id"], &["--customer"]),
+            ("cancel", &["--reason", "--config", "--snapshot-every", "--correlation-id"], &["--item"]),
+            ("ship", &["--tracking", "--config", "--snapshot-every", "--correlation-id"], &["--reason"]),
+            ("show", &["--at-version", "--as-of", "--config"], &["--snapshot-every", "--correlation-id"]),
+            ("list", &["--status", "--config"], &["--snapshot-every", "--correlation-id", "--at-version"]),
+            ("history", &["--config"], &["--snapshot-every", "--correlation-id", "--status"]),
+            ("report", &["--rebuild", "--config"], &["--snapshot-every", "--correlation-id"]),
+            ("rebuild", &["--all", "--config"], &["--snapshot-every", "--correlation-id"]),
+            ("demo", &["--snapshot-every"], &["--config", "--correlation-id"]),
+            ("load", &["--orders", "--config", "--snapshot-every", "--correlation-id"], &["--status"]),
+        ];
+        for (subcommand, shown, hidden) in cases {
+            let help = help(subcommand);
+            for option in store.iter().chain(shown) {
+                assert!(help.contains(option), "`{subcommand} --help` lacks {option}:\n{help}");
+            }
+            for option in hidden {
+                assert!(!help.contains(option), "`{subcommand} --help` shows {option}:\n{help}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_store_options_go_before_or_after_the_subcommand_and_the_others_after_it() {
+        let before = Cli::try_parse_from(["order-processing", "--data-dir", "/tmp/a", "list"]).unwrap();
+        assert_eq!(before.store_args().data_dir, PathBuf::from("/tmp/a"));
+        let after = Cli::try_parse_from(["order-processing", "list", "--config", "o.toml", "--data-dir", "/tmp/b"]);
+        let args = after.unwrap().store_args();
+        assert_eq!((args.data_dir, args.config), (PathBuf::from("/tmp/b"), Some(PathBuf::from("o.toml"))));
+        let load = Cli::try_parse_from(["order-processing", "load", "--snapshot-every", "5"]).unwrap();
+        assert_eq!(load.store_args().snapshot_every, Some(5));
+        // `list` writes nothing: a correlation id there is a mistake, said at once.
+        let err = Cli::try_parse_from([
+            "order-processing",
+            "list",
+            "--correlation-id",
+            "6f1c2a3b-0000-4000-8000-000000000001",
+        ]);
+        assert_eq!(err.unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn the_help_lists_every_exit_code() {
+        let help = Cli::command().render_long_help().to_string();
+        for code in ["0  done", "1  rejected", "2  usage", "3  event store", "4  a rebuilt", "5  no such order"] {
+            assert!(help.contains(code), "{help}");
+        }
     }
 
     fn show(args: &[&str]) -> Result<PointInTime, clap::Error> {

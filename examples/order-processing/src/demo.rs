@@ -6,7 +6,7 @@
 //! nothing in memory: it rebuilds each order from the event store, prints what it rebuilt next to the state
 //! before the restart, and exits 0 only if they match.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use composable_rust::Version;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use crate::app::{KnownOrder, Outcome};
 use crate::cli::StoreArgs;
 use crate::domain::{ItemRequest, Order, OrderCommand, OrderId};
 use crate::output::{self, Align, Table};
-use crate::run::{Defaults, Exit, Failure, SQLITE_FILE, Session, describe_change, new_order_id};
+use crate::run::{Access, Defaults, Exit, Failure, SQLITE_FILE, Session, check_folder, describe_change, new_order_id};
 
 /// The snapshot interval `demo` uses unless `--snapshot-every` is given, so that its longest order
 /// (6 events) is loaded from a snapshot after the restart.
@@ -42,13 +42,14 @@ const BEFORE_RESTART_FILE: &str = "before-restart.json";
 
 /// The demo's own store: `orders.db` in `sqlite_dir` unless `--database-url` is given; `--config` is not read.
 fn demo_defaults(sqlite_dir: &Path) -> Defaults<'_> {
-    Defaults { sqlite_dir, snapshot_every: DEMO_SNAPSHOT_EVERY, read_config_file: false }
+    Defaults { sqlite_dir, snapshot_every: DEMO_SNAPSHOT_EVERY, read_config_file: false, access: Access::ReadWrite }
 }
 
 /// Runs `demo` against the store `args` selects (a fresh SQLite file in `<data-dir>/demo` by default).
 pub(crate) async fn demo(args: &StoreArgs) -> Result<Exit, Failure> {
     let demo_dir = args.data_dir.join("demo");
     if args.database_url.is_none() {
+        check_folder(&args.data_dir, "--data-dir")?;
         // A fresh store for every run: remove what an earlier demo left (only the files it writes).
         for name in [SQLITE_FILE, "orders.db-wal", "orders.db-shm", BEFORE_RESTART_FILE] {
             let path = demo_dir.join(name);
@@ -67,18 +68,18 @@ pub(crate) async fn demo(args: &StoreArgs) -> Result<Exit, Failure> {
 
 async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Result<Exit, Failure> {
     let fresh = if session.is_sqlite { "a fresh " } else { "new orders in " };
-    println!("Demo: writing to {fresh}{} (a snapshot every {}).", session.description, session.snapshot_policy_text());
-    println!();
+    outln!("Demo: writing to {fresh}{} (a snapshot every {}).", session.description, session.snapshot_policy_text());
+    outln!();
 
     let run = async |id: &OrderId, command: OrderCommand| -> Result<Outcome, Failure> {
         let outcome = session.execute(id, command, Uuid::new_v4()).await?;
         match &outcome {
             Outcome::Accepted { order, events, .. } => {
                 for event in events {
-                    println!("   {}", describe_change(id, event, order));
+                    outln!("   {}", describe_change(id, event, order));
                 }
             }
-            Outcome::Rejected(rejection) => println!("   rejected: order {id}: {rejection} (nothing was written)"),
+            Outcome::Rejected(rejection) => outln!("   rejected: order {id}: {rejection} (nothing was written)"),
             Outcome::Failed(error) => {
                 return Err(Failure { exit: Exit::StoreError, message: format!("order {id}: {error}") });
             }
@@ -87,7 +88,7 @@ async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Res
     };
 
     let (ada, grace, linus) = (new_order_id()?, new_order_id()?, new_order_id()?);
-    println!("1. Place three orders");
+    outln!("1. Place three orders");
     let place = |customer: &str, items: &[(&str, i64, i64)]| OrderCommand::Place {
         customer: customer.to_owned(),
         items: items.iter().map(|&(sku, quantity, cents)| ItemRequest::new(sku, quantity, cents)).collect(),
@@ -96,18 +97,18 @@ async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Res
     run(&grace, place("Grace Hopper", &[("compiler-manual", 1, 4999)])).await?;
     run(&linus, place("Linus Torvalds", &[("keyboard", 1, 8900), ("penguin-plush", 3, 1500)])).await?;
 
-    println!("2. Ada adds five items, one command each (her 5th event triggers a snapshot)");
+    outln!("2. Ada adds five items, one command each (her 5th event triggers a snapshot)");
     for (sku, quantity, cents) in
         [("eraser", 2, 150), ("ruler", 1, 399), ("ink", 3, 725), ("stapler", 1, 1899), ("paper-clips", 100, 2)]
     {
         run(&ada, OrderCommand::AddItem { item: ItemRequest::new(sku, quantity, cents) }).await?;
     }
 
-    println!("3. Ship Grace's order, cancel Linus's");
+    outln!("3. Ship Grace's order, cancel Linus's");
     run(&grace, OrderCommand::Ship { tracking_number: "1Z999AA10123456784".into() }).await?;
     run(&linus, OrderCommand::Cancel { reason: "customer changed their mind".into() }).await?;
 
-    println!("4. Try two invalid commands");
+    outln!("4. Try two invalid commands");
     let invalid = [
         (&linus, OrderCommand::Ship { tracking_number: "1Z000".into() }),
         (&ada, OrderCommand::AddItem { item: ItemRequest::new("free-lunch", 1, 0) }),
@@ -126,12 +127,12 @@ async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Res
             .map(|(id, known)| ExpectedOrder { id: id.clone(), version: known.version.get(), order: known.order })
             .collect()
     });
-    println!("5. The orders in this process's memory, before the restart");
+    outln!("5. The orders in this process's memory, before the restart");
     let mut table = Table::new(&[("ORDER", Align::Left), ("CUSTOMER", Align::Left), ("STATE", Align::Left)]);
     for expected in &before {
         table.row([expected.id.to_string(), expected.order.customer.clone(), summary(expected)]);
     }
-    print!("{}", table.render("   "));
+    out!("{}", table.render("   "));
 
     // Hand the state to the next process in a file, then start it.
     let file = demo_dir.join(BEFORE_RESTART_FILE);
@@ -141,7 +142,7 @@ async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Res
         .and_then(|()| std::fs::write(&file, json))
         .map_err(|e| Failure::store(&format!("write {}", file.display()), &e))?;
 
-    println!(
+    outln!(
         "6. Restart: this process (pid {}) starts a new one that rebuilds every order from {}",
         std::process::id(),
         session.description
@@ -160,22 +161,60 @@ async fn demo_steps(session: &Session, args: &StoreArgs, demo_dir: &Path) -> Res
         None => child.env_remove("DATABASE_URL").arg("--data-dir").arg(demo_dir),
     };
     let status = child.status().await.map_err(|e| Failure::store("start the restarted process", &e))?;
-    println!();
+    outln!();
     match status.code() {
         Some(0) => {
-            println!("Done. The new process rebuilt every order exactly as it was before the restart.");
-            println!("The events are in {}; try:", session.description);
-            let data_dir = PathBuf::from(demo_dir);
-            let flag =
-                if args.database_url.is_some() { String::new() } else { format!(" --data-dir {}", data_dir.display()) };
-            println!("   cargo run -p order-processing --{flag} list");
-            println!("   cargo run -p order-processing --{flag} history {ada}");
+            outln!("Done. The new process rebuilt every order exactly as it was before the restart.");
+            outln!("The events are in {}; try:", session.description);
+            let flags = backend_flags(args, demo_dir);
+            outln!("   cargo run -p order-processing --{flags} list");
+            outln!("   cargo run -p order-processing --{flags} history {ada}");
+            match args.database_url.as_deref() {
+                Some(_) if flags.is_empty() => outln!("   (with DATABASE_URL set as it is now: it chose the database)"),
+                Some(url) if password_of(url).is_some() => outln!("   (with the database password in place of ***)"),
+                _ => {}
+            }
             Ok(Exit::Done)
         }
         _ => Err(Failure {
             exit: Exit::Mismatch,
             message: format!("the restarted process reported a difference or failed ({status})"),
         }),
+    }
+}
+
+/// The options that point another command at the store the demo used, as a shell would need them: the
+/// URL when it was given with --database-url (its password masked), nothing when `DATABASE_URL` gave it
+/// (the next command reads the same variable), or `--data-dir` of the demo's folder.
+fn backend_flags(args: &StoreArgs, demo_dir: &Path) -> String {
+    match args.database_url.as_deref() {
+        Some(url) if std::env::var("DATABASE_URL").is_ok_and(|env| env == url) => String::new(),
+        Some(url) => {
+            let shown = match password_of(url) {
+                Some(password) => url.replacen(&format!(":{password}@"), ":***@", 1),
+                None => url.to_owned(),
+            };
+            format!(" --database-url {}", shell_word(&shown))
+        }
+        None => format!(" --data-dir {}", shell_word(&demo_dir.display().to_string())),
+    }
+}
+
+/// The password in `scheme://user:password@host/...`, if there is one.
+fn password_of(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let (credentials, _) = rest.split_once('@')?;
+    let (_, password) = credentials.split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// `text` as one word for a POSIX shell: as it is when it is safe, else in single quotes.
+fn shell_word(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
     }
 }
 
@@ -197,7 +236,7 @@ pub(crate) async fn demo_restart(args: &StoreArgs, expect: &Path) -> Result<Exit
 }
 
 async fn demo_compare(session: &Session, before: &BeforeRestart) -> Result<Exit, Failure> {
-    println!(
+    outln!(
         "   [pid {}] opened {} and rebuilt {} from their events:",
         std::process::id(),
         session.description,
@@ -230,16 +269,48 @@ async fn demo_compare(session: &Session, before: &BeforeRestart) -> Result<Exit,
             differing.push((expected.id.clone(), differences));
         }
     }
-    print!("{}", table.render("   "));
+    out!("{}", table.render("   "));
     if differing.is_empty() {
-        println!("   All {} orders match.", before.orders.len());
+        outln!("   All {} orders match.", before.orders.len());
         return Ok(Exit::Done);
     }
     for (id, differences) in differing {
-        println!("   order {id} differs (before restart -> rebuilt):");
+        outln!("   order {id} differs (before restart -> rebuilt):");
         for difference in differences {
-            println!("     {difference}");
+            outln!("     {difference}");
         }
     }
     Ok(Exit::Mismatch)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn args(database_url: Option<&str>) -> StoreArgs {
+        StoreArgs {
+            data_dir: PathBuf::from("./order-data"),
+            database_url: database_url.map(str::to_owned),
+            config: None,
+            snapshot_every: None,
+            correlation_id: None,
+        }
+    }
+
+    #[test]
+    fn the_closing_hint_repeats_the_backend_options_the_demo_ran_with() {
+        let dir = Path::new("./order-data/demo");
+        assert_eq!(backend_flags(&args(None), dir), " --data-dir ./order-data/demo");
+        assert_eq!(backend_flags(&args(None), Path::new("/tmp/my data/demo")), " --data-dir '/tmp/my data/demo'");
+        let url = "postgres://orders@db.internal:5432/orders";
+        assert_eq!(backend_flags(&args(Some(url)), dir), format!(" --database-url {url}"));
+        let secret = "postgres://orders:s3cret@db.internal:5432/orders";
+        assert_eq!(
+            backend_flags(&args(Some(secret)), dir),
+            " --database-url 'postgres://orders:***@db.internal:5432/orders'",
+            "quoted: the shell would expand the stars"
+        );
+    }
 }

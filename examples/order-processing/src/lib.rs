@@ -10,6 +10,25 @@
 //!   (an SQLite file by default, or PostgreSQL), run, print for humans, and exit with a code that says what
 //!   happened.
 
+/// `println!` for what the program prints on stdout: a failed write returns a [`Failure`](run::Failure)
+/// from the enclosing function instead of panicking, and a reader that went away (`| head -1`) ends the
+/// command quietly with exit 0.
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))?
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// `print!` with the behaviour of [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))?
+    };
+}
+
 pub mod app;
 pub mod cli;
 mod demo;

@@ -1,7 +1,8 @@
 //! The `order-processing` program: parse the command line, run it, exit with a code that says how it went.
 //!
-//! Exit codes: 0 done, 1 rejected by the order rules (nothing written), 2 usage error, 3 event store
-//! error, 4 a rebuilt order differs from the state it was compared with.
+//! Exit codes: 0 done (also when the reader of stdout went away), 1 rejected by the order rules (nothing
+//! written), 2 usage error, 3 event store error (missing, or cannot be opened, read or written), 4 a rebuilt
+//! order differs from the state it was compared with, 5 no such order (or version or time of it).
 
 use std::process::ExitCode;
 

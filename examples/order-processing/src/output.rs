@@ -110,6 +110,12 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// Writes to stdout (see the `outln!` macro): a closed pipe becomes a quiet exit 0.
+pub(crate) fn write_stdout(text: std::fmt::Arguments<'_>) -> Result<(), crate::run::Failure> {
+    use std::io::Write as _;
+    std::io::stdout().lock().write_fmt(text).map_err(|e| crate::run::Failure::stdout(&e))
+}
+
 /// `count / elapsed` per second, as a whole number with separators.
 #[must_use]
 pub fn rate(n: u64, elapsed: Duration) -> String {
@@ -117,9 +123,19 @@ pub fn rate(n: u64, elapsed: Duration) -> String {
     if secs <= 0.0 {
         return "-".to_owned();
     }
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let per_second = (n as f64 / secs).round() as u64;
-    count(per_second)
+    #[allow(clippy::cast_precision_loss, reason = "a rate needs no more than 52 bits of precision")]
+    per_second(n as f64 / secs)
+}
+
+/// A rate as a whole number with separators (`1,234`): fractions of an event per second mean nothing to a
+/// reader.
+#[must_use]
+pub fn per_second(rate: f64) -> String {
+    if !rate.is_finite() || rate < 0.0 {
+        return "-".to_owned();
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "finite and not negative")]
+    count(rate.round() as u64)
 }
 
 /// One order in full, as `show` prints it.
@@ -242,5 +258,9 @@ Order a1  (shipped, version 2)
         assert_eq!(duration(Duration::from_micros(12_340)), "12.3 ms");
         assert_eq!(duration(Duration::from_millis(4_560)), "4.56 s");
         assert_eq!(rate(1_000, Duration::from_millis(500)), "2,000");
+        assert_eq!(rate(1_000, Duration::from_secs(3)), "333");
+        assert_eq!(per_second(445.231_1), "445");
+        assert_eq!(per_second(1_234.6), "1,235");
+        assert_eq!(per_second(f64::NAN), "-");
     }
 }

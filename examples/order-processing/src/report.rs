@@ -21,7 +21,9 @@ use composable_rust::{EventStore, RecordedEvent, async_trait};
 use crate::cli::StoreArgs;
 use crate::domain::{Cents, Order, OrderEvent, OrderId};
 use crate::output::{self, Align, Table};
-use crate::run::{Defaults, Exit, Failure, store_config};
+use crate::run::{
+    Access, Defaults, Exit, Failure, check_sqlite_location, check_url_parses, open_failure, store_config,
+};
 
 /// The subscription's name: its checkpoint and its lease.
 pub(crate) const HANDLER: &str = "order-summary";
@@ -148,8 +150,15 @@ async fn summary(args: &StoreArgs, rebuild: bool) -> Result<(Vec<StatusLine>, Ru
         sqlite_dir: &args.data_dir,
         snapshot_every: composable_rust::SnapshotPolicy::DEFAULT_INTERVAL,
         read_config_file: true,
+        access: Access::ReadOnly,
     };
     let config = store_config(args, defaults)?;
+    match config.backend {
+        Backend::Postgres => check_url_parses(&config)?,
+        Backend::Sqlite => check_sqlite_location(args, &config, Access::ReadOnly)?,
+        Backend::InMemory => {}
+    }
+    let description = config.location();
     let store_failure = |what: &str, error: &(dyn std::error::Error + 'static)| Failure::store(what, error);
     let filter = LogFilter::all().category("order");
     async fn catch_up<H: CheckpointedHandler + 'static>(
@@ -167,8 +176,7 @@ async fn summary(args: &StoreArgs, rebuild: bool) -> Result<(Vec<StatusLine>, Ru
     match config.backend {
         Backend::Sqlite => {
             let path = config.sqlite.path.clone().unwrap_or_else(|| args.data_dir.join(crate::run::SQLITE_FILE));
-            let description = format!("SQLite file {}", path.display());
-            let store = SqliteEventStore::open(&path).await.map_err(|e| store_failure("open the event store", &e))?;
+            let store = SqliteEventStore::open(&path).await.map_err(|e| open_failure(&description, &e))?;
             let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
             let pool = sqlx::SqlitePool::connect_with(options)
                 .await
@@ -186,10 +194,8 @@ async fn summary(args: &StoreArgs, rebuild: bool) -> Result<(Vec<StatusLine>, Ru
         }
         Backend::Postgres => {
             let url = config.postgres.url.clone().unwrap_or_default();
-            let store =
-                PostgresEventStore::connect(&url).await.map_err(|e| store_failure("open the event store", &e))?;
+            let store = PostgresEventStore::connect(&url).await.map_err(|e| open_failure(&description, &e))?;
             store.migrate().await.map_err(|e| store_failure("migrate the event store", &e))?;
-            let description = "PostgreSQL".to_owned();
             sqlx::query(CREATE)
                 .execute(store.pool())
                 .await
@@ -218,7 +224,7 @@ async fn summary(args: &StoreArgs, rebuild: bool) -> Result<(Vec<StatusLine>, Ru
                 entry.1 += revenue;
             }
             let rows = totals.into_iter().map(|(s, (n, r))| (s.to_owned(), n, r)).collect();
-            Ok((lines(rows), run, "memory".to_owned()))
+            Ok((lines(rows), run, description))
         }
     }
 }
@@ -238,10 +244,10 @@ pub(crate) async fn report(args: &StoreArgs, rebuild: bool) -> Result<Exit, Fail
         table.row([line.status.clone(), line.orders.to_string(), money(line.revenue_cents)]);
     }
     table.row(["total".to_owned(), orders.to_string(), money(revenue)]);
-    print!("{}", table.render(""));
+    out!("{}", table.render(""));
     let applied = output::plural(run.handled, "new event");
     let how = if rebuild { "rebuilt from every order event" } else { "brought up to date" };
-    println!("Summary {how} ({applied} applied) in {description}.");
+    outln!("Summary {how} ({applied} applied) in {description}.");
     Ok(Exit::Done)
 }
 

@@ -9,7 +9,7 @@
 
 use composable_rust::backend::{EventLog, SnapshotStore};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
@@ -135,15 +135,16 @@ fn show_rebuilds_an_order_as_it_was_at_a_version_or_a_time(target: &Target<'_>) 
     assert!(now.contains("total      $46.75") && !now.contains("as it was"), "{now}");
 
     // (arguments, exit code, what stderr must say)
-    let errors: [(&[&str], i32, &str); 4] = [
-        (&["show", "past-1", "--at-version", "3"], 1, "order past-1 has no version 3: its last event is version 2"),
+    let errors: [(&[&str], i32, &str); 5] = [
+        (&["show", "past-1", "--at-version", "3"], 5, "order past-1 has no version 3: its last event is version 2"),
         (
             &["show", "past-1", "--as-of", "2000-01-01T00:00:00Z"],
-            1,
+            5,
             "order past-1 did not exist yet at 2000-01-01T00:00:00Z: its first event was recorded at ",
         ),
         (&["show", "past-1", "--at-version", "1", "--as-of", &between], 2, "cannot be used with"),
-        (&["show", "nope", "--at-version", "1"], 1, "there is no order nope"),
+        (&["show", "nope", "--at-version", "1"], 5, "there is no order nope"),
+        (&["history", "nope"], 5, "there is no order nope"),
     ];
     for (args, code, message) in errors {
         let output = run(target, args);
@@ -230,7 +231,7 @@ async fn rejected_commands_exit_non_zero_and_leave_the_store_unchanged() {
     let cases: [(&[&str], i32, &str); 7] = [
         (&["cancel", "r1", "--reason", "too late"], 1, "cannot cancel an order that is already shipped"),
         (&["ship", "r1", "--tracking", "TRK2"], 1, "cannot ship an order that is already shipped"),
-        (&["ship", "nope", "--tracking", "TRK3"], 1, "there is no such order to ship"),
+        (&["ship", "nope", "--tracking", "TRK3"], 5, "there is no such order to ship"),
         (&["place", "--id", "r2", "--customer", "Ada", "--item", "pen:0:100"], 1, "quantity must be positive, got 0"),
         (&["place", "--id", "r2", "--customer", "Ada", "--item", "pen:1:-5"], 1, "unit price must be positive"),
         (&["place", "--id", "r1", "--customer", "Ada", "--item", "pen:1:100"], 1, "the order already exists"),
@@ -244,7 +245,7 @@ async fn rejected_commands_exit_non_zero_and_leave_the_store_unchanged() {
         let output = run(&target, args);
         assert_eq!(output.status.code(), Some(code), "{args:?}: {}", stderr(&output));
         assert!(stderr(&output).contains(message), "{args:?}: {}", stderr(&output));
-        if code == 1 {
+        if code == 1 || code == 5 {
             assert!(stderr(&output).contains("nothing was written"), "{args:?}: {}", stderr(&output));
         }
         assert_eq!(stdout(&output), "", "{args:?} printed to stdout");
@@ -256,7 +257,7 @@ async fn rejected_commands_exit_non_zero_and_leave_the_store_unchanged() {
 
     assert_eq!(contents(dir.path()).await, before, "a rejected command wrote something");
     let missing = run(&target, &["show", "r2"]);
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(5), "no such order has its own exit code");
     assert!(stderr(&missing).contains("there is no order r2"), "{}", stderr(&missing));
 }
 
@@ -270,6 +271,8 @@ fn demo_exits_zero_reports_a_match_and_can_run_twice() {
         assert!(out.contains("All 3 orders match."), "{out}");
         assert!(out.contains("at v5"), "the longest order is loaded from its snapshot after the restart:\n{out}");
         assert!(out.contains("The new process rebuilt every order exactly as it was before the restart."), "{out}");
+        let hint = format!("cargo run -p order-processing -- --data-dir {} list", dir.path().join("demo").display());
+        assert!(out.contains(&hint), "the closing hint repeats the backend options:\n{out}");
     }
     // The demo used a store of its own, fresh each run: three orders, not six.
     let demo_dir = dir.path().join("demo");
@@ -285,14 +288,18 @@ async fn demo_reports_a_match_with_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        let output = Command::new(BIN).env("DATABASE_URL", &url).arg("--data-dir").arg(&data_dir).arg("demo").output();
-        output.unwrap()
+        // Given on the command line (not in the environment), the URL is repeated in the closing hint.
+        let mut command = Command::new(BIN);
+        command.env_remove("DATABASE_URL").arg("--database-url").arg(&url).arg("--data-dir").arg(&data_dir);
+        command.arg("demo").output().unwrap()
     })
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("Demo: writing to new orders in PostgreSQL at"), "{}", stdout(&out));
     assert!(stdout(&out).contains("All 3 orders match."), "{}", stdout(&out));
+    let hint = format!("cargo run -p order-processing -- --database-url {} list", db.url());
+    assert!(stdout(&out).contains(&hint), "{}", stdout(&out));
     db.drop_database().await.unwrap();
 }
 
@@ -301,7 +308,7 @@ async fn rebuild_matches_after_load_and_reports_a_snapshot_that_differs() {
     let dir = tempfile::tempdir().unwrap();
     let target = Target::Sqlite(dir.path());
     let loaded =
-        ok(&target, &["--snapshot-every", "5", "load", "--orders", "6", "--events", "12", "--concurrency", "2"]);
+        ok(&target, &["load", "--orders", "6", "--events", "12", "--concurrency", "2", "--snapshot-every", "5"]);
     assert!(loaded.contains("Wrote 72 events in"), "{loaded}");
     assert!(loaded.contains("6 orders (6 from a snapshot)"), "{loaded}");
 
@@ -360,14 +367,156 @@ fn a_config_file_chooses_the_store() {
     let target = Target::Sqlite(&elsewhere);
     let config = file.to_str().unwrap();
 
-    ok(&target, &["--config", config, "place", "--id", "cfg-1", "--customer", "Grace", "--item", "tape:1:500"]);
-    let shown = ok(&target, &["--config", config, "show", "cfg-1"]);
+    ok(&target, &["place", "--id", "cfg-1", "--customer", "Grace", "--item", "tape:1:500", "--config", config]);
+    let shown = ok(&target, &["show", "cfg-1", "--config", config]);
     assert!(shown.contains("Order cfg-1") && shown.contains("snapshot"), "{shown}");
     assert!(db.exists(), "the events went to the configured file");
     assert!(!elsewhere.join("orders.db").exists(), "the data folder was not used");
 
     std::fs::write(&file, "[event_store]\nbackend = \"mysql\"\n").unwrap();
-    let output = run(&target, &["--config", config, "list"]);
+    let output = run(&target, &["list", "--config", config]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("mysql"), "{}", stderr(&output));
+}
+
+/// `history a1 | head -1`: the reader goes away before the program has written; it stops quietly, exit 0.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::Sqlite(dir.path());
+    ok(&target, &["place", "--id", "p1", "--customer", "Ada", "--item", "pen:1:100"]);
+    for args in [&["history", "p1"][..], &["list"], &["show", "p1"], &["add-item", "p1", "--item", "ink:1:725"]] {
+        let mut child = Command::new(BIN)
+            .env_remove("DATABASE_URL")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end at once: the child has not even opened the store yet, so its first write fails.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", stderr(&output));
+        assert_eq!(stderr(&output), "", "{args:?} complained about the closed pipe");
+    }
+    // The command whose output nobody read still did its work.
+    let history = ok(&target, &["history", "p1"]);
+    assert!(history.contains("OrderItemAdded.v1"), "{history}");
+}
+
+/// A read command pointed at a store that does not exist says so, exits 3, and creates nothing.
+#[test]
+fn read_commands_on_a_missing_sqlite_store_fail_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let reads: [&[&str]; 6] = [
+        &["list"],
+        &["show", "a1"],
+        &["history", "a1"],
+        &["report"],
+        &["rebuild"],
+        &["show", "a1", "--at-version", "1"],
+    ];
+    for args in reads {
+        let output = run(&Target::Sqlite(&missing), args);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {}", stderr(&output));
+        let message = stderr(&output);
+        assert!(message.contains("there is no event store at"), "{args:?}: {message}");
+        assert!(message.contains(&format!("the folder {} does not exist", missing.display())), "{message}");
+        assert!(message.contains("nothing was created") && message.contains("--data-dir"), "{message}");
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+
+        let output = run(&Target::Sqlite(&empty), args);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("has no file orders.db"), "{args:?}: {}", stderr(&output));
+        assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "{args:?} created a file");
+    }
+    // A command that writes creates the store, folder included.
+    ok(&Target::Sqlite(&missing), &["place", "--id", "a1", "--customer", "Ada", "--item", "pen:1:100"]);
+    assert!(missing.join("orders.db").exists());
+}
+
+#[tokio::test]
+async fn read_commands_on_a_missing_postgres_database_fail_and_create_nothing() {
+    let db = PostgresTestDatabase::start().await;
+    let name = format!("{}_missing", db.name());
+    let url = db.url().replacen(&format!("/{}", db.name()), &format!("/{name}"), 1);
+    assert!(url.ends_with(&name), "{url}");
+    let server = url.rsplit('@').next().unwrap().to_owned();
+    let pool = sqlx::PgPool::connect_with(db.connect_options()).await.unwrap();
+    for args in [&["list"][..], &["show", "a1"], &["history", "a1"], &["report"]] {
+        let (url, args) = (url.clone(), args.to_vec());
+        let output = tokio::task::spawn_blocking(move || run(&Target::Postgres(&url), &args)).await.unwrap();
+        assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+        let message = stderr(&output);
+        assert!(message.contains(&format!("the database {server} does not exist")), "{message}");
+        assert!(message.contains("nothing was created") && message.contains("--database-url"), "{message}");
+        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
+            .bind(&name)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(exists, 0, "a database was created");
+    }
+    pool.close().await;
+    db.drop_database().await.unwrap();
+}
+
+#[test]
+fn urls_of_other_databases_are_refused_by_their_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = Command::new(BIN)
+        .env_remove("DATABASE_URL")
+        .args(["--data-dir", dir.path().to_str().unwrap(), "list", "--database-url", "mysql://me:s3cret@db/orders"])
+        .output()
+        .unwrap();
+    assert_eq!(flag.status.code(), Some(2), "{}", stderr(&flag));
+    assert!(stderr(&flag).contains("--database-url is a mysql:// URL"), "{}", stderr(&flag));
+    assert!(stderr(&flag).contains("postgres://"), "{}", stderr(&flag));
+    assert!(!stderr(&flag).contains("s3cret"), "the password leaked: {}", stderr(&flag));
+
+    let env = Command::new(BIN)
+        .env("DATABASE_URL", "sqlite:///tmp/orders.db")
+        .args(["--data-dir", dir.path().to_str().unwrap(), "list"])
+        .output()
+        .unwrap();
+    assert_eq!(env.status.code(), Some(2), "{}", stderr(&env));
+    assert!(stderr(&env).contains("DATABASE_URL (from the environment) is a sqlite:// URL"), "{}", stderr(&env));
+    assert!(stderr(&env).contains("unset DATABASE_URL and use --data-dir"), "{}", stderr(&env));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "something was created");
+}
+
+#[test]
+fn a_data_dir_that_is_a_file_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.txt");
+    std::fs::write(&file, "not a folder").unwrap();
+    for args in [&["list"][..], &["place", "--customer", "Ada", "--item", "pen:1:100"], &["demo"]] {
+        let output = run(&Target::Sqlite(&file), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        let expected = format!("{} is a file, not a folder: point --data-dir at a folder", file.display());
+        // The demo works in <data-dir>/demo, whose parent is the file.
+        assert!(stderr(&output).contains(&expected) || args == ["demo"], "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("is a file"), "{args:?}: {}", stderr(&output));
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a folder");
+}
+
+/// The library's errors name its own settings (`PostgresConfig`); the program's name its options.
+#[test]
+fn an_unreachable_server_is_explained_in_terms_of_the_programs_options() {
+    let output = Command::new(BIN)
+        .env_remove("DATABASE_URL")
+        .args(["list", "--database-url", "postgres://postgres@127.0.0.1:1/orders"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("nothing answered at 127.0.0.1:1/orders"), "{message}");
+    assert!(message.contains("check --database-url (or DATABASE_URL)"), "{message}");
+    assert!(!message.contains("PostgresConfig"), "{message}");
 }

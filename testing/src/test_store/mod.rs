@@ -203,7 +203,7 @@ where
         let name = format!("{action:?}");
         {
             let _runtime = self.runtime.enter();
-            self.store.send(Tagged { received: false, action });
+            self.store.send(Tagged::Sent(action));
         }
         let Some(actual) = self.log.take_sent() else {
             self.fail(&format!("the store did not reduce `{name}`: it has been shut down"));
@@ -318,6 +318,98 @@ where
         if let Some((_, state)) = self.log.take_received().into_iter().last() {
             self.state = state;
         }
+    }
+
+    /// Cancels every effect still running, so that [`finish`](TestStore::finish) does not wait for them or
+    /// report them: the counterpart of TCA's `skipInFlightEffects()`, for effects a test does not care to
+    /// see to the end (a timer, a long poll).
+    ///
+    /// Delays never fire, tasks stop at their next `.await`, and event store requests still waiting to be
+    /// asserted are dropped unanswered (a write they describe does not happen). Actions effects already fed
+    /// back are kept: assert them with [`receive`](TestStore::receive) or drop them with
+    /// [`skip_received_actions`](TestStore::skip_received_actions).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use composable_rust_core::{Effect, reducer_fn};
+    /// # use composable_rust_testing::TestStore;
+    /// #[derive(Debug, Clone, PartialEq)]
+    /// enum Action { Poll }
+    ///
+    /// // Polls every second, forever.
+    /// let reducer = reducer_fn(|polls: &mut u32, _: Action, _: &()| {
+    ///     *polls += 1;
+    ///     Effect::delay(Duration::from_secs(1), Action::Poll)
+    /// });
+    /// let mut store = TestStore::new(reducer, 0, ());
+    /// store.send(Action::Poll, |polls| *polls = 1);
+    /// store.skip_in_flight_effects();
+    /// store.finish();
+    /// ```
+    #[track_caller]
+    pub fn skip_in_flight_effects(&mut self) {
+        self.last_step = Some(Location::caller());
+        self.settle();
+        {
+            let _runtime = self.runtime.enter();
+            self.store.send(Tagged::CancelInFlight);
+        }
+        // The effects that made them are cancelled: their error replies are discarded.
+        drop(self.requests.take_all());
+        self.settle();
+        self.wait_for_idle();
+    }
+
+    /// Runs `steps` with `exhaustivity`, then goes back to the store's own setting: a partial assertion
+    /// in the middle of an exhaustive test (TCA sets `store.exhaustivity = .off` and back by hand).
+    ///
+    /// With [`Exhaustivity::Off`] inside an exhaustive test, the steps check only what their closures
+    /// set, event store requests are answered from the event store without assertions, and received actions
+    /// the steps did not assert are skipped when they end. Effects the steps started keep running: what they
+    /// send after the steps must be asserted again.
+    ///
+    /// ```
+    /// # use composable_rust_core::{Effect, reducer_fn};
+    /// # use composable_rust_testing::{Exhaustivity, TestStore};
+    /// #[derive(Debug, Clone, PartialEq, Default)]
+    /// struct Cart { items: u32, total: u32, saved: bool }
+    ///
+    /// #[derive(Debug, Clone, PartialEq)]
+    /// enum Action { Add(u32), Save, Saved }
+    ///
+    /// let reducer = reducer_fn(|cart: &mut Cart, action: Action, _: &()| match action {
+    ///     Action::Add(price) => {
+    ///         cart.items += 1;
+    ///         cart.total += price;
+    ///         Effect::None
+    ///     }
+    ///     Action::Save => Effect::send(Action::Saved),
+    ///     Action::Saved => {
+    ///         cart.saved = true;
+    ///         Effect::None
+    ///     }
+    /// });
+    /// let mut store = TestStore::new(reducer, Cart::default(), ());
+    /// // Only the total matters here; `items` is not asserted.
+    /// store.with_exhaustivity(Exhaustivity::Off, |store| {
+    ///     store.send(Action::Add(250), |cart| cart.total = 250);
+    ///     store.send(Action::Add(100), |cart| cart.total = 350);
+    /// });
+    /// // Exhaustive again: the whole state, and every action fed back.
+    /// store.send(Action::Save, |_| {});
+    /// store.receive(Action::Saved, |cart| cart.saved = true);
+    /// assert_eq!(store.state().items, 2);
+    /// store.finish();
+    /// ```
+    pub fn with_exhaustivity<T>(&mut self, exhaustivity: Exhaustivity, steps: impl FnOnce(&mut Self) -> T) -> T {
+        let previous = self.exhaustivity;
+        self.set_exhaustivity(exhaustivity);
+        let result = steps(self);
+        if exhaustivity == Exhaustivity::Off && previous == Exhaustivity::On {
+            self.skip_received_actions();
+        }
+        self.set_exhaustivity(previous);
+        result
     }
 
     /// Ends the test: waits (up to the timeout) for running effects, then fails if any received action was

@@ -6,14 +6,26 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use composable_rust_core::{Effect, Reducer};
+use composable_rust_core::{Effect, EffectId, Reducer};
 use tokio::sync::Notify;
 
-/// An action as the recorder sees it: sent by the test, or fed back by an effect.
+/// An action as the recorder sees it: sent by the test, fed back by an effect, or the test store's own
+/// request to cancel every effect in flight.
 #[derive(Debug)]
-pub(super) struct Tagged<A> {
-    pub(super) received: bool,
-    pub(super) action: A,
+pub(super) enum Tagged<A> {
+    /// Sent by the test.
+    Sent(A),
+    /// Fed back by an effect.
+    Received(A),
+    /// Cancel every effect in flight (`TestStore::skip_in_flight_effects`); the reducer under test never
+    /// sees it.
+    CancelInFlight,
+}
+
+/// The scope every effect of the reducer under test runs in, so that the test store can cancel them all.
+/// Nested scopes are children of this one, so the reducer's own ids keep working.
+fn in_flight() -> EffectId {
+    EffectId::new("composable_rust_testing::TestStore::in_flight")
 }
 
 /// Wraps the reducer under test and records the state after every action it reduces.
@@ -33,17 +45,20 @@ where
     type Environment = R::Environment;
 
     fn reduce(&self, state: &mut R::State, tagged: Self::Action, env: &R::Environment) -> Effect<Self::Action> {
-        let Tagged { received, action } = tagged;
-        let effect = if received {
-            let effect = self.inner.reduce(state, action.clone(), env);
-            self.log.record_received(action, state.clone());
-            effect
-        } else {
-            let effect = self.inner.reduce(state, action, env);
-            self.log.record_sent(state.clone());
-            effect
+        let effect = match tagged {
+            Tagged::Received(action) => {
+                let effect = self.inner.reduce(state, action.clone(), env);
+                self.log.record_received(action, state.clone());
+                effect
+            }
+            Tagged::Sent(action) => {
+                let effect = self.inner.reduce(state, action, env);
+                self.log.record_sent(state.clone());
+                effect
+            }
+            Tagged::CancelInFlight => return Effect::cancel(in_flight()),
         };
-        effect.map(|action| Tagged { received: true, action })
+        effect.map(Tagged::Received).cancellable(in_flight())
     }
 }
 

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::{Exit, Failure, Session};
 use crate::app::{AppAction, Outcome};
-use crate::domain::{Order, OrderCommand, OrderEvent, OrderId};
+use crate::domain::{Order, OrderCommand, OrderEvent, OrderId, Rejection};
 use crate::output;
 
 impl Session {
@@ -31,29 +31,39 @@ impl Session {
     }
 
     /// Prints what a command did (stdout) or why it did not (stderr).
-    pub(super) fn report(&self, id: &OrderId, outcome: &Outcome) -> Exit {
+    pub(super) fn report(&self, id: &OrderId, outcome: &Outcome) -> Result<Exit, Failure> {
         match outcome {
             Outcome::Accepted { order, version, events, snapshot } => {
                 for event in events {
-                    println!("{}", describe_change(id, event, order));
+                    outln!("{}", describe_change(id, event, order));
                 }
                 let snapshot = snapshot.map(|v| format!("; snapshot saved at version {v}")).unwrap_or_default();
-                println!(
+                outln!(
                     "  order {id} is at version {version}{snapshot}; correlation id {}; stored in {}",
-                    self.correlation_id, self.description
+                    self.correlation_id,
+                    self.description
                 );
-                Exit::Done
+                Ok(Exit::Done)
             }
             Outcome::Rejected(rejection) => {
                 eprintln!("rejected: order {id}: {rejection}");
                 eprintln!("nothing was written.");
-                Exit::Rejected
+                Ok(exit_for(rejection))
             }
             Outcome::Failed(error) => {
                 eprintln!("error: order {id}: {error}");
-                Exit::StoreError
+                Ok(Exit::StoreError)
             }
         }
+    }
+}
+
+/// The exit code of a rejected command: "no such order" has its own, so that a script can tell it from a
+/// rule that refused the command.
+pub(crate) fn exit_for(rejection: &Rejection) -> Exit {
+    match rejection {
+        Rejection::UnknownOrder { .. } => Exit::NotFound,
+        _ => Exit::Rejected,
     }
 }
 

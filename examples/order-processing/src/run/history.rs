@@ -17,13 +17,7 @@ impl Session {
             .await
             .map_err(|e| Failure::store(&format!("read the events of order {id}"), &e))?;
         if recorded.is_empty() {
-            return Err(Failure {
-                exit: Exit::Rejected,
-                message: format!(
-                    "there is no order {id} in {}; `order-processing list` shows the orders",
-                    self.description
-                ),
-            });
+            return Err(Failure::no_such_order(id, &self.description));
         }
         let mut table = Table::new(&[
             ("VERSION", Align::Right),
@@ -53,14 +47,14 @@ impl Session {
                 details,
             ]);
         }
-        println!(
+        outln!(
             "History of order {id} (stream {}, {}, in {}):",
             id.stream_id(),
             output::plural(recorded.len() as u64, "event"),
             self.description
         );
-        print!("{}", table.render(""));
-        println!("Now {}, total {}.", order.status, order.total);
+        out!("{}", table.render(""));
+        outln!("Now {}, total {}.", order.status, order.total);
         Ok(Exit::Done)
     }
 }

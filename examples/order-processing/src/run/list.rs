@@ -33,10 +33,10 @@ impl Session {
         }
         let which = status.map(|s| format!("{} ", format!("{s:?}").to_lowercase())).unwrap_or_default();
         if table.is_empty() {
-            println!("No {which}orders in {}.", self.description);
+            outln!("No {which}orders in {}.", self.description);
         } else {
-            print!("{}", table.render(""));
-            println!("{} in {}", output::plural(shown, &format!("{which}order")), self.description);
+            out!("{}", table.render(""));
+            outln!("{} in {}", output::plural(shown, &format!("{which}order")), self.description);
         }
         Ok(Exit::Done)
     }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use composable_rust::Metadata;
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use uuid::Uuid;
 
 use super::rebuild::RebuildTotals;
@@ -15,11 +15,11 @@ use crate::domain::{ItemRequest, OrderCommand, OrderId};
 use crate::output;
 
 impl Session {
-    pub(super) async fn load(&self, args: LoadArgs) -> Result<Exit, Failure> {
-        let LoadArgs { orders, events, concurrency } = args;
+    pub(super) async fn load(&self, args: &LoadArgs) -> Result<Exit, Failure> {
+        let LoadArgs { orders, events, concurrency, .. } = *args;
         let total_events = u64::from(orders) * u64::from(events);
         let run = Uuid::new_v4().simple().to_string().chars().take(6).collect::<String>();
-        println!(
+        outln!(
             "Writing {} with {} each ({} in all) to {}, {} orders at a time; snapshot every {}.",
             output::plural(u64::from(orders), "order"),
             output::plural(u64::from(events), "event"),
@@ -28,12 +28,17 @@ impl Session {
             concurrency,
             self.snapshot_policy_text()
         );
-        println!(
+        outln!(
             "Each event is one command: load the order (snapshot + replay), decide, append with its expected version."
         );
         let progress = ProgressBar::new(total_events);
+        // indicatif's own `{per_sec}` prints fractions ("445.2311/s"); this one prints whole events.
+        let rate = |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ = write!(out, "{} events/s", output::per_second(state.per_sec()));
+        };
         progress.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} events  {per_sec}  eta {eta}")
+            ProgressStyle::with_template("{bar:40} {pos}/{len} events  {rate}  eta {eta}")
+                .map(|style| style.with_key("rate", rate))
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let started = Instant::now();
@@ -48,7 +53,7 @@ impl Session {
         self.repository.flush_snapshots().await;
         let elapsed = started.elapsed();
         progress.finish_and_clear();
-        println!(
+        outln!(
             "Wrote {} in {}: {} events/s.",
             output::plural(total_events, "event"),
             output::duration(elapsed),
@@ -64,7 +69,7 @@ impl Session {
             }
             totals.add(&rebuilt);
         }
-        println!("Loading them back: {}", totals.summary());
+        outln!("Loading them back: {}", totals.summary());
         Ok(Exit::Done)
     }
 

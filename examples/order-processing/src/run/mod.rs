@@ -17,8 +17,8 @@ use composable_rust::aggregate::{AggregateEnvironment, LoadError, Loaded};
 use composable_rust::config::{Backend, ConfigError, EventStoreConfig};
 use composable_rust::error_chain;
 use composable_rust::event_store::StreamRange;
-use composable_rust::postgres::PostgresConfig;
-use composable_rust::{Aggregate, EventStore, StreamId, Version};
+use composable_rust::postgres::{PostgresConfig, PostgresError};
+use composable_rust::{Aggregate, EventStore, EventStoreError, StreamId, Version};
 use composable_rust::{Repository, SnapshotPolicy, Store};
 use uuid::Uuid;
 
@@ -41,8 +41,7 @@ pub(crate) use change::{describe_change, new_order_id};
 pub enum Exit {
     /// 0: the command did what was asked.
     Done,
-    /// 1: the order rules refused the command, or the order (or the version or time `show` asks for)
-    /// does not exist; nothing was written.
+    /// 1: the order rules refused the command; nothing was written.
     Rejected,
     /// 2: the command line was wrong (clap reports these itself).
     Usage,
@@ -50,6 +49,8 @@ pub enum Exit {
     StoreError,
     /// 4: a rebuilt order differs from the state it was compared with.
     Mismatch,
+    /// 5: there is no such order, or no such version or time of it (`show --at-version`, `--as-of`).
+    NotFound,
 }
 
 impl Exit {
@@ -62,6 +63,7 @@ impl Exit {
             Self::Usage => 2,
             Self::StoreError => 3,
             Self::Mismatch => 4,
+            Self::NotFound => 5,
         }
     }
 }
@@ -72,7 +74,7 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// A command that could not finish: what to print on stderr, and the exit code.
+/// A command that could not finish: what to print on stderr (nothing when empty), and the exit code.
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) exit: Exit,
@@ -80,6 +82,24 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    /// Writing to stdout failed. A reader that went away (`history a1 | head -1`) is not an error: the
+    /// command ends quietly with exit 0, as `cat` and `grep` do.
+    pub(crate) fn stdout(error: &std::io::Error) -> Self {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            Self { exit: Exit::Done, message: String::new() }
+        } else {
+            Self { exit: Exit::StoreError, message: format!("could not write the output: {error}") }
+        }
+    }
+
+    /// There is no order `id` in the store described by `store`.
+    pub(crate) fn no_such_order(id: &OrderId, store: &str) -> Self {
+        Self {
+            exit: Exit::NotFound,
+            message: format!("there is no order {id} in {store}; `order-processing list` shows the orders"),
+        }
+    }
+
     pub(crate) fn store(what: &str, error: &(dyn std::error::Error + 'static)) -> Self {
         Self { exit: Exit::StoreError, message: format!("could not {what}: {}", error_chain(error)) }
     }
@@ -94,16 +114,18 @@ pub const SQLITE_FILE: &str = "orders.db";
 
 /// Runs the parsed command line and returns how the process should exit. Prints as it goes.
 pub async fn run(cli: Cli) -> Exit {
+    let args = cli.store_args();
     let result = match cli.command {
-        Command::Demo => crate::demo::demo(&cli.store).await,
-        Command::DemoRestart { expect } => crate::demo::demo_restart(&cli.store, &expect).await,
-        Command::Report { rebuild } => crate::report::report(&cli.store, rebuild).await,
+        Command::Demo { .. } => crate::demo::demo(&args).await,
+        Command::DemoRestart { expect, .. } => crate::demo::demo_restart(&args, &expect).await,
+        Command::Report { rebuild, .. } => crate::report::report(&args, rebuild).await,
         command => match Session::open(
-            &cli.store,
+            &args,
             Defaults {
-                sqlite_dir: &cli.store.data_dir,
+                sqlite_dir: &args.data_dir,
                 snapshot_every: SnapshotPolicy::DEFAULT_INTERVAL,
                 read_config_file: true,
+                access: Access::of(&command),
             },
         )
         .await
@@ -119,7 +141,9 @@ pub async fn run(cli: Cli) -> Exit {
     match result {
         Ok(exit) => exit,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            if !failure.message.is_empty() {
+                eprintln!("error: {}", failure.message);
+            }
             failure.exit
         }
     }
@@ -147,6 +171,38 @@ pub(crate) struct Defaults<'a> {
     pub(crate) snapshot_every: u64,
     /// Whether `--config` is read (the demo always works on a fresh store of its own).
     pub(crate) read_config_file: bool,
+    /// Whether the command may create the store.
+    pub(crate) access: Access,
+}
+
+/// Whether a command may create the event store it is pointed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// `show`, `list`, `history`, `rebuild`, `report`: a store that does not exist is an error, and nothing
+    /// is created (a mistyped --data-dir must not leave an empty store behind).
+    ReadOnly,
+    /// The commands that write events: the store is created on first use.
+    ReadWrite,
+}
+
+impl Access {
+    /// How `command` uses the store.
+    pub(crate) fn of(command: &Command) -> Self {
+        match command {
+            Command::Show { .. }
+            | Command::List { .. }
+            | Command::History { .. }
+            | Command::Rebuild { .. }
+            | Command::Report { .. } => Self::ReadOnly,
+            Command::Place { .. }
+            | Command::AddItem { .. }
+            | Command::Cancel { .. }
+            | Command::Ship { .. }
+            | Command::Load(_)
+            | Command::Demo { .. }
+            | Command::DemoRestart { .. } => Self::ReadWrite,
+        }
+    }
 }
 
 /// The event store configuration an invocation asks for, from most to least specific: `--database-url`
@@ -169,6 +225,7 @@ pub(crate) fn store_config(args: &StoreArgs, defaults: Defaults<'_>) -> Result<E
         config.sqlite.path = Some(defaults.sqlite_dir.join(SQLITE_FILE));
     }
     if let Some(url) = &args.database_url {
+        check_postgres_url(url)?;
         config.backend = Backend::Postgres;
         config.postgres.url = Some(url.clone());
     }
@@ -178,21 +235,100 @@ pub(crate) fn store_config(args: &StoreArgs, defaults: Defaults<'_>) -> Result<E
     Ok(config)
 }
 
+/// Where `--database-url` came from, to name it in messages.
+fn url_source(url: &str) -> &'static str {
+    if std::env::var("DATABASE_URL").is_ok_and(|env| env == url) {
+        "DATABASE_URL (from the environment)"
+    } else {
+        "--database-url"
+    }
+}
+
+/// Refuses a URL of another database by its scheme, before anything is opened (the URL itself is never
+/// printed: it may hold a password).
+fn check_postgres_url(url: &str) -> Result<(), Failure> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(());
+    }
+    let source = url_source(url);
+    let what = match url.split_once("://") {
+        Some((scheme, _)) if !scheme.is_empty() => format!("a {scheme}:// URL"),
+        _ => "not a URL".to_owned(),
+    };
+    let unset = if source == "--database-url" { "leave out --database-url" } else { "unset DATABASE_URL" };
+    Err(Failure {
+        exit: Exit::Usage,
+        message: format!(
+            "{source} is {what}, but order-processing stores events in PostgreSQL (a postgres:// or postgresql:// \
+             URL) or in SQLite: for SQLite, {unset} and use --data-dir"
+        ),
+    })
+}
+
+/// Checks where an SQLite store would go before it is opened: a folder that is a file is named as such,
+/// and a read-only command refuses a store that does not exist instead of creating an empty one.
+pub(crate) fn check_sqlite_location(
+    args: &StoreArgs,
+    config: &EventStoreConfig,
+    access: Access,
+) -> Result<(), Failure> {
+    let path = config.sqlite.path_or_default();
+    let from_config = config.sqlite.path.as_deref() != Some(args.data_dir.join(SQLITE_FILE).as_path());
+    let option = match (&args.config, from_config) {
+        (Some(file), true) => format!("sqlite.path in {}", file.display()),
+        _ => "--data-dir".to_owned(),
+    };
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    check_folder(folder, &option)?;
+    if access == Access::ReadOnly && !path.exists() {
+        let missing = if folder.exists() {
+            format!(
+                "{} has no file {}",
+                folder.display(),
+                path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            )
+        } else {
+            format!("the folder {} does not exist", folder.display())
+        };
+        return Err(Failure {
+            exit: Exit::StoreError,
+            message: format!(
+                "there is no event store at {} ({missing}); nothing was created. Point {option} at the store \
+                 (`order-processing place` creates one), or use --database-url for PostgreSQL",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a folder that is a file, or lies under one (the nearest part of the path that exists must be a
+/// folder); `option` names where the path came from.
+pub(crate) fn check_folder(folder: &Path, option: &str) -> Result<(), Failure> {
+    match folder.ancestors().find(|part| part.exists()) {
+        Some(file) if !file.is_dir() => Err(Failure {
+            exit: Exit::Usage,
+            message: format!(
+                "{} is a file, not a folder: point {option} at a folder (it is created if it does not exist)",
+                file.display()
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl Session {
     /// Opens the event store [`store_config`] chooses, running its migrations.
     pub(crate) async fn open(args: &StoreArgs, defaults: Defaults<'_>) -> Result<Self, Failure> {
         let config = store_config(args, defaults)?;
-        if config.backend == Backend::Postgres {
+        match config.backend {
             // A malformed URL is a usage error, told before anything is opened.
-            PostgresConfig::from_url(config.postgres.url.as_deref().unwrap_or_default()).map_err(|e| Failure {
-                exit: Exit::Usage,
-                message: format!("invalid --database-url: {}", error_chain(&e)),
-            })?;
+            Backend::Postgres => check_url_parses(&config)?,
+            Backend::Sqlite => check_sqlite_location(args, &config, defaults.access)?,
+            Backend::InMemory => {}
         }
         let description = config.location();
-        let store = composable_rust::config::open(&config)
-            .await
-            .map_err(|e| Failure::store(&format!("open the event store ({description})"), &e))?;
+        let store = composable_rust::config::open(&config).await.map_err(|e| open_failure(&description, &e))?;
         let repository = Repository::<Order>::with_config(Arc::clone(&store), config.repository_config());
         let app = OrderApp::new(config.repository_config());
         let app = Store::builder(app, AppState::default(), AggregateEnvironment::default())
@@ -223,7 +359,7 @@ impl Session {
 
     async fn run(&self, command: Command) -> Result<Exit, Failure> {
         match command {
-            Command::Place { customer, items, id } => {
+            Command::Place { customer, items, id, .. } => {
                 let (id, generated) = match id {
                     Some(id) => (id, false),
                     None => (new_order_id()?, true),
@@ -236,27 +372,27 @@ impl Session {
                         eprintln!("nothing was written.");
                         Ok(Exit::Rejected)
                     }
-                    outcome => Ok(self.report(&id, &outcome)),
+                    outcome => self.report(&id, &outcome),
                 }
             }
-            Command::AddItem { order, item } => {
+            Command::AddItem { order, item, .. } => {
                 let outcome = self.execute(&order, OrderCommand::AddItem { item }, self.correlation_id).await?;
-                Ok(self.report(&order, &outcome))
+                self.report(&order, &outcome)
             }
-            Command::Cancel { order, reason } => {
+            Command::Cancel { order, reason, .. } => {
                 let outcome = self.execute(&order, OrderCommand::Cancel { reason }, self.correlation_id).await?;
-                Ok(self.report(&order, &outcome))
+                self.report(&order, &outcome)
             }
-            Command::Ship { order, tracking_number } => {
+            Command::Ship { order, tracking_number, .. } => {
                 let outcome = self.execute(&order, OrderCommand::Ship { tracking_number }, self.correlation_id).await?;
-                Ok(self.report(&order, &outcome))
+                self.report(&order, &outcome)
             }
-            Command::Show { order, at } => self.show(&order, at).await,
-            Command::List { status } => self.list(status).await,
-            Command::History { order } => self.history(&order).await,
-            Command::Rebuild { all } => self.rebuild(all).await,
-            Command::Load(args) => self.load(args).await,
-            Command::Demo | Command::DemoRestart { .. } | Command::Report { .. } => {
+            Command::Show { order, at, .. } => self.show(&order, at).await,
+            Command::List { status, .. } => self.list(status).await,
+            Command::History { order, .. } => self.history(&order).await,
+            Command::Rebuild { all, .. } => self.rebuild(all).await,
+            Command::Load(args) => self.load(&args).await,
+            Command::Demo { .. } | Command::DemoRestart { .. } | Command::Report { .. } => {
                 Err(Failure { exit: Exit::Usage, message: "demo and report run in sessions of their own".to_owned() })
             }
         }
@@ -266,13 +402,7 @@ impl Session {
     async fn load_existing(&self, id: &OrderId) -> Result<Loaded<Order>, Failure> {
         let loaded = self.repository.load(id.stream_id()).await.map_err(|e| Failure::load(id, &e))?;
         if loaded.version == Version::INITIAL {
-            return Err(Failure {
-                exit: Exit::Rejected,
-                message: format!(
-                    "there is no order {id} in {}; `order-processing list` shows the orders",
-                    self.description
-                ),
-            });
+            return Err(Failure::no_such_order(id, &self.description));
         }
         Ok(loaded)
     }
@@ -316,5 +446,65 @@ impl Session {
             0 => "never".to_owned(),
             n => output::plural(n, "event"),
         }
+    }
+}
+
+/// Refuses a PostgreSQL URL that does not parse, naming where it came from.
+pub(crate) fn check_url_parses(config: &EventStoreConfig) -> Result<(), Failure> {
+    let url = config.postgres.url.as_deref().unwrap_or_default();
+    PostgresConfig::from_url(url).map(drop).map_err(|e| Failure {
+        exit: Exit::Usage,
+        message: format!("invalid {}: {}", url_source(url), error_chain(&e)),
+    })
+}
+
+/// The event store could not be opened: says why in the terms of this program's options.
+///
+/// The library's PostgreSQL errors name its own settings (`PostgresConfig::max_connections`); a user of
+/// this program sets them with --database-url, `DATABASE_URL` or the `--config` file instead.
+pub(crate) fn open_failure(description: &str, error: &(dyn std::error::Error + 'static)) -> Failure {
+    // `ConfigError::Open` is transparent: its `source()` skips the store's error, so unwrap it by hand.
+    if let Some(ConfigError::Open(inner)) = error.downcast_ref::<ConfigError>() {
+        return open_failure(description, inner);
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(EventStoreError::NotFound { what, .. }) = current.downcast_ref::<EventStoreError>() {
+            return Failure {
+                exit: Exit::StoreError,
+                message: format!(
+                    "could not open {description}: {what} does not exist; nothing was created. Check the database \
+                     name at the end of --database-url (or DATABASE_URL), or create the database first (createdb)"
+                ),
+            };
+        }
+        if let Some(postgres) = current.downcast_ref::<PostgresError>() {
+            if let Some(message) = postgres_advice(postgres) {
+                return Failure { exit: Exit::StoreError, message: format!("could not open {description}: {message}") };
+            }
+        }
+        cause = current.source();
+    }
+    Failure::store(&format!("open the event store ({description})"), error)
+}
+
+/// What to do about a PostgreSQL error, in terms of this program's options; `None` when the library's
+/// message already says it.
+fn postgres_advice(error: &PostgresError) -> Option<String> {
+    match error {
+        PostgresError::Unreachable { server, .. } => Some(format!(
+            "nothing answered at {server}: is the server running there? check --database-url (or DATABASE_URL)"
+        )),
+        PostgresError::AcquireTimeout { server, timeout } => Some(format!(
+            "no connection to {server} within {} s: the server is unreachable or slow; check that it runs, or \
+             raise acquire_timeout_secs under [event_store.postgres] in the --config file",
+            timeout.as_secs()
+        )),
+        PostgresError::StatementTimeout { .. } => Some(
+            "a statement ran longer than the statement timeout and was cancelled: raise statement_timeout_secs \
+             under [event_store.postgres] in the --config file"
+                .to_owned(),
+        ),
+        _ => None,
     }
 }

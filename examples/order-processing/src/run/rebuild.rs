@@ -20,7 +20,7 @@ impl Session {
     pub(super) async fn rebuild(&self, all: bool) -> Result<Exit, Failure> {
         const SHOWN: usize = 50;
         let ids = self.order_ids().await?;
-        println!(
+        outln!(
             "Rebuilding {} from {}: once from the latest snapshot plus the events after it, once from every event.",
             output::plural(ids.len() as u64, "order"),
             self.description
@@ -47,14 +47,14 @@ impl Session {
             }
         }
         if !table.is_empty() {
-            print!("{}", table.render("  "));
+            out!("{}", table.render("  "));
         }
         if !all && ids.len() > SHOWN {
-            println!("  ... and {} more (pass --all to list every order)", ids.len() - SHOWN);
+            outln!("  ... and {} more (pass --all to list every order)", ids.len() - SHOWN);
         }
-        println!("{}", totals.summary());
+        outln!("{}", totals.summary());
         if differing.is_empty() {
-            println!("Every order rebuilt from its snapshot equals the order rebuilt from all its events.");
+            outln!("Every order rebuilt from its snapshot equals the order rebuilt from all its events.");
             return Ok(Exit::Done);
         }
         for (id, differences) in &differing {

@@ -13,20 +13,20 @@ use crate::output;
 
 impl Session {
     /// `show`: the order now, or as it was at a version or a time (`Repository::load_as_of`). A version
-    /// past its last event, or a time before its first, is an error (exit 1) that names the bounds.
+    /// past its last event, or a time before its first, is an error (exit 5) that names the bounds.
     pub(super) async fn show(&self, id: &OrderId, at: PointInTime) -> Result<Exit, Failure> {
         let latest = self.load_existing(id).await?;
         let last = latest.version;
         let until = at.until();
         if until == LoadUntil::End {
-            print!("{}", output::order_details(id, &latest.state, last));
-            println!("  rebuilt from {}: {}", self.description, describe_load(&latest));
+            out!("{}", output::order_details(id, &latest.state, last));
+            outln!("  rebuilt from {}: {}", self.description, describe_load(&latest));
             return Ok(Exit::Done);
         }
         if let LoadUntil::Version(version) = until {
             if version > last {
                 return Err(Failure {
-                    exit: Exit::Rejected,
+                    exit: Exit::NotFound,
                     message: format!(
                         "order {id} has no version {version}: its last event is version {last}; \
                          `order-processing history {id}` lists its events"
@@ -40,7 +40,7 @@ impl Session {
             // Versions start at 1, so only a time can come before the first event.
             LoadUntil::RecordedAt(time) if past.version == Version::INITIAL => {
                 return Err(Failure {
-                    exit: Exit::Rejected,
+                    exit: Exit::NotFound,
                     message: format!(
                         "order {id} did not exist yet at {}: its first event was recorded at {}; \
                          `order-processing history {id}` lists its events",
@@ -61,9 +61,9 @@ impl Session {
                 recorded(past.version).await?
             ),
         };
-        print!("{}", output::order_details(id, &past.state, past.version));
-        println!("  {reflects}");
-        println!("  rebuilt from {}: {}", self.description, describe_load(&past));
+        out!("{}", output::order_details(id, &past.state, past.version));
+        outln!("  {reflects}");
+        outln!("  rebuilt from {}: {}", self.description, describe_load(&past));
         Ok(Exit::Done)
     }
 }
