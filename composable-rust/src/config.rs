@@ -213,9 +213,10 @@ pub enum ConfigError {
         feature: &'static str,
     },
     /// Opening the store failed (unreachable server, bad file, schema problem). The store's error names the
-    /// database and says what to do, so this case adds no words of its own.
-    #[error(transparent)]
-    Open(EventStoreError),
+    /// database and says what to do, so this case adds no words of its own. It is the `source()`, so code
+    /// that walks the chain finds the `EventStoreError` (`error_chain` and `Report` print its words once).
+    #[error("{0}")]
+    Open(#[source] EventStoreError),
 }
 
 impl EventStoreConfig {

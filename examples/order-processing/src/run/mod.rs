@@ -463,10 +463,6 @@ pub(crate) fn check_url_parses(config: &EventStoreConfig) -> Result<(), Failure>
 /// The library's PostgreSQL errors name its own settings (`PostgresConfig::max_connections`); a user of
 /// this program sets them with --database-url, `DATABASE_URL` or the `--config` file instead.
 pub(crate) fn open_failure(description: &str, error: &(dyn std::error::Error + 'static)) -> Failure {
-    // `ConfigError::Open` is transparent: its `source()` skips the store's error, so unwrap it by hand.
-    if let Some(ConfigError::Open(inner)) = error.downcast_ref::<ConfigError>() {
-        return open_failure(description, inner);
-    }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = cause {
         if let Some(EventStoreError::NotFound { what, .. }) = current.downcast_ref::<EventStoreError>() {
