@@ -268,7 +268,8 @@ impl AppendCondition {
 /// Every event matching the query with a position at or below `horizon` is in `events` (or was before the
 /// requested position), and no such event can be appended later: positions of later commits lie above
 /// it. So the decision made from `events` is safe to append with [`QueryPage::condition`]. When the page
-/// is full (`events.len() == limit`), `horizon` is the last event's position: read on from there.
+/// is full (`events.len() == limit`), `horizon` is the last event's position: read on from there; a read
+/// with `limit == 0` returns the requested position.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryPage {
     /// The matching events, in position order.

@@ -339,6 +339,8 @@ impl EventLog for InMemoryEventStore {
         // Appends take the write lock, so nothing can appear at or below the last position now.
         let horizon = match events.last() {
             Some(last) if events.len() >= limit => last.position,
+            // A read of nothing (`limit == 0`) vouches for nothing beyond where it started.
+            _ if limit == 0 => after,
             _ => log.last_position().max(after),
         };
         Ok(QueryPage { events, horizon })

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use composable_rust_core::backend::EventTypeCache;
 use composable_rust_core::{
-    CodecId, EventId, EventStoreError, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot, StreamId,
+    CodecId, EventId, EventStoreError, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot, StreamId, Tag,
     Version,
 };
 use sqlx::Row;
@@ -51,7 +51,7 @@ fn codec(row: &SqliteRow, index: usize) -> Result<CodecId, EventStoreError> {
 pub(crate) enum StreamColumn<'a> {
     /// The caller knows it (a stream read): no column, no validation per row.
     Known(&'a StreamId),
-    /// Read it from column 11 (a global-log read, an id lookup).
+    /// Read it from column 12 (a global-log read, a read by query, an id lookup).
     InRow,
 }
 
@@ -65,7 +65,7 @@ pub(crate) fn event(
     let stream_id = match stream {
         StreamColumn::Known(id) => id.clone(),
         StreamColumn::InRow => {
-            let raw: &str = column(row, 11)?;
+            let raw: &str = column(row, 12)?;
             StreamId::new(raw).map_err(|e| corrupt(format!("stored stream id is invalid: {e}")))?
         }
     };
@@ -84,8 +84,39 @@ pub(crate) fn event(
             extra: column(row, 8)?,
         },
         recorded_at: from_micros(column(row, 9)?, "recorded_at")?,
-        tags: Vec::new(),
+        tags: decode_tags(column(row, 11)?)?,
     })
+}
+
+/// What separates the tags of an event in `events.tags`: U+001F, a control character, which
+/// [`Tag::validate`] refuses inside a tag.
+const TAG_SEPARATOR: char = '\u{1f}';
+
+/// The `events.tags` value of an event: its tags in order, joined by [`TAG_SEPARATOR`]; `None` (NULL)
+/// when it has none. The tags were validated, so none is empty or holds the separator.
+pub(crate) fn encode_tags(tags: &[Tag]) -> Option<String> {
+    let (first, rest) = tags.split_first()?;
+    let mut text = String::with_capacity(tags.iter().map(|t| t.as_str().len() + 1).sum());
+    text.push_str(first.as_str());
+    for tag in rest {
+        text.push(TAG_SEPARATOR);
+        text.push_str(tag.as_str());
+    }
+    Some(text)
+}
+
+fn decode_tags(stored: Option<&str>) -> Result<Vec<Tag>, EventStoreError> {
+    let Some(stored) = stored else { return Ok(Vec::new()) };
+    stored
+        .split(TAG_SEPARATOR)
+        .map(|tag| {
+            if tag.is_empty() {
+                Err(corrupt(format!("stored tags {stored:?} hold an empty tag")))
+            } else {
+                Ok(Tag::new(tag))
+            }
+        })
+        .collect()
 }
 
 /// Decodes a row of [`crate::sql::LOAD_SNAPSHOT`].
@@ -129,6 +160,20 @@ pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_round_trip_through_their_stored_text_in_order() {
+        for tags in [
+            vec![],
+            vec![Tag::new("course:c1")],
+            vec![Tag::new("b"), Tag::new("a"), Tag::new("b"), Tag::new("ünï cødé: \"quoted\", [1] ; DROP")],
+        ] {
+            let stored = encode_tags(&tags);
+            assert_eq!(stored.is_none(), tags.is_empty(), "NULL exactly when there are no tags");
+            assert_eq!(decode_tags(stored.as_deref()).unwrap(), tags);
+        }
+        assert!(decode_tags(Some("a\u{1f}\u{1f}b")).is_err(), "an empty tag is damage, not data");
+    }
 
     #[test]
     fn prefix_end_bounds_exactly_the_strings_with_the_prefix() {

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 macro_rules! event_columns {
     () => {
         "global_position, version, event_type, codec, payload, correlation_id, causation_id, actor, extra, \
-         recorded_at, event_id"
+         recorded_at, event_id, tags"
     };
 }
 
@@ -64,6 +64,45 @@ pub(crate) const LOAD_SNAPSHOT: &str =
 /// Deletes the snapshot of a stream.
 pub(crate) const DELETE_SNAPSHOT: &str = "DELETE FROM snapshots WHERE stream_id = ?1";
 
+/// The events after `?2` that carry the tag `?1`, every tag of the JSON array `?3` (NULL: no more) and,
+/// unless `?4` is NULL, a type of the JSON array `?4`; at most `?5`, in position order. One item of a
+/// read by query, and of an append condition's check.
+///
+/// `CROSS JOIN` makes `event_tags` the outer loop (SQLite never reorders a CROSS JOIN): a range scan of
+/// its primary key for `?1` after `?2`, already in position order, each event then found by its rowid.
+/// Scanning `events` by position instead would read every event after `?2`. The other tags are checked
+/// through the same primary key.
+pub(crate) const READ_TAGGED_ITEM: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    ", stream_id FROM event_tags CROSS JOIN events USING (global_position)",
+    " WHERE event_tags.tag = ?1 AND event_tags.global_position > ?2",
+    " AND NOT EXISTS (SELECT 1 FROM json_each(?3) AS wanted WHERE NOT EXISTS (",
+    "SELECT 1 FROM event_tags AS other",
+    " WHERE other.tag = wanted.value AND other.global_position = event_tags.global_position))",
+    " AND (?4 IS NULL OR event_type IN (SELECT value FROM json_each(?4)))",
+    " ORDER BY event_tags.global_position LIMIT ?5"
+);
+
+/// The events after `?1` of a type of the JSON array `?2` (NULL: any type), at most `?3`, in position
+/// order: an item of a read by query that names no tag. Scans the log from `?1` by position.
+pub(crate) const READ_UNTAGGED_ITEM: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    ", stream_id FROM events WHERE global_position > ?1",
+    " AND (?2 IS NULL OR event_type IN (SELECT value FROM json_each(?2)))",
+    " ORDER BY global_position LIMIT ?3"
+);
+
+/// The highest position in the log (0 when empty): in a read transaction, the horizon of what it sees.
+/// Positions are never reused or deleted, so every later commit lies above it.
+pub(crate) const LAST_POSITION: &str = "SELECT COALESCE(MAX(global_position), 0) FROM events";
+
+/// Indexes the tags of appended events: `?1` is a JSON array of `[tag, global_position]` pairs, one per
+/// distinct tag of each event. One statement whatever the number of tags.
+pub(crate) const INSERT_EVENT_TAGS: &str = "INSERT INTO event_tags (tag, global_position) \
+     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?1)";
+
 /// The newest schema migration applied to the database.
 pub(crate) const LATEST_MIGRATION: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
 
@@ -77,12 +116,12 @@ pub(crate) use composable_rust_sql::checkpoint::SAVE_CHECKPOINT;
 pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE handler = ?1";
 
 /// The most rows one `INSERT` statement carries, and the most ids one [`events_with_ids`] lookup takes;
-/// larger batches use several statements in one transaction. 11 parameters per row keeps a full chunk
+/// larger batches use several statements in one transaction. 12 parameters per row keeps a full chunk
 /// far below SQLite's 32766-parameter limit.
 pub(crate) const INSERT_CHUNK: usize = 100;
 
 /// Parameters bound per inserted event row.
-pub(crate) const INSERT_PARAMS_PER_ROW: usize = 11;
+pub(crate) const INSERT_PARAMS_PER_ROW: usize = 12;
 
 /// `count` groups of `per_group` placeholders: `(?, ?), (?, ?)`.
 fn placeholder_groups(count: usize, per_group: usize) -> String {
@@ -97,7 +136,7 @@ static INSERT_EVENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
         .map(|rows| {
             format!(
                 "INSERT INTO events (stream_id, version, event_type, codec, payload, correlation_id, causation_id, \
-                 actor, extra, recorded_at, event_id) VALUES {} RETURNING version, global_position",
+                 actor, extra, recorded_at, event_id, tags) VALUES {} RETURNING version, global_position",
                 placeholder_groups(rows, INSERT_PARAMS_PER_ROW)
             )
         })
@@ -156,6 +195,26 @@ mod tests {
             assert!(plan.contains("SEARCH events USING INDEX events_event_id (event_id=?)"), "{statement}:\n{plan}");
             assert!(!plan.contains("SCAN events"), "{statement} must not scan the table:\n{plan}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_tagged_query_item_is_a_range_scan_of_the_tag_index_in_position_order() {
+        let plan = query_plan(READ_TAGGED_ITEM).await;
+        assert!(
+            plan.contains("SEARCH event_tags USING PRIMARY KEY (tag=? AND global_position>?)"),
+            "the first tag must drive the read through the tag index:\n{plan}"
+        );
+        assert!(plan.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid=?)"), "events by position:\n{plan}");
+        assert!(!plan.contains("SCAN events"), "a tagged item must not scan the events:\n{plan}");
+        assert!(!plan.contains("SCAN event_tags"), "nor the whole tag index:\n{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "the index order is the position order; no sort:\n{plan}");
+    }
+
+    #[tokio::test]
+    async fn an_untagged_query_item_reads_the_log_from_its_position() {
+        let plan = query_plan(READ_UNTAGGED_ITEM).await;
+        assert!(plan.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
 
     #[test]

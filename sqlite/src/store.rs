@@ -7,16 +7,17 @@ use std::time::Instant;
 
 use chrono::Utc;
 use composable_rust_core::backend::{
-    EventLog, EventTypeCache, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry,
-    validate_append, validate_handler_name,
+    EventLog, EventTypeCache, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry_atomic,
+    validate_append, validate_atomic_append, validate_handler_name,
 };
 use composable_rust_core::{
-    AppendResult, EventId, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport, LogFilter,
-    NewEvent, RecordedEvent, SchemaError, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait,
+    AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion, GlobalPosition,
+    HealthReport, LogFilter, NewEvent, QueryItem, QueryPage, RecordedEvent, SchemaError, Snapshot, StreamAppend,
+    StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::stream::{self, BoxStream, StreamExt};
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{Connection, Row, Sqlite};
 
 use crate::config::SqliteConfig;
@@ -78,10 +79,52 @@ enum IdCheck {
 
 /// How an append attempt ended, when it did not fail.
 enum Attempt {
-    /// Appended, or found to be a retry of the append with this result.
-    Done(AppendResult),
+    /// Appended, or found to be a retry of the append with these results (one per stream).
+    Done(Vec<AppendResult>),
     /// An id of the batch is already stored; nothing was written. Try again with [`IdCheck::First`].
     IdCollision,
+}
+
+/// What an append's errors name: `append to stream order-1`, or the streams of an atomic append.
+fn operation(append: &AtomicAppend) -> String {
+    match append.streams.as_slice() {
+        [one] => format!("append to stream {}", one.stream_id),
+        streams => {
+            let names: Vec<&str> = streams.iter().take(5).map(|s| s.stream_id.as_str()).collect();
+            let more = if streams.len() > names.len() { ", ..." } else { "" };
+            format!("append atomically to streams {}{more}", names.join(", "))
+        }
+    }
+}
+
+/// A list bound as a JSON array (for `json_each`); `None` (NULL) when empty.
+fn json_list<T: serde::Serialize>(items: &[T]) -> Result<Option<String>, EventStoreError> {
+    if items.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(items).map(Some).map_err(|e| EventStoreError::backend("encode a query parameter", e))
+}
+
+/// The `event_tags` rows of an append: each distinct tag of each event with the event's position.
+#[derive(Default)]
+struct TagRows<'a> {
+    rows: Vec<(&'a str, i64)>,
+}
+
+impl<'a> TagRows<'a> {
+    fn add(&mut self, tags: &'a [Tag], position: i64) {
+        for (index, tag) in tags.iter().enumerate() {
+            // The index holds a tag once per event, however often the event names it.
+            if !tags[..index].contains(tag) {
+                self.rows.push((tag.as_str(), position));
+            }
+        }
+    }
+
+    /// The rows as the JSON array [`sql::INSERT_EVENT_TAGS`] takes; `None` when no event has a tag.
+    fn into_json(self) -> Result<Option<String>, EventStoreError> {
+        json_list(&self.rows)
+    }
 }
 
 impl fmt::Debug for SqliteEventStore {
@@ -185,80 +228,134 @@ impl SqliteEventStore {
         self.inner.errors.fail(operation)
     }
 
-    /// Appends under the write lock. Usually one attempt: the batch is inserted right after the version
-    /// check, and the unique index on `event_id` tells whether an id is already stored. Only when the
-    /// version check fails or an insert meets a stored id does the append look the ids up
-    /// ([`IdCheck`]), so the common case costs no extra query.
-    async fn append_inner(
-        &self,
-        stream_id: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-    ) -> Result<AppendResult, EventStoreError> {
+    /// Appends under the write lock, for [`EventLog::append`] (one stream, no condition) and
+    /// [`EventLog::append_atomic`] alike. Usually one attempt: the batch is inserted right after the
+    /// checks, and the unique index on `event_id` tells whether an id is already stored. Only when a check
+    /// fails or an insert meets a stored id does the append look the ids up ([`IdCheck`]), so the common
+    /// case costs no extra query.
+    async fn append_inner(&self, append: &AtomicAppend) -> Result<Vec<AppendResult>, EventStoreError> {
         let mut conn = self.inner.writer.lock().await?;
         let conn = &mut *conn;
-        let result = match self.try_append(conn, stream_id, expected, events, IdCheck::OnCollision).await? {
-            Attempt::Done(result) => result,
+        let results = match self.try_append(conn, append, IdCheck::OnCollision).await? {
+            Attempt::Done(results) => results,
             // Rolled back; the second attempt looks the ids up first, and holds the write lock from the
             // lookup to the insert, so it cannot collide again unless the lookup is wrong.
-            Attempt::IdCollision => match self.try_append(conn, stream_id, expected, events, IdCheck::First).await? {
-                Attempt::Done(result) => result,
+            Attempt::IdCollision => match self.try_append(conn, append, IdCheck::First).await? {
+                Attempt::Done(results) => results,
                 Attempt::IdCollision => {
                     return Err(EventStoreError::backend(
-                        format!("append to stream {stream_id} in {}", self.location()),
+                        format!("{} in {}", operation(append), self.location()),
                         "an insert met a stored event id that the lookup before it did not find; \
                          the unique index on event_id may be damaged: run `PRAGMA integrity_check`",
                     ));
                 }
             },
         };
-        Ok(result)
+        Ok(results)
     }
 
-    /// One attempt at an append, in one `BEGIN IMMEDIATE` transaction.
+    /// One attempt at an append, in one `BEGIN IMMEDIATE` transaction: the ids (see [`IdCheck`]), the
+    /// condition, every stream's expectation, then the inserts.
     ///
-    /// IMMEDIATE takes the write lock up front: the version read below cannot go stale before the insert,
-    /// and no read-to-write lock upgrade can fail half way. Dropping the transaction (an error, or a
-    /// cancelled future) rolls it back.
+    /// IMMEDIATE takes SQLite's write lock up front, also against writers in other processes: what the
+    /// checks read cannot go stale before the commit, and no read-to-write lock upgrade can fail half
+    /// way. Dropping the transaction (an error, or a cancelled future) rolls it back.
     async fn try_append(
         &self,
         conn: &mut SqliteConnection,
-        stream_id: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
+        append: &AtomicAppend,
         check: IdCheck,
     ) -> Result<Attempt, EventStoreError> {
-        let fail = || self.fail(move || format!("append to stream {stream_id}"));
+        let fail = || self.fail(|| operation(append));
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail())?;
 
-        // A retry returns the original result whatever `expected` says now, so the ids are checked
-        // before the version (in the first attempt: only when the version check fails).
+        // A retry returns the original results whatever the condition and the expectations say now, so
+        // the ids are checked before them (in the first attempt: only when a check fails).
         if check == IdCheck::First {
-            if let Some(original) = self.earlier_append(&mut tx, stream_id, events).await? {
+            if let Some(original) = self.earlier_append(&mut tx, append).await? {
                 tx.rollback().await.map_err(fail())?;
                 return Ok(Attempt::Done(original));
             }
         }
-        let current: Option<i64> = sqlx::query_scalar(sql::STREAM_VERSION)
-            .bind(stream_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(fail())?;
-        let actual = Version::new(match current {
-            Some(v) => to_u64(v, "stream version")?,
-            None => 0,
-        });
-        if !expected.is_satisfied_by(actual) {
+        let mut conflict = None;
+        // A condition after the largest position SQLite can store cannot fail: no event lies there.
+        let condition = append.condition.as_ref().and_then(|c| Some((c, i64::try_from(c.after.get()).ok()?)));
+        if let Some((condition, after)) = condition {
+            if let Some(position) = self.first_match(&mut tx, &condition.fail_if_events_match, after).await? {
+                conflict = Some(EventStoreError::ConditionFailed { after: condition.after, position });
+            }
+        }
+        let mut actuals = Vec::with_capacity(append.streams.len());
+        if conflict.is_none() {
+            for stream in &append.streams {
+                let actual = self.version_in(&mut tx, &stream.stream_id).await?;
+                if !stream.expected.is_satisfied_by(actual) {
+                    conflict = Some(EventStoreError::ConcurrencyConflict {
+                        stream_id: stream.stream_id.clone(),
+                        expected: stream.expected,
+                        actual,
+                    });
+                    break;
+                }
+                actuals.push(actual);
+            }
+        }
+        if let Some(conflict) = conflict {
             if check == IdCheck::OnCollision {
-                if let Some(original) = self.earlier_append(&mut tx, stream_id, events).await? {
+                if let Some(original) = self.earlier_append(&mut tx, append).await? {
                     tx.rollback().await.map_err(fail())?;
                     return Ok(Attempt::Done(original));
                 }
             }
             tx.rollback().await.map_err(fail())?;
-            return Err(EventStoreError::ConcurrencyConflict { stream_id: stream_id.clone(), expected, actual });
+            return Err(conflict);
         }
 
+        // Recorded while holding the write lock, so times never go backwards along the log within
+        // this process.
+        let recorded_at = to_micros(Utc::now());
+        let mut results = Vec::with_capacity(append.streams.len());
+        let mut tags = TagRows::default();
+        for (stream, actual) in append.streams.iter().zip(actuals) {
+            match self.insert_stream(&mut tx, stream, actual, recorded_at, &mut tags).await? {
+                Some(result) => results.push(result),
+                None => {
+                    tx.rollback().await.map_err(fail())?;
+                    return Ok(Attempt::IdCollision);
+                }
+            }
+        }
+        if let Some(rows) = tags.into_json()? {
+            sqlx::query(sql::INSERT_EVENT_TAGS).bind(rows).execute(&mut *tx).await.map_err(fail())?;
+        }
+        tx.commit().await.map_err(fail())?;
+        self.inner.writer.committed();
+        Ok(Attempt::Done(results))
+    }
+
+    /// A stream's current version as `conn` sees it (0 when it has no events).
+    async fn version_in(&self, conn: &mut SqliteConnection, stream_id: &StreamId) -> Result<Version, EventStoreError> {
+        let current: Option<i64> = sqlx::query_scalar(sql::STREAM_VERSION)
+            .bind(stream_id.as_str())
+            .fetch_optional(conn)
+            .await
+            .map_err(self.fail(|| format!("read the version of stream {stream_id}")))?;
+        Ok(Version::new(current.map(|v| to_u64(v, "stream version")).transpose()?.unwrap_or(0)))
+    }
+
+    /// Inserts one stream's events after its version was checked (`actual`), and collects their tags.
+    /// `None` when an event's id is already stored (the caller rolls back).
+    async fn insert_stream<'a>(
+        &self,
+        tx: &mut SqliteConnection,
+        stream: &'a StreamAppend,
+        actual: Version,
+        recorded_at: i64,
+        tags: &mut TagRows<'a>,
+    ) -> Result<Option<AppendResult>, EventStoreError> {
+        let stream_id = &stream.stream_id;
+        let events = &stream.events;
+        let fail = || self.fail(move || format!("append to stream {stream_id}"));
         let count = u64::try_from(events.len()).unwrap_or(u64::MAX);
         let stream_version = actual.advanced_by(count);
         sqlx::query(sql::UPSERT_STREAM)
@@ -268,9 +365,6 @@ impl SqliteEventStore {
             .await
             .map_err(fail())?;
 
-        // Recorded while holding the write lock, so times never go backwards along the log within
-        // this process.
-        let recorded_at = to_micros(Utc::now());
         let first = to_i64(actual.get(), "stream version")?;
         let mut positions = vec![GlobalPosition::START; events.len()];
         for (chunk_index, chunk) in events.chunks(sql::INSERT_CHUNK).enumerate() {
@@ -288,65 +382,107 @@ impl SqliteEventStore {
                     .bind(event.metadata.actor.as_deref())
                     .bind(event.metadata.extra.as_deref())
                     .bind(recorded_at)
-                    .bind(event.id.as_uuid());
+                    .bind(event.id.as_uuid())
+                    .bind(rows::encode_tags(&event.tags));
             }
             let rows = match insert.fetch_all(&mut *tx).await {
                 Ok(rows) => rows,
                 // The version was checked under the write lock, so the one unique constraint an insert
                 // can meet is the event id's.
-                Err(error) if is_unique_violation(&error) => {
-                    tx.rollback().await.map_err(fail())?;
-                    return Ok(Attempt::IdCollision);
-                }
+                Err(error) if is_unique_violation(&error) => return Ok(None),
                 Err(error) => return Err(fail()(error)),
             };
             for row in rows {
                 let version: i64 = row.try_get(0).map_err(fail())?;
                 let position: i64 = row.try_get(1).map_err(fail())?;
-                let slot = usize::try_from(version - first - 1).ok().and_then(|i| positions.get_mut(i));
-                let Some(slot) = slot else {
+                let index = usize::try_from(version - first - 1).ok();
+                let Some((index, event)) = index.and_then(|i| Some((i, events.get(i)?))) else {
                     return Err(EventStoreError::backend(
                         format!("append to stream {stream_id}"),
                         format!("the insert returned version {version}, which is not in the batch"),
                     ));
                 };
-                *slot = GlobalPosition::new(to_u64(position, "global position")?);
+                positions[index] = GlobalPosition::new(to_u64(position, "global position")?);
+                tags.add(&event.tags, position);
             }
         }
-        tx.commit().await.map_err(fail())?;
-        self.inner.writer.committed();
-        Ok(Attempt::Done(AppendResult { stream_version, positions }))
+        Ok(Some(AppendResult { stream_version, positions }))
     }
 
-    /// The result of the append that already stored `events`, if this is a retry of it; `None` when no
-    /// event of the batch is stored. Looks the batch's ids up in `tx` (through the unique index, up to
-    /// [`sql::INSERT_CHUNK`] ids per query) and applies [`idempotent_retry`].
+    /// The results of the append that already stored the events of `append`, if this is a retry of it;
+    /// `None` when no event of it is stored. Looks the ids up in `tx` (through the unique index, up to
+    /// [`sql::INSERT_CHUNK`] ids per query) and applies [`idempotent_retry_atomic`].
     ///
     /// # Errors
-    /// [`EventStoreError::EventIdInUse`] when an id is stored for another event or only part of the batch is
-    /// stored; a driver error when the lookup fails.
+    /// [`EventStoreError::EventIdInUse`] when an id is stored for another event or only part of the
+    /// append is stored; a driver error when the lookup fails.
     async fn earlier_append(
         &self,
         tx: &mut SqliteConnection,
-        stream_id: &StreamId,
-        events: &[NewEvent],
-    ) -> Result<Option<AppendResult>, EventStoreError> {
+        append: &AtomicAppend,
+    ) -> Result<Option<Vec<AppendResult>>, EventStoreError> {
         let mut stored = Vec::new();
         let mut types = EventTypeCache::default();
-        for chunk in events.chunks(sql::INSERT_CHUNK) {
+        let ids: Vec<EventId> = append.events().map(|e| e.id).collect();
+        for chunk in ids.chunks(sql::INSERT_CHUNK) {
             let mut lookup = sqlx::query(sql::events_with_ids(chunk.len()));
-            for event in chunk {
-                lookup = lookup.bind(event.id.as_uuid());
+            for id in chunk {
+                lookup = lookup.bind(id.as_uuid());
             }
             let rows = lookup
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(self.fail(|| format!("look up the event ids of an append to stream {stream_id}")))?;
+                .map_err(self.fail(|| format!("look up the event ids of an {}", operation(append))))?;
             for row in &rows {
                 stored.push(rows::event(row, StreamColumn::InRow, &mut types)?);
             }
         }
-        idempotent_retry(stream_id, events, &stored)
+        idempotent_retry_atomic(append, &stored)
+    }
+
+    /// The rows of up to `limit` events after `after` that match `item`, in position order: through the
+    /// tag index when the item names a tag, by position otherwise.
+    async fn item_rows(
+        &self,
+        conn: &mut SqliteConnection,
+        item: &QueryItem,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<SqliteRow>, EventStoreError> {
+        let types = json_list(&item.event_types)?;
+        let rows = match item.tags.split_first() {
+            Some((first, rest)) => {
+                let rest = if rest.is_empty() { None } else { json_list(rest)? };
+                sqlx::query(sql::READ_TAGGED_ITEM)
+                    .bind(first.as_str())
+                    .bind(after)
+                    .bind(rest)
+                    .bind(types)
+                    .bind(limit)
+                    .fetch_all(conn)
+                    .await
+            }
+            None => sqlx::query(sql::READ_UNTAGGED_ITEM).bind(after).bind(types).bind(limit).fetch_all(conn).await,
+        };
+        rows.map_err(self.fail(|| format!("read the events matching a query after position {after}")))
+    }
+
+    /// The first position after `after` of an event matching `query`, as `conn` sees it: the check of an
+    /// append condition. One indexed lookup per item.
+    async fn first_match(
+        &self,
+        conn: &mut SqliteConnection,
+        query: &EventQuery,
+        after: i64,
+    ) -> Result<Option<GlobalPosition>, EventStoreError> {
+        let mut first: Option<i64> = None;
+        for item in &query.items {
+            if let Some(row) = self.item_rows(conn, item, after, 1).await?.first() {
+                let position: i64 = row.try_get(0).map_err(self.fail(|| "read a matching position".to_owned()))?;
+                first = Some(first.map_or(position, |p| p.min(position)));
+            }
+        }
+        first.map(|p| Ok(GlobalPosition::new(to_u64(p, "global position")?))).transpose()
     }
 
     /// Reads up to [`READ_PAGE`] events of a stream with versions in `from..=to`.
@@ -405,22 +541,56 @@ impl StreamCursor {
 
 #[async_trait]
 impl EventLog for SqliteEventStore {
-    async fn append_atomic(
-        &self,
-        append: composable_rust_core::AtomicAppend,
-    ) -> Result<Vec<AppendResult>, EventStoreError> {
-        let _ = append;
-        Err(EventStoreError::backend("append atomically", "not implemented yet by this backend"))
+    async fn append_atomic(&self, append: AtomicAppend) -> Result<Vec<AppendResult>, EventStoreError> {
+        validate_atomic_append(&append)?;
+        self.append_inner(&append).await
     }
 
+    /// Each item of the query is one read: a range scan of the tag index for an item with tags, a scan of
+    /// the log from `after` for one without. The items' events are merged in position order. Every read
+    /// and the horizon come from one read transaction, so from one snapshot of the log.
     async fn read_query(
         &self,
-        query: &composable_rust_core::EventQuery,
+        query: &EventQuery,
         after: GlobalPosition,
         limit: usize,
-    ) -> Result<composable_rust_core::QueryPage, EventStoreError> {
-        let _ = (query, after, limit);
-        Err(EventStoreError::backend("read by query", "not implemented yet by this backend"))
+    ) -> Result<QueryPage, EventStoreError> {
+        query.validate()?;
+        // Past the largest position SQLite can store, nothing can ever appear.
+        let Ok(after_db) = i64::try_from(after.get()) else {
+            return Ok(QueryPage { events: Vec::new(), horizon: after });
+        };
+        if limit == 0 {
+            // A full page with no last event: complete up to where the read started, and no further.
+            return Ok(QueryPage { events: Vec::new(), horizon: after });
+        }
+        let fail = || self.fail(move || format!("read by query after position {after}"));
+        let limit_db = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut reader = self.reader().await?;
+        let mut tx = reader.conn()?.begin().await.map_err(fail())?;
+        let mut found: Vec<(i64, SqliteRow)> = Vec::new();
+        for item in &query.items {
+            for row in self.item_rows(&mut tx, item, after_db, limit_db).await? {
+                found.push((row.try_get(0).map_err(fail())?, row));
+            }
+        }
+        let last: i64 = sqlx::query_scalar(sql::LAST_POSITION).fetch_one(&mut *tx).await.map_err(fail())?;
+        tx.commit().await.map_err(fail())?;
+        if query.items.len() > 1 {
+            found.sort_by_key(|(position, _)| *position);
+            found.dedup_by_key(|(position, _)| *position);
+            found.truncate(limit);
+        }
+        let mut types = EventTypeCache::default();
+        let events = found
+            .iter()
+            .map(|(_, row)| rows::event(row, StreamColumn::InRow, &mut types))
+            .collect::<Result<Vec<_>, _>>()?;
+        let horizon = match events.last() {
+            Some(event) if events.len() >= limit => event.position,
+            _ => GlobalPosition::new(to_u64(last, "global position")?).max(after),
+        };
+        Ok(QueryPage { events, horizon })
     }
 
     async fn append(
@@ -430,7 +600,11 @@ impl EventLog for SqliteEventStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, EventStoreError> {
         validate_append(stream_id, &events)?;
-        self.append_inner(stream_id, expected, &events).await
+        let append = AtomicAppend::new().stream(stream_id.clone(), expected, events);
+        let mut results = self.append_inner(&append).await?;
+        results.pop().ok_or_else(|| {
+            EventStoreError::backend(format!("append to stream {stream_id}"), "the append returned no result")
+        })
     }
 
     fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {

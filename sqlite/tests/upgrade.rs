@@ -1,6 +1,7 @@
-//! Upgrading a file written before events had ids: a database at schema version 2 (migrations 1 and 2,
-//! applied and recorded as sqlx's migrator does) is filled through SQL, then opened with this build.
-//! Migration 3 must give every event a unique id and change nothing else.
+//! Upgrading old files: a database at schema version 2 (migrations 1 and 2, applied and recorded as
+//! sqlx's migrator does) or 3 is filled through SQL, then opened with this build. Migration 3 must give
+//! every event a unique id, migration 4 must add tags (none on the old events) and their index, and
+//! neither may change anything else.
 
 // The helpers below are test code too; clippy's test allowances only cover `#[test]` functions.
 #![allow(clippy::unwrap_used)]
@@ -52,12 +53,13 @@ const DUMPS: [(&str, &str); 7] = [
          ORDER BY handler",
     ),
     ("sqlite_sequence", "SELECT quote(name) || ',' || quote(seq) FROM sqlite_sequence ORDER BY name"),
-    // The schema apart from what migration 3 changes on purpose: the events table gains a column and
-    // an index (its append-only triggers are recreated with the same text).
+    // The schema apart from what migrations 3 and 4 change on purpose: the events table gains columns
+    // and an index (its append-only triggers are recreated with the same text), and the tag index is
+    // new, with its own triggers.
     (
         "schema",
         "SELECT type || ' ' || name || ' ' || quote(sql) FROM sqlite_schema \
-         WHERE name NOT IN ('events', 'events_event_id') ORDER BY type, name",
+         WHERE name NOT IN ('events', 'events_event_id') AND tbl_name <> 'event_tags' ORDER BY type, name",
     ),
 ];
 
@@ -268,7 +270,7 @@ async fn opening_a_file_from_before_event_ids_gives_every_event_a_unique_id_and_
 
     // Reopening migrates nothing again: the ids stay as they were given.
     SqliteEventStore::open(&path).await.unwrap().close().await.unwrap();
-    assert_eq!(applied_migrations(&path).await, [1, 2, 3]);
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4]);
     let mut reopened = stored_ids(&path).await;
     reopened.retain(|(position, _)| *position != appended.positions[0].get() as i64);
     assert_eq!(reopened, ids, "reopening the upgraded file must not change any id");
@@ -291,4 +293,92 @@ async fn an_empty_file_from_before_event_ids_upgrades_and_takes_appends() {
         NewEvent::new("Counted.v1", CodecId::Json, b"{}".to_vec(), Metadata::default()).with_id(EventId::generate());
     store.append(&stream("first-1"), ExpectedVersion::NoStream, vec![event.clone()]).await.unwrap();
     assert_eq!(store.load_event(event.id).await.unwrap().unwrap().stream_id, stream("first-1"));
+}
+
+/// Migration 3, as sqlx embeds it.
+const EVENT_IDS_MIGRATION: (i64, &str, &str) =
+    (3, "event ids", include_str!("../../migrations/sqlite/0003_event_ids.sql"));
+
+/// Every stored event as text, the columns of schema version 3 (ids included), in log order.
+async fn events_with_ids(path: &Path) -> Vec<String> {
+    let mut conn = connect(path).await;
+    let rows = sqlx::query_scalar(
+        "SELECT quote(global_position) || ',' || quote(stream_id) || ',' || quote(version) || ',' || \
+         quote(event_type) || ',' || quote(codec) || ',' || quote(payload) || ',' || quote(correlation_id) || ',' \
+         || quote(causation_id) || ',' || quote(actor) || ',' || quote(extra) || ',' || quote(recorded_at) || ',' \
+         || quote(event_id) FROM events ORDER BY global_position",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn opening_a_file_from_before_tags_keeps_every_row_and_indexes_tags_from_then_on() {
+    use composable_rust_core::{AppendCondition, AtomicAppend, EventQuery, Tag};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    create_file_before_event_ids(&path).await;
+    let mut conn = connect(&path).await;
+    let (version, description, sql) = EVENT_IDS_MIGRATION;
+    conn.apply(&Migration::new(version, description.into(), MigrationType::Simple, sql.into(), false)).await.unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3], "the file starts at schema version 3");
+    let before = dump(&path).await;
+    let events_before = events_with_ids(&path).await;
+
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    store.health_check().await.unwrap();
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4]);
+    let after = dump(&path).await;
+    for (table, rows) in &before {
+        assert_same_rows(table, rows, &after[table]);
+    }
+    assert_same_rows("events (with ids)", &events_before, &events_with_ids(&path).await);
+
+    // The old events read back without tags, and a query over everything finds each of them.
+    let log = store.read_all(GlobalPosition::START, &LogFilter::all(), 10_000).await.unwrap();
+    assert_eq!(log.len(), events_before.len());
+    assert!(log.iter().all(|e| e.tags.is_empty()), "old events have no tags");
+    let everything = store.read_query(&EventQuery::all(), GlobalPosition::START, 10_000).await.unwrap();
+    assert_eq!(everything.events, log);
+    assert_eq!(everything.horizon, log.last().unwrap().position);
+
+    // Tagged appends on the upgraded file are indexed and conditions hold.
+    let course = EventQuery::tagged([Tag::of("course", "c1")]);
+    let page = store.read_query(&course, GlobalPosition::START, 10).await.unwrap();
+    assert!(page.events.is_empty());
+    let defined = NewEvent::new("CourseDefined.v1", CodecId::Json, b"{}".to_vec(), Metadata::default())
+        .with_tags([Tag::of("course", "c1")]);
+    let append = AtomicAppend::new()
+        .stream(stream("course-c1"), ExpectedVersion::NoStream, vec![defined.clone()])
+        .condition(page.condition(course.clone()));
+    let written = store.append_atomic(append).await.unwrap();
+    assert!(written[0].positions[0] > log.last().unwrap().position, "positions continue after the old ones");
+    let found = store.read_query(&course, GlobalPosition::START, 10).await.unwrap();
+    assert_eq!(found.events.len(), 1);
+    assert_eq!(found.events[0].id, defined.id);
+    let again = AtomicAppend::new()
+        .stream(
+            stream("course-c1-copy"),
+            ExpectedVersion::NoStream,
+            vec![
+                NewEvent::new("CourseDefined.v1", CodecId::Json, b"{}".to_vec(), Metadata::default())
+                    .with_tags([Tag::of("course", "c1")]),
+            ],
+        )
+        .condition(AppendCondition::none_exist(course));
+    assert!(matches!(store.append_atomic(again).await, Err(EventStoreError::ConditionFailed { .. })));
+    store.close().await.unwrap();
+
+    // The tag index is as append-only as the events.
+    let mut conn = connect(&path).await;
+    for statement in ["UPDATE event_tags SET tag = 'x'", "DELETE FROM event_tags"] {
+        let error = sqlx::query(statement).execute(&mut conn).await.unwrap_err();
+        assert!(error.to_string().contains("append-only"), "{statement}: {error}");
+    }
+    conn.close().await.unwrap();
 }

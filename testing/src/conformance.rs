@@ -35,11 +35,21 @@ use composable_rust_core::{
 };
 use uuid::Uuid;
 
+mod dcb;
 mod ids;
 mod log;
 mod storage;
 mod streams;
 
+pub use dcb::{
+    a_condition_fails_only_on_a_matching_event_after_its_position, atomic_appends_across_streams_are_all_or_nothing,
+    conditional_appends_in_any_interleaving_never_commit_on_a_stale_read,
+    invalid_tags_are_invalid_input_and_write_nothing, malformed_atomic_appends_are_invalid_input_and_write_nothing,
+    racing_bookings_never_exceed_the_capacity, racing_claims_of_one_tag_under_none_exist_exactly_one_wins,
+    racing_conditional_appends_never_commit_on_a_stale_read, read_query_matches_types_or_tags_and_items_or,
+    read_query_pages_by_after_and_limit_with_a_horizon, tags_round_trip_in_order_through_every_read,
+    writers_with_disjoint_queries_never_fail_each_other,
+};
 pub use ids::{
     a_batch_stored_only_in_part_is_an_error_and_writes_nothing,
     an_append_retried_after_its_reply_was_lost_is_stored_once, an_id_repeated_within_a_batch_is_invalid_input,
@@ -202,6 +212,18 @@ macro_rules! event_store_conformance_tests {
             an_id_repeated_within_a_batch_is_invalid_input,
             the_same_batch_appended_concurrently_is_stored_once,
             an_append_retried_after_its_reply_was_lost_is_stored_once,
+            tags_round_trip_in_order_through_every_read,
+            invalid_tags_are_invalid_input_and_write_nothing,
+            malformed_atomic_appends_are_invalid_input_and_write_nothing,
+            read_query_matches_types_or_tags_and_items_or,
+            read_query_pages_by_after_and_limit_with_a_horizon,
+            a_condition_fails_only_on_a_matching_event_after_its_position,
+            atomic_appends_across_streams_are_all_or_nothing,
+            racing_claims_of_one_tag_under_none_exist_exactly_one_wins,
+            racing_bookings_never_exceed_the_capacity,
+            writers_with_disjoint_queries_never_fail_each_other,
+            conditional_appends_in_any_interleaving_never_commit_on_a_stale_read,
+            racing_conditional_appends_never_commit_on_a_stale_read,
         );
     };
     (@cases $factory:path; $($case:ident),+ $(,)?) => {
