@@ -3,7 +3,9 @@
 #
 # PostgreSQL: when DATABASE_URL is set it is used as is. Otherwise, when nothing answers on
 # 127.0.0.1:5432, the local Debian cluster is started (pg_ctlcluster) if one is installed. The script then
-# makes sure the role it connects as can log in with a password and exports DATABASE_URL.
+# creates (or demotes) the test role `composable`, which may log in and create databases and nothing else
+# (LOGIN CREATEDB, no SUPERUSER), and exports DATABASE_URL for it. Each test creates its own database as that
+# role and drops it afterwards; see "Tests and benchmarks" in docs/database-setup.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,19 +37,23 @@ prepare_postgres() {
         say "            Set DATABASE_URL=postgres://user:password@host:port/db to point them at a server."
         return
     fi
-    # A password-authenticated role for the tests (trust-auth clusters accept it too).
+    # A password-authenticated test role with the least the tests need: log in, create databases (each test
+    # makes its own and drops it). Not a superuser: a role left behind on a shared server can read nothing it
+    # did not create. A `composable` role made SUPERUSER by an older version of this script is demoted.
     if command -v psql >/dev/null 2>&1; then
         if psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1" >/dev/null 2>&1; then
             psql -h 127.0.0.1 -U postgres -d postgres -q -v ON_ERROR_STOP=1 <<'SQL' >/dev/null
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'composable') THEN
-        CREATE ROLE composable LOGIN SUPERUSER PASSWORD 'composable';
+        CREATE ROLE composable LOGIN CREATEDB NOSUPERUSER NOCREATEROLE PASSWORD 'composable';
+    ELSE
+        ALTER ROLE composable LOGIN CREATEDB NOSUPERUSER NOCREATEROLE PASSWORD 'composable';
     END IF;
 END $$;
 SQL
             export DATABASE_URL="postgres://composable:composable@127.0.0.1:5432/postgres"
-            say "PostgreSQL: ready on 127.0.0.1:5432 as role 'composable'; DATABASE_URL exported"
+            say "PostgreSQL: ready on 127.0.0.1:5432 as role 'composable' (LOGIN CREATEDB); DATABASE_URL exported"
             return
         fi
     fi
@@ -59,6 +65,9 @@ prepare_postgres
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
+
+say "docs/getting-started.md shows the files of examples/getting-started verbatim"
+scripts/check-guide.sh
 
 # --all-features: the facade's postgres/testing parts and the Postgres test fixture are built and tested too.
 say "cargo clippy --workspace --all-targets --all-features -- -D warnings"

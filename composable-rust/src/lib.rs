@@ -1,27 +1,115 @@
-//! composable-rust: application logic as pure reducers that return effects, a runtime that executes
-//! them, and an event store in PostgreSQL, an SQLite file or memory. This is the one crate to depend on.
+//! Application logic as pure reducers that return effects, a runtime that executes them, and an event
+//! store in PostgreSQL, an SQLite file or memory: Point-Free's Composable Architecture for Rust servers. This is
+//! the one crate to depend on.
+//!
+//! - **Pure logic.** A [`Reducer`] changes the state for one action and returns an [`Effect`], a value that
+//!   describes the work to do next (a task, a timer, a cancellation, an event store request). An [`Aggregate`]
+//!   decides commands into events and folds events into its state, with no I/O at all.
+//! - **A runtime.** A [`Store`] runs reducers on tokio and executes their effects; [`EventSourced`] runs an
+//!   aggregate as a reducer, and the [`Repository`] runs it directly, with snapshots and optimistic concurrency.
+//! - **Tests that see everything.** The `TestStore` (feature `testing`) asserts every state change, every
+//!   event store request and every action an effect feeds back, exhaustively, with a test clock instead of
+//!   sleeps.
+//! - **An event store.** SQLite by default with zero configuration, PostgreSQL in production, memory in
+//!   tests: one contract, one conformance suite.
+//!
+//! # Example
+//!
+//! An account that takes deposits, and a test that checks each step of one command: the load, the exact
+//! append, and what each answer does to the state. (The test needs the `testing` feature, usually in
+//! `[dev-dependencies]`.)
 //!
 //! ```
 //! use composable_rust::prelude::*;
+//! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Debug, Clone, PartialEq)]
-//! enum Action { Increment, Decrement }
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! enum AccountEvent {
+//!     Deposited { cents: u64 },
+//! }
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let counter = reducer_fn(|count: &mut i64, action: Action, _env: &()| {
-//!     match action {
-//!         Action::Increment => *count += 1,
-//!         Action::Decrement => *count -= 1,
+//! impl Event for AccountEvent {
+//!     fn event_type(&self) -> &'static str {
+//!         "Deposited.v1"
 //!     }
-//!     Effect::None
-//! });
+//! }
 //!
-//! let store = Store::new(counter, 0, ());
-//! store.send(Action::Increment).finished().await;
-//! assert_eq!(store.state(|count| *count), 1);
+//! #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+//! #[error("a deposit must be more than zero cents")]
+//! struct EmptyDeposit;
+//!
+//! #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+//! struct Account {
+//!     balance: u64,
+//! }
+//!
+//! impl Aggregate for Account {
+//!     const CATEGORY: &'static str = "account";
+//!     const EVENT_TYPES: &'static [&'static str] = &["Deposited.v1"];
+//!     const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
+//!     type Event = AccountEvent;
+//!     type Command = u64; // deposit this many cents
+//!     type Error = EmptyDeposit;
+//!
+//!     fn apply(&mut self, AccountEvent::Deposited { cents }: &AccountEvent) {
+//!         self.balance += cents;
+//!     }
+//!
+//!     fn decide(&self, cents: &u64) -> Result<Vec<AccountEvent>, EmptyDeposit> {
+//!         if *cents == 0 { Err(EmptyDeposit) } else { Ok(vec![AccountEvent::Deposited { cents: *cents }]) }
+//!     }
+//! }
+//!
+//! # #[cfg(feature = "testing")]
+//! # {
+//! use composable_rust::aggregate::{LoadedAggregate, RunningCommand};
+//!
+//! let id = Account::stream_id(7)?;
+//! let teller = Metadata::default().with_actor("teller");
+//! let mut store = TestStore::new(EventSourced::<Account>::new(), Aggregates::default(), AggregateEnvironment::default());
+//!
+//! // The command starts running, and the reducer asks the event store for the account.
+//! store.send(AggregateAction::command(id.clone(), 250, teller.clone()), |s| {
+//!     s.slot_mut(&id).running = Some(RunningCommand::new(250, teller.clone()));
+//! });
+//! store.receive_request(EventStoreRequest::load(id.clone()));
+//! let empty = LoadedAggregate { state: Account::default(), version: Version::INITIAL, snapshot_version: None };
+//! store.receive(AggregateAction::Loaded { stream_id: id.clone(), loaded: empty.clone() }, |s| {
+//!     let slot = s.slot_mut(&id);
+//!     slot.loaded = Some(empty);
+//!     if let Some(running) = slot.running.as_mut() {
+//!         running.attempts = 1;
+//!     }
+//! });
+//! // The account decides, and its event is appended to a stream that must still be empty.
+//! let deposited = AccountEvent::Deposited { cents: 250 };
+//! store.receive_append(&id, ExpectedVersion::Exact(Version::INITIAL), [deposited.clone()], &teller);
+//! store.receive(AggregateAction::Appended { stream_id: id.clone(), events: vec![deposited], version: Version::new(1) }, |s| {
+//!     let slot = s.slot_mut(&id);
+//!     slot.running = None;
+//!     let state = Account { balance: 250 };
+//!     slot.loaded = Some(LoadedAggregate { state, version: Version::new(1), snapshot_version: None });
+//! });
+//! store.finish();
 //! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! In a program, the same aggregate runs on an event store through a [`Repository`] (or a [`Store`] built
+//! with `.event_store(...)`), opened from configuration with [`config::open`]; with no configuration at all
+//! that is an SQLite file at `data/events.db` under the working directory.
+//!
+//! # Guides
+//!
+//! - [Getting started](https://example.invalid/composable-rust/blob/main/docs/getting-started.md): one project from `cargo new` to an account
+//!   in memory, in SQLite and on PostgreSQL, tested with a `TestStore`; every file shown whole. The project is
+//!   [`examples/getting-started`](https://example.invalid/composable-rust/blob/main/examples/getting-started).
+//! - [Concepts](https://example.invalid/composable-rust/blob/main/docs/concepts.md): reducers, effects, composition, the store, testing.
+//! - [Aggregates](https://example.invalid/composable-rust/blob/main/docs/aggregates.md): the repository, snapshots, conflicts, upcasting.
+//! - [Event sourcing](https://example.invalid/composable-rust/blob/main/docs/event-sourcing.md): streams, versions, metadata, codecs, the
+//!   global log.
+//! - [Projections](https://example.invalid/composable-rust/blob/main/docs/projections.md): subscriptions and read models.
+//! - [Setting up PostgreSQL](https://example.invalid/composable-rust/blob/main/docs/database-setup.md): databases, roles, the schema.
 //!
 //! # Where things are
 //! The crate root holds what most programs name; each module below groups the rest of one subject.
@@ -37,13 +125,13 @@
 //!   [`Version`], [`ExpectedVersion`], [`GlobalPosition`]; codecs and schema evolution in [`event`].
 //! - The event store: [`EventStore`] (the handle), [`EventStoreError`], requests as values
 //!   ([`EventStoreRequest`]); filters, ranges and the other types of its methods in [`event_store`].
+//! - Consistency across streams: tags, reads by query and conditional appends in [`query`].
 //! - Subscriptions and projections: [`subscription`].
 //! - Backends: [`sqlite`] (default feature), [`postgres`] (feature `postgres`) and [`memory`] (always
 //!   compiled), or pick one from a configuration file with [`config::open`]. Writing a backend: [`backend`].
 //! - Test tools: [`testing`] (feature `testing`): `TestStore`, `TestClock`, the conformance suite.
+//! - Errors in `main`: [`Report`] prints an error and each of its causes on its own line.
 //! - [`prelude`]: the imports most programs need.
-//!
-//! The guide from `cargo new` to a tested aggregate in SQLite and PostgreSQL is `docs/getting-started.md`.
 //!
 //! # Features
 //!
@@ -56,6 +144,10 @@
 //!
 //! The in-memory store, [`memory::InMemoryEventStore`] and `backend = "memory"` (or `"in-memory"`), needs
 //! no feature: it is always compiled and pulls no test tools into the build.
+//!
+//! # Minimum supported Rust version
+//!
+//! Rust 1.85 (edition 2024). Raising it is a minor-version change, named in the changelog.
 
 pub use composable_rust_core::{
     Aggregate, Decision, Effect, Event, EventId, EventStore, EventStoreError, EventStoreOperation, EventStoreRequest,
@@ -202,7 +294,20 @@ pub mod prelude {
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-/// `docs/getting-started.md`, compiled by `cargo test --doc` (it needs the `testing` feature).
-#[doc = include_str!("../../docs/getting-started.md")]
+// docs/getting-started.md shows whole files of examples/getting-started, which are built and tested as that
+// crate; scripts/check-guide.sh checks that the guide shows them exactly.
+
+/// `docs/concepts.md`, compiled by `cargo test --doc` (it needs the `testing` feature).
+#[doc = include_str!("../../docs/concepts.md")]
 #[cfg(all(doctest, feature = "testing"))]
-pub struct GettingStartedDoctests;
+pub struct ConceptsDoctests;
+
+/// `docs/event-sourcing.md`, compiled by `cargo test --doc` (it needs the `testing` feature).
+#[doc = include_str!("../../docs/event-sourcing.md")]
+#[cfg(all(doctest, feature = "testing"))]
+pub struct EventSourcingDoctests;
+
+/// `docs/aggregates.md`, compiled by `cargo test --doc`.
+#[doc = include_str!("../../docs/aggregates.md")]
+#[cfg(doctest)]
+pub struct AggregatesDoctests;

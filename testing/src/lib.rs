@@ -26,13 +26,3 @@ pub use test_store::{Answer, Exhaustivity, TestStore, TestStoreBuilder};
 pub mod postgres_cluster;
 #[cfg(feature = "postgres")]
 pub mod postgres_fixture;
-
-/// The event sourcing guide, `docs/event-sourcing.md`, included so that its examples run as doctests.
-#[doc = include_str!("../../docs/event-sourcing.md")]
-#[cfg(doctest)]
-pub struct EventSourcingGuide;
-
-/// The concepts guide, `docs/concepts.md`, included so that its examples run as doctests.
-#[doc = include_str!("../../docs/concepts.md")]
-#[cfg(doctest)]
-pub struct ConceptsGuide;

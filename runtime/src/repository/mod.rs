@@ -106,8 +106,3 @@ where
         &self.store
     }
 }
-
-/// The guide `docs/aggregates.md`, compiled here so that its examples are doctested.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/aggregates.md")]
-struct AggregatesGuide;

@@ -1,77 +1,21 @@
-//! tests/account_store.rs: the Account aggregate driven by a Store, and tested with a TestStore.
-//! (The aggregate is repeated from step 2 so that this file stands alone; in your project, `use` it from src.)
+//! The Account aggregate as a reducer (`EventSourced<Account>`): tested step by step with a `TestStore`, then
+//! run by a real `Store` on an event store.
+
 use std::sync::Arc;
 
 use composable_rust::aggregate::{LoadedAggregate, RunningCommand};
 use composable_rust::memory::InMemoryEventStore;
 use composable_rust::prelude::*;
-use composable_rust::testing::TestStore;
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum AccountEvent {
-    Opened { owner: String },
-    Deposited { cents: u64 },
-}
-
-impl Event for AccountEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::Opened { .. } => "AccountOpened.v1",
-            Self::Deposited { .. } => "Deposited.v1",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum AccountCommand {
-    Open { owner: String },
-    Deposit { cents: u64 },
-}
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-enum AccountError {
-    #[error("the account is already open")]
-    AlreadyOpen,
-    #[error("the account is not open")]
-    NotOpen,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct Account {
-    owner: Option<String>,
-    balance: u64,
-}
-
-impl Aggregate for Account {
-    const CATEGORY: &'static str = "account";
-    const EVENT_TYPES: &'static [&'static str] = &["AccountOpened.v1", "Deposited.v1"];
-    const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
-    type Event = AccountEvent;
-    type Command = AccountCommand;
-    type Error = AccountError;
-
-    fn apply(&mut self, event: &AccountEvent) {
-        match event {
-            AccountEvent::Opened { owner } => self.owner = Some(owner.clone()),
-            AccountEvent::Deposited { cents } => self.balance += cents,
-        }
-    }
-
-    fn decide(&self, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
-        match (command, &self.owner) {
-            (AccountCommand::Open { .. }, Some(_)) => Err(AccountError::AlreadyOpen),
-            (AccountCommand::Open { owner }, None) => Ok(vec![AccountEvent::Opened { owner: owner.clone() }]),
-            (AccountCommand::Deposit { .. }, None) => Err(AccountError::NotOpen),
-            (AccountCommand::Deposit { cents }, Some(_)) => Ok(vec![AccountEvent::Deposited { cents: *cents }]),
-        }
-    }
-}
+use getting_started::account::{Account, AccountCommand, AccountError, AccountEvent};
 
 type Action = AggregateAction<Account>;
 
 fn teller() -> Metadata {
     Metadata::default().with_actor("teller")
+}
+
+fn not_loaded_yet() -> LoadedAggregate<Account> {
+    LoadedAggregate { state: Account::default(), version: Version::INITIAL, snapshot_version: None }
 }
 
 /// Every step of one command: the load, the exact append, and what each answer does to the state.
@@ -89,10 +33,9 @@ fn opening_an_account_loads_it_then_appends_exactly_one_event() {
     // The reducer asks for the stream (latest snapshot plus the events after it); the test store answers it from
     // an in-memory event store once asserted.
     store.receive_request(EventStoreRequest::load(id.clone()));
-    let empty = LoadedAggregate { state: Account::default(), version: Version::INITIAL, snapshot_version: None };
-    store.receive(Action::Loaded { stream_id: id.clone(), loaded: empty.clone() }, |s| {
+    store.receive(Action::Loaded { stream_id: id.clone(), loaded: not_loaded_yet() }, |s| {
         let slot = s.slot_mut(&id);
-        slot.loaded = Some(empty.clone());
+        slot.loaded = Some(not_loaded_yet());
         slot.running.as_mut().unwrap().attempts = 1;
     });
     // The exact append: stream, expected version, events and their metadata.
@@ -107,21 +50,21 @@ fn opening_an_account_loads_it_then_appends_exactly_one_event() {
     store.finish();
 }
 
-/// A refused command appends nothing: there is no request to assert, only the rejection.
+/// A refused command appends nothing: there is no append to assert, only the rejection.
 #[test]
 fn a_deposit_to_an_unopened_account_is_rejected() {
     let id = Account::stream_id(8).unwrap();
     let deposit = AccountCommand::Deposit { cents: 100 };
     let mut store =
         TestStore::new(EventSourced::<Account>::new(), Aggregates::default(), AggregateEnvironment::default());
+
     store.send(Action::command(id.clone(), deposit.clone(), teller()), |s| {
         s.slot_mut(&id).running = Some(RunningCommand::new(deposit.clone(), teller()));
     });
     store.receive_request(EventStoreRequest::load(id.clone()));
-    let empty = LoadedAggregate { state: Account::default(), version: Version::INITIAL, snapshot_version: None };
-    store.receive(Action::Loaded { stream_id: id.clone(), loaded: empty.clone() }, |s| {
+    store.receive(Action::Loaded { stream_id: id.clone(), loaded: not_loaded_yet() }, |s| {
         let slot = s.slot_mut(&id);
-        slot.loaded = Some(empty.clone());
+        slot.loaded = Some(not_loaded_yet());
         slot.running.as_mut().unwrap().attempts = 1;
     });
     store.receive(Action::Rejected { stream_id: id.clone(), error: AccountError::NotOpen }, |s| {
@@ -138,9 +81,16 @@ async fn a_store_runs_commands_against_the_event_store() {
         .event_store(events.clone())
         .build();
     let id = Account::stream_id(9).unwrap();
-    store.send(Action::command(id.clone(), AccountCommand::Open { owner: "ada".into() }, teller())).finished().await;
-    store.send(Action::command(id.clone(), AccountCommand::Deposit { cents: 250 }, teller())).finished().await;
+    let commands = [
+        AccountCommand::Open { owner: "ada".into() },
+        AccountCommand::Deposit { cents: 500 },
+        AccountCommand::Withdraw { cents: 200 },
+        AccountCommand::Withdraw { cents: 1_000 },
+    ];
+    for command in commands {
+        store.send(Action::command(id.clone(), command, teller())).finished().await;
+    }
 
-    assert_eq!(store.state(|s| s.state(&id).map(|account| account.balance)), Some(250));
-    assert_eq!(events.events(&id).len(), 2, "two events were stored");
+    assert_eq!(store.state(|s| s.state(&id).map(|account| account.balance)), Some(300));
+    assert_eq!(events.events(&id).len(), 3, "three events were stored; the refused withdrawal added none");
 }

@@ -1,0 +1,3 @@
+//! A bank with one aggregate, `Account`: the project the getting-started guide builds.
+
+pub mod account;
