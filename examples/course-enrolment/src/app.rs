@@ -75,15 +75,20 @@ impl Report {
     }
 }
 
+/// "1 place", "2 places".
+fn places(capacity: u32) -> String {
+    if capacity == 1 { "1 place".to_owned() } else { format!("{capacity} places") }
+}
+
 /// Runs one command against `events` and reports what happened.
 pub async fn execute(events: &Arc<dyn EventStore>, command: Command) -> Report {
     match command {
         Command::DefineCourse { course, capacity } => {
-            let done = format!("defined course {course} with {capacity} places");
+            let done = format!("defined course {course} with {}", places(capacity));
             decide(events, DefineCourse { course, capacity }, done).await
         }
         Command::ChangeCapacity { course, capacity } => {
-            let done = format!("course {course} now has {capacity} places");
+            let done = format!("course {course} now has {}", places(capacity));
             decide(events, ChangeCapacity { course, capacity }, done).await
         }
         Command::RegisterStudent { student, username } => {

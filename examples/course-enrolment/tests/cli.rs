@@ -35,7 +35,7 @@ fn enrolment_rules_hold(run: &mut dyn FnMut(&[&str]) -> Ran) -> String {
         assert_eq!(ran.code, Some(0), "{args:?} failed:\n{}{}", ran.stdout, ran.stderr);
         ran.stdout
     }
-    assert!(ok(run, &["define-course", "math", "--capacity", "1"]).contains("defined course math with 1 places"));
+    assert!(ok(run, &["define-course", "math", "--capacity", "1"]).contains("defined course math with 1 place"));
     ok(run, &["define-course", "art", "--capacity", "5"]);
     ok(run, &["define-course", "chess", "--capacity", "5"]);
     ok(run, &["define-course", "music", "--capacity", "5"]);
@@ -47,7 +47,7 @@ fn enrolment_rules_hold(run: &mut dyn FnMut(&[&str]) -> Ran) -> String {
     let refusals: [(&[&str], &str); 6] = [
         (&["define-course", "math", "--capacity", "3"], "refused: course math already exists"),
         (&["register-student", "s3", "--username", "ADA"], "refused: the username ada is taken; choose another"),
-        (&["enrol", "s2", "math"], "refused: course math is full: all 1 places are taken"),
+        (&["enrol", "s2", "math"], "refused: course math is full: its 1 place is taken"),
         (&["enrol", "s1", "music"], "refused: student s1 already takes 3 courses, the most allowed"),
         (&["enrol", "s9", "art"], "refused: student s9 does not exist; register them first"),
         (&["change-capacity", "art", "--capacity", "0"], "refused: a course needs a capacity of at least 1"),

@@ -68,7 +68,7 @@ pub enum Refused {
         course: CourseId,
     },
     /// The course has no free place.
-    #[error("course {course} is full: all {capacity} places are taken")]
+    #[error("course {course} is full: {} taken", if *capacity == 1 { "its 1 place is".to_owned() } else { format!("all {capacity} places are") })]
     CourseFull {
         /// The course.
         course: CourseId,
