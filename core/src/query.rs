@@ -280,6 +280,25 @@ pub struct QueryPage {
 }
 
 impl QueryPage {
+    /// The page of a read of up to `limit` events after `after` that found `events`, on a store where no
+    /// matching event can still appear at or below `complete_up_to`: a full page is complete up to its last
+    /// event, a read of nothing (`limit == 0`) up to `after`, any other read up to `complete_up_to`, never
+    /// below `after`. The horizon rule of every backend, stated once.
+    #[must_use]
+    pub fn new(
+        events: Vec<RecordedEvent>,
+        after: GlobalPosition,
+        limit: usize,
+        complete_up_to: GlobalPosition,
+    ) -> Self {
+        let horizon = match events.last() {
+            Some(last) if events.len() >= limit => last.position,
+            _ if limit == 0 => after,
+            _ => complete_up_to.max(after),
+        };
+        Self { events, horizon }
+    }
+
     /// The condition that makes a decision based on this read safe: fail if an event matching `query`
     /// (usually the query this page was read with) appears after [`QueryPage::horizon`].
     #[must_use]

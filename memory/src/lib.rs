@@ -337,13 +337,7 @@ impl EventLog for InMemoryEventStore {
         let log = self.read_log();
         let events: Vec<RecordedEvent> = log.query(query, after, limit).into_iter().cloned().collect();
         // Appends take the write lock, so nothing can appear at or below the last position now.
-        let horizon = match events.last() {
-            Some(last) if events.len() >= limit => last.position,
-            // A read of nothing (`limit == 0`) vouches for nothing beyond where it started.
-            _ if limit == 0 => after,
-            _ => log.last_position().max(after),
-        };
-        Ok(QueryPage { events, horizon })
+        Ok(QueryPage::new(events, after, limit, log.last_position()))
     }
 
     fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_> {

@@ -784,14 +784,10 @@ impl EventLog for PostgresEventStore {
         let mut horizon = None;
         loop {
             let (events, below, held) = self.read_query_page(&items, after, limit, horizon).await?;
-            if events.len() >= limit {
-                let horizon = events.last().map_or(after, |e| e.position);
-                return Ok(QueryPage { events, horizon });
-            }
             // Complete below the horizon: every transaction that could still write there has ended.
-            let complete = GlobalPosition::new(from_db(below).saturating_sub(1)).max(after);
-            if !held || self.read_all_wait.is_zero() || Instant::now() >= deadline {
-                return Ok(QueryPage { events, horizon: complete });
+            let complete = GlobalPosition::new(from_db(below).saturating_sub(1));
+            if events.len() >= limit || !held || self.read_all_wait.is_zero() || Instant::now() >= deadline {
+                return Ok(QueryPage::new(events, after, limit, complete));
             }
             // A matching event is committed above the horizon, held back by a transaction in progress.
             let (refined, _): (i64, Option<i64>) = sqlx::query_as(sql::REFINED_HORIZON)
@@ -805,7 +801,7 @@ impl EventLog for PostgresEventStore {
             }
             // Held back by a transaction on this database: wait for it, briefly.
             if Instant::now() + backoff > deadline {
-                return Ok(QueryPage { events, horizon: complete });
+                return Ok(QueryPage::new(events, after, limit, complete));
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(50));

@@ -586,11 +586,7 @@ impl EventLog for SqliteEventStore {
             .iter()
             .map(|(_, row)| rows::event(row, StreamColumn::InRow, &mut types))
             .collect::<Result<Vec<_>, _>>()?;
-        let horizon = match events.last() {
-            Some(event) if events.len() >= limit => event.position,
-            _ => GlobalPosition::new(to_u64(last, "global position")?).max(after),
-        };
-        Ok(QueryPage { events, horizon })
+        Ok(QueryPage::new(events, after, limit, GlobalPosition::new(to_u64(last, "global position")?)))
     }
 
     async fn append(

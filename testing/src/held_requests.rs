@@ -121,7 +121,7 @@ struct EventView<E> {
 
 /// An event's payload, decoded as the test's event type.
 #[derive(PartialEq)]
-enum Decoded<E> {
+pub(crate) enum Decoded<E> {
     Event(E),
     Undecodable(String),
 }
@@ -169,7 +169,8 @@ fn decode<E: DeserializeOwned>(event: &NewEvent) -> EventView<E> {
     EventView { event_type: event.event_type.clone(), event: decoded, metadata: event.metadata.clone() }
 }
 
-fn decode_payload<E: DeserializeOwned>(codec: CodecId, payload: &[u8], event_type: &str) -> Decoded<E> {
+/// `payload` decoded as `E`, or the codec's error as text (shown in a diff instead of bytes).
+pub(crate) fn decode_payload<E: DeserializeOwned>(codec: CodecId, payload: &[u8], event_type: &str) -> Decoded<E> {
     match codec.decode(payload, &format_args!("appended event {event_type}")) {
         Ok(event) => Decoded::Event(event),
         Err(error) => Decoded::Undecodable(error.to_string()),

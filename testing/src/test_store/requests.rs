@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::TestStore;
 use super::report::{count, diff};
-use crate::held_requests::{AppendView, HeldRequest};
+use crate::held_requests::{AppendView, Decoded, HeldRequest, decode_payload};
 
 impl<R> TestStore<R>
 where
@@ -337,22 +337,6 @@ struct TaggedEventView<E> {
     metadata: Metadata,
 }
 
-/// An event's payload, decoded as the test's event type.
-#[derive(PartialEq)]
-enum Decoded<E> {
-    Event(E),
-    Undecodable(String),
-}
-
-impl<E: Debug> Debug for Decoded<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Event(event) => event.fmt(f),
-            Self::Undecodable(error) => write!(f, "<payload that does not decode: {error}>"),
-        }
-    }
-}
-
 impl<E: Event + DeserializeOwned> AtomicAppendView<E> {
     fn expected(
         streams: impl IntoIterator<Item = (StreamId, ExpectedVersion, Vec<E>)>,
@@ -395,14 +379,9 @@ impl<E: Event + DeserializeOwned> AtomicAppendView<E> {
 }
 
 fn decode_tagged<E: DeserializeOwned>(event: &NewEvent) -> TaggedEventView<E> {
-    let event_type = &event.event_type;
-    let decoded = match event.codec.decode(&event.payload, &format_args!("appended event {event_type}")) {
-        Ok(decoded) => Decoded::Event(decoded),
-        Err(error) => Decoded::Undecodable(error.to_string()),
-    };
     TaggedEventView {
         event_type: event.event_type.clone(),
-        event: decoded,
+        event: decode_payload(event.codec, &event.payload, &event.event_type),
         tags: event.tags.clone(),
         metadata: event.metadata.clone(),
     }
