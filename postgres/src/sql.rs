@@ -82,6 +82,17 @@ FROM events_append($1::text[], $2::text[], $3::bigint[], $4::int[], $5::int[], $
                    $8::text[], $9::text[], $10::bytea[], $11::uuid[], $12::uuid[], $13::text[], $14::text[],
                    $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::bigint)";
 
+/// [`APPEND_LOCKED`] for one event to one stream that locks at most one tag, under at most one condition
+/// item (claiming a name): the function `events_append_one` with scalar parameters, the same steps and the
+/// same result columns. `$1..=$3` the stream, its mode and expected version; `$4..=$11` the event's columns,
+/// `$12` its tags (NULL: none); `$13` the tag to lock (NULL: none), `$14` whether exclusively; `$15` the
+/// condition item's tags (NULL: no condition), `$16` its types (empty: any type), `$17` its position.
+pub(crate) const APPEND_ONE: &str = r"
+SELECT condition_position, refused_stream, versions, first_position
+FROM events_append_one($1::text, $2::text, $3::bigint, $4::uuid, $5::text, $6::text, $7::bytea, $8::uuid,
+                       $9::uuid, $10::text, $11::text, $12::text[], $13::text, $14::boolean, $15::text[],
+                       $16::text[], $17::bigint)";
+
 /// The version of a stream (0 when it has no events): a backward index-only scan of one entry.
 pub(crate) const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1";
 
@@ -452,28 +463,44 @@ mod tests {
         }
     }
 
-    /// The condition check of `events_append`, cut from its migration, with its variables as parameters.
-    fn condition_check() -> String {
-        let function = include_str!("../../migrations/postgres/0004_append_function.sql");
-        let start = function.find("SELECT min(m.global_position) INTO found").expect("the check is in 0004");
-        let end = start + function[start..].find(';').expect("the check ends");
-        function[start..end]
-            .replace(" INTO found", "")
+    /// The condition checks of `events_append` and `events_append_one`, cut from their migration, with their
+    /// variables as parameters (`$1` tags, `$2` types, `$3` position), and arguments for them.
+    fn condition_checks() -> [(String, [&'static str; 3]); 2] {
+        let migration = include_str!("../../migrations/postgres/0004_append_function.sql");
+        let cut = |from: &str| {
+            let start = migration.find(from).expect("the check is in 0004");
+            let end = start + migration[start..].find(';').expect("the check ends");
+            migration[start..end].replacen(" INTO found", "", 1).replacen(" INTO condition_position", "", 1)
+        };
+        let many = cut("SELECT min(m.global_position) INTO found")
             .replace("p_condition_tags[i]", "$1::text")
             .replace("p_condition_types[i]", "$2::text")
-            .replace("p_after", "$3::bigint")
+            .replace("p_after", "$3::bigint");
+        let one = cut("SELECT min(m.global_position) INTO condition_position")
+            .replace("p_condition_tags", "$1::text[]")
+            .replace("p_condition_types", "$2::text[]")
+            .replace("p_after", "$3::bigint");
+        [
+            (
+                many,
+                ["'order:7', '', 0", "'order:7', 'OrderNoted.v1', 1000", "'order:7' || chr(31) || 'shard:3', '', 0"],
+            ),
+            (one, ["'{order:7}', '{}', 0", "'{order:7}', '{OrderNoted.v1}', 1000", "'{order:7,shard:3}', '{}', 0"]),
+        ]
     }
 
     #[tokio::test]
     async fn the_condition_of_an_append_looks_its_tags_up_in_the_tag_index_under_a_generic_plan() {
         let (_db, _store, mut connection) = tagged_store().await;
-        // events_append forces generic plans: plans() checks both kinds.
-        for args in ["'order:7', '', 0", "'order:7', 'OrderNoted.v1', 1000", "'order:7' || chr(31) || 'shard:3', '', 0"]
-        {
-            for plan in plans(&mut connection, &condition_check(), args).await {
-                assert!(plan.contains("Bitmap Index Scan on events_tags_idx"), "expected a tag index lookup:\n{plan}");
-                assert!(!plan.contains("Seq Scan"), "an append condition scans the log:\n{plan}");
-                assert!(!plan.contains("events_global_position_idx"), "the check walks positions:\n{plan}");
+        // The functions force generic plans: plans() checks both kinds.
+        for (check, cases) in condition_checks() {
+            assert!(!check.contains("p_"), "a variable is left in the check: {check}");
+            for args in cases {
+                for plan in plans(&mut connection, &check, args).await {
+                    assert!(plan.contains("Bitmap Index Scan on events_tags_idx"), "expected a tag lookup:\n{plan}");
+                    assert!(!plan.contains("Seq Scan"), "an append condition scans the log:\n{plan}");
+                    assert!(!plan.contains("events_global_position_idx"), "the check walks positions:\n{plan}");
+                }
             }
         }
     }
