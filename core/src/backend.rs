@@ -34,18 +34,22 @@ pub fn validate_append(stream_id: &StreamId, events: &[NewEvent]) -> Result<(), 
     for event in events {
         event.validate()?;
     }
-    if events.len() > 1 {
-        let mut ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
-        ids.sort_unstable();
-        if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
-            return Err(crate::error::InvalidInput::Other(format!(
-                "event id {} appears twice in one append to {stream_id}; every event needs its own id",
-                pair[0]
-            ))
-            .into());
-        }
+    // One event cannot repeat an id: the hot single-event path skips the check and its allocation.
+    let repeated = if events.len() > 1 { repeated_id(events.iter().map(|e| e.id)) } else { None };
+    if let Some(id) = repeated {
+        return Err(crate::error::InvalidInput::Other(format!(
+            "event id {id} appears twice in one append to {stream_id}; every event needs its own id"
+        ))
+        .into());
     }
     Ok(())
+}
+
+/// An id that `ids` holds more than once, if any.
+fn repeated_id(ids: impl Iterator<Item = EventId>) -> Option<EventId> {
+    let mut ids: Vec<EventId> = ids.collect();
+    ids.sort_unstable();
+    ids.windows(2).find(|pair| pair[0] == pair[1]).map(|pair| pair[0])
 }
 
 /// The idempotency rule of [`EventLog::append`], for backends: given the batch and the stored events
@@ -138,12 +142,9 @@ pub fn validate_import(events: &[RecordedEvent]) -> Result<(), EventStoreError> 
             .into());
         }
     }
-    let mut ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
-    ids.sort_unstable();
-    if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+    if let Some(id) = repeated_id(events.iter().map(|e| e.id)) {
         return Err(crate::error::InvalidInput::Other(format!(
-            "event id {} appears twice in one import; every event needs its own id",
-            pair[0]
+            "event id {id} appears twice in one import; every event needs its own id"
         ))
         .into());
     }
@@ -244,12 +245,9 @@ pub fn validate_atomic_append(append: &AtomicAppend) -> Result<(), EventStoreErr
         }
         validate_append(&stream.stream_id, &stream.events)?;
     }
-    let mut ids: Vec<EventId> = append.events().map(|e| e.id).collect();
-    ids.sort_unstable();
-    if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+    if let Some(id) = repeated_id(append.events().map(|e| e.id)) {
         return Err(crate::error::InvalidInput::Other(format!(
-            "event id {} appears twice in one atomic append; every event needs its own id",
-            pair[0]
+            "event id {id} appears twice in one atomic append; every event needs its own id"
         ))
         .into());
     }
