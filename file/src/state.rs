@@ -1,0 +1,207 @@
+//! The small keyed files beside the segments: `snapshots.jsonl` (the latest snapshot per stream) and
+//! `checkpoints.jsonl` (the position per handler).
+//!
+//! Each is an append-only log of `{"key": .., "value": ..}` lines where the last line of a key wins and a
+//! `null` value deletes it; the whole map is kept in memory. A torn last line (a crash mid-write) is cut on
+//! open. When the file holds many more lines than live keys, open rewrites it with one line per key
+//! (to a temporary file, flushed, then renamed over the old one).
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use composable_rust_core::{CodecId, EventStoreError, GlobalPosition, Snapshot, StreamId, Version};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Durability;
+use crate::segment::{Line, read_line, sync_dir, unreadable};
+
+/// One line of a state file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateLine<V> {
+    key: String,
+    value: Option<V>,
+}
+
+/// A snapshot as a state file stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoredSnapshot {
+    version: u64,
+    schema_version: u32,
+    codec: CodecId,
+    payload_base64: String,
+    taken_at: DateTime<Utc>,
+}
+
+impl StoredSnapshot {
+    pub(crate) fn from_snapshot(snapshot: &Snapshot) -> Self {
+        Self {
+            version: snapshot.version.get(),
+            schema_version: snapshot.schema_version,
+            codec: snapshot.codec,
+            payload_base64: BASE64.encode(&snapshot.payload),
+            taken_at: snapshot.taken_at,
+        }
+    }
+
+    pub(crate) fn version(&self) -> Version {
+        Version::new(self.version)
+    }
+
+    /// The snapshot of `stream`, or why this record cannot be one.
+    pub(crate) fn to_snapshot(&self, stream: &str) -> Result<Snapshot, String> {
+        Ok(Snapshot {
+            stream_id: StreamId::new(stream).map_err(|e| e.to_string())?,
+            version: self.version(),
+            schema_version: self.schema_version,
+            codec: self.codec,
+            payload: BASE64.decode(&self.payload_base64).map_err(|e| format!("payload_base64 is not base64: {e}"))?,
+            taken_at: self.taken_at,
+        })
+    }
+}
+
+/// A checkpoint as a state file stores it.
+pub(crate) type StoredCheckpoint = GlobalPosition;
+
+/// A keyed file and its map.
+#[derive(Debug)]
+pub(crate) struct StateFile<V> {
+    path: PathBuf,
+    file: File,
+    entries: HashMap<String, V>,
+    durability: Durability,
+}
+
+impl<V: Serialize + DeserializeOwned + Clone> StateFile<V> {
+    /// Opens (or creates) the state file at `path`, reading every line of at most `max_line_len` bytes;
+    /// `check` refuses a value that cannot be what it claims (e.g. a snapshot of an invalid stream id).
+    ///
+    /// # Errors
+    /// [`SchemaError::Unreadable`](composable_rust_core::SchemaError::Unreadable) naming the line of a
+    /// damaged record that is not the torn last line; [`EventStoreError::Backend`] when the file cannot be
+    /// read or written.
+    pub(crate) fn open(
+        path: PathBuf,
+        max_line_len: usize,
+        durability: Durability,
+        check: impl Fn(&str, &V) -> Result<(), String>,
+    ) -> Result<Self, EventStoreError> {
+        let failed = |e: std::io::Error| EventStoreError::backend(format!("open {}", path.display()), e);
+        let mut entries = HashMap::new();
+        let mut lines = 0_usize;
+        let mut keep_len = 0_u64;
+        if path.exists() {
+            let mut reader = BufReader::new(File::open(&path).map_err(failed)?);
+            let mut buf = Vec::new();
+            let mut offset = 0_u64;
+            loop {
+                let (line, consumed) = read_line(&mut reader, &mut buf, max_line_len).map_err(failed)?;
+                let number = lines + 1;
+                let problem = match line {
+                    Line::End => break,
+                    Line::Complete => match serde_json::from_slice::<StateLine<V>>(&buf) {
+                        Ok(record) => match record.value.as_ref().map_or(Ok(()), |v| check(&record.key, v)) {
+                            Ok(()) => {
+                                match record.value {
+                                    Some(value) => entries.insert(record.key, value),
+                                    None => entries.remove(&record.key),
+                                };
+                                lines = number;
+                                offset += consumed;
+                                keep_len = offset;
+                                continue;
+                            }
+                            Err(problem) => problem,
+                        },
+                        Err(error) => format!("is not a record of this file: {error}"),
+                    },
+                    Line::Unterminated => "is cut short".to_owned(),
+                    Line::TooLong => format!("is longer than {max_line_len} bytes"),
+                };
+                // A bad last line is a write that never returned; damage followed by more lines is not.
+                let (rest, _) = read_line(&mut reader, &mut buf, max_line_len).map_err(failed)?;
+                if rest != Line::End {
+                    return Err(unreadable(&path, Some(number), problem));
+                }
+                tracing::warn!(file = %path.display(), line = number, problem, "cutting a torn last record");
+                break;
+            }
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(failed)?;
+        if file.metadata().map_err(failed)?.len() > keep_len {
+            file.set_len(keep_len).map_err(failed)?;
+        }
+        let compact = lines > 2 * entries.len() + 64;
+        let location = path.display().to_string();
+        let mut state = Self { path, file, entries, durability };
+        if compact {
+            state.compact().map_err(|e| EventStoreError::backend(format!("compact {location}"), e))?;
+        }
+        Ok(state)
+    }
+
+    /// The value of `key`.
+    pub(crate) fn get(&self, key: &str) -> Option<&V> {
+        self.entries.get(key)
+    }
+
+    /// Sets (`Some`) or deletes (`None`) the value of `key`, on disk first.
+    ///
+    /// # Errors
+    /// The I/O error; the map is unchanged then.
+    pub(crate) fn put(&mut self, key: &str, value: Option<V>) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(&StateLine { key: key.to_owned(), value: value.clone() })?;
+        line.push(b'\n');
+        let before = self.file.metadata()?.len();
+        if let Err(error) = self.file.write_all(&line).and_then(|()| self.sync()) {
+            // Take back what part of the line was written, so the next line does not follow a torn one.
+            let _ = self.file.set_len(before);
+            return Err(error);
+        }
+        match value {
+            Some(value) => self.entries.insert(key.to_owned(), value),
+            None => self.entries.remove(key),
+        };
+        Ok(())
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        match self.durability {
+            Durability::Full => self.file.sync_data(),
+            Durability::Normal => Ok(()),
+        }
+    }
+
+    /// Flushes the file to disk (on close).
+    pub(crate) fn flush(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// Rewrites the file with one line per live key.
+    fn compact(&mut self) -> std::io::Result<()> {
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        let temporary = self.path.with_extension("jsonl.tmp");
+        let mut out = Vec::new();
+        let mut keys: Vec<&String> = self.entries.keys().collect();
+        keys.sort();
+        for key in keys {
+            serde_json::to_writer(&mut out, &StateLine { key: key.clone(), value: self.entries.get(key) })?;
+            out.push(b'\n');
+        }
+        let mut file = File::create(&temporary)?;
+        file.write_all(&out)?;
+        file.sync_all()?;
+        fs::rename(&temporary, &self.path)?;
+        sync_dir(dir)?;
+        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        Ok(())
+    }
+}
