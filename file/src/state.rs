@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -24,8 +25,8 @@ use crate::segment::{Line, read_line, sync_dir, unreadable};
 /// One line of a state file.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StateLine<V> {
-    key: String,
+struct StateLine<K, V> {
+    key: K,
     value: Option<V>,
 }
 
@@ -71,12 +72,13 @@ impl StoredSnapshot {
 /// A checkpoint as a state file stores it.
 pub(crate) type StoredCheckpoint = GlobalPosition;
 
-/// A keyed file and its map.
+/// A keyed file and its map. The map has its own lock, never held during file I/O, so reads never wait
+/// for a write's flush; writes take the file's lock for the whole check-write-update.
 #[derive(Debug)]
 pub(crate) struct StateFile<V> {
     path: PathBuf,
-    file: File,
-    entries: HashMap<String, V>,
+    file: Mutex<File>,
+    entries: RwLock<HashMap<String, V>>,
     durability: Durability,
 }
 
@@ -107,7 +109,7 @@ impl<V: Serialize + DeserializeOwned + Clone> StateFile<V> {
                 let number = lines + 1;
                 let problem = match line {
                     Line::End => break,
-                    Line::Complete => match serde_json::from_slice::<StateLine<V>>(&buf) {
+                    Line::Complete => match serde_json::from_slice::<StateLine<String, V>>(&buf) {
                         Ok(record) => match record.value.as_ref().map_or(Ok(()), |v| check(&record.key, v)) {
                             Ok(()) => {
                                 match record.value {
@@ -141,7 +143,7 @@ impl<V: Serialize + DeserializeOwned + Clone> StateFile<V> {
         }
         let compact = lines > 2 * entries.len() + 64;
         let location = path.display().to_string();
-        let mut state = Self { path, file, entries, durability };
+        let state = Self { path, file: Mutex::new(file), entries: RwLock::new(entries), durability };
         if compact {
             state.compact().map_err(|e| EventStoreError::backend(format!("compact {location}"), e))?;
         }
@@ -149,51 +151,56 @@ impl<V: Serialize + DeserializeOwned + Clone> StateFile<V> {
     }
 
     /// The value of `key`.
-    pub(crate) fn get(&self, key: &str) -> Option<&V> {
-        self.entries.get(key)
+    pub(crate) fn get(&self, key: &str) -> Option<V> {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner).get(key).cloned()
     }
 
-    /// Sets (`Some`) or deletes (`None`) the value of `key`, on disk first.
+    /// Changes the value of `key` as `decide` says, given the current one: `None` leaves it, `Some(Some(v))`
+    /// sets it, `Some(None)` deletes it. The line is written (and flushed, by the durability) before the map
+    /// changes; returns whether anything was written.
     ///
     /// # Errors
     /// The I/O error; the map is unchanged then.
-    pub(crate) fn put(&mut self, key: &str, value: Option<V>) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(&StateLine { key: key.to_owned(), value: value.clone() })?;
+    pub(crate) fn update(&self, key: &str, decide: impl FnOnce(Option<&V>) -> Option<Option<V>>) -> std::io::Result<bool> {
+        // A panic cannot leave the file half-written (a failed write is cut back below), so poison is ignored.
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.get(key);
+        let Some(value) = decide(current.as_ref()) else { return Ok(false) };
+        let mut line = serde_json::to_vec(&StateLine { key, value: value.as_ref() })?;
         line.push(b'\n');
-        let before = self.file.metadata()?.len();
-        if let Err(error) = self.file.write_all(&line).and_then(|()| self.sync()) {
+        let before = file.metadata()?.len();
+        let written = file.write_all(&line).and_then(|()| match self.durability {
+            Durability::Full => file.sync_data(),
+            Durability::Normal => Ok(()),
+        });
+        if let Err(error) = written {
             // Take back what part of the line was written, so the next line does not follow a torn one.
-            let _ = self.file.set_len(before);
+            let _ = file.set_len(before);
             return Err(error);
         }
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         match value {
-            Some(value) => self.entries.insert(key.to_owned(), value),
-            None => self.entries.remove(key),
+            Some(value) => entries.insert(key.to_owned(), value),
+            None => entries.remove(key),
         };
-        Ok(())
-    }
-
-    fn sync(&self) -> std::io::Result<()> {
-        match self.durability {
-            Durability::Full => self.file.sync_data(),
-            Durability::Normal => Ok(()),
-        }
+        Ok(true)
     }
 
     /// Flushes the file to disk (on close).
     pub(crate) fn flush(&self) -> std::io::Result<()> {
-        self.file.sync_data()
+        self.file.lock().unwrap_or_else(PoisonError::into_inner).sync_data()
     }
 
-    /// Rewrites the file with one line per live key.
-    fn compact(&mut self) -> std::io::Result<()> {
+    /// Rewrites the file with one line per live key (on open, before anyone else holds the state).
+    fn compact(&self) -> std::io::Result<()> {
         let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
         let temporary = self.path.with_extension("jsonl.tmp");
-        let mut out = Vec::new();
-        let mut keys: Vec<&String> = self.entries.keys().collect();
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        let mut keys: Vec<&String> = entries.keys().collect();
         keys.sort();
+        let mut out = Vec::new();
         for key in keys {
-            serde_json::to_writer(&mut out, &StateLine { key: key.clone(), value: self.entries.get(key) })?;
+            serde_json::to_writer(&mut out, &StateLine { key: key.as_str(), value: entries.get(key) })?;
             out.push(b'\n');
         }
         let mut file = File::create(&temporary)?;
@@ -201,7 +208,7 @@ impl<V: Serialize + DeserializeOwned + Clone> StateFile<V> {
         file.sync_all()?;
         fs::rename(&temporary, &self.path)?;
         sync_dir(dir)?;
-        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        *self.file.lock().unwrap_or_else(PoisonError::into_inner) = OpenOptions::new().append(true).open(&self.path)?;
         Ok(())
     }
 }

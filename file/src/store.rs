@@ -74,8 +74,8 @@ struct Inner {
     index: RwLock<Index>,
     /// `None` once the store is closed.
     writer: Mutex<Option<Writer>>,
-    snapshots: Mutex<StateFile<StoredSnapshot>>,
-    checkpoints: Mutex<StateFile<StoredCheckpoint>>,
+    snapshots: StateFile<StoredSnapshot>,
+    checkpoints: StateFile<StoredCheckpoint>,
     /// Bumped after every commit: the wake-up behind `commit_notifications`.
     commits: tokio::sync::watch::Sender<u64>,
     /// Handler leases; the directory lock makes this store the only one on its directory.
@@ -180,7 +180,14 @@ fn open_blocking(dir: PathBuf, config: FileConfig) -> Result<FileEventStore, Eve
             newest = Some(loaded);
         }
     }
-    let writer = match (segments.last(), newest) {
+    // The state files are read before the segment's tail is cut, so that an open they refuse changes nothing.
+    let snapshots = StateFile::open(dir.join(SNAPSHOTS_FILE), config.max_line_len, config.durability, |key, value: &StoredSnapshot| {
+        value.to_snapshot(key).map(drop)
+    })?;
+    let checkpoints = StateFile::open(dir.join(CHECKPOINTS_FILE), config.max_line_len, config.durability, |key, _: &StoredCheckpoint| {
+        validate_handler_name(key).map_err(|e| e.to_string())
+    })?;
+    let mut writer = match (segments.last(), newest) {
         (Some(last), Some(loaded)) if !last.compressed => reopen_segment(last, &loaded, &index)?,
         _ => {
             let (file, path) =
@@ -188,18 +195,11 @@ fn open_blocking(dir: PathBuf, config: FileConfig) -> Result<FileEventStore, Eve
             Writer::new(file, path).map_err(|e| failed("create a segment", e))?
         }
     };
-    let mut writer = writer;
     let newest_path = writer.path.clone();
     for closed in segments.iter().filter(|s| !s.compressed && s.path != newest_path) {
         // A closed segment whose compression a crash interrupted: finish it now, in the background.
         writer.compress_in_background(closed.path.clone());
     }
-    let snapshots = StateFile::open(dir.join(SNAPSHOTS_FILE), config.max_line_len, config.durability, |key, value: &StoredSnapshot| {
-        value.to_snapshot(key).map(drop)
-    })?;
-    let checkpoints = StateFile::open(dir.join(CHECKPOINTS_FILE), config.max_line_len, config.durability, |key, _: &StoredCheckpoint| {
-        validate_handler_name(key).map_err(|e| e.to_string())
-    })?;
     let (commits, _) = tokio::sync::watch::channel(0);
     Ok(FileEventStore {
         inner: Arc::new(Inner {
@@ -207,8 +207,8 @@ fn open_blocking(dir: PathBuf, config: FileConfig) -> Result<FileEventStore, Eve
             config,
             index: RwLock::new(index),
             writer: Mutex::new(Some(writer)),
-            snapshots: Mutex::new(snapshots),
-            checkpoints: Mutex::new(checkpoints),
+            snapshots,
+            checkpoints,
             commits,
             leases: LocalLeases::new(),
             lock: Mutex::new(Some(dir_lock)),
@@ -394,8 +394,8 @@ impl Inner {
                 let _ = compression.join();
             }
         }
-        lock(&self.snapshots).flush().map_err(failed)?;
-        lock(&self.checkpoints).flush().map_err(failed)?;
+        self.snapshots.flush().map_err(failed)?;
+        self.checkpoints.flush().map_err(failed)?;
         lock(&self.lock).take();
         Ok(())
     }
@@ -516,22 +516,20 @@ impl SnapshotStore for FileEventStore {
         snapshot.taken_at = snapshot.taken_at.trunc_subsecs(6);
         let operation = format!("save the snapshot of {}", snapshot.stream_id);
         self.blocking(operation.clone(), move |inner| {
-            let mut snapshots = lock(&inner.snapshots);
-            let key = snapshot.stream_id.as_str();
+            let new = StoredSnapshot::from_snapshot(&snapshot);
             // Never back in time: an older snapshot arriving late (a slow background write) leaves the newer one.
-            if snapshots.get(key).is_some_and(|stored| stored.version() > snapshot.version) {
-                return Ok(());
-            }
-            snapshots
-                .put(key, Some(StoredSnapshot::from_snapshot(&snapshot)))
-                .map_err(|e| EventStoreError::backend(operation, e))
+            let decide = |stored: Option<&StoredSnapshot>| {
+                (!stored.is_some_and(|stored| stored.version() > snapshot.version)).then_some(Some(new))
+            };
+            inner.snapshots.update(snapshot.stream_id.as_str(), decide).map_err(|e| EventStoreError::backend(operation, e))?;
+            Ok(())
         })
         .await
     }
 
     async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {
-        let snapshots = lock(&self.inner.snapshots);
-        snapshots
+        self.inner
+            .snapshots
             .get(stream_id.as_str())
             .map(|stored| stored.to_snapshot(stream_id.as_str()))
             .transpose()
@@ -542,12 +540,7 @@ impl SnapshotStore for FileEventStore {
         let key = stream_id.as_str().to_owned();
         let operation = format!("delete the snapshot of {stream_id}");
         self.blocking(operation.clone(), move |inner| {
-            let mut snapshots = lock(&inner.snapshots);
-            if snapshots.get(&key).is_none() {
-                return Ok(false);
-            }
-            snapshots.put(&key, None).map_err(|e| EventStoreError::backend(operation, e))?;
-            Ok(true)
+            inner.snapshots.update(&key, |stored| stored.map(|_| None)).map_err(|e| EventStoreError::backend(operation, e))
         })
         .await
     }
@@ -557,7 +550,7 @@ impl SnapshotStore for FileEventStore {
 impl SubscriptionStore for FileEventStore {
     async fn load_checkpoint(&self, handler: &str) -> Result<Option<GlobalPosition>, EventStoreError> {
         validate_handler_name(handler)?;
-        Ok(lock(&self.inner.checkpoints).get(handler).copied())
+        Ok(self.inner.checkpoints.get(handler))
     }
 
     async fn save_checkpoint(&self, handler: &str, position: GlobalPosition) -> Result<(), EventStoreError> {
@@ -565,12 +558,12 @@ impl SubscriptionStore for FileEventStore {
         let handler = handler.to_owned();
         let operation = format!("save the checkpoint of {handler}");
         self.blocking(operation.clone(), move |inner| {
-            let mut checkpoints = lock(&inner.checkpoints);
             // Fenced: only forward (see the trait).
-            if checkpoints.get(&handler).is_some_and(|&stored| stored >= position) {
-                return Ok(());
-            }
-            checkpoints.put(&handler, Some(position)).map_err(|e| EventStoreError::backend(operation, e))
+            let decide = |stored: Option<&GlobalPosition>| {
+                (!stored.is_some_and(|&stored| stored >= position)).then_some(Some(position))
+            };
+            inner.checkpoints.update(&handler, decide).map_err(|e| EventStoreError::backend(operation, e))?;
+            Ok(())
         })
         .await
     }
@@ -580,12 +573,7 @@ impl SubscriptionStore for FileEventStore {
         let handler = handler.to_owned();
         let operation = format!("delete the checkpoint of {handler}");
         self.blocking(operation.clone(), move |inner| {
-            let mut checkpoints = lock(&inner.checkpoints);
-            if checkpoints.get(&handler).is_none() {
-                return Ok(false);
-            }
-            checkpoints.put(&handler, None).map_err(|e| EventStoreError::backend(operation, e))?;
-            Ok(true)
+            inner.checkpoints.update(&handler, |stored| stored.map(|_| None)).map_err(|e| EventStoreError::backend(operation, e))
         })
         .await
     }
@@ -613,15 +601,20 @@ impl SubscriptionStore for FileEventStore {
 impl StoreLifecycle for FileEventStore {
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         let started = std::time::Instant::now();
-        let operation = || format!("check the file event store at {}", self.inner.dir.display());
-        let writer = lock(&self.inner.writer);
-        let Some(writer) = writer.as_ref() else {
-            return Err(EventStoreError::unavailable(operation(), "the store was closed: open it again"));
-        };
-        if let Some(broken) = &writer.broken {
-            return Err(EventStoreError::backend(operation(), format!("{broken}; reopen the store to recover")));
-        }
-        writer.file.metadata().map_err(|e| EventStoreError::unavailable(operation(), e))?;
+        let operation = format!("check the file event store at {}", self.inner.dir.display());
+        // On the blocking threads: the writer's lock may be held by a commit that is flushing.
+        self.blocking(operation.clone(), move |inner| {
+            let writer = lock(&inner.writer);
+            let Some(writer) = writer.as_ref() else {
+                return Err(EventStoreError::unavailable(operation, "the store was closed: open it again"));
+            };
+            if let Some(broken) = &writer.broken {
+                return Err(EventStoreError::backend(operation, format!("{broken}; reopen the store to recover")));
+            }
+            writer.file.metadata().map_err(|e| EventStoreError::unavailable(operation, e))?;
+            Ok(())
+        })
+        .await?;
         Ok(HealthReport { backend: "file", round_trip: started.elapsed() })
     }
 
