@@ -561,9 +561,10 @@ mod tests {
 
     #[test]
     fn the_file_backend_is_chosen_by_name_with_its_directory_from_the_file_or_the_environment() {
-        let config =
-            EventStoreConfig::from_toml_str("[event_store]\nbackend = \"file\"\n[event_store.file]\npath = \"./store\"")
-                .unwrap();
+        let config = EventStoreConfig::from_toml_str(
+            "[event_store]\nbackend = \"file\"\n[event_store.file]\npath = \"./store\"",
+        )
+        .unwrap();
         assert_eq!(config.backend, Backend::File);
         assert_eq!(config.location(), "file store in directory ./store");
         let config = EventStoreConfig::default()

@@ -61,9 +61,10 @@ async fn a_garbage_sqlite_file_is_an_open_error_naming_the_file() {
 async fn the_file_backend_opens_from_a_config_file_keeps_events_and_admits_one_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/events");
-    let config =
-        EventStoreConfig::from_toml_str(&format!("[event_store]\nbackend = \"file\"\n[event_store.file]\npath = {path:?}\n"))
-            .unwrap();
+    let config = EventStoreConfig::from_toml_str(&format!(
+        "[event_store]\nbackend = \"file\"\n[event_store.file]\npath = {path:?}\n"
+    ))
+    .unwrap();
     let store = config::open(&config).await.unwrap();
     assert_eq!(store.health_check().await.unwrap().backend, "file");
     let stream = StreamId::new("thing-1").unwrap();

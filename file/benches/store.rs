@@ -24,7 +24,8 @@ struct Credited {
 }
 
 fn event(n: u64) -> NewEvent {
-    let credited = Credited { amount: n, reference: format!("payment {n:020} from the monthly run of account batches") };
+    let credited =
+        Credited { amount: n, reference: format!("payment {n:020} from the monthly run of account batches") };
     let payload = CodecId::Bincode.encode(&credited).unwrap();
     NewEvent::new("AccountCredited.v1", CodecId::Bincode, payload, Metadata::default())
 }
@@ -52,7 +53,8 @@ fn append(c: &mut Criterion) {
                 let dir = tempfile::tempdir().unwrap();
                 let store = FileEventStore::open_with(dir.path(), config(durability)).await.unwrap();
                 let stream = StreamId::new("account-1").unwrap();
-                let batches: Vec<Vec<NewEvent>> = (0..iters).map(|i| (i * BATCH..(i + 1) * BATCH).map(event).collect()).collect();
+                let batches: Vec<Vec<NewEvent>> =
+                    (0..iters).map(|i| (i * BATCH..(i + 1) * BATCH).map(event).collect()).collect();
                 let started = Instant::now();
                 for batch in batches {
                     store.append(&stream, ExpectedVersion::Any, batch).await.unwrap();

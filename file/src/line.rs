@@ -14,7 +14,9 @@ use std::borrow::Cow;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
-use composable_rust_core::{CodecId, EventId, GlobalPosition, Metadata, NewEvent, RecordedEvent, StreamId, Tag, Version};
+use composable_rust_core::{
+    CodecId, EventId, GlobalPosition, Metadata, NewEvent, RecordedEvent, StreamId, Tag, Version,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -51,8 +53,8 @@ impl Header {
 
     /// Reads a header line, or says why it is not one this build reads.
     pub(crate) fn decode(line: &[u8]) -> Result<Self, String> {
-        let header: Self =
-            serde_json::from_slice(line).map_err(|e| format!("is not a segment header ({e}): not a segment of this store"))?;
+        let header: Self = serde_json::from_slice(line)
+            .map_err(|e| format!("is not a segment header ({e}): not a segment of this store"))?;
         if header.format != FORMAT {
             return Err(format!("names the format {:?}, not {FORMAT:?}: not a segment of this store", header.format));
         }
@@ -163,7 +165,9 @@ pub(crate) fn decode_event(line: &[u8], index: &mut Index) -> Result<DecodedEven
                 line.codec.as_str()
             ));
         }
-        (None, Some(encoded)) => BASE64.decode(encoded.as_bytes()).map_err(|e| format!("has a payload_base64 that is not base64: {e}"))?,
+        (None, Some(encoded)) => {
+            BASE64.decode(encoded.as_bytes()).map_err(|e| format!("has a payload_base64 that is not base64: {e}"))?
+        }
         (Some(_), Some(_)) => return Err("has both payload and payload_base64: keep one".to_owned()),
         (None, None) => return Err("has no payload: an event line needs payload or payload_base64".to_owned()),
     };

@@ -30,7 +30,8 @@ impl DirLock {
     pub(crate) fn acquire(dir: &Path) -> Result<Self, EventStoreError> {
         let path = dir.join(LOCK_FILE);
         let failed = |e: std::io::Error| EventStoreError::backend(format!("lock {}", path.display()), e);
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(failed)?;
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(failed)?;
         if !file.try_lock_exclusive().map_err(failed)? {
             return Err(EventStoreError::InUse { location: dir.display().to_string(), holder: holder(&mut file) });
         }

@@ -187,7 +187,12 @@ pub(crate) fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize
 ///
 /// # Errors
 /// [`SchemaError::Unreadable`] naming the file and line of the first problem.
-pub(crate) fn load(segment: &Segment, newest: bool, index: &mut Index, max_line_len: usize) -> Result<Loaded, EventStoreError> {
+pub(crate) fn load(
+    segment: &Segment,
+    newest: bool,
+    index: &mut Index,
+    max_line_len: usize,
+) -> Result<Loaded, EventStoreError> {
     let path = &segment.path;
     let file = File::open(path).map_err(|e| io_error(path, &e))?;
     if segment.compressed {
@@ -287,21 +292,24 @@ fn load_lines(
     let damaged = damage.is_some();
     let reason = damage.unwrap_or_else(|| "is the last line, and it does not close its commit".to_owned());
     if !recover {
-        return Err(unreadable(path, Some(line_number), format!("{reason}; this closed segment must end with a complete commit")));
+        return Err(unreadable(
+            path,
+            Some(line_number),
+            format!("{reason}; this closed segment must end with a complete commit"),
+        ));
     }
     if damaged && later_commit_exists(reader, &mut buf, max_line_len) {
         return Err(unreadable(
             path,
             Some(line_number),
-            format!("{reason}; committed events follow it, so it is not a crash's torn tail: repair or restore the file"),
+            format!(
+                "{reason}; committed events follow it, so it is not a crash's torn tail: repair or restore the file"
+            ),
         ));
     }
     index.truncate(committed_events);
-    committed.cut = Some(Cut {
-        line: last_commit_line + 1,
-        events: usize::try_from(pending).unwrap_or(usize::MAX),
-        reason,
-    });
+    committed.cut =
+        Some(Cut { line: last_commit_line + 1, events: usize::try_from(pending).unwrap_or(usize::MAX), reason });
     Ok(committed)
 }
 

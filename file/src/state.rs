@@ -161,7 +161,11 @@ impl<V: Serialize + DeserializeOwned + Clone> StateFile<V> {
     ///
     /// # Errors
     /// The I/O error; the map is unchanged then.
-    pub(crate) fn update(&self, key: &str, decide: impl FnOnce(Option<&V>) -> Option<Option<V>>) -> std::io::Result<bool> {
+    pub(crate) fn update(
+        &self,
+        key: &str,
+        decide: impl FnOnce(Option<&V>) -> Option<Option<V>>,
+    ) -> std::io::Result<bool> {
         // A panic cannot leave the file half-written (a failed write is cut back below), so poison is ignored.
         let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.get(key);

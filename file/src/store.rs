@@ -181,12 +181,18 @@ fn open_blocking(dir: PathBuf, config: FileConfig) -> Result<FileEventStore, Eve
         }
     }
     // The state files are read before the segment's tail is cut, so that an open they refuse changes nothing.
-    let snapshots = StateFile::open(dir.join(SNAPSHOTS_FILE), config.max_line_len, config.durability, |key, value: &StoredSnapshot| {
-        value.to_snapshot(key).map(drop)
-    })?;
-    let checkpoints = StateFile::open(dir.join(CHECKPOINTS_FILE), config.max_line_len, config.durability, |key, _: &StoredCheckpoint| {
-        validate_handler_name(key).map_err(|e| e.to_string())
-    })?;
+    let snapshots = StateFile::open(
+        dir.join(SNAPSHOTS_FILE),
+        config.max_line_len,
+        config.durability,
+        |key, value: &StoredSnapshot| value.to_snapshot(key).map(drop),
+    )?;
+    let checkpoints = StateFile::open(
+        dir.join(CHECKPOINTS_FILE),
+        config.max_line_len,
+        config.durability,
+        |key, _: &StoredCheckpoint| validate_handler_name(key).map_err(|e| e.to_string()),
+    )?;
     let mut writer = match (segments.last(), newest) {
         (Some(last), Some(loaded)) if !last.compressed => reopen_segment(last, &loaded, &index)?,
         _ => {
@@ -225,7 +231,11 @@ fn reopen_segment(last: &Segment, loaded: &segment::Loaded, index: &Index) -> Re
             return Err(segment::unreadable(
                 &last.path,
                 None,
-                format!("starts at position {}, but the segments before it end at {}", last.first, index.last_position()),
+                format!(
+                    "starts at position {}, but the segments before it end at {}",
+                    last.first,
+                    index.last_position()
+                ),
             ));
         }
         tracing::warn!(segment = %last.path.display(), "the newest segment has no complete header (a crash as it was created): writing it again");
@@ -387,7 +397,9 @@ impl Inner {
 
     /// Flushes everything, waits for compressions and releases the directory lock.
     fn close(&self) -> Result<(), EventStoreError> {
-        let failed = |e: std::io::Error| EventStoreError::backend(format!("close the file event store at {}", self.dir.display()), e);
+        let failed = |e: std::io::Error| {
+            EventStoreError::backend(format!("close the file event store at {}", self.dir.display()), e)
+        };
         if let Some(writer) = lock(&self.writer).take() {
             writer.file.sync_data().map_err(failed)?;
             for compression in writer.compressions {
@@ -519,9 +531,12 @@ impl SnapshotStore for FileEventStore {
             let new = StoredSnapshot::from_snapshot(&snapshot);
             // Never back in time: an older snapshot arriving late (a slow background write) leaves the newer one.
             let decide = |stored: Option<&StoredSnapshot>| {
-                (!stored.is_some_and(|stored| stored.version() > snapshot.version)).then_some(Some(new))
+                stored.is_none_or(|stored| stored.version() <= snapshot.version).then_some(Some(new))
             };
-            inner.snapshots.update(snapshot.stream_id.as_str(), decide).map_err(|e| EventStoreError::backend(operation, e))?;
+            inner
+                .snapshots
+                .update(snapshot.stream_id.as_str(), decide)
+                .map_err(|e| EventStoreError::backend(operation, e))?;
             Ok(())
         })
         .await
@@ -540,7 +555,10 @@ impl SnapshotStore for FileEventStore {
         let key = stream_id.as_str().to_owned();
         let operation = format!("delete the snapshot of {stream_id}");
         self.blocking(operation.clone(), move |inner| {
-            inner.snapshots.update(&key, |stored| stored.map(|_| None)).map_err(|e| EventStoreError::backend(operation, e))
+            inner
+                .snapshots
+                .update(&key, |stored| stored.map(|_| None))
+                .map_err(|e| EventStoreError::backend(operation, e))
         })
         .await
     }
@@ -560,7 +578,7 @@ impl SubscriptionStore for FileEventStore {
         self.blocking(operation.clone(), move |inner| {
             // Fenced: only forward (see the trait).
             let decide = |stored: Option<&GlobalPosition>| {
-                (!stored.is_some_and(|&stored| stored >= position)).then_some(Some(position))
+                stored.is_none_or(|&stored| stored < position).then_some(Some(position))
             };
             inner.checkpoints.update(&handler, decide).map_err(|e| EventStoreError::backend(operation, e))?;
             Ok(())
@@ -573,7 +591,10 @@ impl SubscriptionStore for FileEventStore {
         let handler = handler.to_owned();
         let operation = format!("delete the checkpoint of {handler}");
         self.blocking(operation.clone(), move |inner| {
-            inner.checkpoints.update(&handler, |stored| stored.map(|_| None)).map_err(|e| EventStoreError::backend(operation, e))
+            inner
+                .checkpoints
+                .update(&handler, |stored| stored.map(|_| None))
+                .map_err(|e| EventStoreError::backend(operation, e))
         })
         .await
     }

@@ -45,7 +45,8 @@ fn crash_child_writer() {
             let count = if n % 4 == 3 { 400 } else { 1 + n % 40 };
             let events: Vec<NewEvent> = (0..count)
                 .map(|i| {
-                    let payload = vec![u8::try_from(i % 251).unwrap(); usize::try_from(100 + (n * 37 + i) % 1900).unwrap()];
+                    let payload =
+                        vec![u8::try_from(i % 251).unwrap(); usize::try_from(100 + (n * 37 + i) % 1900).unwrap()];
                     NewEvent::new("Written.v1", CodecId::Bincode, payload, Metadata::default())
                 })
                 .collect();
@@ -141,7 +142,11 @@ fn kill_9_in_the_middle_of_writes_loses_no_acknowledged_append() {
             // The log is consistent: dense positions, dense versions per stream.
             let all = store.read_all(GlobalPosition::START, &LogFilter::all(), usize::MAX).await.unwrap();
             for (number, event) in all.iter().enumerate() {
-                assert_eq!(event.position, GlobalPosition::new(number as u64 + 1), "round {round}: positions are dense");
+                assert_eq!(
+                    event.position,
+                    GlobalPosition::new(number as u64 + 1),
+                    "round {round}: positions are dense"
+                );
             }
             for n in 0..5 {
                 let stream = StreamId::new(format!("crash-{n}")).unwrap();
@@ -162,7 +167,9 @@ fn newest_segment_len(dir: &Path) -> u64 {
     let newest = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("events-") && p.extension().unwrap() == "jsonl")
+        .filter(|p| {
+            p.file_name().unwrap().to_str().unwrap().starts_with("events-") && p.extension().unwrap() == "jsonl"
+        })
         .max()
         .unwrap();
     std::fs::metadata(newest).unwrap().len()

@@ -38,7 +38,9 @@ fn plain_segments(dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("events-") && p.extension().unwrap() == "jsonl")
+        .filter(|p| {
+            p.file_name().unwrap().to_str().unwrap().starts_with("events-") && p.extension().unwrap() == "jsonl"
+        })
         .collect();
     found.sort();
     found
@@ -146,16 +148,22 @@ fn three_commits(runtime: &tokio::runtime::Runtime) -> (tempfile::TempDir, PathB
 /// Replaces line `number` (1-based) of `path` with `replacement(old line)`.
 fn edit_line(path: &Path, number: usize, replacement: impl Fn(&str) -> String) {
     let text = fs::read_to_string(path).unwrap();
-    let lines: Vec<String> =
-        text.lines().enumerate().map(|(i, line)| if i + 1 == number { replacement(line) } else { line.to_owned() }).collect();
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| if i + 1 == number { replacement(line) } else { line.to_owned() })
+        .collect();
     fs::write(path, lines.join("\n") + "\n").unwrap();
 }
+
+/// A change to one line of a segment.
+type Edit = Box<dyn Fn(&str) -> String>;
 
 #[test]
 fn damage_before_a_later_commit_is_refused_naming_the_line_and_changes_nothing() {
     let runtime = runtime();
     // Line 1 is the header; lines 2-3 the first commit, 4 the second, 5-7 the third.
-    let cases: Vec<(usize, Box<dyn Fn(&str) -> String>, &str)> = vec![
+    let cases: Vec<(usize, Edit, &str)> = vec![
         (3, Box::new(|_| "{\"position\":".to_owned()), "is not an event line"),
         (2, Box::new(|l| l.replace("\"version\":1", "\"version\":\"one\"")), "is not an event line"),
         (4, Box::new(|l| l.replace("\"version\":1", "\"version\":2")), "where version 1 comes next"),
@@ -230,7 +238,11 @@ fn closed_segments_are_compressed_read_back_and_must_be_whole() {
         fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     let compressed: Vec<&String> = names.iter().filter(|n| n.ends_with(".jsonl.gz")).collect();
     assert!(compressed.len() >= 5, "closed segments are compressed: {names:?}");
-    assert_eq!(names.iter().filter(|n| n.starts_with("events-") && n.ends_with(".jsonl")).count(), 1, "one open segment: {names:?}");
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("events-") && n.ends_with(".jsonl")).count(),
+        1,
+        "one open segment: {names:?}"
+    );
     runtime.block_on(async {
         let store = FileEventStore::open_with(dir.path(), small.clone()).await.unwrap();
         let events = store.load_stream(&stream("a-1"), StreamRange::all()).await.unwrap();
@@ -266,9 +278,13 @@ fn an_interrupted_compression_is_tidied_and_finished_on_open() {
     // As if the process died after the rename and before deleting the plain copy, while a second
     // compression had written only part of its temporary file.
     let mut plain = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(fs::File::open(&first_gz).unwrap()), &mut plain).unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(fs::File::open(&first_gz).unwrap()), &mut plain)
+        .unwrap();
     fs::write(&first_plain, &plain).unwrap();
-    fs::File::create(dir.path().join("events-00000000000000000003.jsonl.gz.tmp")).unwrap().write_all(b"\x1f\x8b").unwrap();
+    fs::File::create(dir.path().join("events-00000000000000000003.jsonl.gz.tmp"))
+        .unwrap()
+        .write_all(b"\x1f\x8b")
+        .unwrap();
     runtime.block_on(async {
         let store = FileEventStore::open_with(dir.path(), small).await.unwrap();
         assert_eq!(all_events(&store).await.len(), 20);
@@ -315,7 +331,10 @@ fn a_second_store_on_the_directory_is_refused_until_the_first_closes() {
         }
         first.close().await.unwrap();
         let after_close = first.append(&stream("a-1"), ExpectedVersion::Any, vec![event(1)]).await;
-        assert!(after_close.is_err_and(|e| e.to_string().contains("could not append")), "a closed store refuses appends");
+        assert!(
+            after_close.is_err_and(|e| e.to_string().contains("could not append")),
+            "a closed store refuses appends"
+        );
         assert!(first.health_check().await.is_err(), "a closed store is not healthy");
         let third = FileEventStore::open_with(dir.path(), config()).await.unwrap();
         assert_eq!(third.health_check().await.unwrap().backend, "file");
@@ -341,7 +360,12 @@ fn snapshots_and_checkpoints_survive_a_reopen_and_a_torn_last_record() {
         store.close().await.unwrap();
     });
     for file in ["snapshots.jsonl", "checkpoints.jsonl"] {
-        fs::OpenOptions::new().append(true).open(dir.path().join(file)).unwrap().write_all(b"{\"key\":\"x\",\"val").unwrap();
+        fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(file))
+            .unwrap()
+            .write_all(b"{\"key\":\"x\",\"val")
+            .unwrap();
     }
     runtime.block_on(async {
         let store = FileEventStore::open_with(dir.path(), config()).await.unwrap();
