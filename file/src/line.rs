@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use composable_rust_core::{
     CodecId, EventId, GlobalPosition, Metadata, NewEvent, RecordedEvent, StreamId, Tag, Version,
 };
@@ -86,16 +86,23 @@ struct EventLine<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
     payload_base64: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "is_empty_metadata")]
-    metadata: Metadata,
+    metadata: Cow<'a, Metadata>,
     #[serde(default, skip_serializing_if = "<[Tag]>::is_empty")]
     tags: Cow<'a, [Tag]>,
-    recorded_at: DateTime<Utc>,
+    /// RFC 3339, kept as text here so that a commit formats its one timestamp once for all its lines.
+    #[serde(borrow)]
+    recorded_at: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     commit: Option<u64>,
 }
 
-fn is_empty_metadata(metadata: &Metadata) -> bool {
-    *metadata == Metadata::default()
+fn is_empty_metadata(metadata: &Cow<'_, Metadata>) -> bool {
+    **metadata == Metadata::default()
+}
+
+/// A time as event lines hold it: RFC 3339 in UTC, with as many fractional digits as it has.
+pub(crate) fn format_time(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// The payload as JSON text when the codec is JSON and the text is one JSON value that prints back to the
@@ -108,11 +115,13 @@ fn payload_as_json(codec: CodecId, payload: &[u8]) -> Option<&RawValue> {
     (raw.get().as_bytes() == payload).then_some(raw)
 }
 
-/// Appends the line of `event` (newline included) to `out`; `commit` is the number of events of the
-/// commit when `event` is its last. Fails only when the line would be longer than `max_line_len`.
+/// Appends the line of `event` (newline included) to `out`; `recorded_at` is its time as [`format_time`]
+/// wrote it, and `commit` the number of events of the commit when `event` is its last. Fails only when the
+/// line would be longer than `max_line_len`.
 pub(crate) fn encode_event(
     out: &mut Vec<u8>,
     event: &RecordedEvent,
+    recorded_at: &str,
     commit: Option<u64>,
     max_line_len: usize,
 ) -> Result<(), String> {
@@ -126,9 +135,9 @@ pub(crate) fn encode_event(
         codec: event.codec,
         payload,
         payload_base64: payload.is_none().then(|| Cow::Owned(BASE64.encode(&event.payload))),
-        metadata: event.metadata.clone(),
+        metadata: Cow::Borrowed(&event.metadata),
         tags: Cow::Borrowed(&event.tags),
-        recorded_at: event.recorded_at,
+        recorded_at: Cow::Borrowed(recorded_at),
         commit,
     };
     let start = out.len();
@@ -177,7 +186,7 @@ pub(crate) fn decode_event(line: &[u8], index: &mut Index) -> Result<DecodedEven
         event_type: line.event_type.into_owned(),
         codec: line.codec,
         payload: Vec::new(),
-        metadata: line.metadata,
+        metadata: line.metadata.into_owned(),
         tags: line.tags.into_owned(),
     };
     as_appended.validate().map_err(|e| format!("holds an event no append accepts: {e}"))?;
@@ -187,6 +196,9 @@ pub(crate) fn decode_event(line: &[u8], index: &mut Index) -> Result<DecodedEven
     if line.commit == Some(0) {
         return Err("closes a commit of 0 events: a commit holds at least one".to_owned());
     }
+    let recorded_at = DateTime::parse_from_rfc3339(&line.recorded_at)
+        .map_err(|e| format!("has a recorded_at that is not an RFC 3339 time: {e}"))?
+        .with_timezone(&Utc);
     let event = RecordedEvent {
         id: as_appended.id,
         stream_id,
@@ -196,7 +208,7 @@ pub(crate) fn decode_event(line: &[u8], index: &mut Index) -> Result<DecodedEven
         codec: as_appended.codec,
         payload: payload.into(),
         metadata: as_appended.metadata,
-        recorded_at: line.recorded_at,
+        recorded_at,
         tags: as_appended.tags,
     };
     Ok(DecodedEvent { event, commit: line.commit })
@@ -223,7 +235,9 @@ mod tests {
 
     fn round_trip(event: &NewEvent) -> RecordedEvent {
         let mut out = Vec::new();
-        encode_event(&mut out, &recorded(event), Some(1), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+        let event = recorded(event);
+        encode_event(&mut out, &event, &format_time(event.recorded_at), Some(1), 1 << 20)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1, "one line: {}", String::from_utf8_lossy(&out));
         let decoded = decode_event(&out[..out.len() - 1], &mut Index::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(decoded.commit, Some(1));
@@ -244,7 +258,7 @@ mod tests {
     fn a_line_over_the_limit_is_refused_and_leaves_the_buffer_as_it_was() {
         let event = NewEvent::new("Noted.v1", CodecId::Bincode, vec![7; 1000], Metadata::default());
         let mut out = b"earlier\n".to_vec();
-        let refused = encode_event(&mut out, &recorded(&event), None, 100);
+        let refused = encode_event(&mut out, &recorded(&event), "2026-01-01T00:00:00Z", None, 100);
         assert!(refused.is_err_and(|e| e.contains("limit of 100 bytes")));
         assert_eq!(out, b"earlier\n");
     }
@@ -262,6 +276,7 @@ mod tests {
             (good.replace("\"payload_base64\":\"AQ==\"", "\"payload\":{}"), "codec bincode"),
             (good.replace("\"payload_base64\":\"AQ==\",", ""), "has no payload"),
             (good.replace("\"codec\"", "\"surprise\":1,\"codec\""), "unknown field"),
+            (good.replace("2026-01-01T00:00:00Z", "yesterday"), "RFC 3339"),
         ];
         for (line, reason) in cases {
             let refused = decode_event(line.as_bytes(), &mut Index::default());

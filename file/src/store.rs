@@ -22,7 +22,7 @@ use futures::stream::BoxStream;
 
 use crate::config::{Durability, FileConfig};
 use crate::index::Index;
-use crate::line::{Header, encode_event};
+use crate::line::{Header, encode_event, format_time};
 use crate::lock::DirLock;
 use crate::segment::{self, Segment};
 use crate::state::{StateFile, StoredCheckpoint, StoredSnapshot};
@@ -371,9 +371,10 @@ impl Inner {
 
         writer.buf.clear();
         let count = events.len() as u64;
+        let time = format_time(recorded_at);
         for (number, event) in events.iter().enumerate() {
             let last = number + 1 == events.len();
-            encode_event(&mut writer.buf, event, last.then_some(count), self.config.max_line_len)
+            encode_event(&mut writer.buf, event, &time, last.then_some(count), self.config.max_line_len)
                 .map_err(InvalidInput::Other)?;
         }
         writer.write_commit(self.config.durability)?;
