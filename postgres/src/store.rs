@@ -192,7 +192,15 @@ impl PostgresEventStore {
     /// One attempt at the single-statement append.
     async fn try_append(&self, stream_id: &StreamId, expected: ExpectedVersion, batch: &Batch<'_>) -> Attempt {
         let (mode, version) = expectation(expected);
-        let result = sqlx::query(sql::APPEND)
+        // Versions known in advance skip the version lookup (see `sql::APPEND_AT`).
+        // (A version near i64::MAX, which no stream reaches, goes the general way: `v + n` would overflow.)
+        let at = match expected {
+            ExpectedVersion::NoStream => true,
+            ExpectedVersion::Exact(v) => v.get() < (i64::MAX as u64) - sql::MAX_BATCH as u64,
+            ExpectedVersion::Any | ExpectedVersion::StreamExists => false,
+        };
+        let statement = if at { sql::APPEND_AT } else { sql::APPEND };
+        let query = sqlx::query(statement)
             .bind(stream_id.as_str())
             .bind(&batch.ids)
             .bind(&batch.event_types)
@@ -201,12 +209,9 @@ impl PostgresEventStore {
             .bind(&batch.correlation_ids)
             .bind(&batch.causation_ids)
             .bind(&batch.actors)
-            .bind(&batch.extras)
-            .bind(mode)
-            .bind(version)
-            .fetch_one(&self.pool)
-            .await;
-        let row = match result {
+            .bind(&batch.extras);
+        let query = if at { query.bind(version) } else { query.bind(mode).bind(version) };
+        let row = match query.fetch_one(&self.pool).await {
             Ok(row) => row,
             Err(e) if is_unique_violation(&e) => return Attempt::Duplicate,
             Err(e) => return Attempt::Failed(e),
@@ -214,7 +219,9 @@ impl PostgresEventStore {
         let decoded: Result<(i64, i64, Option<i64>), sqlx::Error> =
             (|| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))();
         match decoded {
-            Ok((current, 0, _)) => Attempt::Refused { actual: Version::new(from_db(current)) },
+            // APPEND_AT does not read the version it was refused at.
+            Ok((_, 0, _)) if at => Attempt::Refused { actual: None },
+            Ok((current, 0, _)) => Attempt::Refused { actual: Some(Version::new(from_db(current))) },
             Ok((current, _, Some(first))) => Attempt::Appended { current: from_db(current), first: from_db(first) },
             Ok((_, _, None)) => Attempt::Failed(sqlx::Error::Protocol("append returned rows but no position".into())),
             Err(e) => Attempt::Failed(e),
@@ -359,6 +366,8 @@ impl PostgresEventStore {
             .bind(&batch.modes)
             .bind(&batch.expected)
             .bind(&batch.event_streams)
+            .bind(&batch.offsets)
+            .bind(&batch.ordinals)
             .bind(&batch.events.ids)
             .bind(&batch.events.event_types)
             .bind(&batch.events.codecs)
@@ -469,15 +478,20 @@ struct LockedBatch<'a> {
     stream_ids: Vec<&'a str>,
     modes: Vec<&'static str>,
     expected: Vec<i64>,
+    /// The events sorted by stream id (byte order, see `events_append`), as columns.
+    events: Batch<'a>,
     /// The 1-based stream of each event.
     event_streams: Vec<i32>,
-    events: Batch<'a>,
+    /// Each event's 1-based place in its stream.
+    offsets: Vec<i32>,
+    /// Each event's 1-based place in the append: its position is `(xid << 20) + ordinal`.
+    ordinals: Vec<i32>,
     /// Each event's tags joined with [`sql::SEPARATOR`]; `None` for none.
     tags: Vec<Option<String>>,
-    /// The tags to lock shared: every tag of the events, once.
+    /// The tags to lock shared: every tag of the events that is not locked exclusive, once.
     shared: Vec<&'a str>,
     /// The tags to lock exclusive: one of each condition item (any one meets every matching event, which
-    /// carries them all).
+    /// carries them all), once.
     exclusive: Vec<&'a str>,
     condition: TaggedItems,
     after: i64,
@@ -485,31 +499,45 @@ struct LockedBatch<'a> {
 
 impl<'a> LockedBatch<'a> {
     fn new(append: &'a AtomicAppend) -> Self {
-        let events: Vec<&NewEvent> = append.events().collect();
         let (modes, expected) = append.streams.iter().map(|s| expectation(s.expected)).unzip();
-        let mut shared: Vec<&str> = events.iter().flat_map(|e| &e.tags).map(Tag::as_str).collect();
-        shared.sort_unstable();
-        shared.dedup();
-        let exclusive = append
+        let mut exclusive: Vec<&str> = append
             .condition
             .iter()
             .flat_map(|c| &c.fail_if_events_match.items)
             .filter_map(|item| item.tags.iter().map(Tag::as_str).min())
             .collect();
+        exclusive.sort_unstable();
+        exclusive.dedup();
+        let mut shared: Vec<&str> = append
+            .events()
+            .flat_map(|e| &e.tags)
+            .map(Tag::as_str)
+            .filter(|tag| exclusive.binary_search(tag).is_err())
+            .collect();
+        shared.sort_unstable();
+        shared.dedup();
+        // (1-based stream, stream id, place in the stream, place in the append, event), numbered in the append's order, then sorted by stream
+        // id: events_append inserts rows in this order.
+        let mut ordinal = 0;
+        let mut placed: Vec<(i32, &str, i32, i32, &NewEvent)> = Vec::new();
+        for (number, stream) in (1..).zip(&append.streams) {
+            for (offset, event) in (1..).zip(&stream.events) {
+                ordinal += 1;
+                placed.push((number, stream.stream_id.as_str(), offset, ordinal, event));
+            }
+        }
+        placed.sort_by(|a, b| a.1.cmp(b.1));
         Self {
             stream_ids: append.streams.iter().map(|s| s.stream_id.as_str()).collect(),
             modes,
             expected,
-            event_streams: append
-                .streams
-                .iter()
-                .zip(1_i32..)
-                .flat_map(|(stream, n)| std::iter::repeat_n(n, stream.events.len()))
-                .collect(),
-            tags: events.iter().map(|e| (!e.tags.is_empty()).then(|| joined(&e.tags))).collect(),
+            event_streams: placed.iter().map(|p| p.0).collect(),
+            offsets: placed.iter().map(|p| p.2).collect(),
+            ordinals: placed.iter().map(|p| p.3).collect(),
+            tags: placed.iter().map(|p| (!p.4.tags.is_empty()).then(|| joined(&p.4.tags))).collect(),
+            events: Batch::of(placed.iter().map(|p| p.4).collect()),
             shared,
             exclusive,
-            events: Batch::of(events),
             condition: append.condition.as_ref().map_or_else(TaggedItems::default, |c| {
                 let mut items = TaggedItems::default();
                 for item in &c.fail_if_events_match.items {
@@ -619,9 +647,9 @@ enum Attempt {
         current: u64,
         first: u64,
     },
-    /// The expectation did not hold at `actual`; nothing was written.
+    /// The expectation did not hold at `actual` (`None`: not read); nothing was written.
     Refused {
-        actual: Version,
+        actual: Option<Version>,
     },
     /// A unique index refused a row, so nothing was written: another writer took one of the versions
     /// (`events_pkey`), or an id of the batch is already stored (`events_event_id_idx`).
@@ -850,6 +878,10 @@ impl EventLog for PostgresEventStore {
                     if let Some(original) = self.stored_retry(stream_id, &events, &batch).await? {
                         return Ok(original);
                     }
+                    let actual = match actual {
+                        Some(actual) => actual,
+                        None => self.stream_version(stream_id).await?,
+                    };
                     return Err(EventStoreError::ConcurrencyConflict {
                         stream_id: stream_id.clone(),
                         expected,
