@@ -96,6 +96,7 @@ struct EventLine<'a> {
     commit: Option<u64>,
 }
 
+#[allow(clippy::ptr_arg, reason = "serde's skip_serializing_if passes the field itself by reference")]
 fn is_empty_metadata(metadata: &Cow<'_, Metadata>) -> bool {
     **metadata == Metadata::default()
 }
