@@ -127,7 +127,7 @@
 //!   ([`EventStoreRequest`]); filters, ranges and the other types of its methods in [`event_store`].
 //! - Consistency across streams: tags, reads by query and conditional appends in [`query`].
 //! - Subscriptions and projections: [`subscription`].
-//! - Backends: [`sqlite`] (default feature), [`postgres`] (feature `postgres`), [`file`] (feature `file`) and
+//! - Backends: [`sqlite`] (default feature), [`postgres`] (feature `postgres`), [`file`](mod@file) (feature `file`) and
 //!   [`memory`] (always compiled), or pick one from a configuration file with [`config::open`]. Writing a backend: [`backend`].
 //! - Test tools: [`testing`] (feature `testing`): `TestStore`, `TestClock`, the conformance suite.
 //! - Errors in `main`: [`Report`] prints an error and each of its causes on its own line.
