@@ -221,19 +221,26 @@ fn a_header_of_another_format_or_a_gap_between_segments_is_refused() {
     assert_unreadable(opened, "events-", Some(1), "not a segment of this store");
 }
 
-#[test]
-fn closed_segments_are_compressed_read_back_and_must_be_whole() {
-    let runtime = runtime();
+/// A store of `commits` two-event commits to `a-1` in 512-byte segments, closed (so every closed segment
+/// is compressed), and the settings it was written with.
+fn small_segments(runtime: &tokio::runtime::Runtime, commits: u64) -> (tempfile::TempDir, FileConfig) {
     let dir = tempfile::tempdir().unwrap();
     let mut small = config();
     small.segment_size = 512;
     runtime.block_on(async {
         let store = FileEventStore::open_with(dir.path(), small.clone()).await.unwrap();
-        for n in 0..40 {
+        for n in 0..commits {
             store.append(&stream("a-1"), ExpectedVersion::Any, vec![event(n), event(n + 100)]).await.unwrap();
         }
         store.close().await.unwrap(); // waits for the compressions
     });
+    (dir, small)
+}
+
+#[test]
+fn closed_segments_are_compressed_read_back_and_must_be_whole() {
+    let runtime = runtime();
+    let (dir, small) = small_segments(&runtime, 40);
     let names: Vec<String> =
         fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     let compressed: Vec<&String> = names.iter().filter(|n| n.ends_with(".jsonl.gz")).collect();
@@ -263,16 +270,7 @@ fn closed_segments_are_compressed_read_back_and_must_be_whole() {
 #[test]
 fn an_interrupted_compression_is_tidied_and_finished_on_open() {
     let runtime = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let mut small = config();
-    small.segment_size = 512;
-    runtime.block_on(async {
-        let store = FileEventStore::open_with(dir.path(), small.clone()).await.unwrap();
-        for n in 0..10 {
-            store.append(&stream("a-1"), ExpectedVersion::Any, vec![event(n), event(n + 100)]).await.unwrap();
-        }
-        store.close().await.unwrap();
-    });
+    let (dir, small) = small_segments(&runtime, 10);
     let first_gz = dir.path().join("events-00000000000000000001.jsonl.gz");
     let first_plain = dir.path().join("events-00000000000000000001.jsonl");
     // As if the process died after the rename and before deleting the plain copy, while a second
