@@ -9,6 +9,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 
+use chrono::{DateTime, Utc};
+
 use composable_rust_core::{
     EventId, EventQuery, EventType, GlobalPosition, RecordedEvent, StreamId, StreamInfo, Tag, Version,
 };
@@ -33,6 +35,18 @@ impl Index {
     /// The number of events, which is also the position of the last one.
     pub(crate) fn len(&self) -> usize {
         self.events.len()
+    }
+
+    /// The number of streams.
+    pub(crate) fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// The earliest and the latest `recorded_at` (imports keep old times, so these need not be the first
+    /// and last events').
+    pub(crate) fn time_range(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let times = self.events.iter().map(|e| e.recorded_at);
+        (times.clone().min(), times.max())
     }
 
     /// The position of the last event ([`GlobalPosition::START`] when there is none).

@@ -155,6 +155,19 @@ impl<V: Serialize + DeserializeOwned + Clone> StateFile<V> {
         self.entries.read().unwrap_or_else(PoisonError::into_inner).get(key).cloned()
     }
 
+    /// Every key and its value, in key order.
+    pub(crate) fn all(&self) -> Vec<(String, V)> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        let mut all: Vec<(String, V)> = entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// The number of keys.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
     /// Changes the value of `key` as `decide` says, given the current one: `None` leaves it, `Some(Some(v))`
     /// sets it, `Some(None)` deletes it. The line is written (and flushed, by the durability) before the map
     /// changes; returns whether anything was written.

@@ -1,6 +1,7 @@
 //! [`FileEventStore`]: opening a directory (lock, recovery, index), the commit path, and the four job
 //! traits of the event store contract.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,13 +10,14 @@ use std::thread::JoinHandle;
 
 use chrono::{SubsecRound, Utc};
 use composable_rust_core::backend::{
-    EventLog, HandlerLease, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry_atomic,
-    validate_append, validate_atomic_append, validate_handler_name,
+    EventLog, HandlerLease, ImportStep, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore,
+    idempotent_retry_atomic, plan_import, validate_append, validate_atomic_append, validate_handler_name,
+    validate_import,
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion, GlobalPosition,
-    HealthReport, InvalidInput, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StreamId, StreamInfo,
-    StreamRange, Version, async_trait,
+    HealthReport, InvalidInput, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StoreStats, StreamId,
+    StreamInfo, StreamRange, Version, async_trait,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -323,12 +325,7 @@ impl Inner {
     /// are the events added to the index, so a reader never sees an event that is not on disk.
     fn commit(&self, atomic: AtomicAppend) -> Result<Vec<AppendResult>, EventStoreError> {
         let mut guard = lock(&self.writer);
-        let Some(writer) = guard.as_mut() else {
-            return Err(EventStoreError::backend(
-                format!("append to the file event store at {}", self.dir.display()),
-                "the store was closed: open it again",
-            ));
-        };
+        let writer = self.open_writer(&mut guard, "append to")?;
         // Only the writer (whose lock is held) changes the index, so what is checked here still holds when
         // the events are added below.
         let index = read(&self.index);
@@ -368,13 +365,69 @@ impl Inner {
             results.push(AppendResult { stream_version: version, positions });
         }
         drop(index);
+        self.publish(writer, events)?;
+        Ok(results)
+    }
 
+    /// Checks and writes an import: [`plan_import`] says which events are stored already (skipped) and
+    /// which are the next of their streams; those are written as one commit, with their versions, ids, tags
+    /// and times, at the next positions.
+    fn import(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError> {
+        let mut guard = lock(&self.writer);
+        let writer = self.open_writer(&mut guard, "import into")?;
+        let index = read(&self.index);
+        let stored: Vec<RecordedEvent> = events.iter().filter_map(|e| index.event(e.id).cloned()).collect();
+        let versions: HashMap<StreamId, Version> =
+            events.iter().map(|e| (e.stream_id.clone(), index.version_of(&e.stream_id))).collect();
+        let steps = plan_import(&events, &stored, &versions)?;
+        let mut next = index.next_position();
+        drop(index);
+        let mut positions = Vec::with_capacity(events.len());
+        let mut writes = Vec::with_capacity(events.len());
+        for (event, step) in events.into_iter().zip(steps) {
+            match step {
+                ImportStep::Stored(position) => positions.push(position),
+                ImportStep::Write => {
+                    positions.push(next);
+                    writes.push(RecordedEvent {
+                        position: next,
+                        recorded_at: event.recorded_at.trunc_subsecs(6),
+                        ..event
+                    });
+                    next = GlobalPosition::new(next.get() + 1);
+                }
+            }
+        }
+        if !writes.is_empty() {
+            self.publish(writer, writes)?;
+        }
+        Ok(positions)
+    }
+
+    /// The open writer, or the error for a closed store.
+    fn open_writer<'a>(&self, guard: &'a mut Option<Writer>, action: &str) -> Result<&'a mut Writer, EventStoreError> {
+        guard.as_mut().ok_or_else(|| {
+            EventStoreError::backend(
+                format!("{action} the file event store at {}", self.dir.display()),
+                "the store was closed: open it again",
+            )
+        })
+    }
+
+    /// Writes checked events (positions following the index's) as one commit, then adds them to the index
+    /// and signals the commit; rotates the segment when it is full. The writer's lock is held.
+    fn publish(&self, writer: &mut Writer, events: Vec<RecordedEvent>) -> Result<(), EventStoreError> {
         writer.buf.clear();
         let count = events.len() as u64;
-        let time = format_time(recorded_at);
+        // An append's events share one time; an import's usually differ. Format each distinct time once.
+        let mut time: Option<(chrono::DateTime<Utc>, String)> = None;
         for (number, event) in events.iter().enumerate() {
+            if time.as_ref().is_none_or(|(at, _)| *at != event.recorded_at) {
+                time = Some((event.recorded_at, format_time(event.recorded_at)));
+            }
+            let text = time.as_ref().map_or("", |(_, text)| text.as_str());
             let last = number + 1 == events.len();
-            encode_event(&mut writer.buf, event, &time, last.then_some(count), self.config.max_line_len)
+            encode_event(&mut writer.buf, event, text, last.then_some(count), self.config.max_line_len)
                 .map_err(InvalidInput::Other)?;
         }
         writer.write_commit(self.config.durability)?;
@@ -393,7 +446,7 @@ impl Inner {
                 tracing::warn!(segment = %writer.path.display(), %error, "could not start a new segment");
             }
         }
-        Ok(results)
+        Ok(())
     }
 
     /// Flushes everything, waits for compressions and releases the directory lock.
@@ -454,6 +507,11 @@ impl EventLog for FileEventStore {
     async fn append_atomic(&self, append: AtomicAppend) -> Result<Vec<AppendResult>, EventStoreError> {
         validate_atomic_append(&append)?;
         self.blocking("append atomically", move |inner| inner.commit(append)).await
+    }
+
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError> {
+        validate_import(&events)?;
+        self.blocking("import events", move |inner| inner.import(events)).await
     }
 
     async fn read_query(
@@ -600,6 +658,10 @@ impl SubscriptionStore for FileEventStore {
         .await
     }
 
+    async fn list_checkpoints(&self) -> Result<Vec<(String, GlobalPosition)>, EventStoreError> {
+        Ok(self.inner.checkpoints.all())
+    }
+
     /// A name in this store's [`LocalLeases`]; `ttl` is ignored (the lease ends when dropped). The directory
     /// lock already keeps every other process out.
     async fn try_acquire_lease(
@@ -638,6 +700,34 @@ impl StoreLifecycle for FileEventStore {
         })
         .await?;
         Ok(HealthReport { backend: "file", round_trip: started.elapsed() })
+    }
+
+    /// Counts from the index and the state files; bytes on disk are the sizes of the directory's files
+    /// (closed segments compressed).
+    async fn stats(&self) -> Result<StoreStats, EventStoreError> {
+        let mut stats = StoreStats::empty("file");
+        {
+            let index = read(&self.inner.index);
+            stats.events = index.len() as u64;
+            stats.streams = index.stream_count() as u64;
+            (stats.oldest, stats.newest) = index.time_range();
+        }
+        stats.snapshots = self.inner.snapshots.len() as u64;
+        stats.checkpoints = self.inner.checkpoints.len() as u64;
+        let operation = format!("measure the file event store at {}", self.inner.dir.display());
+        let bytes = self
+            .blocking(operation.clone(), move |inner| {
+                let mut bytes = 0;
+                for entry in fs::read_dir(&inner.dir).map_err(|e| EventStoreError::backend(operation.clone(), e))? {
+                    let metadata =
+                        entry.and_then(|e| e.metadata()).map_err(|e| EventStoreError::backend(operation.clone(), e))?;
+                    bytes += if metadata.is_file() { metadata.len() } else { 0 };
+                }
+                Ok(bytes)
+            })
+            .await?;
+        stats.bytes_on_disk = Some(bytes);
+        Ok(stats)
     }
 
     /// Flushes the open segment and the snapshot and checkpoint files to disk, waits for segment

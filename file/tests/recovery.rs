@@ -421,3 +421,49 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn imported_events_keep_their_times_across_a_reopen_and_stats_count_them() {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let old = chrono::DateTime::parse_from_rfc3339("2020-02-03T04:05:06.123456Z").unwrap().with_timezone(&chrono::Utc);
+    let imported: Vec<composable_rust_core::RecordedEvent> = (1..=3)
+        .map(|version| {
+            let event = event(version);
+            composable_rust_core::RecordedEvent {
+                id: event.id,
+                stream_id: stream("old-1"),
+                version: Version::new(version),
+                position: GlobalPosition::new(1000 + version), // ignored: the store assigns its own
+                event_type: event.event_type.as_str().into(),
+                codec: event.codec,
+                payload: event.payload.into(),
+                metadata: event.metadata,
+                recorded_at: old + chrono::Duration::seconds(i64::try_from(version).unwrap()),
+                tags: vec![composable_rust_core::Tag::of("batch", 7)],
+            }
+        })
+        .collect();
+    runtime.block_on(async {
+        let store = FileEventStore::open_with(dir.path(), config()).await.unwrap();
+        store.append(&stream("new-1"), ExpectedVersion::NoStream, vec![event(0)]).await.unwrap();
+        let positions = store.import(imported.clone()).await.unwrap();
+        assert_eq!(positions, (2..=4).map(GlobalPosition::new).collect::<Vec<_>>());
+        // A re-run writes nothing and returns the same positions.
+        assert_eq!(store.import(imported.clone()).await.unwrap(), positions);
+        store.save_checkpoint("h", GlobalPosition::new(2)).await.unwrap();
+        store.close().await.unwrap();
+    });
+    runtime.block_on(async {
+        let store = FileEventStore::open_with(dir.path(), config()).await.unwrap();
+        let events = store.load_stream(&stream("old-1"), StreamRange::all()).await.unwrap();
+        let times: Vec<_> = events.iter().map(|e| e.recorded_at).collect();
+        assert_eq!(times, imported.iter().map(|e| e.recorded_at).collect::<Vec<_>>());
+        assert_eq!(events[2].tags, imported[2].tags);
+        let stats = store.stats().await.unwrap();
+        assert_eq!((stats.backend, stats.events, stats.streams, stats.checkpoints), ("file", 4, 2, 1));
+        assert_eq!(stats.oldest, Some(imported[0].recorded_at));
+        assert!(stats.bytes_on_disk.is_some_and(|bytes| bytes > 0));
+        assert_eq!(store.list_checkpoints().await.unwrap(), vec![("h".to_owned(), GlobalPosition::new(2))]);
+    });
+}

@@ -47,6 +47,9 @@ LANGUAGE plpgsql VOLATILE
 -- probes, an insert); planning them anew per call, the default for the first calls, costs more than running
 -- them. The tag lookup keeps its index under a generic plan: tested in postgres/tests/dcb.rs.
 SET plan_cache_mode = force_generic_plan
+-- A JIT compilation costs tens of milliseconds; these statements run in tens of microseconds. 0003's single
+-- statement was estimated dear enough on a 1.5M-event table to be compiled at every call (42 appends/s).
+SET jit = off
 AS $$
 DECLARE
     n_shared int := coalesce(cardinality(p_shared), 0);
@@ -121,5 +124,58 @@ BEGIN
          AS e(stream, stream_offset, ordinal, event_id, event_type, codec, payload, correlation_id,
               causation_id, actor, extra, tags);
     first_position := (pg_current_xact_id()::text::bigint << 20) + 1;
+END;
+$$;
+
+-- The common conditional append, with scalar parameters: one stream, one event, at most one tag to lock
+-- (`p_lock`, exclusive when `p_lock_exclusive`) and at most one condition item (`p_condition_tags`, NULL for
+-- no condition; `p_condition_types`, empty for any type). The same steps and the same result columns as
+-- events_append, without its arrays, loops and unnest: claiming a name, the most frequent conditional
+-- append, costs about a third less on the server (docs/performance.md).
+CREATE FUNCTION events_append_one(
+    p_stream text, p_mode text, p_expected bigint,
+    p_id uuid, p_type text, p_codec text, p_payload bytea, p_correlation_id uuid, p_causation_id uuid,
+    p_actor text, p_extra text, p_tags text[],
+    p_lock text, p_lock_exclusive boolean, p_condition_tags text[], p_condition_types text[], p_after bigint,
+    OUT condition_position bigint, OUT refused_stream int, OUT versions bigint[], OUT first_position bigint)
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
+DECLARE
+    version bigint;
+BEGIN
+    IF p_lock IS NOT NULL THEN
+        IF p_lock_exclusive THEN
+            PERFORM pg_advisory_xact_lock(1952540531, hashtext(p_lock));
+        ELSE
+            PERFORM pg_advisory_xact_lock_shared(1952540531, hashtext(p_lock));
+        END IF;
+    END IF;
+
+    IF p_condition_tags IS NOT NULL THEN
+        SELECT min(m.global_position) INTO condition_position
+        FROM (SELECT e.global_position FROM events e
+              WHERE e.tags @> p_condition_tags
+                AND (cardinality(p_condition_types) = 0 OR e.event_type = ANY (p_condition_types))
+                AND e.global_position > p_after
+              OFFSET 0) AS m;
+        IF condition_position IS NOT NULL THEN
+            RETURN;
+        END IF;
+    END IF;
+
+    SELECT COALESCE(max(e.version), 0) INTO version FROM events e WHERE e.stream_id = p_stream;
+    versions := ARRAY[version];
+    IF (CASE p_mode WHEN 'any' THEN false WHEN 'exists' THEN version = 0 ELSE version <> p_expected END) THEN
+        refused_stream := 1;
+        RETURN;
+    END IF;
+
+    INSERT INTO events (stream_id, version, global_position, event_id, event_type, codec, payload,
+                        correlation_id, causation_id, actor, extra, tags)
+    VALUES (p_stream, version + 1, (pg_current_xact_id()::text::bigint << 20) + 1, p_id, p_type, p_codec,
+            p_payload, p_correlation_id, p_causation_id, p_actor, p_extra, p_tags)
+    RETURNING global_position INTO first_position;
 END;
 $$;

@@ -65,6 +65,7 @@
 //! | `test_before_acquire` | `false` | ping each connection before use (costs ~30% of a single append) |
 //! | `read_all_wait` | 2 s | how long `read_all` waits for in-flight transactions of this database that hold back newer commits |
 //! | `random_page_cost` | 1.1 | planner setting on the store's connections, so stream loads are index scans in order |
+//! | JIT | off, always | the store's statements run in microseconds; compiling one takes milliseconds |
 //! | TLS | URL | `?sslmode=require` / `verify-full` (rustls), `sslrootcert=` for a private CA |
 //!
 //! Errors never contain the password: servers are named as `host:port/database`, and [`PostgresConfig`]'s

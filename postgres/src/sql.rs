@@ -82,6 +82,17 @@ FROM events_append($1::text[], $2::text[], $3::bigint[], $4::int[], $5::int[], $
                    $8::text[], $9::text[], $10::bytea[], $11::uuid[], $12::uuid[], $13::text[], $14::text[],
                    $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::bigint)";
 
+/// [`APPEND_LOCKED`] for one event to one stream that locks at most one tag, under at most one condition
+/// item (claiming a name): the function `events_append_one` with scalar parameters, the same steps and the
+/// same result columns. `$1..=$3` the stream, its mode and expected version; `$4..=$11` the event's columns,
+/// `$12` its tags (NULL: none); `$13` the tag to lock (NULL: none), `$14` whether exclusively; `$15` the
+/// condition item's tags (NULL: no condition), `$16` its types (empty: any type), `$17` its position.
+pub(crate) const APPEND_ONE: &str = r"
+SELECT condition_position, refused_stream, versions, first_position
+FROM events_append_one($1::text, $2::text, $3::bigint, $4::uuid, $5::text, $6::text, $7::bytea, $8::uuid,
+                       $9::uuid, $10::text, $11::text, $12::text[], $13::text, $14::boolean, $15::text[],
+                       $16::text[], $17::bigint)";
+
 /// The version of a stream (0 when it has no events): a backward index-only scan of one entry.
 pub(crate) const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1";
 
@@ -308,6 +319,49 @@ pub(crate) use composable_rust_sql::checkpoint::SAVE_CHECKPOINT;
 /// Forgets a handler's checkpoint (a rebuild).
 pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE handler = $1";
 
+/// [`EventLog::import`](composable_rust_core::backend::EventLog::import): inserts events recorded elsewhere
+/// with their versions, times and tags, in the order given (position `(xid << 20) + ordinal`). `$1..=$12` the
+/// events, one array per column, tags joined with [`SEPARATOR`] (NULL: none). The store has checked the
+/// versions in the same transaction; a version taken meanwhile is a unique violation of `events_pkey`.
+pub(crate) const IMPORT: &str = r"
+INSERT INTO events (stream_id, version, global_position, event_id, event_type, codec, payload,
+                    correlation_id, causation_id, actor, extra, recorded_at, tags)
+SELECT e.stream_id, e.version, (pg_current_xact_id()::text::bigint << 20) + e.ordinal, e.event_id, e.event_type,
+       e.codec, e.payload, e.correlation_id, e.causation_id, e.actor, e.extra, e.recorded_at,
+       string_to_array(e.tags, E'\x1f')
+FROM UNNEST($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::uuid[], $8::uuid[],
+            $9::text[], $10::text[], $11::timestamptz[], $12::text[]) WITH ORDINALITY
+     AS e(stream_id, version, event_id, event_type, codec, payload, correlation_id, causation_id, actor, extra,
+          recorded_at, tags, ordinal)
+ORDER BY e.ordinal
+RETURNING global_position";
+
+/// Shared advisory locks on the tags `$1` of imported events, in the key space and key order of
+/// `events_append` (`migrations/postgres/0003_tags.sql`), so an import waits for, and is waited for by,
+/// conditional appends on the same tags as a tagged append is.
+pub(crate) const IMPORT_TAG_LOCKS: &str = r"
+SELECT count(pg_advisory_xact_lock_shared(1952540531, k.key))
+FROM (SELECT DISTINCT hashtext(t) AS key FROM unnest($1::text[]) AS t ORDER BY 1) AS k";
+
+/// The versions of the streams `$1` (0 for a stream without events), one row per stream.
+pub(crate) const STREAM_VERSIONS: &str = r"
+SELECT s.stream_id, (SELECT COALESCE(MAX(e.version), 0) FROM events e WHERE e.stream_id = s.stream_id)
+FROM unnest($1::text[]) AS s(stream_id)";
+
+/// What [`StoreLifecycle::stats`](composable_rust_core::backend::StoreLifecycle::stats) reports: one pass
+/// over `events`, the two small tables, and the size of the three tables with their indexes.
+pub(crate) const STATS: &str = r"
+SELECT e.events, e.streams, e.oldest, e.newest,
+       (SELECT count(*) FROM snapshots), (SELECT count(*) FROM checkpoints),
+       (pg_total_relation_size('events') + pg_total_relation_size('snapshots')
+        + pg_total_relation_size('checkpoints'))::bigint
+FROM (SELECT count(*) AS events, count(DISTINCT stream_id) AS streams, min(recorded_at) AS oldest,
+             max(recorded_at) AS newest
+      FROM events) AS e";
+
+/// Every checkpoint, by handler name (byte-wise).
+pub(crate) const LIST_CHECKPOINTS: &str = r#"SELECT handler, position FROM checkpoints ORDER BY handler COLLATE "C""#;
+
 #[cfg(test)]
 mod tests {
     use composable_rust_core::backend::EventLog;
@@ -452,28 +506,44 @@ mod tests {
         }
     }
 
-    /// The condition check of `events_append`, cut from its migration, with its variables as parameters.
-    fn condition_check() -> String {
-        let function = include_str!("../../migrations/postgres/0004_append_function.sql");
-        let start = function.find("SELECT min(m.global_position) INTO found").expect("the check is in 0004");
-        let end = start + function[start..].find(';').expect("the check ends");
-        function[start..end]
-            .replace(" INTO found", "")
+    /// The condition checks of `events_append` and `events_append_one`, cut from their migration, with their
+    /// variables as parameters (`$1` tags, `$2` types, `$3` position), and arguments for them.
+    fn condition_checks() -> [(String, [&'static str; 3]); 2] {
+        let migration = include_str!("../../migrations/postgres/0004_append_function.sql");
+        let cut = |from: &str| {
+            let start = migration.find(from).expect("the check is in 0004");
+            let end = start + migration[start..].find(';').expect("the check ends");
+            migration[start..end].replacen(" INTO found", "", 1).replacen(" INTO condition_position", "", 1)
+        };
+        let many = cut("SELECT min(m.global_position) INTO found")
             .replace("p_condition_tags[i]", "$1::text")
             .replace("p_condition_types[i]", "$2::text")
-            .replace("p_after", "$3::bigint")
+            .replace("p_after", "$3::bigint");
+        let one = cut("SELECT min(m.global_position) INTO condition_position")
+            .replace("p_condition_tags", "$1::text[]")
+            .replace("p_condition_types", "$2::text[]")
+            .replace("p_after", "$3::bigint");
+        [
+            (
+                many,
+                ["'order:7', '', 0", "'order:7', 'OrderNoted.v1', 1000", "'order:7' || chr(31) || 'shard:3', '', 0"],
+            ),
+            (one, ["'{order:7}', '{}', 0", "'{order:7}', '{OrderNoted.v1}', 1000", "'{order:7,shard:3}', '{}', 0"]),
+        ]
     }
 
     #[tokio::test]
     async fn the_condition_of_an_append_looks_its_tags_up_in_the_tag_index_under_a_generic_plan() {
         let (_db, _store, mut connection) = tagged_store().await;
-        // events_append forces generic plans: plans() checks both kinds.
-        for args in ["'order:7', '', 0", "'order:7', 'OrderNoted.v1', 1000", "'order:7' || chr(31) || 'shard:3', '', 0"]
-        {
-            for plan in plans(&mut connection, &condition_check(), args).await {
-                assert!(plan.contains("Bitmap Index Scan on events_tags_idx"), "expected a tag index lookup:\n{plan}");
-                assert!(!plan.contains("Seq Scan"), "an append condition scans the log:\n{plan}");
-                assert!(!plan.contains("events_global_position_idx"), "the check walks positions:\n{plan}");
+        // The functions force generic plans: plans() checks both kinds.
+        for (check, cases) in condition_checks() {
+            assert!(!check.contains("p_"), "a variable is left in the check: {check}");
+            for args in cases {
+                for plan in plans(&mut connection, &check, args).await {
+                    assert!(plan.contains("Bitmap Index Scan on events_tags_idx"), "expected a tag lookup:\n{plan}");
+                    assert!(!plan.contains("Seq Scan"), "an append condition scans the log:\n{plan}");
+                    assert!(!plan.contains("events_global_position_idx"), "the check walks positions:\n{plan}");
+                }
             }
         }
     }
