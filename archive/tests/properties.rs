@@ -12,7 +12,9 @@ use composable_rust_memory::InMemoryEventStore;
 use proptest::prelude::*;
 
 /// One generated event: stream (0..3), codec, payload bytes (JSON-looking or arbitrary), metadata, tags, time.
-fn events() -> impl Strategy<Value = Vec<(u8, bool, Vec<u8>, Option<String>, Vec<String>, i64)>> {
+type Generated = (u8, bool, Vec<u8>, Option<String>, Vec<String>, i64);
+
+fn events() -> impl Strategy<Value = Vec<Generated>> {
     let payload = prop_oneof![
         any::<Vec<u8>>(),
         "[ -~\n]{0,40}".prop_map(String::into_bytes),
@@ -29,7 +31,7 @@ fn events() -> impl Strategy<Value = Vec<(u8, bool, Vec<u8>, Option<String>, Vec
     prop::collection::vec(event, 1..40)
 }
 
-fn log(generated: &[(u8, bool, Vec<u8>, Option<String>, Vec<String>, i64)]) -> Vec<RecordedEvent> {
+fn log(generated: &[Generated]) -> Vec<RecordedEvent> {
     let mut versions = [0_u64; 3];
     generated
         .iter()
