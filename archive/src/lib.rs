@@ -4,7 +4,7 @@
 //! An archive is one JSON object per line: a header (format version, source backend, time written, what was
 //! selected), the checkpoints, the events in global order with every field, the snapshots, and a trailer with
 //! the counts and a SHA-256 of every line before it. The format is specified in `docs/operations.md`
-//! ("Backup and restore (JSONL)"); [`format`] holds its line types.
+//! ("Backup and restore (JSONL)"); [`format`](mod@format) holds its line types.
 //!
 //! - [`export`] streams events from a store into an archive in constant memory (pages of the global log),
 //!   for the whole log, one category, or a position range ([`Selection`]).
