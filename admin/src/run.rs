@@ -62,8 +62,12 @@ fn configuration(global: &GlobalArgs) -> Result<EventStoreConfig, Failure> {
 /// Opens the configured store (running its migrations, as the application does).
 async fn open(global: &GlobalArgs, create: Create) -> Result<Arc<dyn EventStore>, Failure> {
     let config = configuration(global)?;
-    if config.backend == Backend::Sqlite && create == Create::Never {
-        let path = config.sqlite.path_or_default();
+    let local_path = match config.backend {
+        Backend::Sqlite => Some(config.sqlite.path_or_default()),
+        Backend::File => Some(config.file.path_or_default()),
+        _ => None,
+    };
+    if let (Some(path), Create::Never) = (local_path, create) {
         if !path.exists() {
             return Err(Failure::new(
                 Exit::Store,

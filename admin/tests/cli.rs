@@ -254,3 +254,33 @@ fn the_same_commands_work_on_postgres() {
     drop(store);
     runtime.block_on(async move { drop(db) });
 }
+
+/// Runs the binary on the file store in `dir`, chosen by environment variables as an operator would.
+fn admin_on_files(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eventstore-admin"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("COMPOSABLE_EVENT_STORE_BACKEND", "file")
+        .env("COMPOSABLE_FILE_PATH", dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_file_backend_is_imported_into_and_looked_inside_and_never_created_by_a_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("events");
+    let missing = admin_on_files(&store, &["stats"]);
+    assert_exit(&missing, 3);
+    assert!(!store.exists(), "a read command creates no file store");
+
+    let imported = admin_on_files(&store, &["import", example().to_str().unwrap(), "--json"]);
+    assert_exit(&imported, 0);
+    let stats = admin_on_files(&store, &["stats", "--json"]);
+    assert_exit(&stats, 0);
+    let stats = &json_lines(&stats)[0];
+    assert_eq!((stats["backend"].as_str(), stats["events"].as_u64()), (Some("file"), Some(2)));
+    let shown = admin_on_files(&store, &["show-stream", "order-1"]);
+    assert_exit(&shown, 0);
+    assert!(stdout(&shown).contains("order-1"), "{}", stdout(&shown));
+}

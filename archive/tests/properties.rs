@@ -11,7 +11,7 @@ use composable_rust_core::{
 use composable_rust_memory::InMemoryEventStore;
 use proptest::prelude::*;
 
-/// One generated event: stream (0..3), JSON codec or not, payload bytes, actor, tags, seconds since the epoch.
+/// One generated event: stream (0..3), codec, payload bytes (JSON-looking or arbitrary), metadata, tags, time.
 type Generated = (u8, bool, Vec<u8>, Option<String>, Vec<String>, i64);
 
 fn events() -> impl Strategy<Value = Vec<Generated>> {

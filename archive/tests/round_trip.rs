@@ -1,5 +1,5 @@
 //! The backup round trip of issue 16 on a 100k-event log with snapshots and checkpoints:
-//! PostgreSQL -> JSONL -> SQLite -> JSONL -> PostgreSQL leaves identical events (every field but the
+//! PostgreSQL -> JSONL -> SQLite -> JSONL -> file backend -> JSONL -> PostgreSQL leaves identical events (every field but the
 //! position, in the same order), snapshots and checkpoints (at the same events). Needs PostgreSQL
 //! (`DATABASE_URL`, see testing/src/postgres_fixture.rs); without it the test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a failure is the test failing")]
@@ -14,6 +14,7 @@ use composable_rust_core::{
     AtomicAppend, CodecId, EventStore, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, RecordedEvent,
     Snapshot, StreamId, Tag, Version,
 };
+use composable_rust_file::FileEventStore;
 use composable_rust_postgres::{PostgresConfig, PostgresEventStore};
 use composable_rust_sqlite::SqliteEventStore;
 use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
@@ -136,7 +137,8 @@ async fn import_from(store: &dyn EventStore, path: &Path) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_to_jsonl_to_sqlite_to_jsonl_to_postgres_leaves_identical_events_snapshots_and_checkpoints() {
+async fn postgres_to_jsonl_to_sqlite_to_jsonl_to_file_to_jsonl_to_postgres_leaves_identical_events_snapshots_and_checkpoints()
+ {
     let dir = tempfile::tempdir().unwrap();
     let source_db = PostgresTestDatabase::start().await;
     let source = postgres(&source_db).await;
@@ -153,18 +155,24 @@ async fn postgres_to_jsonl_to_sqlite_to_jsonl_to_postgres_leaves_identical_event
 
     let second = dir.path().join("from-sqlite.jsonl");
     let sqlite_export = export_to(&*sqlite, &second).await;
+    let files: Arc<dyn EventStore> = Arc::new(FileEventStore::open(dir.path().join("file-store")).await.unwrap());
+    let file_import = import_from(&*files, &second).await;
+    assert_eq!(contents(&*files).await, original, "... -> JSONL -> file backend");
+
+    let third = dir.path().join("from-files.jsonl");
+    let file_export = export_to(&*files, &third).await;
     let target_db = PostgresTestDatabase::start().await;
     let target = postgres(&target_db).await;
-    let pg_import = import_from(&*target, &second).await;
+    let pg_import = import_from(&*target, &third).await;
     assert_eq!(contents(&*target).await, original, "... -> JSONL -> PostgreSQL");
 
     // A second import changes nothing.
-    import_from(&*target, &second).await;
+    import_from(&*target, &third).await;
     assert_eq!(contents(&*target).await, original, "importing twice duplicates nothing");
-    let verified = verify(&second, ReadLimits::default(), |_| {}).await.unwrap();
+    let verified = verify(&third, ReadLimits::default(), |_| {}).await.unwrap();
     assert_eq!((verified.events, verified.snapshots, verified.checkpoints), (EVENTS, 334, 3));
     println!(
         "events/s: postgres export {pg_export:.0}, sqlite import {sqlite_import:.0}, sqlite export {sqlite_export:.0}, \
-         postgres import {pg_import:.0}"
+         file import {file_import:.0}, file export {file_export:.0}, postgres import {pg_import:.0}"
     );
 }

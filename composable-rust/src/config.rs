@@ -4,12 +4,15 @@
 //!
 //! ```toml
 //! [event_store]
-//! backend = "sqlite"        # "sqlite", "postgres" or "in-memory" (also "memory")
+//! backend = "sqlite"        # "sqlite", "postgres", "file" or "in-memory" (also "memory")
 //! codec = "bincode"         # codec for new events and snapshots: "bincode" (default) or "json"
 //! snapshot_every = 100      # events between snapshots; 0 turns snapshots off
 //!
 //! [event_store.sqlite]
 //! path = "./data/events.db"
+//!
+//! [event_store.file]
+//! path = "./data/events"    # a directory of JSONL segments (feature `file`)
 //!
 //! [event_store.postgres]
 //! url = "postgres://app@127.0.0.1:5432/orders"
@@ -20,7 +23,7 @@
 //!
 //! Environment variables override the file ([`EventStoreConfig::apply_env`]): `DATABASE_URL` (a
 //! `postgres://` URL selects PostgreSQL, a `sqlite:` URL selects SQLite at that path),
-//! `COMPOSABLE_EVENT_STORE_BACKEND`, `COMPOSABLE_SQLITE_PATH`, `COMPOSABLE_CODEC` and
+//! `COMPOSABLE_EVENT_STORE_BACKEND`, `COMPOSABLE_SQLITE_PATH`, `COMPOSABLE_FILE_PATH`, `COMPOSABLE_CODEC` and
 //! `COMPOSABLE_SNAPSHOT_EVERY`. [`open`] then connects, runs migrations and returns the store.
 //!
 //! Zero configuration works: with no file ([`EventStoreConfig::from_file_or_default`]) and no variables, the
@@ -64,6 +67,9 @@ pub struct EventStoreConfig {
     /// Settings of the PostgreSQL backend.
     #[serde(default)]
     pub postgres: PostgresSettings,
+    /// Settings of the file backend.
+    #[serde(default)]
+    pub file: FileSettings,
 }
 
 fn default_snapshot_every() -> u64 {
@@ -78,6 +84,7 @@ impl Default for EventStoreConfig {
             snapshot_every: default_snapshot_every(),
             sqlite: SqliteSettings::default(),
             postgres: PostgresSettings::default(),
+            file: FileSettings::default(),
         }
     }
 }
@@ -95,16 +102,19 @@ pub enum Backend {
     /// Memory only, lost when the process ends (always compiled, no feature needed). Also spelled `memory`.
     #[serde(alias = "memory")]
     InMemory,
+    /// A directory of JSONL segment files, opened by one process at a time (feature `file`).
+    File,
 }
 
 impl Backend {
-    /// The name used in configuration: `sqlite`, `postgres`, `in-memory`.
+    /// The name used in configuration: `sqlite`, `postgres`, `in-memory`, `file`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
             Self::InMemory => "in-memory",
+            Self::File => "file",
         }
     }
 
@@ -113,6 +123,7 @@ impl Backend {
             "sqlite" => Some(Self::Sqlite),
             "postgres" | "postgresql" => Some(Self::Postgres),
             "in-memory" | "memory" => Some(Self::InMemory),
+            "file" => Some(Self::File),
             _ => None,
         }
     }
@@ -133,6 +144,27 @@ impl SqliteSettings {
     pub const DEFAULT_PATH: &'static str = "data/events.db";
 
     /// The configured path, or [`SqliteSettings::DEFAULT_PATH`].
+    #[must_use]
+    pub fn path_or_default(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(Self::DEFAULT_PATH))
+    }
+}
+
+/// The `[event_store.file]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FileSettings {
+    /// The store's directory; it and its parent folders are created. Unset: [`FileSettings::DEFAULT_PATH`].
+    pub path: Option<PathBuf>,
+}
+
+impl FileSettings {
+    /// Where the file store lives when no path is configured: `data/events`, relative to the working
+    /// directory.
+    pub const DEFAULT_PATH: &'static str = "data/events";
+
+    /// The configured path, or [`FileSettings::DEFAULT_PATH`].
     #[must_use]
     pub fn path_or_default(&self) -> &Path {
         self.path.as_deref().unwrap_or(Path::new(Self::DEFAULT_PATH))
@@ -269,6 +301,7 @@ impl EventStoreConfig {
                 None => "PostgreSQL (no URL configured)".to_owned(),
             },
             Backend::InMemory => "memory (lost when the process ends)".to_owned(),
+            Backend::File => format!("file store in directory {}", self.file.path_or_default().display()),
         }
     }
 
@@ -302,11 +335,14 @@ impl EventStoreConfig {
         if let Some(value) = var("COMPOSABLE_EVENT_STORE_BACKEND") {
             self.backend = Backend::parse(&value).ok_or_else(|| ConfigError::Env {
                 name: "COMPOSABLE_EVENT_STORE_BACKEND",
-                reason: format!("unknown backend {value:?}; use sqlite, postgres or in-memory"),
+                reason: format!("unknown backend {value:?}; use sqlite, postgres, file or in-memory"),
             })?;
         }
         if let Some(path) = var("COMPOSABLE_SQLITE_PATH") {
             self.sqlite.path = Some(PathBuf::from(path));
+        }
+        if let Some(path) = var("COMPOSABLE_FILE_PATH") {
+            self.file.path = Some(PathBuf::from(path));
         }
         if let Some(value) = var("COMPOSABLE_CODEC") {
             self.codec = value.parse().map_err(|_| ConfigError::Env {
@@ -349,6 +385,7 @@ impl EventStoreConfig {
                     });
                 }
             }
+            Backend::File => require_feature(cfg!(feature = "file"), self.backend, "file")?,
             Backend::InMemory => {}
         }
         Ok(())
@@ -385,6 +422,7 @@ pub async fn open(config: &EventStoreConfig) -> Result<Arc<dyn EventStore>, Conf
         Backend::Sqlite => open_sqlite(config).await,
         Backend::Postgres => open_postgres(config).await,
         Backend::InMemory => open_in_memory(),
+        Backend::File => open_file(config).await,
     };
     opened.map_err(ConfigError::Open)
 }
@@ -427,12 +465,23 @@ async fn open_postgres(_: &EventStoreConfig) -> Result<Arc<dyn EventStore>, Even
     unreachable_backend()
 }
 
+#[cfg(feature = "file")]
+async fn open_file(config: &EventStoreConfig) -> Result<Arc<dyn EventStore>, EventStoreError> {
+    let path = config.file.path_or_default();
+    Ok(Arc::new(composable_rust_file::FileEventStore::open(path).await?))
+}
+
+#[cfg(not(feature = "file"))]
+async fn open_file(_: &EventStoreConfig) -> Result<Arc<dyn EventStore>, EventStoreError> {
+    unreachable_backend()
+}
+
 fn open_in_memory() -> Result<Arc<dyn EventStore>, EventStoreError> {
     Ok(Arc::new(composable_rust_memory::InMemoryEventStore::new()))
 }
 
 /// `validate` refuses backends that are not compiled in, so this is only reached through a bug.
-#[cfg(not(all(feature = "sqlite", feature = "postgres")))]
+#[cfg(not(all(feature = "sqlite", feature = "postgres", feature = "file")))]
 fn unreachable_backend() -> Result<Arc<dyn EventStore>, EventStoreError> {
     Err(EventStoreError::backend("open the event store", "this backend is not compiled in; enable its cargo feature"))
 }
@@ -507,6 +556,27 @@ mod tests {
             assert!(err.contains("event_store.postgres.url") && err.contains("DATABASE_URL"), "{err}");
         } else {
             assert!(err.contains("needs the `postgres` feature"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_file_backend_is_chosen_by_name_with_its_directory_from_the_file_or_the_environment() {
+        let config = EventStoreConfig::from_toml_str(
+            "[event_store]\nbackend = \"file\"\n[event_store.file]\npath = \"./store\"",
+        )
+        .unwrap();
+        assert_eq!(config.backend, Backend::File);
+        assert_eq!(config.location(), "file store in directory ./store");
+        let config = EventStoreConfig::default()
+            .apply_env(env(&[("COMPOSABLE_EVENT_STORE_BACKEND", "file"), ("COMPOSABLE_FILE_PATH", "/srv/events")]))
+            .unwrap();
+        assert_eq!((config.backend, config.file.path_or_default()), (Backend::File, Path::new("/srv/events")));
+        assert_eq!(FileSettings::default().path_or_default(), Path::new("data/events"));
+        let err = EventStoreConfig::from_toml_str("[event_store.file]\ndirectory = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("directory"), "{err}");
+        if !cfg!(feature = "file") {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("needs the `file` feature"), "{err}");
         }
     }
 

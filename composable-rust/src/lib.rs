@@ -127,8 +127,8 @@
 //!   ([`EventStoreRequest`]); filters, ranges and the other types of its methods in [`event_store`].
 //! - Consistency across streams: tags, reads by query and conditional appends in [`query`].
 //! - Subscriptions and projections: [`subscription`].
-//! - Backends: [`sqlite`] (default feature), [`postgres`] (feature `postgres`) and [`memory`] (always
-//!   compiled), or pick one from a configuration file with [`config::open`]. Writing a backend: [`backend`].
+//! - Backends: [`sqlite`] (default feature), [`postgres`] (feature `postgres`), [`file`](mod@file) (feature `file`) and
+//!   [`memory`] (always compiled), or pick one from a configuration file with [`config::open`]. Writing a backend: [`backend`].
 //! - Test tools: [`testing`] (feature `testing`): `TestStore`, `TestClock`, the conformance suite.
 //! - Errors in `main`: [`Report`] prints an error and each of its causes on its own line.
 //! - [`prelude`]: the imports most programs need.
@@ -139,6 +139,7 @@
 //! |---|---|---|
 //! | `sqlite` | [`sqlite::SqliteEventStore`], `backend = "sqlite"` in configuration | yes |
 //! | `postgres` | [`postgres::PostgresEventStore`], `backend = "postgres"` | no |
+//! | `file` | [`file::FileEventStore`] (JSONL segments in a directory, one process), `backend = "file"` | no |
 //! | `testing` | [`testing`]: `TestStore`, `TestClock`, the conformance suite | no |
 //! | `json` | nothing more: the JSON codec is always compiled (kept for manifests that name it) | no |
 //!
@@ -247,6 +248,13 @@ pub mod postgres {
     pub use composable_rust_postgres::*;
 }
 
+/// The local-file event store: append-only JSONL segments in a directory, for development and
+/// single-process services (feature `file`).
+#[cfg(feature = "file")]
+pub mod file {
+    pub use composable_rust_file::*;
+}
+
 /// The in-memory event store: the full contract, nothing persisted (always compiled, no feature needed).
 pub mod memory {
     pub use composable_rust_memory::*;
@@ -282,6 +290,9 @@ pub mod prelude {
 
     #[cfg(feature = "postgres")]
     pub use composable_rust_postgres::PostgresEventStore;
+
+    #[cfg(feature = "file")]
+    pub use composable_rust_file::FileEventStore;
 
     pub use composable_rust_memory::InMemoryEventStore;
 

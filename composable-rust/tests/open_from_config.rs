@@ -56,6 +56,28 @@ async fn a_garbage_sqlite_file_is_an_open_error_naming_the_file() {
     assert!(err.to_string().contains("is not an SQLite database"), "{err}");
 }
 
+#[cfg(feature = "file")]
+#[tokio::test]
+async fn the_file_backend_opens_from_a_config_file_keeps_events_and_admits_one_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/events");
+    let config = EventStoreConfig::from_toml_str(&format!(
+        "[event_store]\nbackend = \"file\"\n[event_store.file]\npath = {path:?}\n"
+    ))
+    .unwrap();
+    let store = config::open(&config).await.unwrap();
+    assert_eq!(store.health_check().await.unwrap().backend, "file");
+    let stream = StreamId::new("thing-1").unwrap();
+    store.append(&stream, ExpectedVersion::NoStream, vec![event()]).await.unwrap();
+    let second = config::open(&config).await.expect_err("one store per directory");
+    assert!(matches!(&second, ConfigError::Open(EventStoreError::InUse { .. })), "{second}");
+    store.close().await.unwrap();
+    drop(store);
+
+    let reopened = config::open(&config).await.unwrap();
+    assert_eq!(reopened.load_stream(&stream, StreamRange::all()).await.unwrap().len(), 1);
+}
+
 /// Always compiled: no feature (in particular not `testing`) is needed for the in-memory store.
 #[tokio::test]
 async fn in_memory_opens_from_configuration_under_either_name() {

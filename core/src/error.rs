@@ -257,6 +257,15 @@ pub enum EventStoreError {
         /// The request that could not run, described.
         request: String,
     },
+    /// A store that admits one process at a time (the file backend) is already open elsewhere: another
+    /// process holds its lock. Nothing was read or written. Not retryable until that process closes it.
+    #[error("the event store at {location} is open in {holder}: close it there, or open another path")]
+    InUse {
+        /// The store, e.g. its directory.
+        location: String,
+        /// Who holds it, e.g. `process 4242`.
+        holder: String,
+    },
     /// The backend failed (connection lost, I/O error, timeout, constraint other than the version check).
     #[error("could not {operation}")]
     Backend {

@@ -156,7 +156,7 @@ async fn summary(args: &StoreArgs, rebuild: bool) -> Result<(Vec<StatusLine>, Ru
     match config.backend {
         Backend::Postgres => check_url_parses(&config)?,
         Backend::Sqlite => check_sqlite_location(args, &config, Access::ReadOnly)?,
-        Backend::InMemory => {}
+        Backend::InMemory | Backend::File => {}
     }
     let description = config.location();
     let store_failure = |what: &str, error: &(dyn std::error::Error + 'static)| Failure::store(what, error);
@@ -208,7 +208,8 @@ async fn summary(args: &StoreArgs, rebuild: bool) -> Result<(Vec<StatusLine>, Ru
                 .map_err(|e| store_failure("read the order summary", &e))?;
             Ok((lines(rows), run, description))
         }
-        Backend::InMemory => {
+        // Stores without SQL keep the summary in memory for the run.
+        Backend::InMemory | Backend::File => {
             let store =
                 composable_rust::config::open(&config).await.map_err(|e| store_failure("open the event store", &e))?;
             let mut subscription =

@@ -325,7 +325,7 @@ impl Session {
             // A malformed URL is a usage error, told before anything is opened.
             Backend::Postgres => check_url_parses(&config)?,
             Backend::Sqlite => check_sqlite_location(args, &config, defaults.access)?,
-            Backend::InMemory => {}
+            Backend::InMemory | Backend::File => {}
         }
         let description = config.location();
         let store = composable_rust::config::open(&config).await.map_err(|e| open_failure(&description, &e))?;

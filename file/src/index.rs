@@ -1,0 +1,221 @@
+//! The in-memory index of a [`FileEventStore`](crate::FileEventStore): every committed event in position
+//! order, with lookups by stream, id and tag. Rebuilt from the segments on every open; never written
+//! anywhere, so it can never disagree with the files.
+//!
+//! It holds the events themselves, not offsets into the files: closed segments are gzip streams, which
+//! cannot be read from the middle, and replay from memory is what makes this backend fast. The price is
+//! that the whole log must fit in memory (see "Limits" in docs/operations.md).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
+
+use chrono::{DateTime, Utc};
+
+use composable_rust_core::{
+    EventId, EventQuery, EventType, GlobalPosition, RecordedEvent, StreamId, StreamInfo, Tag, Version,
+};
+
+/// Every committed event, and the lookups reads need.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    /// The global log: entry `i` is the event at position `i + 1`.
+    events: Vec<RecordedEvent>,
+    /// Each stream's events as indexes into `events`, in version order (entry `i` is version `i + 1`);
+    /// ordered by stream id for `list_streams`.
+    streams: BTreeMap<StreamId, Vec<usize>>,
+    /// Event id to index into `events`: idempotent appends and `load_event`.
+    ids: HashMap<EventId, usize>,
+    /// Tag to the indexes into `events` of the events that carry it, ascending: reads by query.
+    tagged: HashMap<Tag, Vec<usize>>,
+    /// Every event type name stored, once: events share it instead of each owning a copy.
+    event_types: HashSet<EventType>,
+}
+
+impl Index {
+    /// The number of events, which is also the position of the last one.
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The number of streams.
+    pub(crate) fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// The earliest and the latest `recorded_at` (imports keep old times, so these need not be the first
+    /// and last events').
+    pub(crate) fn time_range(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let times = self.events.iter().map(|e| e.recorded_at);
+        (times.clone().min(), times.max())
+    }
+
+    /// The position of the last event ([`GlobalPosition::START`] when there is none).
+    pub(crate) fn last_position(&self) -> GlobalPosition {
+        position_of(self.events.len())
+    }
+
+    /// The position the next event will take.
+    pub(crate) fn next_position(&self) -> GlobalPosition {
+        position_of(self.events.len() + 1)
+    }
+
+    /// The stream's version: its number of events.
+    pub(crate) fn version_of(&self, stream_id: &StreamId) -> Version {
+        self.streams.get(stream_id).map_or(Version::INITIAL, |events| version_of_len(events.len()))
+    }
+
+    /// The shared name for `name`.
+    pub(crate) fn event_type(&mut self, name: &str) -> EventType {
+        if let Some(known) = self.event_types.get(name) {
+            return known.clone();
+        }
+        let new = EventType::from(name);
+        self.event_types.insert(new.clone());
+        new
+    }
+
+    /// Why `event` cannot be the next event of the log, if it cannot: its position must follow the last
+    /// one, its version must follow its stream's, and its id must be new. Appends satisfy this by
+    /// construction; a segment read from disk is checked line by line.
+    pub(crate) fn refuse(&self, event: &RecordedEvent) -> Option<String> {
+        let expected_position = self.next_position();
+        if event.position != expected_position {
+            return Some(format!(
+                "has position {} where position {expected_position} comes next (positions are dense and ascending)",
+                event.position
+            ));
+        }
+        let expected_version = self.version_of(&event.stream_id).next();
+        if event.version != expected_version {
+            return Some(format!(
+                "has version {} of stream {} where version {expected_version} comes next (versions are dense per stream)",
+                event.version, event.stream_id
+            ));
+        }
+        if let Some(&earlier) = self.ids.get(&event.id) {
+            return Some(format!("repeats event id {} of position {}", event.id, position_of(earlier + 1)));
+        }
+        None
+    }
+
+    /// Adds `event` at the end of the log. The caller has checked it with [`Index::refuse`].
+    pub(crate) fn push(&mut self, mut event: RecordedEvent) {
+        match self.event_types.get(event.event_type.as_str()) {
+            Some(known) => event.event_type = known.clone(),
+            None => {
+                self.event_types.insert(event.event_type.clone());
+            }
+        }
+        let index = self.events.len();
+        match self.streams.get_mut(&event.stream_id) {
+            Some(stream) => stream.push(index),
+            None => {
+                self.streams.insert(event.stream_id.clone(), vec![index]);
+            }
+        }
+        self.ids.insert(event.id, index);
+        for tag in &event.tags {
+            self.tagged.entry(tag.clone()).or_default().push(index);
+        }
+        self.events.push(event);
+    }
+
+    /// Removes the events after the first `len`: the uncommitted tail of a segment cut on open.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        while self.events.len() > len {
+            let Some(event) = self.events.pop() else { break };
+            if let Some(stream) = self.streams.get_mut(&event.stream_id) {
+                stream.pop();
+                if stream.is_empty() {
+                    self.streams.remove(&event.stream_id);
+                }
+            }
+            self.ids.remove(&event.id);
+            for tag in &event.tags {
+                if let Some(postings) = self.tagged.get_mut(tag) {
+                    postings.pop();
+                    if postings.is_empty() {
+                        self.tagged.remove(tag);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The event with id `id`.
+    pub(crate) fn event(&self, id: EventId) -> Option<&RecordedEvent> {
+        self.ids.get(&id).map(|&index| &self.events[index])
+    }
+
+    /// The events of `stream_id` from version `from` (at least 1) up to `to` (inclusive), at most `limit`.
+    pub(crate) fn stream_events(
+        &self,
+        stream_id: &StreamId,
+        from: Version,
+        to: Option<Version>,
+        limit: usize,
+    ) -> Vec<RecordedEvent> {
+        let Some(stream) = self.streams.get(stream_id) else { return Vec::new() };
+        let start = index_of(from).min(stream.len());
+        let end = to.map_or(stream.len(), |to| index_of(to).saturating_add(1).min(stream.len())).max(start);
+        stream[start..end].iter().take(limit).map(|&index| self.events[index].clone()).collect()
+    }
+
+    /// The events after `after`, in position order.
+    pub(crate) fn after(&self, after: GlobalPosition) -> &[RecordedEvent] {
+        let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(self.events.len());
+        &self.events[start..]
+    }
+
+    /// Up to `limit` events after `after` matching `query`, in position order. An item with tags walks the
+    /// postings of its first tag; an item without tags scans the log from `after`.
+    pub(crate) fn query(&self, query: &EventQuery, after: GlobalPosition, limit: usize) -> Vec<&RecordedEvent> {
+        let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(self.events.len());
+        let mut found: Vec<usize> = Vec::new();
+        for item in &query.items {
+            let matching = |&index: &usize| {
+                let event = &self.events[index];
+                item.matches(&event.event_type, &event.tags)
+            };
+            match item.tags.first() {
+                Some(tag) => {
+                    let postings = self.tagged.get(tag).map_or(&[][..], Vec::as_slice);
+                    let from = postings.partition_point(|&index| index < start);
+                    found.extend(postings[from..].iter().copied().filter(matching).take(limit));
+                }
+                None => found.extend((start..self.events.len()).filter(matching).take(limit)),
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found.truncate(limit);
+        found.into_iter().map(|index| &self.events[index]).collect()
+    }
+
+    /// Up to `limit` streams whose id starts with `prefix` and sorts after `after`, in id order.
+    pub(crate) fn list_streams(&self, prefix: &str, after: Option<&StreamId>, limit: usize) -> Vec<StreamInfo> {
+        let lower = match after {
+            Some(after) if after.as_str() >= prefix => Bound::Excluded(after.as_str()),
+            _ => Bound::Included(prefix),
+        };
+        self.streams
+            .range::<str, _>((lower, Bound::Unbounded))
+            .take_while(|(id, _)| id.as_str().starts_with(prefix))
+            .take(limit)
+            .map(|(id, events)| StreamInfo { stream_id: id.clone(), version: version_of_len(events.len()) })
+            .collect()
+    }
+}
+
+fn position_of(len: usize) -> GlobalPosition {
+    GlobalPosition::new(u64::try_from(len).unwrap_or(u64::MAX))
+}
+
+fn version_of_len(len: usize) -> Version {
+    Version::new(u64::try_from(len).unwrap_or(u64::MAX))
+}
+
+/// Index into a stream's list of the event at `version` (version 1 is index 0).
+fn index_of(version: Version) -> usize {
+    usize::try_from(version.get().saturating_sub(1)).unwrap_or(usize::MAX)
+}
