@@ -42,6 +42,17 @@ pub trait EventBus: Send + Sync + fmt::Debug + 'static {
     async fn consume(&self, config: &ConsumerConfig) -> Result<Deliveries, BusError>;
 }
 
+#[async_trait]
+impl<B: EventBus + ?Sized> EventBus for std::sync::Arc<B> {
+    async fn publish(&self, events: &[RecordedEvent]) -> Result<PublishReport, BusError> {
+        (**self).publish(events).await
+    }
+
+    async fn consume(&self, config: &ConsumerConfig) -> Result<Deliveries, BusError> {
+        (**self).consume(config).await
+    }
+}
+
 /// What a [`EventBus::publish`] stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PublishReport {

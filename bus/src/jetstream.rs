@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use async_nats::jetstream::context::Publish;
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::message::AckKind;
 use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, Context};
@@ -185,7 +185,7 @@ impl EventBus for JetStreamBus {
         let mut pending = Vec::with_capacity(events.len());
         for event in events {
             let subject = wire::subject(&self.config.prefix, &event.stream_id);
-            let message = Publish::build().headers(wire::headers(event)).payload(event.payload.clone());
+            let message = PublishMessage::build().headers(wire::headers(event)).payload(event.payload.clone());
             match self.context.send_publish(subject.clone(), message).await {
                 Ok(ack) => pending.push((event, subject, ack)),
                 Err(e) => return Err(failed(event, subject, e.into())),
@@ -207,7 +207,7 @@ impl EventBus for JetStreamBus {
         config.check()?;
         let consume_error = |source: async_nats::Error| BusError::Consume { group: config.group.clone(), source };
         let stream = self.stream().await?;
-        let consumer: pull::Consumer = stream
+        let consumer: async_nats::jetstream::consumer::PullConsumer = stream
             .get_or_create_consumer(&config.group, self.consumer_config(config))
             .await
             .map_err(|e| consume_error(e.into()))?;

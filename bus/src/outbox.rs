@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use composable_rust_core::{
-    ApplyError, CheckpointedHandler, EventStore, EventStoreError, GlobalPosition, LogFilter, RecordedEvent, async_trait,
+    ApplyError, CheckpointedHandler, EventStore, EventStoreError, GlobalPosition, RecordedEvent, async_trait,
 };
 use composable_rust_runtime::{Subscription, SubscriptionConfig};
 
@@ -40,12 +40,9 @@ impl<B: EventBus> Outbox<B> {
     /// 1000 events and checking for new commits every 100 ms at the latest (a backend with commit
     /// notifications wakes it at once). Narrow what it publishes with [`Subscription::filter`].
     pub fn subscription(store: Arc<dyn EventStore>, bus: B, name: impl Into<String>) -> Subscription<Self> {
-        let config = SubscriptionConfig {
-            page_size: 1000,
-            poll_interval: Duration::from_millis(100),
-            filter: LogFilter::all(),
-            ..SubscriptionConfig::default()
-        };
+        let mut config = SubscriptionConfig::default();
+        config.page_size = 1000;
+        config.poll_interval = Duration::from_millis(100);
         Subscription::checkpointed(Arc::clone(&store), name, Self::new(store, bus)).config(config)
     }
 

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use composable_rust_core::{Aggregate, Effect, EffectId, Metadata, RecordedEvent, Reducer, StreamId, Version};
@@ -15,7 +16,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use crate::bus::{ConsumerConfig, EventBus};
 use crate::delivery::Delivery;
+use crate::effect::deliveries;
 
 /// How long a refused or failed delivery waits before the bus hands it out again.
 const REDELIVERY_DELAY: Duration = Duration::from_secs(1);
@@ -71,15 +74,34 @@ pub enum Timer<C> {
 ///
 /// Commands of one instance run one at a time in delivery order, so the n-th outcome of a stream settles
 /// the n-th delivery sent to it.
+///
+/// With a source ([`Reactor::listening`]), [`ReactorAction::Start`] joins the bus through the long-running
+/// [`deliveries`] effect and [`ReactorAction::Stop`] cancels it; without one, a test sends
+/// [`ReactorAction::Delivered`] itself.
 pub struct Reactor<A: Aggregate> {
     inner: EventSourced<A>,
+    source: Option<(Arc<dyn EventBus>, ConsumerConfig)>,
 }
 
 impl<A: Aggregate> Reactor<A> {
     /// The reducer over `inner` (its repository configuration: codec, snapshots, retries).
     #[must_use]
     pub fn new(inner: EventSourced<A>) -> Self {
-        Self { inner }
+        Self { inner, source: None }
+    }
+
+    /// Reads its deliveries from `bus` as the consumer group `consumer` once started
+    /// ([`ReactorAction::Start`]).
+    #[must_use]
+    pub fn listening(mut self, bus: Arc<dyn EventBus>, consumer: ConsumerConfig) -> Self {
+        self.source = Some((bus, consumer));
+        self
+    }
+
+    /// The id under which the deliveries effect runs.
+    #[must_use]
+    pub fn listening_id() -> EffectId {
+        EffectId::new(format!("reactor/{}/deliveries", A::CATEGORY))
     }
 
     /// The [`EventSourced`] reducer inside, e.g. to build the append requests a test expects.
@@ -97,7 +119,10 @@ impl<A: Aggregate> Default for Reactor<A> {
 
 impl<A: Aggregate> fmt::Debug for Reactor<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reactor").field("inner", &self.inner).finish()
+        f.debug_struct("Reactor")
+            .field("inner", &self.inner)
+            .field("source", &self.source.as_ref().map(|(bus, consumer)| (bus, &consumer.group)))
+            .finish()
     }
 }
 
@@ -166,6 +191,10 @@ where
 
 /// The actions of a [`Reactor`].
 pub enum ReactorAction<A: Aggregate> {
+    /// Join the bus (when the reactor has a source, see [`Reactor::listening`]).
+    Start,
+    /// Leave the bus; deliveries in hand still finish.
+    Stop,
     /// An event from the bus (or a subscription) to react to.
     Delivered(Delivery),
     /// A [`Timer`] fired: `command` goes to the instance, at most once for `command_id`.
@@ -197,6 +226,16 @@ where
 
     fn reduce(&self, state: &mut Reactions<A>, action: ReactorAction<A>, env: &AggregateEnvironment) -> Effect<Self::Action> {
         match action {
+            ReactorAction::Start => match &self.source {
+                Some((bus, consumer)) => {
+                    deliveries(Arc::clone(bus), consumer.clone(), ReactorAction::Delivered).cancellable(Self::listening_id())
+                }
+                None => {
+                    tracing::warn!(category = A::CATEGORY, "a reactor without a source was started; it will only handle deliveries sent to it");
+                    Effect::None
+                }
+            },
+            ReactorAction::Stop => Effect::cancel(Self::listening_id()),
             ReactorAction::Delivered(delivery) => {
                 let Some((stream_id, command)) = A::react(&delivery.event) else {
                     return settle(&delivery, Settle::Ack);
@@ -304,6 +343,8 @@ where
 {
     fn clone(&self) -> Self {
         match self {
+            Self::Start => Self::Start,
+            Self::Stop => Self::Stop,
             Self::Delivered(delivery) => Self::Delivered(delivery.clone()),
             Self::Deadline { stream_id, name, command_id, command, metadata } => Self::Deadline {
                 stream_id: stream_id.clone(),
@@ -325,6 +366,7 @@ where
 {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
+            (Self::Start, Self::Start) | (Self::Stop, Self::Stop) => true,
             (Self::Delivered(a), Self::Delivered(b)) => a == b,
             (
                 Self::Deadline { stream_id: s1, name: n1, command_id: i1, command: c1, metadata: m1 },
@@ -343,6 +385,8 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Start => f.write_str("Start"),
+            Self::Stop => f.write_str("Stop"),
             Self::Delivered(delivery) => f.debug_tuple("Delivered").field(delivery).finish(),
             Self::Deadline { stream_id, name, command_id, command, metadata } => f
                 .debug_struct("Deadline")
