@@ -126,6 +126,19 @@ impl JetStreamBus {
         Ok(info.state.messages)
     }
 
+    /// Deletes the stream with every event and consumer group in it (for tests and tools; the bus is
+    /// unusable afterwards).
+    ///
+    /// # Errors
+    /// [`BusError::Setup`] when the server refuses.
+    pub async fn delete_stream(&self) -> Result<(), BusError> {
+        self.context
+            .delete_stream(&self.config.stream)
+            .await
+            .map(|_| ())
+            .map_err(|e| BusError::Setup { stream: self.config.stream.clone(), source: e.into() })
+    }
+
     async fn stream(&self) -> Result<stream::Stream, BusError> {
         self.context
             .get_stream(&self.config.stream)

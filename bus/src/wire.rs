@@ -85,8 +85,21 @@ pub(crate) fn headers(event: &RecordedEvent) -> HeaderMap {
 /// The event a message carries; `Err` names what is missing or malformed.
 pub(crate) fn decode(headers: Option<&HeaderMap>, payload: Bytes) -> Result<RecordedEvent, String> {
     let headers = headers.ok_or("it has no headers")?;
-    let text = |name: &'static str| headers.get(name).map(async_nats::HeaderValue::as_str);
-    let required = |name: &'static str| text(name).ok_or_else(|| format!("the header {name} is missing"));
+    // Looked up by text: a header parsed off the wire and the same name typed here can be different
+    // `HeaderName` variants (standard vs custom) that do not compare equal.
+    let fields: Vec<(&[u8], &str)> = headers
+        .iter()
+        .filter_map(|(key, values)| Some((key.as_ref(), values.first()?.as_str())))
+        .collect();
+    let text = |name: &'static str| {
+        fields.iter().find(|(key, _)| key.eq_ignore_ascii_case(name.as_bytes())).map(|(_, value)| *value)
+    };
+    let required = |name: &'static str| {
+        text(name).ok_or_else(|| {
+            let present: Vec<String> = fields.iter().map(|(key, _)| String::from_utf8_lossy(key).into_owned()).collect();
+            format!("the header {name} is missing (it has {})", present.join(", "))
+        })
+    };
     let number = |name: &'static str| {
         required(name)?.parse::<u64>().map_err(|e| format!("the header {name} is not a number: {e}"))
     };
