@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use composable_rust::bus::Reacts;
+use composable_rust::RecordedEvent;
 use composable_rust::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,7 @@
 //! The order: placed by a customer, then confirmed or cancelled by the checkout saga.
 
 use composable_rust::bus::Reacts;
+use composable_rust::RecordedEvent;
 use composable_rust::prelude::*;
 use serde::{Deserialize, Serialize};
 
