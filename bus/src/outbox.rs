@@ -43,6 +43,8 @@ impl<B: EventBus> Outbox<B> {
         let mut config = SubscriptionConfig::default();
         config.page_size = 1000;
         config.poll_interval = Duration::from_millis(100);
+        // A restarted outbox takes over from a crashed one as soon as its lease is free.
+        config.lease_retry = Duration::from_millis(200);
         Subscription::checkpointed(Arc::clone(&store), name, Self::new(store, bus)).config(config)
     }
 

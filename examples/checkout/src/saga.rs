@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+use composable_rust::RecordedEvent;
 use composable_rust::bus::{Reacts, Timer};
 use composable_rust::prelude::*;
 use serde::{Deserialize, Serialize};
