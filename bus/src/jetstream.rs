@@ -88,10 +88,11 @@ impl JetStreamBus {
     pub async fn connect(config: JetStreamConfig) -> Result<Self, BusError> {
         check_name("subject prefix", &config.prefix, true)?;
         check_name("stream name", &config.stream, false)?;
+        let servers: Vec<&str> = config.url.split(',').map(str::trim).filter(|url| !url.is_empty()).collect();
         let client = ConnectOptions::new()
             .connection_timeout(config.connect_timeout)
             .reconnect_delay_callback(reconnect_delay)
-            .connect(config.url.as_str())
+            .connect(servers.as_slice())
             .await
             .map_err(|e| BusError::Connect { url: config.url.clone(), source: e.into() })?;
         let context = jetstream::ContextBuilder::new().timeout(config.ack_timeout).build(client);
@@ -124,6 +125,16 @@ impl JetStreamBus {
         let mut stream = self.stream().await?;
         let info = stream.info().await.map_err(|e| BusError::Setup { stream: self.config.stream.clone(), source: e.into() })?;
         Ok(info.state.messages)
+    }
+
+    /// The name of the server that leads the stream's replicas, on a cluster (for tests and tools).
+    ///
+    /// # Errors
+    /// [`BusError::Setup`] when the stream cannot be read.
+    pub async fn stream_leader(&self) -> Result<Option<String>, BusError> {
+        let mut stream = self.stream().await?;
+        let info = stream.info().await.map_err(|e| BusError::Setup { stream: self.config.stream.clone(), source: e.into() })?;
+        Ok(info.cluster.as_ref().and_then(|cluster| cluster.leader.clone()))
     }
 
     /// Deletes the stream with every event and consumer group in it (for tests and tools; the bus is
