@@ -40,7 +40,11 @@ use crate::error::BusError;
 /// }
 /// # let _ = reduce(Action::Stop, &InMemoryBus::new());
 /// ```
-pub fn deliveries<A, B>(bus: B, config: ConsumerConfig, to_action: impl Fn(Delivery) -> A + Send + Sync + 'static) -> Effect<A>
+pub fn deliveries<A, B>(
+    bus: B,
+    config: ConsumerConfig,
+    to_action: impl Fn(Delivery) -> A + Send + Sync + 'static,
+) -> Effect<A>
 where
     A: Send + 'static,
     B: EventBus,
@@ -120,7 +124,11 @@ impl<A: Send + 'static> EventHandler for Handover<A> {
             match outcome.await {
                 Ok(Settled::Ack) => return Ok(()),
                 Ok(Settled::Nak(delay)) => tokio::time::sleep(delay).await,
-                Err(_) => return Err(format!("the store dropped the delivery of event {} unsettled; stopping", event.id).into()),
+                Err(_) => {
+                    return Err(
+                        format!("the store dropped the delivery of event {} unsettled; stopping", event.id).into()
+                    );
+                }
             }
             attempt += 1;
         }

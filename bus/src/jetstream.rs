@@ -4,8 +4,8 @@ use std::fmt;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::message::AckKind;
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, Context};
 use async_nats::{ConnectOptions, jetstream::message::Acker};
@@ -123,7 +123,10 @@ impl JetStreamBus {
     /// [`BusError::Setup`] when the stream cannot be read.
     pub async fn stored(&self) -> Result<u64, BusError> {
         let mut stream = self.stream().await?;
-        let info = stream.info().await.map_err(|e| BusError::Setup { stream: self.config.stream.clone(), source: e.into() })?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| BusError::Setup { stream: self.config.stream.clone(), source: e.into() })?;
         Ok(info.state.messages)
     }
 
@@ -133,7 +136,10 @@ impl JetStreamBus {
     /// [`BusError::Setup`] when the stream cannot be read.
     pub async fn stream_leader(&self) -> Result<Option<String>, BusError> {
         let mut stream = self.stream().await?;
-        let info = stream.info().await.map_err(|e| BusError::Setup { stream: self.config.stream.clone(), source: e.into() })?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| BusError::Setup { stream: self.config.stream.clone(), source: e.into() })?;
         Ok(info.cluster.as_ref().and_then(|cluster| cluster.leader.clone()))
     }
 

@@ -166,7 +166,8 @@ impl EventBus for InMemoryBus {
                 match next {
                     Next::Deliver(delivery) => return Some((Ok(delivery), (bus, changes, group))),
                     Next::WaitUntil(due) => {
-                        let sleep = tokio::time::sleep_until(due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)));
+                        let sleep =
+                            tokio::time::sleep_until(due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)));
                         tokio::select! {
                             changed = changes.changed() => if changed.is_err() { return None },
                             () = sleep => {}

@@ -224,14 +224,21 @@ where
     type Action = ReactorAction<A>;
     type Environment = AggregateEnvironment;
 
-    fn reduce(&self, state: &mut Reactions<A>, action: ReactorAction<A>, env: &AggregateEnvironment) -> Effect<Self::Action> {
+    fn reduce(
+        &self,
+        state: &mut Reactions<A>,
+        action: ReactorAction<A>,
+        env: &AggregateEnvironment,
+    ) -> Effect<Self::Action> {
         match action {
             ReactorAction::Start => match &self.source {
-                Some((bus, consumer)) => {
-                    deliveries(Arc::clone(bus), consumer.clone(), ReactorAction::Delivered).cancellable(Self::listening_id())
-                }
+                Some((bus, consumer)) => deliveries(Arc::clone(bus), consumer.clone(), ReactorAction::Delivered)
+                    .cancellable(Self::listening_id()),
                 None => {
-                    tracing::warn!(category = A::CATEGORY, "a reactor without a source was started; it will only handle deliveries sent to it");
+                    tracing::warn!(
+                        category = A::CATEGORY,
+                        "a reactor without a source was started; it will only handle deliveries sent to it"
+                    );
                     Effect::None
                 }
             },
@@ -285,13 +292,23 @@ where
     A::Command: Clone,
     A::Event: Clone,
 {
-    fn forward(&self, state: &mut Reactions<A>, action: AggregateAction<A>, env: &AggregateEnvironment) -> Effect<ReactorAction<A>> {
+    fn forward(
+        &self,
+        state: &mut Reactions<A>,
+        action: AggregateAction<A>,
+        env: &AggregateEnvironment,
+    ) -> Effect<ReactorAction<A>> {
         self.inner.reduce(&mut state.aggregates, action, env).map(ReactorAction::Aggregate)
     }
 }
 
 /// The timer effects of `events`, appended so that the last one is at `version`.
-fn timers<A: Reacts>(stream_id: &StreamId, events: &[A::Event], version: Version, metadata: &Metadata) -> Effect<ReactorAction<A>>
+fn timers<A: Reacts>(
+    stream_id: &StreamId,
+    events: &[A::Event],
+    version: Version,
+    metadata: &Metadata,
+) -> Effect<ReactorAction<A>>
 where
     A::Command: Send,
 {

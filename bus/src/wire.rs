@@ -87,16 +87,15 @@ pub(crate) fn decode(headers: Option<&HeaderMap>, payload: Bytes) -> Result<Reco
     let headers = headers.ok_or("it has no headers")?;
     // Looked up by text: a header parsed off the wire and the same name typed here can be different
     // `HeaderName` variants (standard vs custom) that do not compare equal.
-    let fields: Vec<(&[u8], &str)> = headers
-        .iter()
-        .filter_map(|(key, values)| Some((key.as_ref(), values.first()?.as_str())))
-        .collect();
+    let fields: Vec<(&[u8], &str)> =
+        headers.iter().filter_map(|(key, values)| Some((key.as_ref(), values.first()?.as_str()))).collect();
     let text = |name: &'static str| {
         fields.iter().find(|(key, _)| key.eq_ignore_ascii_case(name.as_bytes())).map(|(_, value)| *value)
     };
     let required = |name: &'static str| {
         text(name).ok_or_else(|| {
-            let present: Vec<String> = fields.iter().map(|(key, _)| String::from_utf8_lossy(key).into_owned()).collect();
+            let present: Vec<String> =
+                fields.iter().map(|(key, _)| String::from_utf8_lossy(key).into_owned()).collect();
             format!("the header {name} is missing (it has {})", present.join(", "))
         })
     };

@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use composable_rust_bus::{
-    BusError, ConsumerConfig, Deliveries, EventBus, InMemoryBus, Outbox, PublishReport,
-};
+use composable_rust_bus::{BusError, ConsumerConfig, Deliveries, EventBus, InMemoryBus, Outbox, PublishReport};
 use composable_rust_core::{
     CodecId, EventStore, ExpectedVersion, GlobalPosition, Metadata, NewEvent, RecordedEvent, StreamId, async_trait,
 };

@@ -124,7 +124,10 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("could not start {} (install Debian's nats-server, or set NATS_SERVER): {e}", nats_server_binary().display())
+                panic!(
+                    "could not start {} (install Debian's nats-server, or set NATS_SERVER): {e}",
+                    nats_server_binary().display()
+                )
             });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use composable_rust::bus::Reacts;
 use composable_rust::RecordedEvent;
+use composable_rust::bus::Reacts;
 use composable_rust::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -128,7 +128,9 @@ impl Aggregate for Stock {
 
     fn decide(&self, command: &StockCommand) -> Result<Vec<StockEvent>, StockError> {
         Ok(match command {
-            StockCommand::Restock { sku, quantity } => vec![StockEvent::Restocked { sku: sku.clone(), quantity: *quantity }],
+            StockCommand::Restock { sku, quantity } => {
+                vec![StockEvent::Restocked { sku: sku.clone(), quantity: *quantity }]
+            }
             // Held already: a repeated request changes nothing.
             StockCommand::Reserve { order_id, .. } if self.reserved.contains_key(order_id) => Vec::new(),
             StockCommand::Reserve { sku, order_id, quantity } if *quantity <= self.available => {

@@ -115,8 +115,13 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         Command::Restock { database_url, sku, quantity } => {
             let stock = Repository::<Stock>::new(open_store(&database_url).await?);
-            let executed =
-                stock.execute(&Stock::stream_id(&sku)?, StockCommand::Restock { sku: sku.clone(), quantity }, Metadata::default()).await?;
+            let executed = stock
+                .execute(
+                    &Stock::stream_id(&sku)?,
+                    StockCommand::Restock { sku: sku.clone(), quantity },
+                    Metadata::default(),
+                )
+                .await?;
             println!("stock {sku}: {} available", executed.state.available);
             Ok(())
         }

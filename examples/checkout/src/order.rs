@@ -1,12 +1,12 @@
 //! The order: placed by a customer, then confirmed or cancelled by the checkout saga.
 
-use composable_rust::bus::Reacts;
 use composable_rust::RecordedEvent;
+use composable_rust::bus::Reacts;
 use composable_rust::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::saga::CheckoutEvent;
 use crate::decode;
+use crate::saga::CheckoutEvent;
 
 /// What was ordered: one product line, to keep the example short.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! The payment of one order: charged, declined, or refunded when the order was cancelled meanwhile.
 
-use composable_rust::bus::Reacts;
 use composable_rust::RecordedEvent;
+use composable_rust::bus::Reacts;
 use composable_rust::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -217,7 +217,9 @@ impl Aggregate for Checkout {
                 vec![CheckoutEvent::CancellationRequested { order_id, reason: format!("out of stock: {reason}") }]
             }
             (Step::Charging, CheckoutInput::PaymentCharged) => vec![CheckoutEvent::ConfirmationRequested { order_id }],
-            (Step::Charging, CheckoutInput::PaymentDeclined { reason }) => compensate(&format!("payment declined: {reason}")),
+            (Step::Charging, CheckoutInput::PaymentDeclined { reason }) => {
+                compensate(&format!("payment declined: {reason}"))
+            }
             (Step::Charging, CheckoutInput::PaymentTimedOut) => compensate("payment timed out"),
             (Step::Cancelled, CheckoutInput::PaymentCharged) => vec![CheckoutEvent::RefundRequested { order_id }],
             _ => Vec::new(),
@@ -232,7 +234,9 @@ impl Reacts for Checkout {
     fn react(event: &RecordedEvent) -> Option<(StreamId, CheckoutInput)> {
         let (order_id, input) = match event.stream_id.category() {
             "order" => match decode::<OrderEvent>(event, "order")? {
-                OrderEvent::Placed { order_id, line } => (order_id.clone(), CheckoutInput::OrderPlaced { order_id, line }),
+                OrderEvent::Placed { order_id, line } => {
+                    (order_id.clone(), CheckoutInput::OrderPlaced { order_id, line })
+                }
                 _ => return None,
             },
             "stock" => match decode::<StockEvent>(event, "stock")? {
@@ -254,9 +258,11 @@ impl Reacts for Checkout {
 
     fn timer(event: &CheckoutEvent) -> Option<Timer<CheckoutInput>> {
         match event {
-            CheckoutEvent::PaymentRequested { .. } => {
-                Some(Timer::Start { name: PAYMENT_TIMER, after: PAYMENT_TIMEOUT, command: CheckoutInput::PaymentTimedOut })
-            }
+            CheckoutEvent::PaymentRequested { .. } => Some(Timer::Start {
+                name: PAYMENT_TIMER,
+                after: PAYMENT_TIMEOUT,
+                command: CheckoutInput::PaymentTimedOut,
+            }),
             CheckoutEvent::ConfirmationRequested { .. } | CheckoutEvent::CancellationRequested { .. } => {
                 Some(Timer::Stop { name: PAYMENT_TIMER })
             }

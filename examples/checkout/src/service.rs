@@ -6,7 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use composable_rust::bus::{ConsumerConfig, JetStreamBus, JetStreamConfig, Outbox, Reactions, Reactor, ReactorAction, Reacts};
+use composable_rust::bus::{
+    ConsumerConfig, JetStreamBus, JetStreamConfig, Outbox, Reactions, Reactor, ReactorAction, Reacts,
+};
 use composable_rust::event_store::{BoxError, LogFilter};
 use composable_rust::prelude::*;
 use serde::Serialize;
@@ -94,7 +96,8 @@ pub async fn open_store(database_url: &str) -> Result<Arc<dyn EventStore>, Event
         store.migrate().await?;
         return Ok(Arc::new(store));
     }
-    let path = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")).unwrap_or(database_url);
+    let path =
+        database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")).unwrap_or(database_url);
     Ok(Arc::new(SqliteEventStore::open(path).await?))
 }
 

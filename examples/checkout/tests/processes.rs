@@ -40,7 +40,8 @@ struct Process {
 
 impl Process {
     async fn start(service: Service, database_url: &str, prefix: &str) -> Self {
-        let mut process = Self { service, database_url: database_url.to_owned(), prefix: prefix.to_owned(), child: None };
+        let mut process =
+            Self { service, database_url: database_url.to_owned(), prefix: prefix.to_owned(), child: None };
         process.restart().await;
         process
     }
@@ -97,7 +98,10 @@ async fn place(orders: &Repository<Order>, n: usize) {
         line: Line { sku: "apple".into(), quantity: 1, amount_cents: amount(n) },
     };
     let key = Uuid::new_v5(&Uuid::NAMESPACE_OID, order_id.as_bytes());
-    orders.execute_once(&Order::stream_id(&order_id).unwrap(), key, command, Metadata::correlated(Uuid::now_v7())).await.unwrap();
+    orders
+        .execute_once(&Order::stream_id(&order_id).unwrap(), key, command, Metadata::correlated(Uuid::now_v7()))
+        .await
+        .unwrap();
 }
 
 fn count_types(events: &[RecordedEvent]) -> BTreeMap<(String, String), usize> {
@@ -171,7 +175,11 @@ async fn killed_and_restarted_services_issue_no_command_twice_and_lose_none() {
     for n in 0..ORDERS {
         let (order, checkout, payment) = (format!("order-o{n}"), format!("checkout-o{n}"), format!("payment-o{n}"));
         let once = |counts: &BTreeMap<(String, String), usize>, stream: &str, event_type: &str| {
-            assert_eq!(counts.get(&(stream.to_owned(), event_type.to_owned())), Some(&1), "{stream}: {event_type} exactly once");
+            assert_eq!(
+                counts.get(&(stream.to_owned(), event_type.to_owned())),
+                Some(&1),
+                "{stream}: {event_type} exactly once"
+            );
         };
         once(&orders_by_type, &order, "OrderPlaced.v1");
         once(&saga_by_type, &checkout, "CheckoutStarted.v1");
@@ -194,8 +202,16 @@ async fn killed_and_restarted_services_issue_no_command_twice_and_lose_none() {
     assert_eq!(payments_by_type.values().sum::<usize>(), ORDERS, "one payment outcome per order");
     let reserved = stock_events.iter().filter(|e| e.event_type == "StockReserved.v1").count();
     let released = stock_events.iter().filter(|e| e.event_type == "StockReleased.v1").count();
-    assert_eq!((reserved, released), (ORDERS, declined.len()), "each order reserved once, each declined one released once");
-    let stock: Stock = Repository::<Stock>::new(Arc::clone(&stock_store)).load(&Stock::stream_id("apple").unwrap()).await.unwrap().state;
+    assert_eq!(
+        (reserved, released),
+        (ORDERS, declined.len()),
+        "each order reserved once, each declined one released once"
+    );
+    let stock: Stock = Repository::<Stock>::new(Arc::clone(&stock_store))
+        .load(&Stock::stream_id("apple").unwrap())
+        .await
+        .unwrap()
+        .state;
     assert_eq!(stock.available as usize, STOCK as usize - confirmed, "the confirmed orders hold their units");
 
     // On the bus, each event of the four stores once (JetStream de-duplicated the outboxes' republishes).

@@ -79,7 +79,12 @@ fn checkout(step: Step) -> Checkout {
 }
 
 /// What the saga's instance looks like while it runs `input` for `cause`, decided `attempts` times.
-fn running(input: CheckoutInput, metadata: Metadata, command_id: Uuid, attempts: u32) -> Option<RunningCommand<Checkout>> {
+fn running(
+    input: CheckoutInput,
+    metadata: Metadata,
+    command_id: Uuid,
+    attempts: u32,
+) -> Option<RunningCommand<Checkout>> {
     Some(RunningCommand { attempts, ..RunningCommand::new(input, metadata).with_command_id(command_id) })
 }
 
@@ -115,7 +120,8 @@ fn react(
         let (input3, metadata3) = (input.clone(), metadata.clone());
         saga.receive(Action::Aggregate(AggregateAction::Loaded { stream_id: s.clone(), loaded: fresh }), move |r| {
             let slot = r.aggregates.slot_mut(&s);
-            slot.loaded = Some(LoadedAggregate { state: Checkout::default(), version: Version::INITIAL, snapshot_version: None });
+            slot.loaded =
+                Some(LoadedAggregate { state: Checkout::default(), version: Version::INITIAL, snapshot_version: None });
             slot.running = running(input3, metadata3, command_id, 1);
         });
     }
@@ -135,7 +141,14 @@ fn react(
 
 /// Delivers `cause`, which the saga turns into `input` and answers with `issued`.
 #[track_caller]
-fn deliver(saga: &mut Saga, cause: &RecordedEvent, input: CheckoutInput, issued: Vec<CheckoutEvent>, before: (Checkout, u64), after: Checkout) {
+fn deliver(
+    saga: &mut Saga,
+    cause: &RecordedEvent,
+    input: CheckoutInput,
+    issued: Vec<CheckoutEvent>,
+    before: (Checkout, u64),
+    after: Checkout,
+) {
     let action = Action::Delivered(Delivery::unacknowledged(cause.clone()));
     react(saga, action, input, Metadata::caused_by(cause), cause.id.as_uuid(), issued, before, after);
 }
@@ -197,7 +210,11 @@ fn commands_carry_the_triggering_event_as_causation_and_its_correlation_id() {
     assert_eq!(payment_request.event_type, "PaymentRequested.v1");
     assert_eq!(payment_request.metadata.causation_id, Some(reserved.id.as_uuid()));
     assert_eq!(payment_request.metadata.correlation_id, Some(Uuid::from_u128(42)));
-    assert_eq!(payment_request.id, EventId::derived(reserved.id.as_uuid(), 0), "the command's id derives from its cause");
+    assert_eq!(
+        payment_request.id,
+        EventId::derived(reserved.id.as_uuid(), 0),
+        "the command's id derives from its cause"
+    );
 }
 
 #[test]
@@ -267,19 +284,36 @@ fn a_payment_that_does_not_answer_in_time_is_compensated_and_a_late_charge_is_re
     let s = stream();
     saga.receive(deadline.clone(), |r| {
         r.unsettled.entry(s.clone()).or_default().push_back(None);
-        r.aggregates.slot_mut(&s).running = running(CheckoutInput::PaymentTimedOut, Metadata::caused_by(&reserved), command_id, 1);
+        r.aggregates.slot_mut(&s).running =
+            running(CheckoutInput::PaymentTimedOut, Metadata::caused_by(&reserved), command_id, 1);
     });
     let compensation = vec![
         CheckoutEvent::StockReleaseRequested { order_id: ORDER.into(), sku: "apple".into() },
         CheckoutEvent::CancellationRequested { order_id: ORDER.into(), reason: "payment timed out".into() },
     ];
-    saga.receive_append(&s, ExpectedVersion::Exact(Version::new(3)), compensation.clone(), &Metadata::caused_by(&reserved));
-    saga.receive(Action::Aggregate(AggregateAction::Appended { stream_id: s.clone(), events: compensation, version: Version::new(5) }), |r| {
-        let slot = r.aggregates.slot_mut(&s);
-        slot.running = None;
-        slot.loaded = Some(LoadedAggregate { state: checkout(Step::Cancelled), version: Version::new(5), snapshot_version: None });
-        r.unsettled.remove(&s);
-    });
+    saga.receive_append(
+        &s,
+        ExpectedVersion::Exact(Version::new(3)),
+        compensation.clone(),
+        &Metadata::caused_by(&reserved),
+    );
+    saga.receive(
+        Action::Aggregate(AggregateAction::Appended {
+            stream_id: s.clone(),
+            events: compensation,
+            version: Version::new(5),
+        }),
+        |r| {
+            let slot = r.aggregates.slot_mut(&s);
+            slot.running = None;
+            slot.loaded = Some(LoadedAggregate {
+                state: checkout(Step::Cancelled),
+                version: Version::new(5),
+                snapshot_version: None,
+            });
+            r.unsettled.remove(&s);
+        },
+    );
 
     // The payment service answers after all: the money goes back.
     deliver(
@@ -298,9 +332,23 @@ fn a_redelivered_event_issues_no_command_again() {
     let (mut saga, events) = saga_and_store();
     let reserved = up_to_charging(&mut saga);
     // The bus delivers StockReserved again (a lost ack): the saga is past that step and asks nothing.
-    deliver(&mut saga, &reserved, CheckoutInput::StockReserved, Vec::new(), (checkout(Step::Charging), 3), checkout(Step::Charging));
+    deliver(
+        &mut saga,
+        &reserved,
+        CheckoutInput::StockReserved,
+        Vec::new(),
+        (checkout(Step::Charging), 3),
+        checkout(Step::Charging),
+    );
     let placed_again = placed();
-    deliver(&mut saga, &placed_again, order_placed(), Vec::new(), (checkout(Step::Charging), 3), checkout(Step::Charging));
+    deliver(
+        &mut saga,
+        &placed_again,
+        order_placed(),
+        Vec::new(),
+        (checkout(Step::Charging), 3),
+        checkout(Step::Charging),
+    );
     saga.skip_in_flight_effects(); // the payment timer
     saga.finish();
     assert_eq!(events.events(&stream()).len(), 3, "Started, StockReservationRequested, PaymentRequested: each once");
