@@ -192,7 +192,15 @@ impl PostgresEventStore {
     /// One attempt at the single-statement append.
     async fn try_append(&self, stream_id: &StreamId, expected: ExpectedVersion, batch: &Batch<'_>) -> Attempt {
         let (mode, version) = expectation(expected);
-        let result = sqlx::query(sql::APPEND)
+        // Versions known in advance skip the version lookup (see `sql::APPEND_AT`).
+        // (A version near i64::MAX, which no stream reaches, goes the general way: `v + n` would overflow.)
+        let at = match expected {
+            ExpectedVersion::NoStream => true,
+            ExpectedVersion::Exact(v) => v.get() < (i64::MAX as u64) - sql::MAX_BATCH as u64,
+            ExpectedVersion::Any | ExpectedVersion::StreamExists => false,
+        };
+        let statement = if at { sql::APPEND_AT } else { sql::APPEND };
+        let query = sqlx::query(statement)
             .bind(stream_id.as_str())
             .bind(&batch.ids)
             .bind(&batch.event_types)
@@ -201,12 +209,9 @@ impl PostgresEventStore {
             .bind(&batch.correlation_ids)
             .bind(&batch.causation_ids)
             .bind(&batch.actors)
-            .bind(&batch.extras)
-            .bind(mode)
-            .bind(version)
-            .fetch_one(&self.pool)
-            .await;
-        let row = match result {
+            .bind(&batch.extras);
+        let query = if at { query.bind(version) } else { query.bind(mode).bind(version) };
+        let row = match query.fetch_one(&self.pool).await {
             Ok(row) => row,
             Err(e) if is_unique_violation(&e) => return Attempt::Duplicate,
             Err(e) => return Attempt::Failed(e),
@@ -214,7 +219,9 @@ impl PostgresEventStore {
         let decoded: Result<(i64, i64, Option<i64>), sqlx::Error> =
             (|| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))();
         match decoded {
-            Ok((current, 0, _)) => Attempt::Refused { actual: Version::new(from_db(current)) },
+            // APPEND_AT does not read the version it was refused at.
+            Ok((_, 0, _)) if at => Attempt::Refused { actual: None },
+            Ok((current, 0, _)) => Attempt::Refused { actual: Some(Version::new(from_db(current))) },
             Ok((current, _, Some(first))) => Attempt::Appended { current: from_db(current), first: from_db(first) },
             Ok((_, _, None)) => Attempt::Failed(sqlx::Error::Protocol("append returned rows but no position".into())),
             Err(e) => Attempt::Failed(e),
@@ -287,10 +294,15 @@ impl PostgresEventStore {
         append: &AtomicAppend,
         operation: &str,
     ) -> Result<Vec<AppendResult>, EventStoreError> {
-        let batch = LockedBatch::new(append);
+        let (shared, exclusive) = tag_locks(append);
+        let call = match OneAppend::of(append, &shared, &exclusive) {
+            Some(one) => LockedCall::One(one),
+            None => LockedCall::Many(Box::new(LockedBatch::new(append, shared, exclusive))),
+        };
+        let ids: Vec<Uuid> = append.events().map(|e| e.id.as_uuid()).collect();
         let mut races = 0;
         loop {
-            match self.try_append_locked(&batch).await {
+            match self.try_append_locked(&call).await {
                 LockedAttempt::Appended { versions, first } => {
                     self.notifier.committed(&self.pool);
                     let mut next = first;
@@ -309,14 +321,14 @@ impl PostgresEventStore {
                 }
                 LockedAttempt::ConditionFailed { position } => {
                     // A retry of a conditional append that committed finds its own events.
-                    if let Some(original) = self.stored_retry_atomic(append, &batch, operation).await? {
+                    if let Some(original) = self.stored_retry_atomic(append, &ids, operation).await? {
                         return Ok(original);
                     }
                     let after = append.condition.as_ref().map_or(GlobalPosition::START, |c| c.after);
                     return Err(EventStoreError::ConditionFailed { after, position: GlobalPosition::new(position) });
                 }
                 LockedAttempt::Refused { index, actual } => {
-                    if let Some(original) = self.stored_retry_atomic(append, &batch, operation).await? {
+                    if let Some(original) = self.stored_retry_atomic(append, &ids, operation).await? {
                         return Ok(original);
                     }
                     let stream = append.streams.get(index).ok_or_else(|| {
@@ -332,7 +344,7 @@ impl PostgresEventStore {
                     });
                 }
                 LockedAttempt::Duplicate => {
-                    if let Some(original) = self.stored_retry_atomic(append, &batch, operation).await? {
+                    if let Some(original) = self.stored_retry_atomic(append, &ids, operation).await? {
                         return Ok(original);
                     }
                     // No id is stored, so a concurrent writer took a version: check everything again (an
@@ -352,13 +364,26 @@ impl PostgresEventStore {
         }
     }
 
-    /// One call of [`sql::APPEND_LOCKED`].
-    async fn try_append_locked(&self, batch: &LockedBatch<'_>) -> LockedAttempt {
-        let result = sqlx::query(sql::APPEND_LOCKED)
+    /// One call of [`sql::APPEND_LOCKED`] or [`sql::APPEND_ONE`].
+    async fn try_append_locked(&self, call: &LockedCall<'_>) -> LockedAttempt {
+        let query = match call {
+            LockedCall::One(one) => one.query(),
+            LockedCall::Many(batch) => batch.query(),
+        };
+        LockedAttempt::of(query.fetch_one(&self.pool).await)
+    }
+}
+
+impl LockedBatch<'_> {
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let batch = self;
+        sqlx::query(sql::APPEND_LOCKED)
             .bind(&batch.stream_ids)
             .bind(&batch.modes)
             .bind(&batch.expected)
             .bind(&batch.event_streams)
+            .bind(&batch.offsets)
+            .bind(&batch.ordinals)
             .bind(&batch.events.ids)
             .bind(&batch.events.event_types)
             .bind(&batch.events.codecs)
@@ -373,8 +398,113 @@ impl PostgresEventStore {
             .bind(&batch.condition.tags)
             .bind(&batch.condition.types)
             .bind(batch.after)
-            .fetch_one(&self.pool)
-            .await;
+    }
+}
+
+/// An append through `events_append` or `events_append_one`.
+enum LockedCall<'a> {
+    One(OneAppend<'a>),
+    Many(Box<LockedBatch<'a>>),
+}
+
+/// The tags an append locks, shared (every tag of its events that is not locked exclusive) and exclusive
+/// (one of each condition item: any one meets every matching event, which carries them all), each once.
+fn tag_locks(append: &AtomicAppend) -> (Vec<&str>, Vec<&str>) {
+    let mut exclusive: Vec<&str> = append
+        .condition
+        .iter()
+        .flat_map(|c| &c.fail_if_events_match.items)
+        .filter_map(|item| item.tags.iter().map(Tag::as_str).min())
+        .collect();
+    exclusive.sort_unstable();
+    exclusive.dedup();
+    let mut shared: Vec<&str> = append
+        .events()
+        .flat_map(|e| &e.tags)
+        .map(Tag::as_str)
+        .filter(|tag| exclusive.binary_search(tag).is_err())
+        .collect();
+    shared.sort_unstable();
+    shared.dedup();
+    (shared, exclusive)
+}
+
+/// The scalar arguments of [`sql::APPEND_ONE`]: an append of one event to one stream that locks at most one
+/// tag, under at most one condition item. Claiming a name has this shape.
+struct OneAppend<'a> {
+    stream_id: &'a str,
+    mode: &'static str,
+    expected: i64,
+    event: &'a NewEvent,
+    tags: Option<Vec<&'a str>>,
+    /// The tag to lock, and whether exclusively.
+    lock: Option<(&'a str, bool)>,
+    /// The condition item's tags and (storable) types; `None`: no condition.
+    condition: Option<(Vec<&'a str>, Vec<&'a str>)>,
+    after: i64,
+}
+
+impl<'a> OneAppend<'a> {
+    /// `append` in scalar form, if it has that shape.
+    fn of(append: &'a AtomicAppend, shared: &[&'a str], exclusive: &[&'a str]) -> Option<Self> {
+        let [stream] = append.streams.as_slice() else { return None };
+        let [event] = stream.events.as_slice() else { return None };
+        let lock = match (shared, exclusive) {
+            ([], []) => None,
+            ([tag], []) => Some((*tag, false)),
+            ([], [tag]) => Some((*tag, true)),
+            _ => return None,
+        };
+        let items = append.condition.as_ref().map_or(&[][..], |c| c.fail_if_events_match.items.as_slice());
+        let condition = match items {
+            [] => None,
+            [item] => {
+                let types: Vec<&str> = storable_types(&item.event_types).collect();
+                // Types none of which can be stored match no event: no condition (as `TaggedItems::push`).
+                (item.event_types.is_empty() || !types.is_empty())
+                    .then(|| (item.tags.iter().map(Tag::as_str).collect(), types))
+            }
+            _ => return None,
+        };
+        let (mode, expected) = expectation(stream.expected);
+        Some(Self {
+            stream_id: stream.stream_id.as_str(),
+            mode,
+            expected,
+            event,
+            tags: (!event.tags.is_empty()).then(|| event.tags.iter().map(Tag::as_str).collect()),
+            lock,
+            condition,
+            after: append.condition.as_ref().map_or(0, |c| to_db(c.after.get())),
+        })
+    }
+
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let event = self.event;
+        sqlx::query(sql::APPEND_ONE)
+            .bind(self.stream_id)
+            .bind(self.mode)
+            .bind(self.expected)
+            .bind(event.id.as_uuid())
+            .bind(event.event_type.as_str())
+            .bind(event.codec.as_str())
+            .bind(event.payload.as_slice())
+            .bind(event.metadata.correlation_id)
+            .bind(event.metadata.causation_id)
+            .bind(event.metadata.actor.as_deref())
+            .bind(event.metadata.extra.as_deref())
+            .bind(&self.tags)
+            .bind(self.lock.map(|(tag, _)| tag))
+            .bind(self.lock.is_some_and(|(_, exclusive)| exclusive))
+            .bind(self.condition.as_ref().map(|(tags, _)| tags))
+            .bind(self.condition.as_ref().map(|(_, types)| types))
+            .bind(self.after)
+    }
+}
+
+impl LockedAttempt {
+    /// The outcome of an `events_append` or `events_append_one` call.
+    fn of(result: Result<PgRow, sqlx::Error>) -> Self {
         let row = match result {
             Ok(row) => row,
             Err(e) if is_unique_violation(&e) => return LockedAttempt::Duplicate,
@@ -400,16 +530,18 @@ impl PostgresEventStore {
             Err(e) => LockedAttempt::Failed(e),
         }
     }
+}
 
+impl PostgresEventStore {
     /// After an atomic append wrote nothing: the results of the earlier append that stored exactly it, if
-    /// it is a retry of one (see [`idempotent_retry_atomic`]).
+    /// it is a retry of one (see [`idempotent_retry_atomic`]). `ids` are its events' ids.
     async fn stored_retry_atomic(
         &self,
         append: &AtomicAppend,
-        batch: &LockedBatch<'_>,
+        ids: &[Uuid],
         operation: &str,
     ) -> Result<Option<Vec<AppendResult>>, EventStoreError> {
-        let mut rows = sqlx::query(sql::EVENTS_BY_ID).bind(&batch.events.ids).fetch(&self.pool);
+        let mut rows = sqlx::query(sql::EVENTS_BY_ID).bind(ids).fetch(&self.pool);
         let mut stored = Vec::new();
         let mut last_stream = None;
         let mut types = EventTypeCache::default();
@@ -469,47 +601,51 @@ struct LockedBatch<'a> {
     stream_ids: Vec<&'a str>,
     modes: Vec<&'static str>,
     expected: Vec<i64>,
+    /// The events sorted by stream id (byte order, see `events_append`), as columns.
+    events: Batch<'a>,
     /// The 1-based stream of each event.
     event_streams: Vec<i32>,
-    events: Batch<'a>,
+    /// Each event's 1-based place in its stream.
+    offsets: Vec<i32>,
+    /// Each event's 1-based place in the append: its position is `(xid << 20) + ordinal`.
+    ordinals: Vec<i32>,
     /// Each event's tags joined with [`sql::SEPARATOR`]; `None` for none.
     tags: Vec<Option<String>>,
-    /// The tags to lock shared: every tag of the events, once.
+    /// The tags to lock shared: every tag of the events that is not locked exclusive, once.
     shared: Vec<&'a str>,
     /// The tags to lock exclusive: one of each condition item (any one meets every matching event, which
-    /// carries them all).
+    /// carries them all), once.
     exclusive: Vec<&'a str>,
     condition: TaggedItems,
     after: i64,
 }
 
 impl<'a> LockedBatch<'a> {
-    fn new(append: &'a AtomicAppend) -> Self {
-        let events: Vec<&NewEvent> = append.events().collect();
+    /// `append` as arrays; `shared` and `exclusive` are its [`tag_locks`].
+    fn new(append: &'a AtomicAppend, shared: Vec<&'a str>, exclusive: Vec<&'a str>) -> Self {
         let (modes, expected) = append.streams.iter().map(|s| expectation(s.expected)).unzip();
-        let mut shared: Vec<&str> = events.iter().flat_map(|e| &e.tags).map(Tag::as_str).collect();
-        shared.sort_unstable();
-        shared.dedup();
-        let exclusive = append
-            .condition
-            .iter()
-            .flat_map(|c| &c.fail_if_events_match.items)
-            .filter_map(|item| item.tags.iter().map(Tag::as_str).min())
-            .collect();
+        // (1-based stream, stream id, place in the stream, place in the append, event), numbered in the append's order, then sorted by stream
+        // id: events_append inserts rows in this order.
+        let mut ordinal = 0;
+        let mut placed: Vec<(i32, &str, i32, i32, &NewEvent)> = Vec::new();
+        for (number, stream) in (1..).zip(&append.streams) {
+            for (offset, event) in (1..).zip(&stream.events) {
+                ordinal += 1;
+                placed.push((number, stream.stream_id.as_str(), offset, ordinal, event));
+            }
+        }
+        placed.sort_by(|a, b| a.1.cmp(b.1));
         Self {
             stream_ids: append.streams.iter().map(|s| s.stream_id.as_str()).collect(),
             modes,
             expected,
-            event_streams: append
-                .streams
-                .iter()
-                .zip(1_i32..)
-                .flat_map(|(stream, n)| std::iter::repeat_n(n, stream.events.len()))
-                .collect(),
-            tags: events.iter().map(|e| (!e.tags.is_empty()).then(|| joined(&e.tags))).collect(),
+            event_streams: placed.iter().map(|p| p.0).collect(),
+            offsets: placed.iter().map(|p| p.2).collect(),
+            ordinals: placed.iter().map(|p| p.3).collect(),
+            tags: placed.iter().map(|p| (!p.4.tags.is_empty()).then(|| joined(&p.4.tags))).collect(),
+            events: Batch::of(placed.iter().map(|p| p.4).collect()),
             shared,
             exclusive,
-            events: Batch::of(events),
             condition: append.condition.as_ref().map_or_else(TaggedItems::default, |c| {
                 let mut items = TaggedItems::default();
                 for item in &c.fail_if_events_match.items {
@@ -532,16 +668,20 @@ struct TaggedItems {
 
 impl TaggedItems {
     fn push(&mut self, tags: &[Tag], types: &[String]) {
-        // A type holding a control character names no stored event (stored types have none, and the
-        // separator must not split it): leave it out, and the whole item when no type is left.
-        let storable: Vec<&str> =
-            types.iter().map(String::as_str).filter(|t| !t.chars().any(char::is_control)).collect();
+        // A type that cannot be stored names no event: leave the item out when no type is left.
+        let storable: Vec<&str> = storable_types(types).collect();
         if !types.is_empty() && storable.is_empty() {
             return;
         }
         self.tags.push(joined(tags));
         self.types.push(storable.join(&sql::SEPARATOR.to_string()));
     }
+}
+
+/// The types of `types` that a stored event can have: a type holding a control character names none (stored
+/// types have none, and the separator must not split it).
+fn storable_types(types: &[String]) -> impl Iterator<Item = &str> {
+    types.iter().map(String::as_str).filter(|t| !t.chars().any(char::is_control))
 }
 
 /// An [`EventQuery`] as the parameters of [`sql::READ_QUERY`].
@@ -564,9 +704,8 @@ impl QueryItems {
                 items.untagged = true;
                 any_type = true;
             } else {
-                let storable = item.event_types.iter().filter(|t| !t.chars().any(char::is_control));
                 let before = items.untagged_types.len();
-                items.untagged_types.extend(storable.cloned());
+                items.untagged_types.extend(storable_types(&item.event_types).map(str::to_owned));
                 items.untagged |= items.untagged_types.len() > before;
             }
         }
@@ -619,9 +758,9 @@ enum Attempt {
         current: u64,
         first: u64,
     },
-    /// The expectation did not hold at `actual`; nothing was written.
+    /// The expectation did not hold at `actual` (`None`: not read); nothing was written.
     Refused {
-        actual: Version,
+        actual: Option<Version>,
     },
     /// A unique index refused a row, so nothing was written: another writer took one of the versions
     /// (`events_pkey`), or an id of the batch is already stored (`events_event_id_idx`).
@@ -850,6 +989,10 @@ impl EventLog for PostgresEventStore {
                     if let Some(original) = self.stored_retry(stream_id, &events, &batch).await? {
                         return Ok(original);
                     }
+                    let actual = match actual {
+                        Some(actual) => actual,
+                        None => self.stream_version(stream_id).await?,
+                    };
                     return Err(EventStoreError::ConcurrencyConflict {
                         stream_id: stream_id.clone(),
                         expected,
