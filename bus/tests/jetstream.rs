@@ -104,7 +104,9 @@ async fn a_new_group_replays_from_a_sequence_or_a_time_and_filters_by_category()
 async fn a_consumer_resumes_after_the_server_restarts_and_a_publish_in_between_fails_loudly() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = NatsServer::start(dir.path());
-    let bus = JetStreamBus::connect(JetStreamConfig::new(server.url(), "reconnect")).await.unwrap();
+    let mut config = JetStreamConfig::new(server.url(), "reconnect");
+    config.ack_timeout = Duration::from_secs(2);
+    let bus = JetStreamBus::connect(config).await.unwrap();
     let before = events("order", 1, 3);
     bus.publish(&before).await.unwrap();
     let mut deliveries = bus.consume(&ConsumerConfig::group("g")).await.unwrap();
