@@ -121,7 +121,7 @@ cargo check -p composable-rust --no-default-features --locked
 # composable-rust-memory for this reason. Listed: the testing crate and what only it or benches need.
 say "cargo tree: no test tools in the facade's production dependencies"
 forbidden='composable-rust-testing|proptest|similar|criterion|tempfile'
-for features in "--no-default-features" "--no-default-features --features sqlite,postgres,json"; do
+for features in "--no-default-features" "--no-default-features --features sqlite,postgres,json,bus"; do
     # shellcheck disable=SC2086 # $features is two or three words on purpose.
     tree=$(cargo tree -p composable-rust $features -e normal --prefix none --format '{p}' --locked)
     found=$(printf '%s\n' "$tree" | awk '{print $1}' | grep -Ex "$forbidden" | sort -u || true)
