@@ -15,8 +15,8 @@ use crate::error::BusError;
 /// a reducer's actions that hold one can be asserted in a `TestStore`.
 #[derive(Clone)]
 pub struct Delivery {
-    /// The event as it was committed.
-    pub event: RecordedEvent,
+    /// The event as it was committed (shared: actions that hold a delivery stay small and cheap to clone).
+    pub event: Arc<RecordedEvent>,
     /// Its position on the bus (JetStream's stream sequence; the in-memory bus's index from 1). Events
     /// from several event stores share one bus, so this, not the event's global position, orders the bus.
     pub sequence: u64,
@@ -30,7 +30,7 @@ impl Delivery {
     /// A delivery whose acknowledgement does nothing: for tests that feed a reducer by hand.
     #[must_use]
     pub fn unacknowledged(event: RecordedEvent) -> Self {
-        Self { event, sequence: 0, attempt: 1, ack: Ack::none() }
+        Self { event: Arc::new(event), sequence: 0, attempt: 1, ack: Ack::none() }
     }
 }
 

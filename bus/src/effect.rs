@@ -119,7 +119,7 @@ impl<A: Send + 'static> EventHandler for Handover<A> {
         loop {
             let (settled, outcome) = oneshot::channel();
             let ack = Ack::new(OneShotAck(std::sync::Mutex::new(Some(settled))));
-            let delivery = Delivery { event: event.clone(), sequence: self.sequence, attempt, ack };
+            let delivery = Delivery { event: Arc::new(event.clone()), sequence: self.sequence, attempt, ack };
             self.sink.send((self.to_action)(delivery));
             match outcome.await {
                 Ok(Settled::Ack) => return Ok(()),

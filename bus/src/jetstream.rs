@@ -1,6 +1,7 @@
 //! [`JetStreamBus`]: the [`EventBus`] on NATS JetStream.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
@@ -268,7 +269,7 @@ impl EventBus for JetStreamBus {
                 match wire::decode(message.headers.as_ref(), message.payload) {
                     Ok(event) if wanted.wants(&event) => {
                         let ack = Ack::new(JetStreamAck { acker, event_id: event.id });
-                        Some(Ok(Delivery { event, sequence, attempt, ack }))
+                        Some(Ok(Delivery { event: Arc::new(event), sequence, attempt, ack }))
                     }
                     Ok(_) => {
                         // Not one of the group's categories (a group of several reads all): settled here.

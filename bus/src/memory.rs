@@ -85,7 +85,7 @@ impl fmt::Debug for InMemoryBus {
 
 /// What a group's consumer should do next.
 enum Next {
-    Deliver(Box<Delivery>),
+    Deliver(Delivery),
     WaitUntil(Option<Instant>),
 }
 
@@ -98,7 +98,7 @@ impl State {
         if let Some((&sequence, &(_, attempts))) = group.in_flight.iter().find(|(_, (due, _))| *due <= now) {
             group.in_flight.insert(sequence, (now + ack_wait, attempts + 1));
             let event = self.log[index_of(sequence)].0.clone();
-            return Next::Deliver(Box::new(delivery(bus, name, event, sequence, attempts + 1)));
+            return Next::Deliver(delivery(bus, name, event, sequence, attempts + 1));
         }
         if group.in_flight.len() < group.config.max_in_flight {
             while let Some((event, _)) = self.log.get(group.next) {
@@ -106,7 +106,7 @@ impl State {
                 if group.config.wants(event) {
                     let sequence = group.next as u64;
                     group.in_flight.insert(sequence, (now + ack_wait, 1));
-                    return Next::Deliver(Box::new(delivery(bus, name, event.clone(), sequence, 1)));
+                    return Next::Deliver(delivery(bus, name, event.clone(), sequence, 1));
                 }
             }
         }
@@ -120,7 +120,7 @@ fn index_of(sequence: u64) -> usize {
 
 fn delivery(bus: &Arc<Shared>, group: &str, event: RecordedEvent, sequence: u64, attempt: u64) -> Delivery {
     let ack = MemoryAck { bus: Arc::downgrade(bus), group: group.to_owned(), sequence };
-    Delivery { event, sequence, attempt, ack: Ack::new(ack) }
+    Delivery { event: Arc::new(event), sequence, attempt, ack: Ack::new(ack) }
 }
 
 #[async_trait]
@@ -164,7 +164,7 @@ impl EventBus for InMemoryBus {
                 changes.mark_unchanged();
                 let next = bus.lock().next_for(&group, &bus);
                 match next {
-                    Next::Deliver(delivery) => return Some((Ok(*delivery), (bus, changes, group))),
+                    Next::Deliver(delivery) => return Some((Ok(delivery), (bus, changes, group))),
                     Next::WaitUntil(due) => {
                         let sleep =
                             tokio::time::sleep_until(due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)));

@@ -31,7 +31,7 @@ async fn events_travel_whole_in_publish_order_and_a_republished_batch_is_stored_
     let mut deliveries = bus.consume(&ConsumerConfig::group("reader")).await.unwrap();
     for (i, sent) in batch.iter().enumerate() {
         let delivery = next(&mut deliveries).await;
-        assert_eq!(delivery.event, *sent, "event {i} arrives whole and in publish order");
+        assert_eq!(*delivery.event, *sent, "event {i} arrives whole and in publish order");
         assert_eq!(delivery.sequence, i as u64 + 1);
         delivery.ack.ack().await.unwrap();
     }
@@ -91,10 +91,10 @@ async fn a_new_group_replays_from_a_sequence_or_a_time_and_filters_by_category()
     let mut from_four = bus.consume(&ConsumerConfig::group("seq").start_at(StartAt::Sequence(4))).await.unwrap();
     assert_eq!(next(&mut from_four).await.sequence, 4);
     let mut from_time = bus.consume(&ConsumerConfig::group("time").start_at(StartAt::Time(later))).await.unwrap();
-    assert_eq!(next(&mut from_time).await.event, payments[0]);
+    assert_eq!(*next(&mut from_time).await.event, payments[0]);
     let mut only_payments = bus.consume(&ConsumerConfig::group("cat").category("payment")).await.unwrap();
     for sent in &payments {
-        assert_eq!(next(&mut only_payments).await.event, *sent);
+        assert_eq!(*next(&mut only_payments).await.event, *sent);
     }
     let mut two = bus.consume(&ConsumerConfig::group("two").category("payment").category("order")).await.unwrap();
     assert_eq!(next(&mut two).await.sequence, 1, "several categories: read everything, keep theirs");
@@ -112,7 +112,7 @@ async fn a_consumer_resumes_after_the_server_restarts_and_a_publish_in_between_f
     let mut deliveries = bus.consume(&ConsumerConfig::group("g")).await.unwrap();
     for sent in &before {
         let delivery = next(&mut deliveries).await;
-        assert_eq!(delivery.event, *sent);
+        assert_eq!(*delivery.event, *sent);
         delivery.ack.ack().await.unwrap();
     }
 
@@ -144,6 +144,6 @@ async fn a_consumer_resumes_after_the_server_restarts_and_a_publish_in_between_f
         }
     }
     let received = received.expect("the consumer receives the event published after the restart");
-    assert_eq!(received.event, during);
+    assert_eq!(*received.event, during);
     assert_eq!(received.sequence, 4, "the durable group kept its place across the restart");
 }

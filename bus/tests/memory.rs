@@ -89,7 +89,7 @@ async fn a_new_group_starts_at_a_sequence_a_time_or_the_end_and_reads_only_its_c
     let mut new = bus.consume(&ConsumerConfig::group("d").start_at(StartAt::New)).await.unwrap();
     let fresh = common::event("order-9", 1, 99);
     bus.publish(std::slice::from_ref(&fresh)).await.unwrap();
-    assert_eq!(new.next().await.unwrap().unwrap().event, fresh);
+    assert_eq!(*new.next().await.unwrap().unwrap().event, fresh);
 }
 
 #[tokio::test]

@@ -92,7 +92,10 @@ fn running(
 /// step: the load when the instance is new, the append of `issued` (the commands) at `before`, and the
 /// state `after`. Returns nothing: the delivery is acknowledged by an effect that sends no action.
 #[track_caller]
-#[allow(clippy::too_many_arguments, reason = "one saga step: cause, input, metadata, key, commands, states before and after")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one saga step: cause, input, metadata, key, commands, states before and after"
+)]
 fn react(
     saga: &mut Saga,
     action: Action,
