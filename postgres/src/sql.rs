@@ -319,6 +319,49 @@ pub(crate) use composable_rust_sql::checkpoint::SAVE_CHECKPOINT;
 /// Forgets a handler's checkpoint (a rebuild).
 pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE handler = $1";
 
+/// [`EventLog::import`](composable_rust_core::backend::EventLog::import): inserts events recorded elsewhere
+/// with their versions, times and tags, in the order given (position `(xid << 20) + ordinal`). `$1..=$12` the
+/// events, one array per column, tags joined with [`SEPARATOR`] (NULL: none). The store has checked the
+/// versions in the same transaction; a version taken meanwhile is a unique violation of `events_pkey`.
+pub(crate) const IMPORT: &str = r"
+INSERT INTO events (stream_id, version, global_position, event_id, event_type, codec, payload,
+                    correlation_id, causation_id, actor, extra, recorded_at, tags)
+SELECT e.stream_id, e.version, (pg_current_xact_id()::text::bigint << 20) + e.ordinal, e.event_id, e.event_type,
+       e.codec, e.payload, e.correlation_id, e.causation_id, e.actor, e.extra, e.recorded_at,
+       string_to_array(e.tags, E'\x1f')
+FROM UNNEST($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::uuid[], $8::uuid[],
+            $9::text[], $10::text[], $11::timestamptz[], $12::text[]) WITH ORDINALITY
+     AS e(stream_id, version, event_id, event_type, codec, payload, correlation_id, causation_id, actor, extra,
+          recorded_at, tags, ordinal)
+ORDER BY e.ordinal
+RETURNING global_position";
+
+/// Shared advisory locks on the tags `$1` of imported events, in the key space and key order of
+/// `events_append` (`migrations/postgres/0003_tags.sql`), so an import waits for, and is waited for by,
+/// conditional appends on the same tags as a tagged append is.
+pub(crate) const IMPORT_TAG_LOCKS: &str = r"
+SELECT count(pg_advisory_xact_lock_shared(1952540531, k.key))
+FROM (SELECT DISTINCT hashtext(t) AS key FROM unnest($1::text[]) AS t ORDER BY 1) AS k";
+
+/// The versions of the streams `$1` (0 for a stream without events), one row per stream.
+pub(crate) const STREAM_VERSIONS: &str = r"
+SELECT s.stream_id, (SELECT COALESCE(MAX(e.version), 0) FROM events e WHERE e.stream_id = s.stream_id)
+FROM unnest($1::text[]) AS s(stream_id)";
+
+/// What [`StoreLifecycle::stats`](composable_rust_core::backend::StoreLifecycle::stats) reports: one pass
+/// over `events`, the two small tables, and the size of the three tables with their indexes.
+pub(crate) const STATS: &str = r"
+SELECT e.events, e.streams, e.oldest, e.newest,
+       (SELECT count(*) FROM snapshots), (SELECT count(*) FROM checkpoints),
+       (pg_total_relation_size('events') + pg_total_relation_size('snapshots')
+        + pg_total_relation_size('checkpoints'))::bigint
+FROM (SELECT count(*) AS events, count(DISTINCT stream_id) AS streams, min(recorded_at) AS oldest,
+             max(recorded_at) AS newest
+      FROM events) AS e";
+
+/// Every checkpoint, by handler name (byte-wise).
+pub(crate) const LIST_CHECKPOINTS: &str = r#"SELECT handler, position FROM checkpoints ORDER BY handler COLLATE "C""#;
+
 #[cfg(test)]
 mod tests {
     use composable_rust_core::backend::EventLog;

@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use composable_rust_core::backend::{
-    EventLog, EventTypeCache, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry,
-    idempotent_retry_atomic, validate_append, validate_atomic_append, validate_handler_name,
+    EventLog, EventTypeCache, HandlerLease, ImportStep, SnapshotStore, StoreLifecycle, SubscriptionStore,
+    idempotent_retry, idempotent_retry_atomic, plan_import, validate_append, validate_atomic_append,
+    validate_handler_name, validate_import,
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, CodecId, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion,
     GlobalPosition, HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, QueryPage, RecordedEvent, SchemaError,
-    Snapshot, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
+    Snapshot, StoreStats, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -829,28 +830,44 @@ fn decode_event(
     first: usize,
     types: &mut EventTypeCache,
 ) -> Result<RecordedEvent, Decode> {
-    let codec: &str = row.try_get(first + 3)?;
+    let codec: &str = column(row, first + 3)?;
     Ok(RecordedEvent {
-        id: EventId::from(row.try_get::<Uuid, _>(first + 10)?),
+        id: EventId::from(column::<Uuid>(row, first + 10)?),
         stream_id,
-        version: Version::new(from_db(row.try_get(first)?)),
-        position: GlobalPosition::new(from_db(row.try_get(first + 1)?)),
-        event_type: types.get(row.try_get(first + 2)?),
+        version: Version::new(from_db(column(row, first)?)),
+        position: GlobalPosition::new(from_db(column(row, first + 1)?)),
+        event_type: types.get(column(row, first + 2)?),
         codec: codec.parse::<CodecId>().map_err(|e| Decode::Event(e.into()))?,
-        payload: row.try_get::<Vec<u8>, _>(first + 4)?.into(),
+        payload: column::<&[u8]>(row, first + 4)?.to_vec().into(),
         metadata: Metadata {
-            correlation_id: row.try_get(first + 5)?,
-            causation_id: row.try_get(first + 6)?,
-            actor: row.try_get(first + 7)?,
-            extra: row.try_get(first + 8)?,
+            correlation_id: column(row, first + 5)?,
+            causation_id: column(row, first + 6)?,
+            actor: column(row, first + 7)?,
+            extra: column(row, first + 8)?,
         },
-        recorded_at: row.try_get(first + 9)?,
-        tags: row
-            .try_get::<Option<Vec<String>>, _>(first + 11)?
-            .unwrap_or_default()
-            .into_iter()
-            .map(Tag::from)
-            .collect(),
+        recorded_at: timestamp(column(row, first + 9)?)?,
+        tags: column::<Option<Vec<String>>>(row, first + 11)?.unwrap_or_default().into_iter().map(Tag::from).collect(),
+    })
+}
+
+/// Column `index` of an event row, decoded without sqlx's per-value type check: the columns' types are fixed by
+/// the migrations, which the store checks before it reads, and the check (with the type descriptions it
+/// clones) was an eighth of a replay's instructions (callgrind, docs/performance.md). A value of another type
+/// is still an error, never a panic: every decoder checks the length of what it reads.
+fn column<'r, T: sqlx::Decode<'r, sqlx::Postgres>>(row: &'r PgRow, index: usize) -> Result<T, sqlx::Error> {
+    row.try_get_unchecked(index)
+}
+
+/// A `timestamptz` column read as its wire value (microseconds since 2000-01-01 UTC) and converted without
+/// going through a calendar date, which chrono's decoder does per row.
+fn timestamp(micros: i64) -> Result<DateTime<Utc>, Decode> {
+    /// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01.
+    const POSTGRES_EPOCH: i64 = 946_684_800_000_000;
+    micros.checked_add(POSTGRES_EPOCH).and_then(DateTime::from_timestamp_micros).ok_or_else(|| {
+        Decode::Event(EventStoreError::backend(
+            "read a stored event",
+            format!("the events table holds a recorded time out of range ({micros} µs after 2000-01-01)"),
+        ))
     })
 }
 
@@ -877,7 +894,7 @@ impl ErrorContext {
 
 /// Turns a stored stream id back into a [`StreamId`], reusing the previous row's when it is the same.
 fn stream_id_of(row: &PgRow, last: &mut Option<StreamId>) -> Result<StreamId, Decode> {
-    let raw: &str = row.try_get(0)?;
+    let raw: &str = column(row, 0)?;
     if let Some(id) = last.as_ref().filter(|id| id.as_str() == raw) {
         return Ok(id.clone());
     }
@@ -1140,6 +1157,10 @@ impl EventLog for PostgresEventStore {
         }
         Ok(streams)
     }
+
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError> {
+        self.import_batch(events).await
+    }
 }
 
 #[async_trait]
@@ -1234,6 +1255,14 @@ impl SubscriptionStore for PostgresEventStore {
         Ok(deleted.rows_affected() > 0)
     }
 
+    async fn list_checkpoints(&self) -> Result<Vec<(String, GlobalPosition)>, EventStoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(sql::LIST_CHECKPOINTS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.context.map("list the checkpoints", e))?;
+        Ok(rows.into_iter().map(|(handler, position)| (handler, GlobalPosition::new(from_db(position)))).collect())
+    }
+
     /// An advisory lock held by a connection of its own. `ttl` is ignored: the lock lasts exactly as long
     /// as that connection, so a holder that dies (its connection closes) frees it at once, and one that is
     /// alive cannot lose it to time. A renewal checks that the connection still answers.
@@ -1279,9 +1308,195 @@ impl StoreLifecycle for PostgresEventStore {
         Ok(HealthReport { backend: "postgres", round_trip: started.elapsed() })
     }
 
+    async fn stats(&self) -> Result<StoreStats, EventStoreError> {
+        type Row = (i64, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>, i64, i64, i64);
+        let (events, streams, oldest, newest, snapshots, checkpoints, bytes): Row = sqlx::query_as(sql::STATS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.context.map("count the events, streams, snapshots and checkpoints", e))?;
+        let mut stats = StoreStats::empty("postgres");
+        stats.events = from_db(events);
+        stats.streams = from_db(streams);
+        stats.snapshots = from_db(snapshots);
+        stats.checkpoints = from_db(checkpoints);
+        stats.bytes_on_disk = Some(from_db(bytes));
+        stats.oldest = oldest;
+        stats.newest = newest;
+        Ok(stats)
+    }
+
     async fn close(&self) -> Result<(), EventStoreError> {
         self.pool.close().await;
         Ok(())
+    }
+}
+
+/// An import batch as bound arrays, one per column, for [`sql::IMPORT`].
+struct ImportBatch<'a> {
+    stream_ids: Vec<&'a str>,
+    versions: Vec<i64>,
+    ids: Vec<Uuid>,
+    event_types: Vec<&'a str>,
+    codecs: Vec<&'static str>,
+    payloads: Vec<&'a [u8]>,
+    correlation_ids: Vec<Option<Uuid>>,
+    causation_ids: Vec<Option<Uuid>>,
+    actors: Vec<Option<&'a str>>,
+    extras: Vec<Option<&'a str>>,
+    recorded_at: Vec<DateTime<Utc>>,
+    tags: Vec<Option<String>>,
+}
+
+impl<'a> ImportBatch<'a> {
+    fn new(events: &[&'a RecordedEvent]) -> Self {
+        use chrono::SubsecRound as _;
+        let separator = sql::SEPARATOR.to_string();
+        Self {
+            stream_ids: events.iter().map(|e| e.stream_id.as_str()).collect(),
+            versions: events.iter().map(|e| to_db(e.version.get())).collect(),
+            ids: events.iter().map(|e| e.id.as_uuid()).collect(),
+            event_types: events.iter().map(|e| e.event_type.as_str()).collect(),
+            codecs: events.iter().map(|e| e.codec.as_str()).collect(),
+            payloads: events.iter().map(|e| &e.payload[..]).collect(),
+            correlation_ids: events.iter().map(|e| e.metadata.correlation_id).collect(),
+            causation_ids: events.iter().map(|e| e.metadata.causation_id).collect(),
+            actors: events.iter().map(|e| e.metadata.actor.as_deref()).collect(),
+            extras: events.iter().map(|e| e.metadata.extra.as_deref()).collect(),
+            recorded_at: events.iter().map(|e| e.recorded_at.trunc_subsecs(6)).collect(),
+            tags: events
+                .iter()
+                .map(|e| {
+                    (!e.tags.is_empty()).then(|| e.tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(&separator))
+                })
+                .collect(),
+        }
+    }
+}
+
+impl PostgresEventStore {
+    /// [`EventLog::import`]: one transaction that takes the tags' shared locks, looks the ids and the
+    /// streams' versions up, applies [`plan_import`] and inserts the events to write with [`sql::IMPORT`].
+    /// A version taken by a concurrent writer between the check and the insert is a unique violation; the
+    /// import then runs once more, so that the error names the stream (or the retry finds it stored).
+    async fn import_batch(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError> {
+        validate_import(&events)?;
+        if events.len() > sql::MAX_BATCH {
+            return Err(InvalidInput::Other(format!(
+                "an import of {} events is too large: at most {} events fit in one import; split it",
+                events.len(),
+                sql::MAX_BATCH
+            ))
+            .into());
+        }
+        if let Some(event) = events.iter().find(|e| e.metadata.actor.as_deref().is_some_and(|a| a.contains('\0'))) {
+            return Err(InvalidInput::Other(format!(
+                "metadata.actor of event {} contains a NUL character, which PostgreSQL text cannot store",
+                event.id
+            ))
+            .into());
+        }
+        match self.try_import(&events).await {
+            Err(ImportFailure::Duplicate) => match self.try_import(&events).await {
+                Err(ImportFailure::Duplicate) => Err(EventStoreError::backend(
+                    format!("import {} events", events.len()),
+                    "another writer took a version or an id of the import twice in a row; stop the writers and retry",
+                )),
+                other => other.map_err(ImportFailure::into_error),
+            },
+            other => other.map_err(ImportFailure::into_error),
+        }
+    }
+
+    async fn try_import(&self, events: &[RecordedEvent]) -> Result<Vec<GlobalPosition>, ImportFailure> {
+        let operation = || format!("import {} events", events.len());
+        let fail = |e| ImportFailure::Failed(self.context.map(operation(), e));
+        let mut tx = self.pool.begin().await.map_err(fail)?;
+        let mut tags: Vec<&str> = events.iter().flat_map(|e| e.tags.iter().map(Tag::as_str)).collect();
+        if !tags.is_empty() {
+            tags.sort_unstable();
+            tags.dedup();
+            sqlx::query(sql::IMPORT_TAG_LOCKS).bind(&tags).execute(&mut *tx).await.map_err(fail)?;
+        }
+        let ids: Vec<Uuid> = events.iter().map(|e| e.id.as_uuid()).collect();
+        let mut stored = Vec::new();
+        {
+            let mut rows = sqlx::query(sql::EVENTS_BY_ID).bind(&ids).fetch(&mut *tx);
+            let mut last_stream = None;
+            let mut types = EventTypeCache::default();
+            while let Some(row) = rows.try_next().await.map_err(fail)? {
+                let event = stream_id_of(&row, &mut last_stream)
+                    .and_then(|stream_id| decode_event(&row, stream_id, 1, &mut types))
+                    .map_err(|e| ImportFailure::Failed(self.context.map_decode(operation, e)))?;
+                stored.push(event);
+            }
+        }
+        let mut streams: Vec<&str> = events.iter().map(|e| e.stream_id.as_str()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as(sql::STREAM_VERSIONS).bind(&streams).fetch_all(&mut *tx).await.map_err(fail)?;
+        let mut versions = std::collections::HashMap::with_capacity(rows.len());
+        for (stream_id, version) in rows {
+            let stream_id = StreamId::new(stream_id).map_err(|e| ImportFailure::Failed(e.into()))?;
+            versions.insert(stream_id, Version::new(from_db(version)));
+        }
+        let steps = plan_import(events, &stored, &versions).map_err(ImportFailure::Failed)?;
+        let written: Vec<&RecordedEvent> =
+            events.iter().zip(&steps).filter(|(_, step)| **step == ImportStep::Write).map(|(e, _)| e).collect();
+        let mut next = 0;
+        if !written.is_empty() {
+            let batch = ImportBatch::new(&written);
+            let inserted = sqlx::query_scalar::<_, i64>(sql::IMPORT)
+                .bind(&batch.stream_ids)
+                .bind(&batch.versions)
+                .bind(&batch.ids)
+                .bind(&batch.event_types)
+                .bind(&batch.codecs)
+                .bind(&batch.payloads)
+                .bind(&batch.correlation_ids)
+                .bind(&batch.causation_ids)
+                .bind(&batch.actors)
+                .bind(&batch.extras)
+                .bind(&batch.recorded_at)
+                .bind(&batch.tags)
+                .fetch_all(&mut *tx)
+                .await;
+            let inserted = match inserted {
+                Ok(positions) => positions,
+                Err(e) if is_unique_violation(&e) => return Err(ImportFailure::Duplicate),
+                Err(e) => return Err(fail(e)),
+            };
+            // Positions are (xid << 20) + ordinal: the smallest is the first event's.
+            next = from_db(inserted.iter().copied().min().unwrap_or_default());
+            tx.commit().await.map_err(fail)?;
+            self.notifier.committed(&self.pool);
+        }
+        Ok(steps
+            .iter()
+            .map(|step| match step {
+                ImportStep::Stored(position) => *position,
+                ImportStep::Write => {
+                    next += 1;
+                    GlobalPosition::new(next - 1)
+                }
+            })
+            .collect())
+    }
+}
+
+/// Why one import attempt wrote nothing.
+enum ImportFailure {
+    /// A unique index refused a row: a concurrent writer took a version or an id.
+    Duplicate,
+    Failed(EventStoreError),
+}
+
+impl ImportFailure {
+    fn into_error(self) -> EventStoreError {
+        match self {
+            Self::Duplicate => EventStoreError::backend("import events", "a unique index refused a row"),
+            Self::Failed(error) => error,
+        }
     }
 }
 
@@ -1292,5 +1507,24 @@ impl fmt::Debug for PostgresEventStore {
             .field("connections", &self.pool.size())
             .field("max_connections", &self.pool.options().get_max_connections())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::timestamp;
+
+    #[test]
+    fn timestamps_count_microseconds_from_the_postgres_epoch() {
+        let at = |micros| timestamp(micros).ok();
+        assert_eq!(at(0), Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single());
+        assert_eq!(at(-946_684_800_000_000), Some(DateTime::UNIX_EPOCH));
+        let later = Utc.with_ymd_and_hms(2026, 11, 30, 16, 30, 0).single().unwrap() + chrono::Duration::microseconds(7);
+        assert_eq!(at(later.timestamp_micros() - 946_684_800_000_000), Some(later));
+        // PostgreSQL's 'infinity' is i64::MAX on the wire: an error, not a wrap or a panic.
+        assert!(timestamp(i64::MAX).is_err());
+        assert!(timestamp(i64::MIN).is_err());
     }
 }
