@@ -35,6 +35,7 @@ async fn events_travel_whole_in_publish_order_and_a_republished_batch_is_stored_
         assert_eq!(delivery.sequence, i as u64 + 1);
         delivery.ack.ack().await.unwrap();
     }
+    bus.delete_stream().await.unwrap();
 }
 
 #[tokio::test]
@@ -56,6 +57,7 @@ async fn consumers_of_one_group_share_its_events_each_going_to_one_of_them() {
     all.sort_unstable();
     assert_eq!(all, (1..=40).collect::<Vec<_>>(), "every event once, none twice");
     assert!(!seen_a.is_empty() && !seen_b.is_empty(), "both consumers got work: {seen_a:?} / {seen_b:?}");
+    bus.delete_stream().await.unwrap();
 }
 
 #[tokio::test]
@@ -76,6 +78,7 @@ async fn a_delivery_refused_or_left_unacknowledged_comes_again() {
     third.ack.ack().await.unwrap();
     let nothing = tokio::time::timeout(Duration::from_millis(1500), deliveries.next()).await;
     assert!(nothing.is_err(), "nothing left once both are acknowledged");
+    bus.delete_stream().await.unwrap();
 }
 
 #[tokio::test]
@@ -98,6 +101,7 @@ async fn a_new_group_replays_from_a_sequence_or_a_time_and_filters_by_category()
     }
     let mut two = bus.consume(&ConsumerConfig::group("two").category("payment").category("order")).await.unwrap();
     assert_eq!(next(&mut two).await.sequence, 1, "several categories: read everything, keep theirs");
+    bus.delete_stream().await.unwrap();
 }
 
 #[tokio::test]
