@@ -63,6 +63,47 @@ SQL
 
 prepare_postgres
 
+# NATS JetStream, for the event bus tests (bus/, examples/checkout): NATS_URL when set; else the server on
+# 127.0.0.1:4222 when one answers; else a `nats-server -js` of this run on a free loopback port (installed from
+# Debian's package if missing), stopped when the script exits. The bus tests also start servers of their own
+# (a restart, a 3-node cluster), so they need the binary either way. Without a server they fail and say so.
+nats_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+prepare_nats() {
+    if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+        if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+            say "NATS: nats-server is not installed; installing Debian's package"
+            apt-get install -y -q nats-server >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q nats-server >/dev/null; } || true
+        fi
+    fi
+    if [ -n "${NATS_URL:-}" ]; then
+        say "NATS: using NATS_URL=$NATS_URL from the environment"
+        return
+    fi
+    if nats_answers 4222; then
+        export NATS_URL="nats://127.0.0.1:4222"
+        say "NATS: answering on 127.0.0.1:4222; NATS_URL exported"
+        return
+    fi
+    local server
+    server=$(command -v nats-server || echo /usr/sbin/nats-server)
+    if [ ! -x "$server" ]; then
+        say "NATS: no server on 127.0.0.1:4222 and no nats-server binary; the bus tests will fail and say so."
+        return
+    fi
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 14222)
+    NATS_DIR=$(mktemp -d)
+    "$server" -js -a 127.0.0.1 -p "$port" -sd "$NATS_DIR" >"$NATS_DIR/nats.log" 2>&1 &
+    NATS_PID=$!
+    trap 'kill "$NATS_PID" 2>/dev/null || true; rm -rf "$NATS_DIR"' EXIT
+    for _ in $(seq 1 50); do nats_answers "$port" && break; sleep 0.1; done
+    export NATS_URL="nats://127.0.0.1:$port"
+    say "NATS: started nats-server -js on 127.0.0.1:$port (pid $NATS_PID); NATS_URL exported"
+}
+
+prepare_nats
+
 say "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -80,7 +121,7 @@ cargo check -p composable-rust --no-default-features --locked
 # composable-rust-memory for this reason. Listed: the testing crate and what only it or benches need.
 say "cargo tree: no test tools in the facade's production dependencies"
 forbidden='composable-rust-testing|proptest|similar|criterion|tempfile'
-for features in "--no-default-features" "--no-default-features --features sqlite,postgres,file,json"; do
+for features in "--no-default-features" "--no-default-features --features sqlite,postgres,file,json,bus"; do
     # shellcheck disable=SC2086 # $features is two or three words on purpose.
     tree=$(cargo tree -p composable-rust $features -e normal --prefix none --format '{p}' --locked)
     found=$(printf '%s\n' "$tree" | awk '{print $1}' | grep -Ex "$forbidden" | sort -u || true)

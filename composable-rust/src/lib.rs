@@ -129,6 +129,8 @@
 //! - Subscriptions and projections: [`subscription`].
 //! - Backends: [`sqlite`] (default feature), [`postgres`] (feature `postgres`), [`file`](mod@file) (feature `file`) and
 //!   [`memory`] (always compiled), or pick one from a configuration file with [`config::open`]. Writing a backend: [`backend`].
+//! - Beyond one process: the event bus on NATS JetStream, the outbox and sagas as reducers in `bus`
+//!   (feature `bus`; guides `docs/event-bus.md` and `docs/sagas.md`).
 //! - Test tools: [`testing`] (feature `testing`): `TestStore`, `TestClock`, the conformance suite.
 //! - Errors in `main`: [`Report`] prints an error and each of its causes on its own line.
 //! - [`prelude`]: the imports most programs need.
@@ -140,6 +142,7 @@
 //! | `sqlite` | [`sqlite::SqliteEventStore`], `backend = "sqlite"` in configuration | yes |
 //! | `postgres` | [`postgres::PostgresEventStore`], `backend = "postgres"` | no |
 //! | `file` | [`file::FileEventStore`] (JSONL segments in a directory, one process), `backend = "file"` | no |
+//! | `bus` | `bus`: `JetStreamBus`, `Outbox`, `Reactor` (sagas) | no |
 //! | `testing` | [`testing`]: `TestStore`, `TestClock`, the conformance suite | no |
 //! | `json` | nothing more: the JSON codec is always compiled (kept for manifests that name it) | no |
 //!
@@ -258,6 +261,13 @@ pub mod file {
 /// The in-memory event store: the full contract, nothing persisted (always compiled, no feature needed).
 pub mod memory {
     pub use composable_rust_memory::*;
+}
+
+/// The event bus on NATS JetStream, the outbox, and sagas as reducers (feature `bus`); see
+/// `docs/event-bus.md` and `docs/sagas.md`.
+#[cfg(feature = "bus")]
+pub mod bus {
+    pub use composable_rust_bus::*;
 }
 
 /// Test tools: `TestStore`, `TestClock`, the backend conformance suite (feature `testing`).
