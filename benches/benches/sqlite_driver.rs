@@ -13,11 +13,12 @@
 //! - `rusqlite_blocking`: rusqlite, each page read on a blocking thread (`spawn_blocking`) and sent back.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+#[allow(dead_code, reason = "the spike uses only the benchmark event of the shared workloads")]
 mod workload;
 
 use std::sync::{Arc, Mutex};
 
-use composable_rust_core::backend::EventTypeCache;
+use composable_rust_core::backend::{EventLog, EventTypeCache};
 use composable_rust_core::{
     Bytes, CodecId, EventId, EventStore, ExpectedVersion, GlobalPosition, Metadata, RecordedEvent, StreamId, StreamRange, Tag,
     Version,
