@@ -2,16 +2,20 @@
 //! ([`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`]; their sum is
 //! [`EventStore`](crate::EventStore)), the checks every backend applies before it writes
 //! ([`validate_append`], [`validate_atomic_append`], [`idempotent_retry`], [`idempotent_retry_atomic`],
-//! [`validate_handler_name`]), lease plumbing ([`HandlerLease`],
+//! [`validate_handler_name`], and for imports [`validate_import`] and [`plan_import`]), lease plumbing ([`HandlerLease`],
 //! [`LeaseGuard`], [`LocalLeases`]), decoding help ([`EventTypeCache`]) and the plumbing a runtime uses
 //! to run effects ([`Task`], [`RequestHandler`], [`execute_request`]).
 //!
 //! A new backend implements the four traits and runs the conformance suite of `composable-rust-testing`.
 
+use std::collections::HashMap;
+
+use chrono::SubsecRound;
+
 use crate::error::EventStoreError;
 use crate::event::{EventId, NewEvent, RecordedEvent};
 use crate::event_store::{AppendResult, AtomicAppend};
-use crate::stream::{StreamId, Version};
+use crate::stream::{GlobalPosition, StreamId, Version};
 
 pub use crate::effect::{Task, TaskFuture};
 pub use crate::event::EventTypeCache;
@@ -30,18 +34,22 @@ pub fn validate_append(stream_id: &StreamId, events: &[NewEvent]) -> Result<(), 
     for event in events {
         event.validate()?;
     }
-    if events.len() > 1 {
-        let mut ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
-        ids.sort_unstable();
-        if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
-            return Err(crate::error::InvalidInput::Other(format!(
-                "event id {} appears twice in one append to {stream_id}; every event needs its own id",
-                pair[0]
-            ))
-            .into());
-        }
+    // One event cannot repeat an id: the hot single-event path skips the check and its allocation.
+    let repeated = if events.len() > 1 { repeated_id(events.iter().map(|e| e.id)) } else { None };
+    if let Some(id) = repeated {
+        return Err(crate::error::InvalidInput::Other(format!(
+            "event id {id} appears twice in one append to {stream_id}; every event needs its own id"
+        ))
+        .into());
     }
     Ok(())
+}
+
+/// An id that `ids` holds more than once, if any.
+fn repeated_id(ids: impl Iterator<Item = EventId>) -> Option<EventId> {
+    let mut ids: Vec<EventId> = ids.collect();
+    ids.sort_unstable();
+    ids.windows(2).find(|pair| pair[0] == pair[1]).map(|pair| pair[0])
 }
 
 /// The idempotency rule of [`EventLog::append`], for backends: given the batch and the stored events
@@ -106,6 +114,113 @@ pub fn idempotent_retry(
     Ok(previous.map(|stream_version| AppendResult { stream_version, positions }))
 }
 
+/// What a backend does with one event of an [`EventLog::import`], as [`plan_import`] decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportStep {
+    /// Write it: it is the next event of its stream.
+    Write,
+    /// It is stored already, exactly as given, at this position: skip it.
+    Stored(GlobalPosition),
+}
+
+/// Checks what every backend must refuse in an [`EventLog::import`] before touching storage: an empty
+/// batch, an invalid event (type, `extra` metadata, tags, version 0) and an id given twice.
+///
+/// # Errors
+/// [`EventStoreError::InvalidInput`] naming the problem.
+pub fn validate_import(events: &[RecordedEvent]) -> Result<(), EventStoreError> {
+    if events.is_empty() {
+        return Err(crate::error::InvalidInput::Other("an import needs at least one event".into()).into());
+    }
+    for event in events {
+        crate::event::validate_event_parts(&event.event_type, &event.metadata, &event.tags)?;
+        if event.version == Version::INITIAL {
+            return Err(crate::error::InvalidInput::Other(format!(
+                "event {} of stream {} has version 0; versions start at 1",
+                event.id, event.stream_id
+            ))
+            .into());
+        }
+    }
+    if let Some(id) = repeated_id(events.iter().map(|e| e.id)) {
+        return Err(crate::error::InvalidInput::Other(format!(
+            "event id {id} appears twice in one import; every event needs its own id"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The rule of [`EventLog::import`], for backends: given the (validated) batch, the stored events that carry
+/// any of its ids, and the current version of each stream of the batch (a stream missing from `versions`
+/// has no events), decide for each event whether to write or skip it.
+///
+/// - An event stored exactly as given (see [`EventLog::import`]; `recorded_at` compared to the
+///   microsecond) is [`ImportStep::Stored`].
+/// - Any other event must be the next of its stream, counting the events written before it in the batch:
+///   [`ImportStep::Write`].
+///
+/// # Errors
+/// [`EventStoreError::EventIdInUse`] when an id is stored for another event;
+/// [`EventStoreError::ConcurrencyConflict`] for the first event that is not the next of its stream.
+pub fn plan_import(
+    events: &[RecordedEvent],
+    stored: &[RecordedEvent],
+    versions: &HashMap<StreamId, Version>,
+) -> Result<Vec<ImportStep>, EventStoreError> {
+    let stored: HashMap<EventId, &RecordedEvent> = stored.iter().map(|e| (e.id, e)).collect();
+    let mut heads: HashMap<&StreamId, Version> = HashMap::new();
+    let mut steps = Vec::with_capacity(events.len());
+    for event in events {
+        if let Some(found) = stored.get(&event.id) {
+            if let Some(difference) = import_difference(event, found) {
+                return Err(EventStoreError::EventIdInUse {
+                    id: found.id,
+                    stream_id: found.stream_id.clone(),
+                    version: found.version,
+                    difference,
+                });
+            }
+            steps.push(ImportStep::Stored(found.position));
+            continue;
+        }
+        let head = heads
+            .entry(&event.stream_id)
+            .or_insert_with(|| versions.get(&event.stream_id).copied().unwrap_or(Version::INITIAL));
+        if event.version != head.next() {
+            return Err(EventStoreError::ConcurrencyConflict {
+                stream_id: event.stream_id.clone(),
+                expected: crate::stream::ExpectedVersion::Exact(Version::new(event.version.get() - 1)),
+                actual: *head,
+            });
+        }
+        *head = event.version;
+        steps.push(ImportStep::Write);
+    }
+    Ok(steps)
+}
+
+/// How `stored` differs from the imported `event` with the same id, if it does.
+fn import_difference(event: &RecordedEvent, stored: &RecordedEvent) -> Option<&'static str> {
+    if event.stream_id != stored.stream_id {
+        Some("belongs to another stream")
+    } else if event.version != stored.version {
+        Some("is stored at another version")
+    } else if event.event_type != stored.event_type {
+        Some("has another event type")
+    } else if event.codec != stored.codec || event.payload != stored.payload {
+        Some("has another payload")
+    } else if event.metadata != stored.metadata {
+        Some("has other metadata")
+    } else if event.tags != stored.tags {
+        Some("has other tags")
+    } else if event.recorded_at.trunc_subsecs(6) != stored.recorded_at.trunc_subsecs(6) {
+        Some("was recorded at another time")
+    } else {
+        None
+    }
+}
+
 /// Checks what every backend must refuse in an [`AtomicAppend`] before touching storage: no stream, a
 /// stream named twice, an invalid batch ([`validate_append`]) or an invalid condition
 /// ([`AppendCondition::validate`](crate::AppendCondition::validate)).
@@ -130,12 +245,9 @@ pub fn validate_atomic_append(append: &AtomicAppend) -> Result<(), EventStoreErr
         }
         validate_append(&stream.stream_id, &stream.events)?;
     }
-    let mut ids: Vec<EventId> = append.events().map(|e| e.id).collect();
-    ids.sort_unstable();
-    if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+    if let Some(id) = repeated_id(append.events().map(|e| e.id)) {
         return Err(crate::error::InvalidInput::Other(format!(
-            "event id {} appears twice in one atomic append; every event needs its own id",
-            pair[0]
+            "event id {id} appears twice in one atomic append; every event needs its own id"
         ))
         .into());
     }

@@ -288,27 +288,31 @@ impl NewEvent {
     /// # Errors
     /// [`InvalidInput`] naming the problem.
     pub fn validate(&self) -> Result<(), InvalidInput> {
-        let reason = if self.event_type.is_empty() {
+        validate_event_parts(&self.event_type, &self.metadata, &self.tags)
+    }
+}
+
+/// The checks of [`NewEvent::validate`], on the parts of any event (an imported one too).
+pub(crate) fn validate_event_parts(event_type: &str, metadata: &Metadata, tags: &[Tag]) -> Result<(), InvalidInput> {
+    {
+        let reason = if event_type.is_empty() {
             Some("it is empty")
-        } else if self.event_type.len() > Self::MAX_EVENT_TYPE_LEN {
+        } else if event_type.len() > NewEvent::MAX_EVENT_TYPE_LEN {
             Some("it is longer than 255 bytes")
-        } else if self.event_type.chars().any(char::is_control) {
+        } else if event_type.chars().any(char::is_control) {
             Some("it contains a control character")
         } else {
             None
         };
         if let Some(reason) = reason {
-            return Err(InvalidInput::EventType { value: self.event_type.chars().take(64).collect(), reason });
+            return Err(InvalidInput::EventType { value: event_type.chars().take(64).collect(), reason });
         }
-        if let Some(extra) = &self.metadata.extra {
+        if let Some(extra) = &metadata.extra {
             if serde_json::from_str::<serde::de::IgnoredAny>(extra).is_err() {
-                return Err(InvalidInput::Other(format!(
-                    "metadata.extra of a {} event is not valid JSON",
-                    self.event_type
-                )));
+                return Err(InvalidInput::Other(format!("metadata.extra of a {event_type} event is not valid JSON")));
             }
         }
-        self.tags.iter().try_for_each(Tag::validate)
+        tags.iter().try_for_each(Tag::validate)
     }
 }
 

@@ -10,6 +10,7 @@
 //! - The global log is read in position order, and a reader that has read up to position `N` will later
 //!   see every event that commits after its read at a position above `N` (no gaps filled in behind it).
 //! - One latest snapshot per stream; checkpoints keyed by handler name.
+//! - [`EventLog::import`] writes events recorded elsewhere with their versions and times, in order, once.
 
 use std::fmt::Debug;
 use std::ops::ControlFlow;
@@ -248,6 +249,46 @@ pub struct HealthReport {
     pub round_trip: std::time::Duration,
 }
 
+/// What [`StoreLifecycle::stats`] counted. Counts are exact at the moment of the count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// The backend's name: `postgres`, `sqlite`, `in-memory`.
+    pub backend: &'static str,
+    /// Events stored.
+    pub events: u64,
+    /// Streams with at least one event.
+    pub streams: u64,
+    /// Snapshots stored (at most one per stream).
+    pub snapshots: u64,
+    /// Checkpoints stored (one per handler name).
+    pub checkpoints: u64,
+    /// Bytes the store takes on disk (PostgreSQL: its tables and indexes; SQLite: the database file and
+    /// its write-ahead log); `None` for a store that keeps nothing on disk.
+    pub bytes_on_disk: Option<u64>,
+    /// The earliest `recorded_at` of any event; `None` when there is none.
+    pub oldest: Option<DateTime<Utc>>,
+    /// The latest `recorded_at` of any event; `None` when there is none.
+    pub newest: Option<DateTime<Utc>>,
+}
+
+impl StoreStats {
+    /// Statistics of a `backend` store holding nothing; fill in the fields that are not zero.
+    #[must_use]
+    pub const fn empty(backend: &'static str) -> Self {
+        Self {
+            backend,
+            events: 0,
+            streams: 0,
+            snapshots: 0,
+            checkpoints: 0,
+            bytes_on_disk: None,
+            oldest: None,
+            newest: None,
+        }
+    }
+}
+
 /// The one handle users hold: events, snapshots, subscriptions' bookkeeping and the store's lifecycle.
 /// Usable as `Arc<dyn EventStore>`.
 ///
@@ -399,6 +440,29 @@ pub trait EventLog: Send + Sync + Debug {
         after: Option<&StreamId>,
         limit: usize,
     ) -> Result<Vec<StreamInfo>, EventStoreError>;
+
+    /// Writes events recorded elsewhere (an archive, another store) again, keeping their ids, streams,
+    /// versions, types, codecs, payloads, metadata, tags and **recorded times**, in the order given: the
+    /// restore half of a backup. Not for application writes (it takes no expectation and no condition).
+    ///
+    /// - `events[i].position` is ignored: the store gives each written event a new position, increasing in
+    ///   the order of `events` and above every position it already holds, so the global order of the
+    ///   events given is kept. Returns the position of each event of `events`, in order.
+    /// - **Idempotent, so an import resumes.** An event whose id is already stored as this very event
+    ///   (stream, version, type, codec, payload, metadata, tags and recorded time, to the microsecond) is
+    ///   skipped, and its stored position returned: an import re-run after a failure writes only what is
+    ///   missing. [`plan_import`](crate::backend::plan_import) states the rule for backends.
+    /// - Every other event must be the next of its stream: version 1 for a stream without events, else
+    ///   the version after its last one (counting the events before it in `events`).
+    /// - All or nothing, like an append. `recorded_at` is kept to the microsecond (finer digits are cut).
+    ///
+    /// # Errors
+    /// [`EventStoreError::ConcurrencyConflict`] for the first event that is not the next of its stream
+    /// (`expected` is the version before it, `actual` the stream's); [`EventStoreError::EventIdInUse`] for
+    /// an id stored for another event; [`EventStoreError::InvalidInput`] for an empty batch, an invalid event
+    /// or an id given twice; [`EventStoreError::Unavailable`] and [`EventStoreError::Backend`] as for
+    /// [`EventLog::append`]. Nothing is written on any error.
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError>;
 }
 
 /// The latest snapshot per stream: a cache of an aggregate's state that loads can start from.
@@ -461,6 +525,13 @@ pub trait SubscriptionStore: Send + Sync + Debug {
     /// storage fails.
     async fn delete_checkpoint(&self, handler: &str) -> Result<bool, EventStoreError>;
 
+    /// Every stored checkpoint, as `(handler, position)`, in handler name order (byte-wise). What a backup
+    /// carries and an operator looks at; there are as many as handler names, so a list is fine.
+    ///
+    /// # Errors
+    /// [`EventStoreError::Backend`] when storage fails.
+    async fn list_checkpoints(&self) -> Result<Vec<(String, GlobalPosition)>, EventStoreError>;
+
     /// Leases the handler name `handler` for one running instance, or returns `None` when another
     /// instance holds it. Dropping the lease releases it.
     ///
@@ -509,6 +580,15 @@ pub trait StoreLifecycle: Send + Sync + Debug {
     /// [`EventStoreError::Unavailable`] when the backend cannot be reached; [`EventStoreError::Schema`] when
     /// its schema is missing or at another version.
     async fn health_check(&self) -> Result<HealthReport, EventStoreError>;
+
+    /// How much the store holds: events, streams, snapshots, checkpoints, bytes on disk, and the oldest
+    /// and newest recorded times. For operators and the admin CLI, not for hot paths: a database backend
+    /// counts rows, which reads every event (an index-only scan where it can).
+    ///
+    /// # Errors
+    /// [`EventStoreError::Unavailable`] when the backend cannot be reached; [`EventStoreError::Backend`] when
+    /// storage fails.
+    async fn stats(&self) -> Result<StoreStats, EventStoreError>;
 
     /// Finishes pending work and releases connections and files; later calls on this store (or its
     /// clones) may fail. Appends are durable when they return, so closing is tidiness, not safety: an

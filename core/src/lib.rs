@@ -58,7 +58,8 @@ pub use effect::{ActionSink, Effect, EffectId};
 pub use error::{BoxError, CodecError, EventStoreError, InvalidInput, SchemaError, error_chain};
 pub use event::{Bytes, Event, EventId, EventType, Metadata, NewEvent, RecordedEvent};
 pub use event_store::{
-    AppendResult, AtomicAppend, EventStore, EventStream, HealthReport, LogFilter, StreamAppend, StreamInfo, StreamRange,
+    AppendResult, AtomicAppend, EventStore, EventStream, HealthReport, LogFilter, StoreStats, StreamAppend, StreamInfo,
+    StreamRange,
 };
 pub use operation::{EventStoreOperation, EventStoreReply, EventStoreRequest, LoadRequest, LoadUntil, LoadedHistory};
 pub use projection::{ApplyError, CheckpointedHandler};

@@ -27,13 +27,14 @@ use std::task::{Context, Poll};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use composable_rust_core::backend::{
-    EventLog, HandlerLease, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry_atomic,
-    validate_append, validate_atomic_append, validate_handler_name,
+    EventLog, HandlerLease, ImportStep, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore,
+    idempotent_retry_atomic, plan_import, validate_append, validate_atomic_append, validate_handler_name,
+    validate_import,
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, EventType, ExpectedVersion,
-    GlobalPosition, HealthReport, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StreamAppend, StreamId,
-    StreamInfo, StreamRange, Tag, Version, async_trait,
+    GlobalPosition, HealthReport, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StoreStats, StreamAppend,
+    StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::Stream;
 use futures::stream::BoxStream;
@@ -139,16 +140,7 @@ impl Log {
 
     /// Appends a checked batch at the stream's next versions.
     fn push(&mut self, append: StreamAppend, recorded_at: DateTime<Utc>) -> AppendResult {
-        let slot = match self.slots.get(&append.stream_id) {
-            Some(&slot) => slot,
-            None => {
-                let slot = self.streams.len();
-                self.streams.push(StreamEvents { id: append.stream_id.clone(), events: Vec::new() });
-                self.slots.insert(append.stream_id.clone(), slot);
-                self.ordered.insert(append.stream_id, slot);
-                slot
-            }
-        };
+        let slot = self.slot_for(&append.stream_id);
         let stream = &mut self.streams[slot];
         let stream_id = stream.id.clone();
         stream.events.reserve(append.events.len());
@@ -179,6 +171,49 @@ impl Log {
             positions.push(position);
         }
         AppendResult { stream_version: version, positions }
+    }
+
+    /// Writes a checked import batch: `steps` says which events to write (see [`plan_import`]); each keeps
+    /// its version, time and tags, and gets the next position. Returns every event's position.
+    fn push_imported(&mut self, events: Vec<RecordedEvent>, steps: &[ImportStep]) -> Vec<GlobalPosition> {
+        let mut positions = Vec::with_capacity(events.len());
+        for (event, step) in events.into_iter().zip(steps) {
+            if let ImportStep::Stored(position) = *step {
+                positions.push(position);
+                continue;
+            }
+            let slot = self.slot_for(&event.stream_id);
+            let index = self.global.len();
+            let position = GlobalPosition::new(u64::try_from(index + 1).unwrap_or(u64::MAX));
+            let stream = &mut self.streams[slot];
+            self.global.push((slot, stream.events.len()));
+            self.ids.insert(event.id, (slot, stream.events.len()));
+            for tag in &event.tags {
+                self.tagged.entry(tag.clone()).or_default().push(index);
+            }
+            let event_type = intern(&mut self.event_types, event.event_type.to_string());
+            stream.events.push(RecordedEvent {
+                stream_id: stream.id.clone(),
+                position,
+                event_type,
+                recorded_at: event.recorded_at.trunc_subsecs(6),
+                ..event
+            });
+            positions.push(position);
+        }
+        positions
+    }
+
+    /// The slot of `stream_id`, created empty when the stream is new.
+    fn slot_for(&mut self, stream_id: &StreamId) -> usize {
+        if let Some(&slot) = self.slots.get(stream_id) {
+            return slot;
+        }
+        let slot = self.streams.len();
+        self.streams.push(StreamEvents { id: stream_id.clone(), events: Vec::new() });
+        self.slots.insert(stream_id.clone(), slot);
+        self.ordered.insert(stream_id.clone(), slot);
+        slot
     }
 
     /// Up to `limit` events after `after` matching `query`, in position order. An item with tags walks the
@@ -273,6 +308,22 @@ impl InMemoryEventStore {
         // Signalled under the write lock: a woken subscriber's read waits for the lock, so it sees the batch.
         self.inner.commits.send_modify(|commits| *commits = commits.wrapping_add(1));
         Ok(results)
+    }
+
+    /// [`EventLog::import`] under one write lock: all or nothing. The caller has validated the batch.
+    fn commit_import(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError> {
+        let mut log = self.write_log();
+        let stored: Vec<RecordedEvent> =
+            events.iter().filter_map(|e| log.ids.get(&e.id).map(|&at| log.event_at(at).clone())).collect();
+        let versions: HashMap<StreamId, Version> =
+            events.iter().map(|e| (e.stream_id.clone(), log.version_of(&e.stream_id))).collect();
+        let steps = plan_import(&events, &stored, &versions)?;
+        let wrote = steps.contains(&ImportStep::Write);
+        let positions = log.push_imported(events, &steps);
+        if wrote {
+            self.inner.commits.send_modify(|commits| *commits = commits.wrapping_add(1));
+        }
+        Ok(positions)
     }
 
     fn read_log(&self) -> RwLockReadGuard<'_, Log> {
@@ -436,6 +487,11 @@ impl EventLog for InMemoryEventStore {
             })
             .collect())
     }
+
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError> {
+        validate_import(&events)?;
+        self.commit_import(events)
+    }
 }
 
 #[async_trait]
@@ -486,6 +542,13 @@ impl SubscriptionStore for InMemoryEventStore {
         Ok(self.checkpoints().remove(handler).is_some())
     }
 
+    async fn list_checkpoints(&self) -> Result<Vec<(String, GlobalPosition)>, EventStoreError> {
+        let mut all: Vec<(String, GlobalPosition)> =
+            self.checkpoints().iter().map(|(handler, &position)| (handler.clone(), position)).collect();
+        all.sort_unstable();
+        Ok(all)
+    }
+
     /// A name in this store's [`LocalLeases`]; `ttl` is ignored (the lease ends when dropped).
     async fn try_acquire_lease(
         &self,
@@ -510,6 +573,25 @@ impl StoreLifecycle for InMemoryEventStore {
         let started = std::time::Instant::now();
         drop(self.read_log());
         Ok(HealthReport { backend: "in-memory", round_trip: started.elapsed() })
+    }
+
+    async fn stats(&self) -> Result<StoreStats, EventStoreError> {
+        let mut stats = StoreStats::empty("in-memory");
+        {
+            let log = self.read_log();
+            stats.events = u64::try_from(log.global.len()).unwrap_or(u64::MAX);
+            stats.streams = u64::try_from(log.streams.iter().filter(|s| !s.events.is_empty()).count()).unwrap_or(0);
+            let times = log.streams.iter().flat_map(|s| s.events.iter().map(|e| e.recorded_at));
+            (stats.oldest, stats.newest) = times.fold((None, None), |(oldest, newest), t| {
+                (
+                    Some(oldest.map_or(t, |o: DateTime<Utc>| o.min(t))),
+                    Some(newest.map_or(t, |n: DateTime<Utc>| n.max(t))),
+                )
+            });
+        }
+        stats.snapshots = u64::try_from(lock_read(&self.inner.snapshots).len()).unwrap_or(u64::MAX);
+        stats.checkpoints = u64::try_from(self.checkpoints().len()).unwrap_or(u64::MAX);
+        Ok(stats)
     }
 }
 

@@ -98,14 +98,16 @@ impl PostgresConfig {
 
     /// The sqlx connect options, with the session settings applied.
     pub(crate) fn connect_options(&self) -> PgConnectOptions {
-        let mut settings = Vec::new();
+        // JIT compiles a plan in tens of milliseconds where the store's statements run in tens of microseconds;
+        // a statement estimated dear on a large table would be compiled at every call (docs/decisions.md).
+        let mut settings = vec![("jit", "off".to_owned())];
         if let Some(timeout) = self.statement_timeout {
             settings.push(("statement_timeout", format!("{}ms", timeout.as_millis().max(1))));
         }
         if let Some(cost) = self.random_page_cost {
             settings.push(("random_page_cost", cost.to_string()));
         }
-        if settings.is_empty() { self.options.clone() } else { self.options.clone().options(settings) }
+        self.options.clone().options(settings)
     }
 
     /// `host:port/database`, for messages (never the user's password).

@@ -42,13 +42,14 @@
 //! global log: no matching event can later commit at or below it.
 //!
 //! [`append_atomic`](composable_rust_core::backend::EventLog::append_atomic), and a plain append of tagged
-//! events, is one round trip to the function `events_append` (migration `0003_tags.sql`): it takes
+//! events, is one round trip to the function `events_append` (migration `0004_append_function.sql`): it takes
 //! transaction-scoped advisory locks per tag, shared for the tags of the appended events and exclusive for
 //! one tag of each condition item, then checks the condition and the expected versions on a snapshot taken
 //! with the locks held, then inserts. So a conditional append waits only for appends that share a tag with
 //! its condition, and none of those can commit unseen between the condition's horizon and its own events.
-//! Untagged plain appends take no lock and run the statement they always did. A deadlock between atomic
-//! appends is [`EventStoreError::Unavailable`](composable_rust_core::EventStoreError::Unavailable): retry.
+//! Untagged plain appends take no lock; with `NoStream` or `Exact(v)` they insert at the versions they expect
+//! without looking the stream's version up. A deadlock between atomic appends is
+//! [`EventStoreError::Unavailable`](composable_rust_core::EventStoreError::Unavailable): retry.
 //!
 //! # Configuration
 //!
@@ -64,6 +65,7 @@
 //! | `test_before_acquire` | `false` | ping each connection before use (costs ~30% of a single append) |
 //! | `read_all_wait` | 2 s | how long `read_all` waits for in-flight transactions of this database that hold back newer commits |
 //! | `random_page_cost` | 1.1 | planner setting on the store's connections, so stream loads are index scans in order |
+//! | JIT | off, always | the store's statements run in microseconds; compiling one takes milliseconds |
 //! | TLS | URL | `?sslmode=require` / `verify-full` (rustls), `sslrootcert=` for a private CA |
 //!
 //! Errors never contain the password: servers are named as `host:port/database`, and [`PostgresConfig`]'s

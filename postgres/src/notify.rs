@@ -2,7 +2,8 @@
 //!
 //! The append path never waits for a notification: after an append's statement has committed,
 //! [`Notifier::committed`] starts (at most) one background `SELECT pg_notify(..)` on a pooled connection,
-//! and coalesces the appends that commit while it is in flight into one more. A trigger would be simpler
+//! and coalesces the appends that commit while it is in flight, or within a millisecond after it, into one
+//! more. A trigger would be simpler
 //! but runs inside the append's transaction, where PostgreSQL serialises the commits of every transaction
 //! that notified (a database-wide lock in `PreCommit_Notify`), which would undo group commit.
 //!
@@ -27,6 +28,11 @@ pub(crate) const CHANNEL: &str = "composable_rust_events";
 /// the subscribers' poll (p99 latency 0.5 s instead of 1.4 ms), and the synchronous one cost no measurable
 /// append throughput (its WAL flush joins the appends' group commit); see docs/performance.md.
 const NOTIFY: &str = "SELECT pg_notify($1, '')";
+
+/// The least time between two notifications. Commits within it share the next one, so a busy store sends at
+/// most 1,000 a second whatever its append rate (each is a commit of its own on the server), and a wake-up
+/// waits at most this long behind the commit it announces.
+const MIN_INTERVAL: Duration = Duration::from_millis(1);
 
 const IDLE: u8 = 0;
 const IN_FLIGHT: u8 = 1;
@@ -62,6 +68,7 @@ impl Notifier {
         let pool = pool.clone();
         runtime.spawn(async move {
             loop {
+                let sent = tokio::time::Instant::now();
                 if let Err(error) = sqlx::query(NOTIFY).bind(CHANNEL).execute(&pool).await {
                     // Subscriptions poll as well; a lost notification costs latency, not events.
                     tracing::debug!(%error, "could not send the commit notification");
@@ -69,6 +76,9 @@ impl Notifier {
                 if this.state.compare_exchange(IN_FLIGHT, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
                     return;
                 }
+                // Commits arrived meanwhile: one more notification for all of them, no sooner than
+                // MIN_INTERVAL after the last (later commits keep joining it while this sleeps).
+                tokio::time::sleep_until(sent + MIN_INTERVAL).await;
                 this.state.store(IN_FLIGHT, Ordering::Release);
             }
         });

@@ -36,6 +36,29 @@ WITH head AS (
 )
 SELECT (SELECT version FROM head), COUNT(*), MIN(global_position) FROM appended";
 
+/// The insert of [`APPEND`] without the version lookup, for the two expectations that fix the versions in
+/// advance; `$10` is the version the stream must be at. `0` (`NoStream`): the events take versions 1..=n
+/// and the primary key refuses them if the stream exists. `v > 0` (`Exact(v)`): they take v+1..=v+n if
+/// version `v` exists (one primary-key probe), and the primary key refuses them if `v + 1` does. A
+/// refusal by the probe inserts nothing and returns a count of 0 (the stream's version is then read
+/// separately); a refusal by the key is a unique violation (23505), as for [`APPEND`].
+///
+/// Cheaper than [`APPEND`] (no `MAX(version)` scan and no CTE for it): aggregates append with these two
+/// expectations, so they are the common case (docs/performance.md).
+pub(crate) const APPEND_AT: &str = r"
+WITH appended AS (
+    INSERT INTO events (stream_id, version, global_position, event_id, event_type, codec, payload,
+                        correlation_id, causation_id, actor, extra)
+    SELECT $1, $10::bigint + e.ordinal, (pg_current_xact_id()::text::bigint << 20) + e.ordinal,
+           e.event_id, e.event_type, e.codec, e.payload, e.correlation_id, e.causation_id, e.actor, e.extra
+    FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::uuid[], $7::uuid[], $8::text[], $9::text[])
+             WITH ORDINALITY
+             AS e(event_id, event_type, codec, payload, correlation_id, causation_id, actor, extra, ordinal)
+    WHERE $10::bigint = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND version = $10::bigint)
+    RETURNING global_position
+)
+SELECT $10::bigint, COUNT(*), MIN(global_position) FROM appended";
+
 /// Separates the tags of one event, and the tags or types of one query item, in the text arrays bound to
 /// [`APPEND_LOCKED`] and [`READ_QUERY`] (split with `string_to_array`): a control character, which
 /// [`Tag::validate`](composable_rust_core::Tag::validate) refuses in a tag and no stored event type holds.
@@ -43,20 +66,32 @@ pub(crate) const SEPARATOR: char = '\u{1f}';
 
 /// An append that takes locks: of tagged events (shared locks on their tags), under an append condition
 /// (an exclusive lock per condition item) or to several streams. One round trip: the plpgsql function
-/// `events_append` (`migrations/postgres/0003_tags.sql`) takes the locks, then checks the condition and the
-/// expectations on a snapshot taken after the locks are held, and inserts.
+/// `events_append` (`migrations/postgres/0004_append_function.sql`) takes the locks, then checks the
+/// condition and the expectations on a snapshot taken after the locks are held, and inserts.
 ///
-/// `$1..=$3` the streams (ids, modes `any`/`exists`/`exact`, expected versions); `$4..=$13` the events, one
-/// array per column, `$4` the 1-based stream of each, `$13` its tags joined with [`SEPARATOR`] (NULL: none);
-/// `$14` the tags to lock shared (every tag of the events), `$15` those to lock exclusive (one per condition
-/// item); `$16`/`$17` the condition's items (tags and types joined with [`SEPARATOR`], empty types: any
-/// type) and `$18` its position. Returns the failed condition's first position, or the 1-based refused
-/// stream, the streams' versions (before the append) and the first position written.
+/// `$1..=$3` the streams (ids, modes `any`/`exists`/`exact`, expected versions); `$4..=$15` the events
+/// sorted by stream id, one array per column: `$4` the 1-based stream of each, `$5` its place in its stream,
+/// `$6` its place in the append, `$15` its tags joined with [`SEPARATOR`] (NULL: none); `$16` the tags to
+/// lock shared, `$17` those to lock exclusive (one per condition item), each tag in one list once;
+/// `$18`/`$19` the condition's items (tags and types joined with [`SEPARATOR`], empty types: any type) and
+/// `$20` its position. Returns the failed condition's first position, or the 1-based refused stream, the
+/// streams' versions (before the append) and the first position written.
 pub(crate) const APPEND_LOCKED: &str = r"
 SELECT condition_position, refused_stream, versions, first_position
-FROM events_append($1::text[], $2::text[], $3::bigint[], $4::int[], $5::uuid[], $6::text[], $7::text[],
-                   $8::bytea[], $9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[],
-                   $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint)";
+FROM events_append($1::text[], $2::text[], $3::bigint[], $4::int[], $5::int[], $6::int[], $7::uuid[],
+                   $8::text[], $9::text[], $10::bytea[], $11::uuid[], $12::uuid[], $13::text[], $14::text[],
+                   $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::bigint)";
+
+/// [`APPEND_LOCKED`] for one event to one stream that locks at most one tag, under at most one condition
+/// item (claiming a name): the function `events_append_one` with scalar parameters, the same steps and the
+/// same result columns. `$1..=$3` the stream, its mode and expected version; `$4..=$11` the event's columns,
+/// `$12` its tags (NULL: none); `$13` the tag to lock (NULL: none), `$14` whether exclusively; `$15` the
+/// condition item's tags (NULL: no condition), `$16` its types (empty: any type), `$17` its position.
+pub(crate) const APPEND_ONE: &str = r"
+SELECT condition_position, refused_stream, versions, first_position
+FROM events_append_one($1::text, $2::text, $3::bigint, $4::uuid, $5::text, $6::text, $7::bytea, $8::uuid,
+                       $9::uuid, $10::text, $11::text, $12::text[], $13::text, $14::boolean, $15::text[],
+                       $16::text[], $17::bigint)";
 
 /// The version of a stream (0 when it has no events): a backward index-only scan of one entry.
 pub(crate) const STREAM_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = $1";
@@ -284,6 +319,49 @@ pub(crate) use composable_rust_sql::checkpoint::SAVE_CHECKPOINT;
 /// Forgets a handler's checkpoint (a rebuild).
 pub(crate) const DELETE_CHECKPOINT: &str = "DELETE FROM checkpoints WHERE handler = $1";
 
+/// [`EventLog::import`](composable_rust_core::backend::EventLog::import): inserts events recorded elsewhere
+/// with their versions, times and tags, in the order given (position `(xid << 20) + ordinal`). `$1..=$12` the
+/// events, one array per column, tags joined with [`SEPARATOR`] (NULL: none). The store has checked the
+/// versions in the same transaction; a version taken meanwhile is a unique violation of `events_pkey`.
+pub(crate) const IMPORT: &str = r"
+INSERT INTO events (stream_id, version, global_position, event_id, event_type, codec, payload,
+                    correlation_id, causation_id, actor, extra, recorded_at, tags)
+SELECT e.stream_id, e.version, (pg_current_xact_id()::text::bigint << 20) + e.ordinal, e.event_id, e.event_type,
+       e.codec, e.payload, e.correlation_id, e.causation_id, e.actor, e.extra, e.recorded_at,
+       string_to_array(e.tags, E'\x1f')
+FROM UNNEST($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::uuid[], $8::uuid[],
+            $9::text[], $10::text[], $11::timestamptz[], $12::text[]) WITH ORDINALITY
+     AS e(stream_id, version, event_id, event_type, codec, payload, correlation_id, causation_id, actor, extra,
+          recorded_at, tags, ordinal)
+ORDER BY e.ordinal
+RETURNING global_position";
+
+/// Shared advisory locks on the tags `$1` of imported events, in the key space and key order of
+/// `events_append` (`migrations/postgres/0003_tags.sql`), so an import waits for, and is waited for by,
+/// conditional appends on the same tags as a tagged append is.
+pub(crate) const IMPORT_TAG_LOCKS: &str = r"
+SELECT count(pg_advisory_xact_lock_shared(1952540531, k.key))
+FROM (SELECT DISTINCT hashtext(t) AS key FROM unnest($1::text[]) AS t ORDER BY 1) AS k";
+
+/// The versions of the streams `$1` (0 for a stream without events), one row per stream.
+pub(crate) const STREAM_VERSIONS: &str = r"
+SELECT s.stream_id, (SELECT COALESCE(MAX(e.version), 0) FROM events e WHERE e.stream_id = s.stream_id)
+FROM unnest($1::text[]) AS s(stream_id)";
+
+/// What [`StoreLifecycle::stats`](composable_rust_core::backend::StoreLifecycle::stats) reports: one pass
+/// over `events`, the two small tables, and the size of the three tables with their indexes.
+pub(crate) const STATS: &str = r"
+SELECT e.events, e.streams, e.oldest, e.newest,
+       (SELECT count(*) FROM snapshots), (SELECT count(*) FROM checkpoints),
+       (pg_total_relation_size('events') + pg_total_relation_size('snapshots')
+        + pg_total_relation_size('checkpoints'))::bigint
+FROM (SELECT count(*) AS events, count(DISTINCT stream_id) AS streams, min(recorded_at) AS oldest,
+             max(recorded_at) AS newest
+      FROM events) AS e";
+
+/// Every checkpoint, by handler name (byte-wise).
+pub(crate) const LIST_CHECKPOINTS: &str = r#"SELECT handler, position FROM checkpoints ORDER BY handler COLLATE "C""#;
+
 #[cfg(test)]
 mod tests {
     use composable_rust_core::backend::EventLog;
@@ -308,7 +386,7 @@ mod tests {
         plans
     }
 
-    /// A migrated store holding 50 streams of 200 events, every tenth stream under one correlation id, and a
+    /// A migrated store holding 50 streams of 200 events, one of them (2% of the events) under one correlation id, and a
     /// connection with the store's session settings (taken out of its pool) on which the table is analyzed.
     async fn analyzed_store() -> (PostgresTestDatabase, PostgresEventStore, PgConnection, uuid::Uuid) {
         let db = PostgresTestDatabase::start().await;
@@ -323,7 +401,7 @@ mod tests {
                     event_type: "OrderNoted.v1".into(),
                     codec: CodecId::Json,
                     payload: b"{}".to_vec(),
-                    metadata: Metadata::correlated(if stream % 10 == 0 { correlation } else { uuid::Uuid::new_v4() }),
+                    metadata: Metadata::correlated(if stream == 10 { correlation } else { uuid::Uuid::new_v4() }),
                     tags: Vec::new(),
                 })
                 .collect();
@@ -385,12 +463,12 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn reads_by_tag_look_the_tags_up_in_the_tag_index() {
+    /// A migrated store of 100 streams of 200 events (20,000), each tagged with its stream (1%) and one of
+    /// ten shards (10%), and an analyzed connection as in [`analyzed_store`].
+    async fn tagged_store() -> (PostgresTestDatabase, PostgresEventStore, PgConnection) {
         let db = PostgresTestDatabase::start().await;
         let store = PostgresEventStore::connect_with(PostgresConfig::from_options(db.connect_options())).await.unwrap();
         store.migrate().await.unwrap();
-        // 100 streams of 200 events (20,000): each tagged with its stream (1%) and one of ten shards (10%).
         for stream in 0..100 {
             let id = StreamId::new(format!("order-{stream}")).unwrap();
             let events = (0..200)
@@ -403,7 +481,12 @@ mod tests {
         }
         let mut connection = store.pool().acquire().await.unwrap().detach();
         sqlx::raw_sql("ANALYZE events").execute(&mut connection).await.unwrap();
+        (db, store, connection)
+    }
 
+    #[tokio::test]
+    async fn reads_by_tag_look_the_tags_up_in_the_tag_index() {
+        let (_db, _store, mut connection) = tagged_store().await;
         let cases = [
             // One selective tag; the same with a type; two items, one with two tags.
             r#"0, 1000, '{order:7}', '{""}', false, '{}', NULL"#,
@@ -420,6 +503,48 @@ mod tests {
         for plan in plans(&mut connection, READ_QUERY, "0, 1000, '{}', '{}', true, '{OrderNoted.v1}', NULL").await {
             assert!(plan.contains("Index Scan using events_global_position_idx"), "{plan}");
             assert!(!plan.contains("Seq Scan"), "{plan}");
+        }
+    }
+
+    /// The condition checks of `events_append` and `events_append_one`, cut from their migration, with their
+    /// variables as parameters (`$1` tags, `$2` types, `$3` position), and arguments for them.
+    fn condition_checks() -> [(String, [&'static str; 3]); 2] {
+        let migration = include_str!("../../migrations/postgres/0004_append_function.sql");
+        let cut = |from: &str| {
+            let start = migration.find(from).expect("the check is in 0004");
+            let end = start + migration[start..].find(';').expect("the check ends");
+            migration[start..end].replacen(" INTO found", "", 1).replacen(" INTO condition_position", "", 1)
+        };
+        let many = cut("SELECT min(m.global_position) INTO found")
+            .replace("p_condition_tags[i]", "$1::text")
+            .replace("p_condition_types[i]", "$2::text")
+            .replace("p_after", "$3::bigint");
+        let one = cut("SELECT min(m.global_position) INTO condition_position")
+            .replace("p_condition_tags", "$1::text[]")
+            .replace("p_condition_types", "$2::text[]")
+            .replace("p_after", "$3::bigint");
+        [
+            (
+                many,
+                ["'order:7', '', 0", "'order:7', 'OrderNoted.v1', 1000", "'order:7' || chr(31) || 'shard:3', '', 0"],
+            ),
+            (one, ["'{order:7}', '{}', 0", "'{order:7}', '{OrderNoted.v1}', 1000", "'{order:7,shard:3}', '{}', 0"]),
+        ]
+    }
+
+    #[tokio::test]
+    async fn the_condition_of_an_append_looks_its_tags_up_in_the_tag_index_under_a_generic_plan() {
+        let (_db, _store, mut connection) = tagged_store().await;
+        // The functions force generic plans: plans() checks both kinds.
+        for (check, cases) in condition_checks() {
+            assert!(!check.contains("p_"), "a variable is left in the check: {check}");
+            for args in cases {
+                for plan in plans(&mut connection, &check, args).await {
+                    assert!(plan.contains("Bitmap Index Scan on events_tags_idx"), "expected a tag lookup:\n{plan}");
+                    assert!(!plan.contains("Seq Scan"), "an append condition scans the log:\n{plan}");
+                    assert!(!plan.contains("events_global_position_idx"), "the check walks positions:\n{plan}");
+                }
+            }
         }
     }
 }

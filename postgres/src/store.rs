@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use composable_rust_core::backend::{
-    EventLog, EventTypeCache, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry,
-    idempotent_retry_atomic, validate_append, validate_atomic_append, validate_handler_name,
+    EventLog, EventTypeCache, HandlerLease, ImportStep, SnapshotStore, StoreLifecycle, SubscriptionStore,
+    idempotent_retry, idempotent_retry_atomic, plan_import, validate_append, validate_atomic_append,
+    validate_handler_name, validate_import,
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, CodecId, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion,
     GlobalPosition, HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, QueryPage, RecordedEvent, SchemaError,
-    Snapshot, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
+    Snapshot, StoreStats, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -192,7 +193,15 @@ impl PostgresEventStore {
     /// One attempt at the single-statement append.
     async fn try_append(&self, stream_id: &StreamId, expected: ExpectedVersion, batch: &Batch<'_>) -> Attempt {
         let (mode, version) = expectation(expected);
-        let result = sqlx::query(sql::APPEND)
+        // Versions known in advance skip the version lookup (see `sql::APPEND_AT`).
+        // (A version near i64::MAX, which no stream reaches, goes the general way: `v + n` would overflow.)
+        let at = match expected {
+            ExpectedVersion::NoStream => true,
+            ExpectedVersion::Exact(v) => v.get() < (i64::MAX as u64) - sql::MAX_BATCH as u64,
+            ExpectedVersion::Any | ExpectedVersion::StreamExists => false,
+        };
+        let statement = if at { sql::APPEND_AT } else { sql::APPEND };
+        let query = sqlx::query(statement)
             .bind(stream_id.as_str())
             .bind(&batch.ids)
             .bind(&batch.event_types)
@@ -201,12 +210,9 @@ impl PostgresEventStore {
             .bind(&batch.correlation_ids)
             .bind(&batch.causation_ids)
             .bind(&batch.actors)
-            .bind(&batch.extras)
-            .bind(mode)
-            .bind(version)
-            .fetch_one(&self.pool)
-            .await;
-        let row = match result {
+            .bind(&batch.extras);
+        let query = if at { query.bind(version) } else { query.bind(mode).bind(version) };
+        let row = match query.fetch_one(&self.pool).await {
             Ok(row) => row,
             Err(e) if is_unique_violation(&e) => return Attempt::Duplicate,
             Err(e) => return Attempt::Failed(e),
@@ -214,7 +220,9 @@ impl PostgresEventStore {
         let decoded: Result<(i64, i64, Option<i64>), sqlx::Error> =
             (|| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))();
         match decoded {
-            Ok((current, 0, _)) => Attempt::Refused { actual: Version::new(from_db(current)) },
+            // APPEND_AT does not read the version it was refused at.
+            Ok((_, 0, _)) if at => Attempt::Refused { actual: None },
+            Ok((current, 0, _)) => Attempt::Refused { actual: Some(Version::new(from_db(current))) },
             Ok((current, _, Some(first))) => Attempt::Appended { current: from_db(current), first: from_db(first) },
             Ok((_, _, None)) => Attempt::Failed(sqlx::Error::Protocol("append returned rows but no position".into())),
             Err(e) => Attempt::Failed(e),
@@ -287,10 +295,15 @@ impl PostgresEventStore {
         append: &AtomicAppend,
         operation: &str,
     ) -> Result<Vec<AppendResult>, EventStoreError> {
-        let batch = LockedBatch::new(append);
+        let (shared, exclusive) = tag_locks(append);
+        let call = match OneAppend::of(append, &shared, &exclusive) {
+            Some(one) => LockedCall::One(one),
+            None => LockedCall::Many(Box::new(LockedBatch::new(append, shared, exclusive))),
+        };
+        let ids: Vec<Uuid> = append.events().map(|e| e.id.as_uuid()).collect();
         let mut races = 0;
         loop {
-            match self.try_append_locked(&batch).await {
+            match self.try_append_locked(&call).await {
                 LockedAttempt::Appended { versions, first } => {
                     self.notifier.committed(&self.pool);
                     let mut next = first;
@@ -309,14 +322,14 @@ impl PostgresEventStore {
                 }
                 LockedAttempt::ConditionFailed { position } => {
                     // A retry of a conditional append that committed finds its own events.
-                    if let Some(original) = self.stored_retry_atomic(append, &batch, operation).await? {
+                    if let Some(original) = self.stored_retry_atomic(append, &ids, operation).await? {
                         return Ok(original);
                     }
                     let after = append.condition.as_ref().map_or(GlobalPosition::START, |c| c.after);
                     return Err(EventStoreError::ConditionFailed { after, position: GlobalPosition::new(position) });
                 }
                 LockedAttempt::Refused { index, actual } => {
-                    if let Some(original) = self.stored_retry_atomic(append, &batch, operation).await? {
+                    if let Some(original) = self.stored_retry_atomic(append, &ids, operation).await? {
                         return Ok(original);
                     }
                     let stream = append.streams.get(index).ok_or_else(|| {
@@ -332,7 +345,7 @@ impl PostgresEventStore {
                     });
                 }
                 LockedAttempt::Duplicate => {
-                    if let Some(original) = self.stored_retry_atomic(append, &batch, operation).await? {
+                    if let Some(original) = self.stored_retry_atomic(append, &ids, operation).await? {
                         return Ok(original);
                     }
                     // No id is stored, so a concurrent writer took a version: check everything again (an
@@ -352,13 +365,26 @@ impl PostgresEventStore {
         }
     }
 
-    /// One call of [`sql::APPEND_LOCKED`].
-    async fn try_append_locked(&self, batch: &LockedBatch<'_>) -> LockedAttempt {
-        let result = sqlx::query(sql::APPEND_LOCKED)
+    /// One call of [`sql::APPEND_LOCKED`] or [`sql::APPEND_ONE`].
+    async fn try_append_locked(&self, call: &LockedCall<'_>) -> LockedAttempt {
+        let query = match call {
+            LockedCall::One(one) => one.query(),
+            LockedCall::Many(batch) => batch.query(),
+        };
+        LockedAttempt::of(query.fetch_one(&self.pool).await)
+    }
+}
+
+impl LockedBatch<'_> {
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let batch = self;
+        sqlx::query(sql::APPEND_LOCKED)
             .bind(&batch.stream_ids)
             .bind(&batch.modes)
             .bind(&batch.expected)
             .bind(&batch.event_streams)
+            .bind(&batch.offsets)
+            .bind(&batch.ordinals)
             .bind(&batch.events.ids)
             .bind(&batch.events.event_types)
             .bind(&batch.events.codecs)
@@ -373,8 +399,113 @@ impl PostgresEventStore {
             .bind(&batch.condition.tags)
             .bind(&batch.condition.types)
             .bind(batch.after)
-            .fetch_one(&self.pool)
-            .await;
+    }
+}
+
+/// An append through `events_append` or `events_append_one`.
+enum LockedCall<'a> {
+    One(OneAppend<'a>),
+    Many(Box<LockedBatch<'a>>),
+}
+
+/// The tags an append locks, shared (every tag of its events that is not locked exclusive) and exclusive
+/// (one of each condition item: any one meets every matching event, which carries them all), each once.
+fn tag_locks(append: &AtomicAppend) -> (Vec<&str>, Vec<&str>) {
+    let mut exclusive: Vec<&str> = append
+        .condition
+        .iter()
+        .flat_map(|c| &c.fail_if_events_match.items)
+        .filter_map(|item| item.tags.iter().map(Tag::as_str).min())
+        .collect();
+    exclusive.sort_unstable();
+    exclusive.dedup();
+    let mut shared: Vec<&str> = append
+        .events()
+        .flat_map(|e| &e.tags)
+        .map(Tag::as_str)
+        .filter(|tag| exclusive.binary_search(tag).is_err())
+        .collect();
+    shared.sort_unstable();
+    shared.dedup();
+    (shared, exclusive)
+}
+
+/// The scalar arguments of [`sql::APPEND_ONE`]: an append of one event to one stream that locks at most one
+/// tag, under at most one condition item. Claiming a name has this shape.
+struct OneAppend<'a> {
+    stream_id: &'a str,
+    mode: &'static str,
+    expected: i64,
+    event: &'a NewEvent,
+    tags: Option<Vec<&'a str>>,
+    /// The tag to lock, and whether exclusively.
+    lock: Option<(&'a str, bool)>,
+    /// The condition item's tags and (storable) types; `None`: no condition.
+    condition: Option<(Vec<&'a str>, Vec<&'a str>)>,
+    after: i64,
+}
+
+impl<'a> OneAppend<'a> {
+    /// `append` in scalar form, if it has that shape.
+    fn of(append: &'a AtomicAppend, shared: &[&'a str], exclusive: &[&'a str]) -> Option<Self> {
+        let [stream] = append.streams.as_slice() else { return None };
+        let [event] = stream.events.as_slice() else { return None };
+        let lock = match (shared, exclusive) {
+            ([], []) => None,
+            ([tag], []) => Some((*tag, false)),
+            ([], [tag]) => Some((*tag, true)),
+            _ => return None,
+        };
+        let items = append.condition.as_ref().map_or(&[][..], |c| c.fail_if_events_match.items.as_slice());
+        let condition = match items {
+            [] => None,
+            [item] => {
+                let types: Vec<&str> = storable_types(&item.event_types).collect();
+                // Types none of which can be stored match no event: no condition (as `TaggedItems::push`).
+                (item.event_types.is_empty() || !types.is_empty())
+                    .then(|| (item.tags.iter().map(Tag::as_str).collect(), types))
+            }
+            _ => return None,
+        };
+        let (mode, expected) = expectation(stream.expected);
+        Some(Self {
+            stream_id: stream.stream_id.as_str(),
+            mode,
+            expected,
+            event,
+            tags: (!event.tags.is_empty()).then(|| event.tags.iter().map(Tag::as_str).collect()),
+            lock,
+            condition,
+            after: append.condition.as_ref().map_or(0, |c| to_db(c.after.get())),
+        })
+    }
+
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let event = self.event;
+        sqlx::query(sql::APPEND_ONE)
+            .bind(self.stream_id)
+            .bind(self.mode)
+            .bind(self.expected)
+            .bind(event.id.as_uuid())
+            .bind(event.event_type.as_str())
+            .bind(event.codec.as_str())
+            .bind(event.payload.as_slice())
+            .bind(event.metadata.correlation_id)
+            .bind(event.metadata.causation_id)
+            .bind(event.metadata.actor.as_deref())
+            .bind(event.metadata.extra.as_deref())
+            .bind(&self.tags)
+            .bind(self.lock.map(|(tag, _)| tag))
+            .bind(self.lock.is_some_and(|(_, exclusive)| exclusive))
+            .bind(self.condition.as_ref().map(|(tags, _)| tags))
+            .bind(self.condition.as_ref().map(|(_, types)| types))
+            .bind(self.after)
+    }
+}
+
+impl LockedAttempt {
+    /// The outcome of an `events_append` or `events_append_one` call.
+    fn of(result: Result<PgRow, sqlx::Error>) -> Self {
         let row = match result {
             Ok(row) => row,
             Err(e) if is_unique_violation(&e) => return LockedAttempt::Duplicate,
@@ -400,16 +531,18 @@ impl PostgresEventStore {
             Err(e) => LockedAttempt::Failed(e),
         }
     }
+}
 
+impl PostgresEventStore {
     /// After an atomic append wrote nothing: the results of the earlier append that stored exactly it, if
-    /// it is a retry of one (see [`idempotent_retry_atomic`]).
+    /// it is a retry of one (see [`idempotent_retry_atomic`]). `ids` are its events' ids.
     async fn stored_retry_atomic(
         &self,
         append: &AtomicAppend,
-        batch: &LockedBatch<'_>,
+        ids: &[Uuid],
         operation: &str,
     ) -> Result<Option<Vec<AppendResult>>, EventStoreError> {
-        let mut rows = sqlx::query(sql::EVENTS_BY_ID).bind(&batch.events.ids).fetch(&self.pool);
+        let mut rows = sqlx::query(sql::EVENTS_BY_ID).bind(ids).fetch(&self.pool);
         let mut stored = Vec::new();
         let mut last_stream = None;
         let mut types = EventTypeCache::default();
@@ -469,47 +602,51 @@ struct LockedBatch<'a> {
     stream_ids: Vec<&'a str>,
     modes: Vec<&'static str>,
     expected: Vec<i64>,
+    /// The events sorted by stream id (byte order, see `events_append`), as columns.
+    events: Batch<'a>,
     /// The 1-based stream of each event.
     event_streams: Vec<i32>,
-    events: Batch<'a>,
+    /// Each event's 1-based place in its stream.
+    offsets: Vec<i32>,
+    /// Each event's 1-based place in the append: its position is `(xid << 20) + ordinal`.
+    ordinals: Vec<i32>,
     /// Each event's tags joined with [`sql::SEPARATOR`]; `None` for none.
     tags: Vec<Option<String>>,
-    /// The tags to lock shared: every tag of the events, once.
+    /// The tags to lock shared: every tag of the events that is not locked exclusive, once.
     shared: Vec<&'a str>,
     /// The tags to lock exclusive: one of each condition item (any one meets every matching event, which
-    /// carries them all).
+    /// carries them all), once.
     exclusive: Vec<&'a str>,
     condition: TaggedItems,
     after: i64,
 }
 
 impl<'a> LockedBatch<'a> {
-    fn new(append: &'a AtomicAppend) -> Self {
-        let events: Vec<&NewEvent> = append.events().collect();
+    /// `append` as arrays; `shared` and `exclusive` are its [`tag_locks`].
+    fn new(append: &'a AtomicAppend, shared: Vec<&'a str>, exclusive: Vec<&'a str>) -> Self {
         let (modes, expected) = append.streams.iter().map(|s| expectation(s.expected)).unzip();
-        let mut shared: Vec<&str> = events.iter().flat_map(|e| &e.tags).map(Tag::as_str).collect();
-        shared.sort_unstable();
-        shared.dedup();
-        let exclusive = append
-            .condition
-            .iter()
-            .flat_map(|c| &c.fail_if_events_match.items)
-            .filter_map(|item| item.tags.iter().map(Tag::as_str).min())
-            .collect();
+        // (1-based stream, stream id, place in the stream, place in the append, event), numbered in the append's order, then sorted by stream
+        // id: events_append inserts rows in this order.
+        let mut ordinal = 0;
+        let mut placed: Vec<(i32, &str, i32, i32, &NewEvent)> = Vec::new();
+        for (number, stream) in (1..).zip(&append.streams) {
+            for (offset, event) in (1..).zip(&stream.events) {
+                ordinal += 1;
+                placed.push((number, stream.stream_id.as_str(), offset, ordinal, event));
+            }
+        }
+        placed.sort_by(|a, b| a.1.cmp(b.1));
         Self {
             stream_ids: append.streams.iter().map(|s| s.stream_id.as_str()).collect(),
             modes,
             expected,
-            event_streams: append
-                .streams
-                .iter()
-                .zip(1_i32..)
-                .flat_map(|(stream, n)| std::iter::repeat_n(n, stream.events.len()))
-                .collect(),
-            tags: events.iter().map(|e| (!e.tags.is_empty()).then(|| joined(&e.tags))).collect(),
+            event_streams: placed.iter().map(|p| p.0).collect(),
+            offsets: placed.iter().map(|p| p.2).collect(),
+            ordinals: placed.iter().map(|p| p.3).collect(),
+            tags: placed.iter().map(|p| (!p.4.tags.is_empty()).then(|| joined(&p.4.tags))).collect(),
+            events: Batch::of(placed.iter().map(|p| p.4).collect()),
             shared,
             exclusive,
-            events: Batch::of(events),
             condition: append.condition.as_ref().map_or_else(TaggedItems::default, |c| {
                 let mut items = TaggedItems::default();
                 for item in &c.fail_if_events_match.items {
@@ -532,16 +669,20 @@ struct TaggedItems {
 
 impl TaggedItems {
     fn push(&mut self, tags: &[Tag], types: &[String]) {
-        // A type holding a control character names no stored event (stored types have none, and the
-        // separator must not split it): leave it out, and the whole item when no type is left.
-        let storable: Vec<&str> =
-            types.iter().map(String::as_str).filter(|t| !t.chars().any(char::is_control)).collect();
+        // A type that cannot be stored names no event: leave the item out when no type is left.
+        let storable: Vec<&str> = storable_types(types).collect();
         if !types.is_empty() && storable.is_empty() {
             return;
         }
         self.tags.push(joined(tags));
         self.types.push(storable.join(&sql::SEPARATOR.to_string()));
     }
+}
+
+/// The types of `types` that a stored event can have: a type holding a control character names none (stored
+/// types have none, and the separator must not split it).
+fn storable_types(types: &[String]) -> impl Iterator<Item = &str> {
+    types.iter().map(String::as_str).filter(|t| !t.chars().any(char::is_control))
 }
 
 /// An [`EventQuery`] as the parameters of [`sql::READ_QUERY`].
@@ -564,9 +705,8 @@ impl QueryItems {
                 items.untagged = true;
                 any_type = true;
             } else {
-                let storable = item.event_types.iter().filter(|t| !t.chars().any(char::is_control));
                 let before = items.untagged_types.len();
-                items.untagged_types.extend(storable.cloned());
+                items.untagged_types.extend(storable_types(&item.event_types).map(str::to_owned));
                 items.untagged |= items.untagged_types.len() > before;
             }
         }
@@ -619,9 +759,9 @@ enum Attempt {
         current: u64,
         first: u64,
     },
-    /// The expectation did not hold at `actual`; nothing was written.
+    /// The expectation did not hold at `actual` (`None`: not read); nothing was written.
     Refused {
-        actual: Version,
+        actual: Option<Version>,
     },
     /// A unique index refused a row, so nothing was written: another writer took one of the versions
     /// (`events_pkey`), or an id of the batch is already stored (`events_event_id_idx`).
@@ -690,28 +830,44 @@ fn decode_event(
     first: usize,
     types: &mut EventTypeCache,
 ) -> Result<RecordedEvent, Decode> {
-    let codec: &str = row.try_get(first + 3)?;
+    let codec: &str = column(row, first + 3)?;
     Ok(RecordedEvent {
-        id: EventId::from(row.try_get::<Uuid, _>(first + 10)?),
+        id: EventId::from(column::<Uuid>(row, first + 10)?),
         stream_id,
-        version: Version::new(from_db(row.try_get(first)?)),
-        position: GlobalPosition::new(from_db(row.try_get(first + 1)?)),
-        event_type: types.get(row.try_get(first + 2)?),
+        version: Version::new(from_db(column(row, first)?)),
+        position: GlobalPosition::new(from_db(column(row, first + 1)?)),
+        event_type: types.get(column(row, first + 2)?),
         codec: codec.parse::<CodecId>().map_err(|e| Decode::Event(e.into()))?,
-        payload: row.try_get::<Vec<u8>, _>(first + 4)?.into(),
+        payload: column::<&[u8]>(row, first + 4)?.to_vec().into(),
         metadata: Metadata {
-            correlation_id: row.try_get(first + 5)?,
-            causation_id: row.try_get(first + 6)?,
-            actor: row.try_get(first + 7)?,
-            extra: row.try_get(first + 8)?,
+            correlation_id: column(row, first + 5)?,
+            causation_id: column(row, first + 6)?,
+            actor: column(row, first + 7)?,
+            extra: column(row, first + 8)?,
         },
-        recorded_at: row.try_get(first + 9)?,
-        tags: row
-            .try_get::<Option<Vec<String>>, _>(first + 11)?
-            .unwrap_or_default()
-            .into_iter()
-            .map(Tag::from)
-            .collect(),
+        recorded_at: timestamp(column(row, first + 9)?)?,
+        tags: column::<Option<Vec<String>>>(row, first + 11)?.unwrap_or_default().into_iter().map(Tag::from).collect(),
+    })
+}
+
+/// Column `index` of an event row, decoded without sqlx's per-value type check: the columns' types are fixed by
+/// the migrations, which the store checks before it reads, and the check (with the type descriptions it
+/// clones) was an eighth of a replay's instructions (callgrind, docs/performance.md). A value of another type
+/// is still an error, never a panic: every decoder checks the length of what it reads.
+fn column<'r, T: sqlx::Decode<'r, sqlx::Postgres>>(row: &'r PgRow, index: usize) -> Result<T, sqlx::Error> {
+    row.try_get_unchecked(index)
+}
+
+/// A `timestamptz` column read as its wire value (microseconds since 2000-01-01 UTC) and converted without
+/// going through a calendar date, which chrono's decoder does per row.
+fn timestamp(micros: i64) -> Result<DateTime<Utc>, Decode> {
+    /// Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01.
+    const POSTGRES_EPOCH: i64 = 946_684_800_000_000;
+    micros.checked_add(POSTGRES_EPOCH).and_then(DateTime::from_timestamp_micros).ok_or_else(|| {
+        Decode::Event(EventStoreError::backend(
+            "read a stored event",
+            format!("the events table holds a recorded time out of range ({micros} µs after 2000-01-01)"),
+        ))
     })
 }
 
@@ -738,7 +894,7 @@ impl ErrorContext {
 
 /// Turns a stored stream id back into a [`StreamId`], reusing the previous row's when it is the same.
 fn stream_id_of(row: &PgRow, last: &mut Option<StreamId>) -> Result<StreamId, Decode> {
-    let raw: &str = row.try_get(0)?;
+    let raw: &str = column(row, 0)?;
     if let Some(id) = last.as_ref().filter(|id| id.as_str() == raw) {
         return Ok(id.clone());
     }
@@ -850,6 +1006,10 @@ impl EventLog for PostgresEventStore {
                     if let Some(original) = self.stored_retry(stream_id, &events, &batch).await? {
                         return Ok(original);
                     }
+                    let actual = match actual {
+                        Some(actual) => actual,
+                        None => self.stream_version(stream_id).await?,
+                    };
                     return Err(EventStoreError::ConcurrencyConflict {
                         stream_id: stream_id.clone(),
                         expected,
@@ -997,6 +1157,10 @@ impl EventLog for PostgresEventStore {
         }
         Ok(streams)
     }
+
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError> {
+        self.import_batch(events).await
+    }
 }
 
 #[async_trait]
@@ -1091,6 +1255,14 @@ impl SubscriptionStore for PostgresEventStore {
         Ok(deleted.rows_affected() > 0)
     }
 
+    async fn list_checkpoints(&self) -> Result<Vec<(String, GlobalPosition)>, EventStoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(sql::LIST_CHECKPOINTS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.context.map("list the checkpoints", e))?;
+        Ok(rows.into_iter().map(|(handler, position)| (handler, GlobalPosition::new(from_db(position)))).collect())
+    }
+
     /// An advisory lock held by a connection of its own. `ttl` is ignored: the lock lasts exactly as long
     /// as that connection, so a holder that dies (its connection closes) frees it at once, and one that is
     /// alive cannot lose it to time. A renewal checks that the connection still answers.
@@ -1136,9 +1308,195 @@ impl StoreLifecycle for PostgresEventStore {
         Ok(HealthReport { backend: "postgres", round_trip: started.elapsed() })
     }
 
+    async fn stats(&self) -> Result<StoreStats, EventStoreError> {
+        type Row = (i64, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>, i64, i64, i64);
+        let (events, streams, oldest, newest, snapshots, checkpoints, bytes): Row = sqlx::query_as(sql::STATS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.context.map("count the events, streams, snapshots and checkpoints", e))?;
+        let mut stats = StoreStats::empty("postgres");
+        stats.events = from_db(events);
+        stats.streams = from_db(streams);
+        stats.snapshots = from_db(snapshots);
+        stats.checkpoints = from_db(checkpoints);
+        stats.bytes_on_disk = Some(from_db(bytes));
+        stats.oldest = oldest;
+        stats.newest = newest;
+        Ok(stats)
+    }
+
     async fn close(&self) -> Result<(), EventStoreError> {
         self.pool.close().await;
         Ok(())
+    }
+}
+
+/// An import batch as bound arrays, one per column, for [`sql::IMPORT`].
+struct ImportBatch<'a> {
+    stream_ids: Vec<&'a str>,
+    versions: Vec<i64>,
+    ids: Vec<Uuid>,
+    event_types: Vec<&'a str>,
+    codecs: Vec<&'static str>,
+    payloads: Vec<&'a [u8]>,
+    correlation_ids: Vec<Option<Uuid>>,
+    causation_ids: Vec<Option<Uuid>>,
+    actors: Vec<Option<&'a str>>,
+    extras: Vec<Option<&'a str>>,
+    recorded_at: Vec<DateTime<Utc>>,
+    tags: Vec<Option<String>>,
+}
+
+impl<'a> ImportBatch<'a> {
+    fn new(events: &[&'a RecordedEvent]) -> Self {
+        use chrono::SubsecRound as _;
+        let separator = sql::SEPARATOR.to_string();
+        Self {
+            stream_ids: events.iter().map(|e| e.stream_id.as_str()).collect(),
+            versions: events.iter().map(|e| to_db(e.version.get())).collect(),
+            ids: events.iter().map(|e| e.id.as_uuid()).collect(),
+            event_types: events.iter().map(|e| e.event_type.as_str()).collect(),
+            codecs: events.iter().map(|e| e.codec.as_str()).collect(),
+            payloads: events.iter().map(|e| &e.payload[..]).collect(),
+            correlation_ids: events.iter().map(|e| e.metadata.correlation_id).collect(),
+            causation_ids: events.iter().map(|e| e.metadata.causation_id).collect(),
+            actors: events.iter().map(|e| e.metadata.actor.as_deref()).collect(),
+            extras: events.iter().map(|e| e.metadata.extra.as_deref()).collect(),
+            recorded_at: events.iter().map(|e| e.recorded_at.trunc_subsecs(6)).collect(),
+            tags: events
+                .iter()
+                .map(|e| {
+                    (!e.tags.is_empty()).then(|| e.tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(&separator))
+                })
+                .collect(),
+        }
+    }
+}
+
+impl PostgresEventStore {
+    /// [`EventLog::import`]: one transaction that takes the tags' shared locks, looks the ids and the
+    /// streams' versions up, applies [`plan_import`] and inserts the events to write with [`sql::IMPORT`].
+    /// A version taken by a concurrent writer between the check and the insert is a unique violation; the
+    /// import then runs once more, so that the error names the stream (or the retry finds it stored).
+    async fn import_batch(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError> {
+        validate_import(&events)?;
+        if events.len() > sql::MAX_BATCH {
+            return Err(InvalidInput::Other(format!(
+                "an import of {} events is too large: at most {} events fit in one import; split it",
+                events.len(),
+                sql::MAX_BATCH
+            ))
+            .into());
+        }
+        if let Some(event) = events.iter().find(|e| e.metadata.actor.as_deref().is_some_and(|a| a.contains('\0'))) {
+            return Err(InvalidInput::Other(format!(
+                "metadata.actor of event {} contains a NUL character, which PostgreSQL text cannot store",
+                event.id
+            ))
+            .into());
+        }
+        match self.try_import(&events).await {
+            Err(ImportFailure::Duplicate) => match self.try_import(&events).await {
+                Err(ImportFailure::Duplicate) => Err(EventStoreError::backend(
+                    format!("import {} events", events.len()),
+                    "another writer took a version or an id of the import twice in a row; stop the writers and retry",
+                )),
+                other => other.map_err(ImportFailure::into_error),
+            },
+            other => other.map_err(ImportFailure::into_error),
+        }
+    }
+
+    async fn try_import(&self, events: &[RecordedEvent]) -> Result<Vec<GlobalPosition>, ImportFailure> {
+        let operation = || format!("import {} events", events.len());
+        let fail = |e| ImportFailure::Failed(self.context.map(operation(), e));
+        let mut tx = self.pool.begin().await.map_err(fail)?;
+        let mut tags: Vec<&str> = events.iter().flat_map(|e| e.tags.iter().map(Tag::as_str)).collect();
+        if !tags.is_empty() {
+            tags.sort_unstable();
+            tags.dedup();
+            sqlx::query(sql::IMPORT_TAG_LOCKS).bind(&tags).execute(&mut *tx).await.map_err(fail)?;
+        }
+        let ids: Vec<Uuid> = events.iter().map(|e| e.id.as_uuid()).collect();
+        let mut stored = Vec::new();
+        {
+            let mut rows = sqlx::query(sql::EVENTS_BY_ID).bind(&ids).fetch(&mut *tx);
+            let mut last_stream = None;
+            let mut types = EventTypeCache::default();
+            while let Some(row) = rows.try_next().await.map_err(fail)? {
+                let event = stream_id_of(&row, &mut last_stream)
+                    .and_then(|stream_id| decode_event(&row, stream_id, 1, &mut types))
+                    .map_err(|e| ImportFailure::Failed(self.context.map_decode(operation, e)))?;
+                stored.push(event);
+            }
+        }
+        let mut streams: Vec<&str> = events.iter().map(|e| e.stream_id.as_str()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as(sql::STREAM_VERSIONS).bind(&streams).fetch_all(&mut *tx).await.map_err(fail)?;
+        let mut versions = std::collections::HashMap::with_capacity(rows.len());
+        for (stream_id, version) in rows {
+            let stream_id = StreamId::new(stream_id).map_err(|e| ImportFailure::Failed(e.into()))?;
+            versions.insert(stream_id, Version::new(from_db(version)));
+        }
+        let steps = plan_import(events, &stored, &versions).map_err(ImportFailure::Failed)?;
+        let written: Vec<&RecordedEvent> =
+            events.iter().zip(&steps).filter(|(_, step)| **step == ImportStep::Write).map(|(e, _)| e).collect();
+        let mut next = 0;
+        if !written.is_empty() {
+            let batch = ImportBatch::new(&written);
+            let inserted = sqlx::query_scalar::<_, i64>(sql::IMPORT)
+                .bind(&batch.stream_ids)
+                .bind(&batch.versions)
+                .bind(&batch.ids)
+                .bind(&batch.event_types)
+                .bind(&batch.codecs)
+                .bind(&batch.payloads)
+                .bind(&batch.correlation_ids)
+                .bind(&batch.causation_ids)
+                .bind(&batch.actors)
+                .bind(&batch.extras)
+                .bind(&batch.recorded_at)
+                .bind(&batch.tags)
+                .fetch_all(&mut *tx)
+                .await;
+            let inserted = match inserted {
+                Ok(positions) => positions,
+                Err(e) if is_unique_violation(&e) => return Err(ImportFailure::Duplicate),
+                Err(e) => return Err(fail(e)),
+            };
+            // Positions are (xid << 20) + ordinal: the smallest is the first event's.
+            next = from_db(inserted.iter().copied().min().unwrap_or_default());
+            tx.commit().await.map_err(fail)?;
+            self.notifier.committed(&self.pool);
+        }
+        Ok(steps
+            .iter()
+            .map(|step| match step {
+                ImportStep::Stored(position) => *position,
+                ImportStep::Write => {
+                    next += 1;
+                    GlobalPosition::new(next - 1)
+                }
+            })
+            .collect())
+    }
+}
+
+/// Why one import attempt wrote nothing.
+enum ImportFailure {
+    /// A unique index refused a row: a concurrent writer took a version or an id.
+    Duplicate,
+    Failed(EventStoreError),
+}
+
+impl ImportFailure {
+    fn into_error(self) -> EventStoreError {
+        match self {
+            Self::Duplicate => EventStoreError::backend("import events", "a unique index refused a row"),
+            Self::Failed(error) => error,
+        }
     }
 }
 
@@ -1149,5 +1507,24 @@ impl fmt::Debug for PostgresEventStore {
             .field("connections", &self.pool.size())
             .field("max_connections", &self.pool.options().get_max_connections())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::timestamp;
+
+    #[test]
+    fn timestamps_count_microseconds_from_the_postgres_epoch() {
+        let at = |micros| timestamp(micros).ok();
+        assert_eq!(at(0), Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single());
+        assert_eq!(at(-946_684_800_000_000), Some(DateTime::UNIX_EPOCH));
+        let later = Utc.with_ymd_and_hms(2026, 11, 30, 16, 30, 0).single().unwrap() + chrono::Duration::microseconds(7);
+        assert_eq!(at(later.timestamp_micros() - 946_684_800_000_000), Some(later));
+        // PostgreSQL's 'infinity' is i64::MAX on the wire: an error, not a wrap or a panic.
+        assert!(timestamp(i64::MAX).is_err());
+        assert!(timestamp(i64::MIN).is_err());
     }
 }

@@ -21,7 +21,7 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
-/// The advisory lock namespace of tag locks (`migrations/postgres/0003_tags.sql`: ASCII 'tags').
+/// The advisory lock namespace of tag locks (`migrations/postgres/0003_tags.sql` and `0004_append_function.sql`: ASCII 'tags').
 const TAG_LOCKS: i32 = 1_952_540_531;
 
 /// Long enough that an append that is not blocked has surely finished, even on a loaded machine.

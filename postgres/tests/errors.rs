@@ -126,6 +126,25 @@ async fn the_statement_timeout_is_applied_to_every_connection() {
 }
 
 #[tokio::test]
+async fn jit_is_off_on_every_connection_and_in_the_append_functions() {
+    let db = PostgresTestDatabase::start().await;
+    let store = PostgresEventStore::connect_with(PostgresConfig::from_options(db.connect_options())).await.unwrap();
+    store.migrate().await.unwrap();
+    let setting: String = sqlx::query_scalar("SHOW jit").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(setting, "off");
+    let functions: Vec<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT proname::text, proconfig FROM pg_proc WHERE proname IN ('events_append', 'events_append_one') ORDER BY 1",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(functions.len(), 2, "{functions:?}");
+    for (name, config) in functions {
+        assert!(config.contains(&"jit=off".to_owned()), "{name} runs with {config:?}");
+    }
+}
+
+#[tokio::test]
 async fn migrate_is_idempotent() {
     let (store, _db) = common::migrated_store().await;
     store.migrate().await.unwrap();
@@ -133,7 +152,7 @@ async fn migrate_is_idempotent() {
         .fetch_all(store.pool())
         .await
         .unwrap();
-    assert_eq!(applied, [1, 2, 3], "each migration is applied once");
+    assert_eq!(applied, [1, 2, 3, 4], "each migration is applied once");
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Upgrading a database written by an earlier release to this one (0003): from schema 0001 (events without
+//! Upgrading a database written by an earlier release to this one (0004): from schema 0001 (events without
 //! ids), every event gets a unique, non-nil id and no tags, and nothing else changes, not a column of a
 //! row, not a position, not a version; appends continue and old events load by their new ids. From schema
 //! 0002 (events with ids), events gain an empty `tags` column and nothing else changes; tagged appends and
@@ -6,8 +6,8 @@
 //!
 //! Two ways a database reaches 0001, both covered: the previous release's `migrate()` (a migrator that
 //! holds only 0001, so sqlx recorded it in `_sqlx_migrations`), which this build's `migrate()` then
-//! upgrades; and a DBA running the SQL files with psql (no `_sqlx_migrations`), who then runs 0002 and 0003
-//! by hand.
+//! upgrades; and a DBA running the SQL files with psql (no `_sqlx_migrations`), who then runs 0002, 0003
+//! and 0004 by hand.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns fail the test the same way
 
 mod common;
@@ -29,6 +29,7 @@ use uuid::Uuid;
 const MIGRATION_0001: &str = include_str!("../../migrations/postgres/0001_event_store.sql");
 const MIGRATION_0002: &str = include_str!("../../migrations/postgres/0002_event_ids.sql");
 const MIGRATION_0003: &str = include_str!("../../migrations/postgres/0003_tags.sql");
+const MIGRATION_0004: &str = include_str!("../../migrations/postgres/0004_append_function.sql");
 
 /// The previous release's append statement (commit 58e4c45, postgres/src/sql.rs), without its expectation
 /// check: rows are written exactly as that release wrote them, positions from transaction ids included.
@@ -218,6 +219,13 @@ async fn assert_upgraded(store: &PostgresEventStore, before: &Contents, schema_b
     assert_eq!(store.load_event(events[1].id).await.unwrap().map(|e| e.version), Some(version.advanced_by(2)));
     let stored = store.load_stream(&order_1, StreamRange::after(version)).await.unwrap();
     assert!(events.iter().zip(&stored).all(|(new, stored)| new.is_stored_as(stored)));
+    // Tagged appends go through the function `events_append` of the latest migration.
+    let tag = Tag::of("order", "new");
+    let tagged = store
+        .append(&fresh, ExpectedVersion::Exact(Version::FIRST), vec![common::event(2, 1).with_tags([tag.clone()])])
+        .await
+        .unwrap();
+    assert_eq!(tagged.stream_version, Version::new(2));
     assert_eq!(store.health_check().await.unwrap().backend, "postgres");
 }
 
@@ -262,19 +270,19 @@ async fn a_database_migrated_by_the_previous_release_is_upgraded_by_migrate_with
 
     let store = this_build(&db).await;
     let stale = store.health_check().await.unwrap_err();
-    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 1, expected: 3, .. })), "{stale:?}");
-    assert!(stale.to_string().contains("is at migration 1, but this build expects 3"), "{stale}");
+    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 1, expected: 4, .. })), "{stale:?}");
+    assert!(stale.to_string().contains("is at migration 1, but this build expects 4"), "{stale}");
     store.migrate().await.unwrap();
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
         .fetch_all(store.pool())
         .await
         .unwrap();
-    assert_eq!(applied, [1, 2, 3]);
+    assert_eq!(applied, [1, 2, 3, 4]);
     assert_upgraded(&store, &before, &schema_before).await;
 }
 
 #[tokio::test]
-async fn a_database_set_up_by_hand_is_upgraded_by_running_0002_and_0003_with_psql_without_changing_any_row() {
+async fn a_database_set_up_by_hand_is_upgraded_by_running_the_later_files_with_psql_without_changing_any_row() {
     let db = PostgresTestDatabase::start().await;
     let previous = PgPool::connect_with(db.connect_options()).await.unwrap();
     // As `psql -1 -f`: each file in one transaction, simple query protocol.
@@ -285,7 +293,7 @@ async fn a_database_set_up_by_hand_is_upgraded_by_running_0002_and_0003_with_psq
     let before = contents(&previous).await;
     let schema_before = events_schema(&previous).await;
 
-    for migration in [MIGRATION_0002, MIGRATION_0003] {
+    for migration in [MIGRATION_0002, MIGRATION_0003, MIGRATION_0004] {
         let mut tx = previous.begin().await.unwrap();
         sqlx::raw_sql(migration).execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
@@ -344,7 +352,7 @@ async fn a_database_of_the_release_with_event_ids_gains_tags_without_changing_an
     previous.close().await;
 
     let stale = store.health_check().await.unwrap_err();
-    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 2, expected: 3, .. })), "{stale:?}");
+    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 2, expected: 4, .. })), "{stale:?}");
     store.migrate().await.unwrap();
     let pool = store.pool();
     let after = contents(pool).await;

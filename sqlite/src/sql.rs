@@ -168,6 +168,15 @@ pub(crate) fn events_with_ids(ids: usize) -> &'static str {
     EVENTS_WITH_IDS.get(index).map_or("", String::as_str)
 }
 
+/// What [`StoreLifecycle::stats`](composable_rust_core::backend::StoreLifecycle::stats) reports, in one
+/// read: events, oldest and newest time, streams, snapshots, checkpoints.
+pub(crate) const STATS: &str = "SELECT (SELECT COUNT(*) FROM events), (SELECT MIN(recorded_at) FROM events), \
+     (SELECT MAX(recorded_at) FROM events), (SELECT COUNT(*) FROM streams), (SELECT COUNT(*) FROM snapshots), \
+     (SELECT COUNT(*) FROM checkpoints)";
+
+/// Every checkpoint, by handler name (byte-wise: SQLite's default collation).
+pub(crate) const LIST_CHECKPOINTS: &str = "SELECT handler, position FROM checkpoints ORDER BY handler";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 //! [`SqliteEventStore`]: the [`EventStore`] contract on one SQLite file.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,13 +8,14 @@ use std::time::Instant;
 
 use chrono::Utc;
 use composable_rust_core::backend::{
-    EventLog, EventTypeCache, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry_atomic,
-    validate_append, validate_atomic_append, validate_handler_name,
+    EventLog, EventTypeCache, HandlerLease, ImportStep, SnapshotStore, StoreLifecycle, SubscriptionStore,
+    idempotent_retry_atomic, plan_import, validate_append, validate_atomic_append, validate_handler_name,
+    validate_import,
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion, GlobalPosition,
-    HealthReport, LogFilter, NewEvent, QueryItem, QueryPage, RecordedEvent, SchemaError, Snapshot, StreamAppend,
-    StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
+    HealthReport, LogFilter, NewEvent, QueryItem, QueryPage, RecordedEvent, SchemaError, Snapshot, StoreStats,
+    StreamAppend, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::stream::{self, BoxStream, StreamExt};
 use sqlx::pool::PoolConnection;
@@ -568,6 +570,105 @@ impl SqliteEventStore {
         idempotent_retry_atomic(append, &stored)
     }
 
+    /// [`EventLog::import`] in one `BEGIN IMMEDIATE` transaction under the write lock: looks the ids and
+    /// the streams' versions up, applies [`plan_import`], then inserts the events to write in the order
+    /// given, [`sql::INSERT_CHUNK`] rows per statement. A multi-row `INSERT` stores its rows in `VALUES`
+    /// order, so positions follow the order given.
+    async fn import_inner(&self, events: &[RecordedEvent]) -> Result<Vec<GlobalPosition>, EventStoreError> {
+        let operation = || format!("import {} events", events.len());
+        let mut conn = self.inner.writer.lock().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(self.fail(operation))?;
+        let mut stored = Vec::new();
+        let mut types = EventTypeCache::default();
+        for chunk in events.chunks(sql::INSERT_CHUNK) {
+            let mut lookup = sqlx::query(sql::events_with_ids(chunk.len()));
+            for event in chunk {
+                lookup = lookup.bind(event.id.as_uuid());
+            }
+            let rows = lookup.fetch_all(&mut *tx).await.map_err(self.fail(operation))?;
+            for row in &rows {
+                stored.push(rows::event(row, StreamColumn::InRow, &mut types)?);
+            }
+        }
+        let mut versions = HashMap::new();
+        for event in events {
+            if !versions.contains_key(&event.stream_id) {
+                let version = self.version_in(&mut tx, &event.stream_id).await?;
+                versions.insert(event.stream_id.clone(), version);
+            }
+        }
+        let steps = plan_import(events, &stored, &versions)?;
+        let mut positions: Vec<GlobalPosition> = steps
+            .iter()
+            .map(|step| match step {
+                ImportStep::Stored(position) => *position,
+                ImportStep::Write => GlobalPosition::START,
+            })
+            .collect();
+        let written: Vec<usize> = (0..events.len()).filter(|&i| steps[i] == ImportStep::Write).collect();
+        if written.is_empty() {
+            tx.rollback().await.map_err(self.fail(operation))?;
+            return Ok(positions);
+        }
+        // Events reference their stream's row, so the streams' new versions go first.
+        let mut heads: HashMap<&StreamId, Version> = HashMap::new();
+        for &index in &written {
+            heads.insert(&events[index].stream_id, events[index].version);
+        }
+        for (stream_id, version) in heads {
+            sqlx::query(sql::UPSERT_STREAM)
+                .bind(stream_id.as_str())
+                .bind(to_i64(version.get(), "stream version")?)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.fail(operation))?;
+        }
+        let mut tags = TagRows::default();
+        for chunk in written.chunks(sql::INSERT_CHUNK) {
+            let mut insert = sqlx::query(sql::insert_events(chunk.len()));
+            for &index in chunk {
+                let event = &events[index];
+                insert = insert
+                    .bind(event.stream_id.as_str())
+                    .bind(to_i64(event.version.get(), "stream version")?)
+                    .bind(event.event_type.as_str())
+                    .bind(event.codec.as_str())
+                    .bind(&event.payload[..])
+                    .bind(event.metadata.correlation_id)
+                    .bind(event.metadata.causation_id)
+                    .bind(event.metadata.actor.as_deref())
+                    .bind(event.metadata.extra.as_deref())
+                    .bind(to_micros(event.recorded_at))
+                    .bind(event.id.as_uuid())
+                    .bind(rows::encode_tags(&event.tags));
+            }
+            let rows = insert.fetch_all(&mut *tx).await.map_err(self.fail(operation))?;
+            let mut chunk_positions = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let position: i64 = row.try_get(1).map_err(self.fail(operation))?;
+                chunk_positions.push(position);
+            }
+            if chunk_positions.len() != chunk.len() {
+                return Err(EventStoreError::backend(
+                    operation(),
+                    format!("an insert of {} rows returned {} positions", chunk.len(), chunk_positions.len()),
+                ));
+            }
+            // RETURNING lists rows in no promised order; the rows were stored in VALUES order.
+            chunk_positions.sort_unstable();
+            for (&index, position) in chunk.iter().zip(chunk_positions) {
+                tags.add(&events[index].tags, position);
+                positions[index] = GlobalPosition::new(to_u64(position, "global position")?);
+            }
+        }
+        if let Some(rows) = tags.into_json()? {
+            sqlx::query(sql::INSERT_EVENT_TAGS).bind(rows).execute(&mut *tx).await.map_err(self.fail(operation))?;
+        }
+        tx.commit().await.map_err(self.fail(operation))?;
+        self.inner.writer.committed();
+        Ok(positions)
+    }
+
     /// The rows of up to `limit` events after `after` that match `item`, in position order: through the
     /// tag index when the item names a tag, by position otherwise.
     async fn item_rows(
@@ -842,6 +943,11 @@ impl EventLog for SqliteEventStore {
             .map_err(self.fail(|| format!("list streams starting with {prefix:?}")))?;
         rows.iter().map(rows::stream_info).collect()
     }
+
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError> {
+        validate_import(&events)?;
+        self.import_inner(&events).await
+    }
 }
 
 #[async_trait]
@@ -912,6 +1018,16 @@ impl SubscriptionStore for SqliteEventStore {
         Ok(deleted.rows_affected() > 0)
     }
 
+    async fn list_checkpoints(&self) -> Result<Vec<(String, GlobalPosition)>, EventStoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(sql::LIST_CHECKPOINTS)
+            .fetch_all(self.reader().await?.conn()?)
+            .await
+            .map_err(self.fail(|| "list the checkpoints".to_owned()))?;
+        rows.into_iter()
+            .map(|(handler, position)| Ok((handler, GlobalPosition::new(to_u64(position, "checkpoint position")?))))
+            .collect()
+    }
+
     fn commit_notifications(&self) -> Option<BoxStream<'static, ()>> {
         Some(self.inner.writer.commit_notifications())
     }
@@ -947,6 +1063,32 @@ impl StoreLifecycle for SqliteEventStore {
             return Err(SchemaError::Newer { location: self.location().to_owned(), version: applied }.into());
         }
         Ok(HealthReport { backend: "sqlite", round_trip: started.elapsed() })
+    }
+
+    /// Counts in one read; the bytes are the database file and its write-ahead log (`None` in memory).
+    async fn stats(&self) -> Result<StoreStats, EventStoreError> {
+        let (events, oldest, newest, streams, snapshots, checkpoints): (i64, Option<i64>, Option<i64>, i64, i64, i64) =
+            sqlx::query_as(sql::STATS)
+                .fetch_one(self.reader().await?.conn()?)
+                .await
+                .map_err(self.fail(|| "count the events, streams, snapshots and checkpoints".to_owned()))?;
+        let mut stats = StoreStats::empty("sqlite");
+        stats.events = to_u64(events, "event count")?;
+        stats.streams = to_u64(streams, "stream count")?;
+        stats.snapshots = to_u64(snapshots, "snapshot count")?;
+        stats.checkpoints = to_u64(checkpoints, "checkpoint count")?;
+        stats.oldest = oldest.and_then(chrono::DateTime::from_timestamp_micros);
+        stats.newest = newest.and_then(chrono::DateTime::from_timestamp_micros);
+        stats.bytes_on_disk = self.inner.path.as_deref().map(|path| {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            [path.to_path_buf(), PathBuf::from(wal)]
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum()
+        });
+        Ok(stats)
     }
 
     async fn close(&self) -> Result<(), EventStoreError> {

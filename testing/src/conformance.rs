@@ -37,6 +37,7 @@ use uuid::Uuid;
 
 mod dcb;
 mod ids;
+mod import;
 mod log;
 mod storage;
 mod streams;
@@ -60,6 +61,13 @@ pub use ids::{
     event_ids_round_trip_through_loads_reads_and_lookups,
     retrying_an_append_with_the_same_ids_returns_the_original_result, reusing_an_id_for_another_event_is_an_error,
     the_same_batch_appended_concurrently_is_stored_once,
+};
+pub use import::{
+    an_import_out_of_version_order_is_a_conflict_and_writes_nothing,
+    an_import_rerun_skips_what_is_stored_and_writes_the_rest,
+    an_import_reusing_an_id_or_malformed_is_refused_and_writes_nothing,
+    import_keeps_ids_versions_times_tags_and_the_order_given, list_checkpoints_returns_every_handler_in_name_order,
+    stats_count_events_streams_snapshots_checkpoints_and_times,
 };
 pub use log::{
     filter_by_correlation_id_matches_only_that_correlation, filter_by_event_type_matches_only_those_types,
@@ -231,6 +239,12 @@ macro_rules! event_store_conformance_tests {
             a_plain_tagged_append_racing_a_decision_is_never_missed,
             conditional_appends_in_any_interleaving_never_commit_on_a_stale_read,
             racing_conditional_appends_never_commit_on_a_stale_read,
+            import_keeps_ids_versions_times_tags_and_the_order_given,
+            an_import_rerun_skips_what_is_stored_and_writes_the_rest,
+            an_import_out_of_version_order_is_a_conflict_and_writes_nothing,
+            an_import_reusing_an_id_or_malformed_is_refused_and_writes_nothing,
+            stats_count_events_streams_snapshots_checkpoints_and_times,
+            list_checkpoints_returns_every_handler_in_name_order,
         );
     };
     (@cases $factory:path; $($case:ident),+ $(,)?) => {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use composable_rust_core::backend::{EventLog, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore};
 use composable_rust_core::{
     AppendResult, EventId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport,
-    LogFilter, NewEvent, RecordedEvent, Snapshot, StreamId, StreamInfo, StreamRange, Version, async_trait,
+    LogFilter, NewEvent, RecordedEvent, Snapshot, StoreStats, StreamId, StreamInfo, StreamRange, Version, async_trait,
 };
 use futures::stream::BoxStream;
 
@@ -184,6 +184,10 @@ impl<I: Intercept> EventLog for Intercepted<I> {
     ) -> Result<Vec<StreamInfo>, EventStoreError> {
         self.inner.list_streams(prefix, after, limit).await
     }
+
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError> {
+        self.inner.import(events).await
+    }
 }
 
 #[async_trait]
@@ -215,6 +219,10 @@ impl<I: Intercept> SubscriptionStore for Intercepted<I> {
         self.inner.delete_checkpoint(handler).await
     }
 
+    async fn list_checkpoints(&self) -> Result<Vec<(String, GlobalPosition)>, EventStoreError> {
+        self.inner.list_checkpoints().await
+    }
+
     async fn try_acquire_lease(
         &self,
         handler: &str,
@@ -232,6 +240,10 @@ impl<I: Intercept> SubscriptionStore for Intercepted<I> {
 impl<I: Intercept> StoreLifecycle for Intercepted<I> {
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         self.inner.health_check().await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, EventStoreError> {
+        self.inner.stats().await
     }
 
     async fn close(&self) -> Result<(), EventStoreError> {

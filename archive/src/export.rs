@@ -1,0 +1,162 @@
+//! [`export`]: a store's events (and snapshots and checkpoints) into an archive, in constant memory.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use composable_rust_core::{EventStore, GlobalPosition, LogFilter, StreamId};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+
+pub use crate::format::Selection;
+use crate::format::{CheckpointLine, EventLine, FORMAT_NAME, FORMAT_VERSION, Header, Line, SnapshotLine, Trailer};
+use crate::verify::hex;
+use crate::{ArchiveError, Progress};
+
+/// Events per read of the global log, and streams per listing.
+const PAGE: usize = 1000;
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// Event lines.
+    pub events: u64,
+    /// Streams with events.
+    pub streams: u64,
+    /// Snapshot lines.
+    pub snapshots: u64,
+    /// Checkpoint lines.
+    pub checkpoints: u64,
+    /// Bytes written, trailer included.
+    pub bytes: u64,
+    /// The SHA-256 in the trailer.
+    pub sha256: String,
+}
+
+/// Writes lines and hashes every byte until the trailer.
+struct Lines<W> {
+    out: BufWriter<W>,
+    hasher: Sha256,
+    bytes: u64,
+    buffer: Vec<u8>,
+}
+
+impl<W: AsyncWrite + Unpin> Lines<W> {
+    async fn write(&mut self, line: &Line, hashed: bool) -> Result<(), ArchiveError> {
+        self.buffer.clear();
+        serde_json::to_writer(&mut self.buffer, line)
+            .map_err(|e| ArchiveError::io("encode an archive line")(std::io::Error::other(e)))?;
+        self.buffer.push(b'\n');
+        if hashed {
+            self.hasher.update(&self.buffer);
+        }
+        self.bytes += u64::try_from(self.buffer.len()).unwrap_or(u64::MAX);
+        self.out.write_all(&self.buffer).await.map_err(ArchiveError::io("write the archive"))
+    }
+}
+
+/// Exports the events of `store` that `selection` names into `out`, as an archive (see [`crate::format`]):
+/// the checkpoints (whole log only), the events in global order, read a page at a time, the snapshots of
+/// the exported streams (whole log and category; only those no newer than the events exported), and the
+/// trailer. `progress` hears about every page.
+///
+/// Memory: one page of events, and one entry per exported stream (its last version, so that no snapshot
+/// newer than the archived events is written when writers run during the export).
+///
+/// # Errors
+/// [`ArchiveError::Store`] when the store fails; [`ArchiveError::Io`] when writing fails. What was written
+/// then is not a valid archive (it has no trailer); write to a temporary file and rename it when this
+/// returns `Ok`, as the admin CLI does.
+pub async fn export<W: AsyncWrite + Unpin>(
+    store: &dyn EventStore,
+    selection: &Selection,
+    out: W,
+    mut progress: impl FnMut(Progress) + Send,
+) -> Result<ExportSummary, ArchiveError> {
+    let failed = |action: &str| {
+        let action = action.to_owned();
+        move |source| ArchiveError::Store { action, line: None, source }
+    };
+    let backend = store.health_check().await.map_err(failed("answer a health check"))?.backend;
+    let mut lines =
+        Lines { out: BufWriter::with_capacity(1 << 16, out), hasher: Sha256::new(), bytes: 0, buffer: Vec::new() };
+    let header = Header {
+        format: FORMAT_NAME.to_owned(),
+        version: FORMAT_VERSION,
+        source_backend: backend.to_owned(),
+        written_at: Utc::now(),
+        selection: selection.clone(),
+    };
+    lines.write(&Line::Header(header), true).await?;
+
+    let mut checkpoints = 0;
+    if *selection == Selection::All {
+        for (handler, position) in store.list_checkpoints().await.map_err(failed("list the checkpoints"))? {
+            lines.write(&Line::Checkpoint(CheckpointLine { handler, position: position.get() }), true).await?;
+            checkpoints += 1;
+        }
+    }
+
+    let (filter, mut after, up_to) = match selection {
+        Selection::All => (LogFilter::all(), GlobalPosition::START, None),
+        Selection::Category(category) => (LogFilter::all().category(category), GlobalPosition::START, None),
+        Selection::Positions { after, up_to } => (LogFilter::all(), GlobalPosition::new(*after), *up_to),
+    };
+    let mut streams: HashMap<StreamId, u64> = HashMap::new();
+    let mut events = 0;
+    'pages: loop {
+        let page = store.read_all(after, &filter, PAGE).await.map_err(failed("read the global log"))?;
+        let full = page.len() == PAGE;
+        for event in &page {
+            if up_to.is_some_and(|up_to| event.position.get() > up_to) {
+                break 'pages;
+            }
+            lines.write(&Line::Event(EventLine::from_recorded(event)), true).await?;
+            streams.insert(event.stream_id.clone(), event.version.get());
+            events += 1;
+            after = event.position;
+        }
+        progress(Progress { events, bytes: lines.bytes });
+        if !full {
+            break;
+        }
+    }
+
+    let mut snapshots = 0;
+    let prefix = match selection {
+        Selection::All => Some(String::new()),
+        Selection::Category(category) => Some(format!("{category}{}", StreamId::CATEGORY_SEPARATOR)),
+        Selection::Positions { .. } => None,
+    };
+    if let Some(prefix) = prefix {
+        let mut last: Option<StreamId> = None;
+        loop {
+            let page = store.list_streams(&prefix, last.as_ref(), PAGE).await.map_err(failed("list the streams"))?;
+            for info in &page {
+                let exported = streams.get(&info.stream_id).copied().unwrap_or(0);
+                let snapshot = store.load_snapshot(&info.stream_id).await.map_err(failed("load a snapshot"))?;
+                if let Some(snapshot) = snapshot.filter(|s| s.version.get() <= exported) {
+                    lines.write(&Line::Snapshot(SnapshotLine::from_snapshot(&snapshot)), true).await?;
+                    snapshots += 1;
+                }
+            }
+            match page.last() {
+                Some(info) if page.len() == PAGE => last = Some(info.stream_id.clone()),
+                _ => break,
+            }
+        }
+    }
+
+    let sha256 = hex(&lines.hasher.clone().finalize());
+    let trailer = Trailer { events, snapshots, checkpoints, sha256: sha256.clone() };
+    lines.write(&Line::Trailer(trailer), false).await?;
+    lines.out.flush().await.map_err(ArchiveError::io("write the archive"))?;
+    progress(Progress { events, bytes: lines.bytes });
+    Ok(ExportSummary {
+        events,
+        streams: u64::try_from(streams.len()).unwrap_or(u64::MAX),
+        snapshots,
+        checkpoints,
+        bytes: lines.bytes,
+        sha256,
+    })
+}

@@ -1,0 +1,2 @@
+\set v random(1, 9000000000000000000)
+SELECT r.* FROM (SELECT (:v)::bigint::text AS v) x, LATERAL events_append_one('h-' || x.v, 'exact', 0, gen_random_uuid(), 'UsernameClaimed.v1', 'bincode', '\x070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707'::bytea, NULL, NULL, NULL, NULL, ARRAY['username=h' || x.v], 'username=h' || x.v, true, ARRAY['username=h' || x.v], ARRAY[]::text[], 0) r;
