@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 
 use composable_rust_core::backend::{EventLog, EventTypeCache};
 use composable_rust_core::{
-    Bytes, CodecId, EventId, EventStore, ExpectedVersion, GlobalPosition, Metadata, RecordedEvent, StreamId, StreamRange, Tag,
-    Version,
+    Bytes, CodecId, EventId, EventStore, ExpectedVersion, GlobalPosition, Metadata, RecordedEvent, StreamId,
+    StreamRange, Tag, Version,
 };
 use composable_rust_sqlite::SqliteEventStore;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -164,7 +164,8 @@ fn spike(c: &mut Criterion) {
     group.throughput(Throughput::Elements(LEN as u64));
     group.bench_function("store_read_stream", |b| {
         b.to_async(&runtime).iter(|| async {
-            let events: Vec<RecordedEvent> = store.read_stream(&stream, StreamRange::all()).try_collect().await.unwrap();
+            let events: Vec<RecordedEvent> =
+                store.read_stream(&stream, StreamRange::all()).try_collect().await.unwrap();
             assert_eq!(consume(&events), LEN as usize);
         });
     });

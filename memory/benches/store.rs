@@ -10,8 +10,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use composable_rust_core::{
-    CodecId, EventStore, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, RecordedEvent, StreamId, StreamRange,
-    Version,
+    CodecId, EventStore, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, RecordedEvent, StreamId,
+    StreamRange, Version,
 };
 use composable_rust_memory::InMemoryEventStore;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -415,7 +415,7 @@ impl EventLog for InMemoryEventStore {
         Ok(stream.events[start..end].to_vec())
     }
 
-    /// Lends the stored events themselves, [`READ_PAGE`] per lock acquisition: no event is copied, and an
+    /// Lends the stored events themselves, a page (512 events) per lock acquisition: no event is copied, and an
     /// append waits at most for one page of visits.
     async fn visit_stream(
         &self,

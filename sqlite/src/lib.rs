@@ -2,9 +2,9 @@
 //!
 //! [`SqliteEventStore`] implements the [`EventStore`](composable_rust_core::EventStore) contract of
 //! `composable-rust-core` (the same versions, positions and errors as the PostgreSQL backend, pinned by the
-//! conformance suite) on sqlx's SQLite driver (and rusqlite for long reads) with the bundled SQLite library, so `cargo build` on a fresh
-//! machine is all it takes. It is the default store of the examples and the natural choice for local
-//! development, tests that want real SQL, and single-machine applications.
+//! conformance suite) on sqlx's SQLite driver (and rusqlite for long reads) with the bundled SQLite library,
+//! so `cargo build` on a fresh machine is all it takes. It is the default store of the examples and the
+//! natural choice for local development, tests that want real SQL, and single-machine applications.
 //!
 //! # Example
 //!

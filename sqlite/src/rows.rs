@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use composable_rust_core::backend::EventTypeCache;
 use composable_rust_core::{
-    Bytes, CodecId, EventId, EventStoreError, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot, StreamId, Tag,
-    Version,
+    Bytes, CodecId, EventId, EventStoreError, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot,
+    StreamId, Tag, Version,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;

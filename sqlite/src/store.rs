@@ -209,9 +209,9 @@ impl SqliteEventStore {
         let location = path.as_deref().map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
         let errors = ErrorContext { location, busy_timeout: config.busy_timeout };
         let writer = Writer::new(writer, errors.clone());
-        let bulk = path.as_deref().map(|path| {
-            Arc::new(BulkReaders::new(path, config.read_connections, config.busy_timeout, errors.clone()))
-        });
+        let bulk = path
+            .as_deref()
+            .map(|path| Arc::new(BulkReaders::new(path, config.read_connections, config.busy_timeout, errors.clone())));
         let queue = AppendQueue::default();
         Self { inner: Arc::new(Inner { path, config, errors, writer, queue, readers, bulk }) }
     }
@@ -1198,9 +1198,11 @@ mod tests {
             .execute(&mut *store.inner.writer.lock().await.unwrap())
             .await
             .unwrap();
-        let broken = AtomicAppend::new()
-            .stream(a.clone(), ExpectedVersion::NoStream, vec![event("x")])
-            .stream(b.clone(), ExpectedVersion::Any, vec![event("x")]);
+        let broken = AtomicAppend::new().stream(a.clone(), ExpectedVersion::NoStream, vec![event("x")]).stream(
+            b.clone(),
+            ExpectedVersion::Any,
+            vec![event("x")],
+        );
         let replies = queued_while_busy(
             &store,
             vec![
