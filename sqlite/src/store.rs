@@ -1219,4 +1219,80 @@ mod tests {
         let streams: Vec<&str> = log.iter().map(|e| e.stream_id.as_str()).collect();
         assert_eq!(streams, ["c-1", "d-1"]);
     }
+
+    /// One append of a generated sequence: to one of two streams with some expectation, or a retry (the
+    /// same events, so the same ids) of an earlier append of the sequence.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Append { stream: u8, expected: u8 },
+        Retry { of: usize },
+    }
+
+    fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
+        use proptest::prelude::*;
+        let step = prop_oneof![
+            3 => (0..2u8, 0..5u8).prop_map(|(stream, expected)| Step::Append { stream, expected }),
+            1 => (0..8usize).prop_map(|of| Step::Retry { of }),
+        ];
+        proptest::collection::vec(step, 1..8)
+    }
+
+    fn appends(steps: &[Step]) -> Vec<AtomicAppend> {
+        let mut appends: Vec<AtomicAppend> = Vec::new();
+        for step in steps {
+            let append = match step {
+                Step::Retry { of } if !appends.is_empty() => appends[of % appends.len()].clone(),
+                Step::Retry { .. } => one(&stream("s-0"), ExpectedVersion::Any, vec![event("t")]),
+                Step::Append { stream: s, expected } => {
+                    let expected = match expected {
+                        0 => ExpectedVersion::Any,
+                        1 => ExpectedVersion::NoStream,
+                        n => ExpectedVersion::Exact(Version::new(u64::from(n - 2))),
+                    };
+                    one(&stream(&format!("s-{s}")), expected, vec![event("t"), event("u")])
+                }
+            };
+            appends.push(append);
+        }
+        appends
+    }
+
+    /// What a reply says, comparable: the results, or the error's message.
+    fn outcome(reply: &Result<Vec<AppendResult>, EventStoreError>) -> String {
+        match reply {
+            Ok(results) => format!("{results:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    async fn log_of(store: &SqliteEventStore) -> Vec<(EventId, String, u64, u64)> {
+        let log = store.read_all(GlobalPosition::START, &LogFilter::all(), 1000).await.unwrap();
+        log.into_iter().map(|e| (e.id, e.stream_id.to_string(), e.version.get(), e.position.get())).collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// A group commit answers and writes exactly what the same appends, run one after the other in
+        /// arrival order, answer and write: conflicts, retries and all.
+        #[test]
+        fn a_group_answers_and_writes_what_the_same_appends_do_one_by_one(steps in steps()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let appends = appends(&steps);
+            let (grouped, grouped_log, serial, serial_log) = runtime.block_on(async {
+                let group_store = SqliteEventStore::in_memory().await.unwrap();
+                let grouped = queued_while_busy(&group_store, appends.clone()).await;
+                let serial_store = SqliteEventStore::in_memory().await.unwrap();
+                let mut serial = Vec::new();
+                for append in appends {
+                    serial.push(serial_store.append_atomic(append).await);
+                }
+                (grouped, log_of(&group_store).await, serial, log_of(&serial_store).await)
+            });
+            let grouped: Vec<String> = grouped.iter().map(outcome).collect();
+            let serial: Vec<String> = serial.iter().map(outcome).collect();
+            proptest::prop_assert_eq!(grouped, serial);
+            proptest::prop_assert_eq!(grouped_log, serial_log);
+        }
+    }
 }
