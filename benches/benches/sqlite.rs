@@ -1,9 +1,12 @@
 //! SQLite event store benchmarks, the same workloads as the PostgreSQL ones: appends (1 event per call,
 //! batches of 10/100/1000, 1 and 8 writers) under both durability settings, replay of a 10,000-event
-//! stream (decoded), and global log reads. Each run uses fresh database files in a temporary folder.
+//! stream (decoded), and global log reads; and `sqlite_group_commit_full`, single-event appends from 1, 8
+//! and 32 writers under `Durability::Full`, the case group commit is for. Each run uses fresh database
+//! files in a temporary folder.
 //!
 //! ```text
 //! cargo bench -p composable-rust-benches --bench sqlite -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p composable-rust-benches --bench sqlite -- --warm-up-time 1 --measurement-time 3 group_commit
 //! ```
 //!
 //! Results: docs/performance.md (SQLite section).
@@ -46,6 +49,8 @@ fn sqlite(c: &mut Criterion) {
     // Replay and global reads first, on a log of known size; appends grow it afterwards.
     workload::replay(c, "sqlite_replay", runtime, &bench.full);
     workload::global_log(c, "sqlite_read_all", runtime, &bench.full);
+    // Group commit: single-event appends from 1, 8 and 32 writers under `synchronous=FULL`.
+    workload::single_appends(c, "sqlite_group_commit_full", runtime, &bench.full, &[1, 8, 32]);
     workload::appends(c, "sqlite_append_full", runtime, &bench.full);
     workload::appends(c, "sqlite_append_normal", runtime, &bench.normal);
 }

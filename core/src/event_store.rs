@@ -13,6 +13,7 @@
 //! - [`EventLog::import`] writes events recorded elsewhere with their versions and times, in order, once.
 
 use std::fmt::Debug;
+use std::ops::ControlFlow;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -377,6 +378,31 @@ pub trait EventLog: Send + Sync + Debug {
         range: StreamRange,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
         self.read_stream(stream_id, range).try_collect().await
+    }
+
+    /// Shows `visit` each event of `stream_id` in `range`, in version order, until it returns
+    /// [`ControlFlow::Break`]: the events [`EventLog::read_stream`] yields, lent instead of handed over.
+    ///
+    /// For a caller that only looks at each event once (an aggregate's replay). The default reads
+    /// through [`EventLog::read_stream`]; a store that keeps its events in memory lends its own, with no
+    /// copy per event. `visit` runs synchronously and may run while the store holds a lock on its events,
+    /// so it must not wait on anything.
+    ///
+    /// # Errors
+    /// As [`EventLog::read_stream`].
+    async fn visit_stream(
+        &self,
+        stream_id: &StreamId,
+        range: StreamRange,
+        visit: &mut (dyn for<'e> FnMut(&'e RecordedEvent) -> ControlFlow<()> + Send),
+    ) -> Result<(), EventStoreError> {
+        let mut events = self.read_stream(stream_id, range);
+        while let Some(event) = events.try_next().await? {
+            if visit(&event).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The stream's version: the version of its last event, or [`Version::INITIAL`] when it has none.

@@ -1,14 +1,17 @@
-//! Raw `InMemoryEventStore` speed: stream replay (streamed and loaded), global-log pages, batch appends.
+//! Raw `InMemoryEventStore` speed: stream replay (streamed, visited and loaded), global-log pages, batch
+//! appends.
 //! No decoding: this is the store's share of an in-memory aggregate replay.
 
 #![allow(clippy::unwrap_used, reason = "benchmark set-up; a failure should panic")]
 #![allow(missing_docs, reason = "criterion_group! generates undocumented functions")]
 
 use composable_rust_core::backend::EventLog;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use composable_rust_core::{
-    CodecId, EventStore, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, StreamId, StreamRange, Version,
+    CodecId, EventStore, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, RecordedEvent, StreamId,
+    StreamRange, Version,
 };
 use composable_rust_memory::InMemoryEventStore;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -51,6 +54,17 @@ fn replay(c: &mut Criterion) {
             while let Some(event) = reading.try_next().await.unwrap() {
                 count += event.version.get() & 1;
             }
+            count
+        });
+    });
+    group.bench_function("visit_stream", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut count = 0u64;
+            let mut visit = |event: &RecordedEvent| {
+                count += event.version.get() & 1;
+                ControlFlow::Continue(())
+            };
+            store.visit_stream(&stream, StreamRange::all(), &mut visit).await.unwrap();
             count
         });
     });

@@ -62,7 +62,27 @@ impl ErrorContext {
     /// Wraps a driver error during `operation` ([`driver_error`]: transient failures are
     /// [`EventStoreError::Unavailable`]), naming the file; says so when the lock wait timed out.
     pub(crate) fn map(&self, operation: &str, error: sqlx::Error) -> EventStoreError {
-        let operation = if sqlite_code(&error) == Some(SQLITE_BUSY) {
+        let operation = self.describe(operation, sqlite_code(&error) == Some(SQLITE_BUSY));
+        driver_error(operation, error)
+    }
+
+    /// [`ErrorContext::map`] for an error of a read connection ([`crate::readers`]), which uses
+    /// rusqlite: the same rule for what is transient.
+    pub(crate) fn map_read(&self, operation: &str, error: rusqlite::Error) -> EventStoreError {
+        use rusqlite::ErrorCode;
+        let code = error.sqlite_error_code();
+        let operation = self.describe(operation, code == Some(ErrorCode::DatabaseBusy));
+        match code {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::SystemIoFailure) => {
+                EventStoreError::unavailable(operation, error)
+            }
+            _ => EventStoreError::backend(operation, error),
+        }
+    }
+
+    /// `operation` and the file, with what to do when the lock wait ran out (`busy`).
+    fn describe(&self, operation: &str, busy: bool) -> String {
+        if busy {
             format!(
                 "{operation} in {}: another process held the write lock for longer than the busy timeout \
                  ({:?}); retry, or raise `SqliteConfig::busy_timeout`",
@@ -70,8 +90,7 @@ impl ErrorContext {
             )
         } else {
             format!("{operation} in {}", self.location)
-        };
-        driver_error(operation, error)
+        }
     }
 
     /// [`ErrorContext::map`] as a closure for `map_err`, building the operation's name only on failure.

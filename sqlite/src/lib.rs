@@ -2,9 +2,9 @@
 //!
 //! [`SqliteEventStore`] implements the [`EventStore`](composable_rust_core::EventStore) contract of
 //! `composable-rust-core` (the same versions, positions and errors as the PostgreSQL backend, pinned by the
-//! conformance suite) on sqlx's SQLite driver with the bundled SQLite library, so `cargo build` on a fresh
-//! machine is all it takes. It is the default store of the examples and the natural choice for local
-//! development, tests that want real SQL, and single-machine applications.
+//! conformance suite) on sqlx's SQLite driver (and rusqlite for long reads) with the bundled SQLite library,
+//! so `cargo build` on a fresh machine is all it takes. It is the default store of the examples and the
+//! natural choice for local development, tests that want real SQL, and single-machine applications.
 //!
 //! # Example
 //!
@@ -60,9 +60,15 @@
 //! # Writers and readers
 //!
 //! SQLite allows one writer at a time. Inside a process, every write goes through the store's single write
-//! connection, so concurrent tasks queue (in order) instead of contending for the file lock. Each append
-//! is one `BEGIN IMMEDIATE` transaction: it takes the write lock before reading the stream's version, so
-//! the version check and the insert are atomic and no lock upgrade can fail half way. Writers in other
+//! connection, so concurrent tasks queue, in the order they arrived, instead of contending for the file
+//! lock. Appends that wait for the connection are committed together (group commit): the next one to get
+//! it commits every waiting append in one `BEGIN IMMEDIATE` transaction, so under [`Durability::Full`]
+//! eight writers pay for one fsync instead of eight. Each append of a group is still checked on its own,
+//! after the ones before it: a conflict refuses only that append, a retry still returns its original
+//! result, and a condition sees the events appended earlier in the group. `IMMEDIATE` takes the write
+//! lock before any version is read, so the checks and the inserts are atomic and no lock upgrade can fail
+//! half way. Every waiting append is in the next group, so no writer waits while others commit again and
+//! again. Writers in other
 //! processes wait up to the busy timeout, and then fail with
 //! [`Unavailable`](composable_rust_core::EventStoreError::Unavailable) (transient: retry). A stale
 //! expectation is therefore always a
@@ -126,7 +132,11 @@
 //! # Reading
 //!
 //! Reads use a small pool of connections (see [`SqliteConfig::read_connections`]); a stream is read in
-//! pages of 1000 events as the returned stream is polled.
+//! pages of 1000 events as the returned stream is polled. The long reads of a file store, a stream's pages
+//! and the global log, run on their own read connections through rusqlite, on tokio's blocking threads:
+//! sqlx's driver copies every value of every row through its worker thread, which capped replay at a
+//! quarter of what SQLite itself delivers (`docs/decisions.md`, "SQLite reads"). Both drivers use the same
+//! bundled SQLite library.
 //!
 //! [`SqliteEventStore::in_memory`] gives the same SQL semantics without a file, on one connection.
 //!
@@ -177,9 +187,11 @@
 
 mod config;
 mod error;
+mod group;
 mod lease;
 mod open;
 mod projection;
+mod readers;
 mod rows;
 mod sql;
 mod store;

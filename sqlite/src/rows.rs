@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use composable_rust_core::backend::EventTypeCache;
 use composable_rust_core::{
-    CodecId, EventId, EventStoreError, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot, StreamId, Tag,
-    Version,
+    Bytes, CodecId, EventId, EventStoreError, GlobalPosition, InvalidInput, Metadata, RecordedEvent, Snapshot,
+    StreamId, Tag, Version,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -48,6 +48,7 @@ fn codec(row: &SqliteRow, index: usize) -> Result<CodecId, EventStoreError> {
 }
 
 /// Where a decoded event's stream id comes from.
+#[derive(Clone)]
 pub(crate) enum StreamColumn<'a> {
     /// The caller knows it (a stream read): no column, no validation per row.
     Known(&'a StreamId),
@@ -55,36 +56,88 @@ pub(crate) enum StreamColumn<'a> {
     InRow,
 }
 
+/// The columns of an event row, whichever driver read it: sqlx (the write connection, and every read
+/// of an in-memory store) or rusqlite ([`crate::readers`]). One decoder for both.
+pub(crate) trait Columns {
+    /// An INTEGER column.
+    fn integer(&self, index: usize) -> Result<i64, EventStoreError>;
+    /// A TEXT column, `None` for NULL.
+    fn text(&self, index: usize) -> Result<Option<&str>, EventStoreError>;
+    /// A BLOB column, `None` for NULL.
+    fn blob(&self, index: usize) -> Result<Option<&[u8]>, EventStoreError>;
+}
+
+impl Columns for SqliteRow {
+    fn integer(&self, index: usize) -> Result<i64, EventStoreError> {
+        column(self, index)
+    }
+
+    fn text(&self, index: usize) -> Result<Option<&str>, EventStoreError> {
+        column(self, index)
+    }
+
+    fn blob(&self, index: usize) -> Result<Option<&[u8]>, EventStoreError> {
+        column(self, index)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn integer(&self, index: usize) -> Result<i64, EventStoreError> {
+        self.get_ref(index).and_then(|v| Ok(v.as_i64()?)).map_err(read_error)
+    }
+
+    fn text(&self, index: usize) -> Result<Option<&str>, EventStoreError> {
+        self.get_ref(index).and_then(|v| Ok(v.as_str_or_null()?)).map_err(read_error)
+    }
+
+    fn blob(&self, index: usize) -> Result<Option<&[u8]>, EventStoreError> {
+        self.get_ref(index).and_then(|v| Ok(v.as_blob_or_null()?)).map_err(read_error)
+    }
+}
+
+fn read_error(error: rusqlite::Error) -> EventStoreError {
+    EventStoreError::backend("decode a row of the SQLite event store", error)
+}
+
+fn required<'r, T: ?Sized>(value: Option<&'r T>, what: &str) -> Result<&'r T, EventStoreError> {
+    value.ok_or_else(|| corrupt(format!("{what} is NULL")))
+}
+
+fn uuid(bytes: &[u8], what: &str) -> Result<Uuid, EventStoreError> {
+    Uuid::from_slice(bytes).map_err(|_| corrupt(format!("{what} has {} bytes, not 16", bytes.len())))
+}
+
 /// Decodes a row selected with the `event_columns!` list of [`crate::sql`]; event type names come through
 /// `types`, so a read allocates each distinct name once.
 pub(crate) fn event(
-    row: &SqliteRow,
+    row: &impl Columns,
     stream: StreamColumn<'_>,
     types: &mut EventTypeCache,
 ) -> Result<RecordedEvent, EventStoreError> {
     let stream_id = match stream {
         StreamColumn::Known(id) => id.clone(),
         StreamColumn::InRow => {
-            let raw: &str = column(row, 12)?;
+            let raw = required(row.text(12)?, "stream_id")?;
             StreamId::new(raw).map_err(|e| corrupt(format!("stored stream id is invalid: {e}")))?
         }
     };
+    let optional_uuid = |index, what| row.blob(index)?.map(|bytes| uuid(bytes, what)).transpose();
     Ok(RecordedEvent {
-        id: EventId::from(column::<Uuid>(row, 10)?),
+        id: EventId::from(uuid(required(row.blob(10)?, "event_id")?, "event_id")?),
         stream_id,
-        position: GlobalPosition::new(to_u64(column(row, 0)?, "global position")?),
-        version: Version::new(to_u64(column(row, 1)?, "version")?),
-        event_type: types.get(column(row, 2)?),
-        codec: codec(row, 3)?,
-        payload: column::<Vec<u8>>(row, 4)?.into(),
+        position: GlobalPosition::new(to_u64(row.integer(0)?, "global position")?),
+        version: Version::new(to_u64(row.integer(1)?, "version")?),
+        event_type: types.get(required(row.text(2)?, "event_type")?),
+        codec: required(row.text(3)?, "codec")?.parse::<CodecId>()?,
+        payload: Bytes::copy_from_slice(required(row.blob(4)?, "payload")?),
         metadata: Metadata {
-            correlation_id: column::<Option<Uuid>>(row, 5)?,
-            causation_id: column::<Option<Uuid>>(row, 6)?,
-            actor: column(row, 7)?,
-            extra: column(row, 8)?,
+            correlation_id: optional_uuid(5, "correlation_id")?,
+            causation_id: optional_uuid(6, "causation_id")?,
+            actor: row.text(7)?.map(str::to_owned),
+            extra: row.text(8)?.map(str::to_owned),
         },
-        recorded_at: from_micros(column(row, 9)?, "recorded_at")?,
-        tags: decode_tags(column(row, 11)?)?,
+        recorded_at: from_micros(row.integer(9)?, "recorded_at")?,
+        tags: decode_tags(row.text(11)?)?,
     })
 }
 

@@ -24,7 +24,9 @@ use sqlx::{Connection, Row, Sqlite};
 
 use crate::config::SqliteConfig;
 use crate::error::{ErrorContext, is_unique_violation};
+use crate::group::{AppendQueue, Queued, Reply};
 use crate::open::{self, Connections};
+use crate::readers::{BulkReaders, query_events};
 use crate::rows::{self, StreamColumn, to_i64, to_micros, to_u64};
 use crate::sql;
 use crate::writer::{WriteGuard, Writer, closed};
@@ -50,8 +52,12 @@ struct Inner {
     errors: ErrorContext,
     /// The one write connection, shared with the leases and transactional projections.
     writer: Writer,
+    /// The appends waiting for the write connection: the next group commit.
+    queue: AppendQueue,
     /// Read connections; `None` in memory, where reads share the writer's connection.
     readers: Option<SqlitePool>,
+    /// The read connections of a stream's pages and the global log (rusqlite); `None` in memory.
+    bulk: Option<Arc<BulkReaders>>,
 }
 
 /// A connection to read with: from the reader pool, or the locked writer of an in-memory store.
@@ -79,12 +85,38 @@ enum IdCheck {
     First,
 }
 
-/// How an append attempt ended, when it did not fail.
+/// How one append of a group ended, when the group's transaction can go on.
 enum Attempt {
     /// Appended, or found to be a retry of the append with these results (one per stream).
     Done(Vec<AppendResult>),
-    /// An id of the batch is already stored; nothing was written. Try again with [`IdCheck::First`].
+    /// A check failed (a conflict, a failed condition, an id used by another event): the append's
+    /// answer. It wrote nothing.
+    Refused(EventStoreError),
+    /// An id of the batch is already stored, found by an insert: the group's transaction holds part of
+    /// the batch and must be rolled back. Run the group again with [`IdCheck::First`] for this append.
     IdCollision,
+}
+
+/// Why a group's transaction was rolled back.
+enum GroupFailure {
+    /// The append at this index of the group met an id stored before it: run the group again with
+    /// [`IdCheck::First`] for it.
+    IdCollision(usize),
+    /// The append at this index failed part way (a driver error, a value SQLite cannot store): its
+    /// answer. The others run again without it.
+    Append(usize, EventStoreError),
+    /// The transaction itself could not begin, commit or roll back: every append of the group fails.
+    Transaction(EventStoreError),
+}
+
+/// What a failed id lookup means for the append: an id used by another event refuses it (nothing was
+/// written); any other error is a failure of the lookup itself.
+#[allow(clippy::unnecessary_wraps, reason = "it answers for `try_append`, whose result type it shares")]
+fn refused_or_failed(error: EventStoreError) -> Result<Attempt, EventStoreError> {
+    match error {
+        EventStoreError::EventIdInUse { .. } => Ok(Attempt::Refused(error)),
+        error => Err(error),
+    }
 }
 
 /// What an append's errors name: `append to stream order-1`, or the streams of an atomic append.
@@ -177,7 +209,11 @@ impl SqliteEventStore {
         let location = path.as_deref().map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
         let errors = ErrorContext { location, busy_timeout: config.busy_timeout };
         let writer = Writer::new(writer, errors.clone());
-        Self { inner: Arc::new(Inner { path, config, errors, writer, readers }) }
+        let bulk = path
+            .as_deref()
+            .map(|path| Arc::new(BulkReaders::new(path, config.read_connections, config.busy_timeout, errors.clone())));
+        let queue = AppendQueue::default();
+        Self { inner: Arc::new(Inner { path, config, errors, writer, queue, readers, bulk }) }
     }
 
     /// The database file, or `None` for an in-memory store.
@@ -195,6 +231,9 @@ impl SqliteEventStore {
     /// # Errors
     /// [`EventStoreError::Backend`] when the final checkpoint or closing the write connection fails.
     pub async fn close(&self) -> Result<(), EventStoreError> {
+        if let Some(bulk) = &self.inner.bulk {
+            bulk.close();
+        }
         if let Some(readers) = &self.inner.readers {
             readers.close().await;
         }
@@ -230,67 +269,160 @@ impl SqliteEventStore {
         self.inner.errors.fail(operation)
     }
 
-    /// Appends under the write lock, for [`EventLog::append`] (one stream, no condition) and
-    /// [`EventLog::append_atomic`] alike. Usually one attempt: the batch is inserted right after the
-    /// checks, and the unique index on `event_id` tells whether an id is already stored. Only when a check
-    /// fails or an insert meets a stored id does the append look the ids up ([`IdCheck`]), so the common
-    /// case costs no extra query.
-    async fn append_inner(&self, append: &AtomicAppend) -> Result<Vec<AppendResult>, EventStoreError> {
-        let mut conn = self.inner.writer.lock().await?;
-        let conn = &mut *conn;
-        let results = match self.try_append(conn, append, IdCheck::OnCollision).await? {
-            Attempt::Done(results) => results,
-            // Rolled back; the second attempt looks the ids up first, and holds the write lock from the
-            // lookup to the insert, so it cannot collide again unless the lookup is wrong.
-            Attempt::IdCollision => match self.try_append(conn, append, IdCheck::First).await? {
-                Attempt::Done(results) => results,
-                Attempt::IdCollision => {
-                    return Err(EventStoreError::backend(
-                        format!("{} in {}", operation(append), self.location()),
-                        "an insert met a stored event id that the lookup before it did not find; \
-                         the unique index on event_id may be damaged: run `PRAGMA integrity_check`",
-                    ));
-                }
-            },
-        };
-        Ok(results)
+    /// Appends through the group commit, for [`EventLog::append`] (one stream, no condition) and
+    /// [`EventLog::append_atomic`] alike: queues the append, then either receives its result from the
+    /// leader that committed it, or gets the write connection first and leads the next group itself.
+    async fn append_inner(&self, append: AtomicAppend) -> Result<Vec<AppendResult>, EventStoreError> {
+        let append = Arc::new(append);
+        let queue = &self.inner.queue;
+        let mut reply = queue.push(Arc::clone(&append));
+        loop {
+            tokio::select! {
+                // An answer wins over the connection: a follower whose group committed just returns.
+                biased;
+                answer = &mut reply => match answer {
+                    Ok(answer) => return answer,
+                    // The leader that took this append was cancelled before answering. If its group did
+                    // commit, the event ids make this second attempt return the original results.
+                    Err(_) => reply = queue.push(Arc::clone(&append)),
+                },
+                conn = self.inner.writer.lock() => match conn {
+                    Ok(mut conn) => self.commit_group(&mut conn, queue.take()).await,
+                    // A leader that took it will answer through `reply`.
+                    Err(error) => if queue.withdraw(&append) { return Err(error) },
+                },
+            }
+        }
     }
 
-    /// One attempt at an append, in one `BEGIN IMMEDIATE` transaction: the ids (see [`IdCheck`]), the
-    /// condition, every stream's expectation, then the inserts.
+    /// Commits `group` in one `BEGIN IMMEDIATE` transaction (one fsync) and answers each of its appends.
+    ///
+    /// Each append is checked as if it ran alone after the appends before it in the group: a conflict
+    /// or a failed condition refuses that append only, an idempotent retry finds the original even
+    /// within the same group, and a condition sees the events appended earlier in the group. An append
+    /// that fails part way is answered with its error and the others run again without it.
+    async fn commit_group(&self, conn: &mut SqliteConnection, group: Vec<Queued>) {
+        let mut group: Vec<(Queued, IdCheck)> = group.into_iter().map(|q| (q, IdCheck::OnCollision)).collect();
+        while !group.is_empty() {
+            match self.try_group(conn, &group).await {
+                Ok(replies) => {
+                    self.inner.writer.committed();
+                    for ((queued, _), reply) in group.into_iter().zip(replies) {
+                        queued.answer(reply);
+                    }
+                    return;
+                }
+                Err(GroupFailure::IdCollision(index)) => {
+                    let Some((_, check)) = group.get_mut(index) else { return };
+                    if *check == IdCheck::First {
+                        // The second attempt looks the ids up first, holding the write lock from the
+                        // lookup to the insert: it collides only when the lookup is wrong.
+                        let (queued, _) = group.remove(index);
+                        let operation = operation(&queued.append);
+                        queued.answer(Err(EventStoreError::backend(
+                            format!("{operation} in {}", self.location()),
+                            "an insert met a stored event id that the lookup before it did not find; \
+                             the unique index on event_id may be damaged: run `PRAGMA integrity_check`",
+                        )));
+                    } else {
+                        *check = IdCheck::First;
+                    }
+                }
+                Err(GroupFailure::Append(index, error)) => {
+                    if index < group.len() {
+                        group.remove(index).0.answer(Err(error));
+                    } else {
+                        return;
+                    }
+                }
+                Err(GroupFailure::Transaction(error)) => {
+                    let cause = composable_rust_core::error_chain(&error);
+                    for (queued, _) in group {
+                        let operation = format!("{} in {}", operation(&queued.append), self.location());
+                        queued.answer(Err(if error.is_transient() {
+                            EventStoreError::unavailable(operation, cause.clone())
+                        } else {
+                            EventStoreError::backend(operation, cause.clone())
+                        }));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One attempt at a group, in one `BEGIN IMMEDIATE` transaction: every append in order, then one
+    /// commit. The replies, one per append, when it committed.
     ///
     /// IMMEDIATE takes SQLite's write lock up front, also against writers in other processes: what the
     /// checks read cannot go stale before the commit, and no read-to-write lock upgrade can fail half
-    /// way. Dropping the transaction (an error, or a cancelled future) rolls it back.
-    async fn try_append(
+    /// way. Dropping the transaction (a failure, or a cancelled future) rolls it back.
+    async fn try_group(
         &self,
         conn: &mut SqliteConnection,
+        group: &[(Queued, IdCheck)],
+    ) -> Result<Vec<Reply>, GroupFailure> {
+        let fail = |e| GroupFailure::Transaction(self.fail(|| "commit a group of appends".to_owned())(e));
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?;
+        // Taken while holding the write lock, so times never go backwards along the log within this
+        // process.
+        let recorded_at = to_micros(Utc::now());
+        let mut replies = Vec::with_capacity(group.len());
+        for (index, (queued, check)) in group.iter().enumerate() {
+            let failure = match self.try_append(&mut tx, &queued.append, *check, recorded_at).await {
+                Ok(Attempt::Done(results)) => {
+                    replies.push(Ok(results));
+                    continue;
+                }
+                Ok(Attempt::Refused(error)) => {
+                    replies.push(Err(error));
+                    continue;
+                }
+                Ok(Attempt::IdCollision) => GroupFailure::IdCollision(index),
+                Err(error) => GroupFailure::Append(index, error),
+            };
+            tx.rollback().await.map_err(fail)?;
+            return Err(failure);
+        }
+        tx.commit().await.map_err(fail)?;
+        Ok(replies)
+    }
+
+    /// One append of a group, in the group's transaction: the ids (see [`IdCheck`]), the condition,
+    /// every stream's expectation, then the inserts. Every check comes before the first write, so a
+    /// refused append leaves the transaction as it found it.
+    ///
+    /// # Errors
+    /// When a statement fails, or a value cannot be stored, possibly after some of the batch was
+    /// inserted: the caller rolls the transaction back.
+    async fn try_append(
+        &self,
+        tx: &mut SqliteConnection,
         append: &AtomicAppend,
         check: IdCheck,
+        recorded_at: i64,
     ) -> Result<Attempt, EventStoreError> {
-        let fail = || self.fail(|| operation(append));
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail())?;
-
         // A retry returns the original results whatever the condition and the expectations say now, so
         // the ids are checked before them (in the first attempt: only when a check fails).
         if check == IdCheck::First {
-            if let Some(original) = self.earlier_append(&mut tx, append).await? {
-                tx.rollback().await.map_err(fail())?;
-                return Ok(Attempt::Done(original));
+            match self.earlier_append(tx, append).await {
+                Ok(Some(original)) => return Ok(Attempt::Done(original)),
+                Ok(None) => {}
+                Err(error) => return refused_or_failed(error),
             }
         }
         let mut conflict = None;
         // A condition after the largest position SQLite can store cannot fail: no event lies there.
         let condition = append.condition.as_ref().and_then(|c| Some((c, i64::try_from(c.after.get()).ok()?)));
         if let Some((condition, after)) = condition {
-            if let Some(position) = self.first_match(&mut tx, &condition.fail_if_events_match, after).await? {
+            if let Some(position) = self.first_match(tx, &condition.fail_if_events_match, after).await? {
                 conflict = Some(EventStoreError::ConditionFailed { after: condition.after, position });
             }
         }
         let mut actuals = Vec::with_capacity(append.streams.len());
         if conflict.is_none() {
             for stream in &append.streams {
-                let actual = self.version_in(&mut tx, &stream.stream_id).await?;
+                let actual = self.version_in(tx, &stream.stream_id).await?;
                 if !stream.expected.is_satisfied_by(actual) {
                     conflict = Some(EventStoreError::ConcurrencyConflict {
                         stream_id: stream.stream_id.clone(),
@@ -304,34 +436,30 @@ impl SqliteEventStore {
         }
         if let Some(conflict) = conflict {
             if check == IdCheck::OnCollision {
-                if let Some(original) = self.earlier_append(&mut tx, append).await? {
-                    tx.rollback().await.map_err(fail())?;
-                    return Ok(Attempt::Done(original));
+                match self.earlier_append(tx, append).await {
+                    Ok(Some(original)) => return Ok(Attempt::Done(original)),
+                    Ok(None) => {}
+                    Err(error) => return refused_or_failed(error),
                 }
             }
-            tx.rollback().await.map_err(fail())?;
-            return Err(conflict);
+            return Ok(Attempt::Refused(conflict));
         }
 
-        // Recorded while holding the write lock, so times never go backwards along the log within
-        // this process.
-        let recorded_at = to_micros(Utc::now());
         let mut results = Vec::with_capacity(append.streams.len());
         let mut tags = TagRows::default();
         for (stream, actual) in append.streams.iter().zip(actuals) {
-            match self.insert_stream(&mut tx, stream, actual, recorded_at, &mut tags).await? {
+            match self.insert_stream(tx, stream, actual, recorded_at, &mut tags).await? {
                 Some(result) => results.push(result),
-                None => {
-                    tx.rollback().await.map_err(fail())?;
-                    return Ok(Attempt::IdCollision);
-                }
+                None => return Ok(Attempt::IdCollision),
             }
         }
         if let Some(rows) = tags.into_json()? {
-            sqlx::query(sql::INSERT_EVENT_TAGS).bind(rows).execute(&mut *tx).await.map_err(fail())?;
+            sqlx::query(sql::INSERT_EVENT_TAGS)
+                .bind(rows)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.fail(|| operation(append)))?;
         }
-        tx.commit().await.map_err(fail())?;
-        self.inner.writer.committed();
         Ok(Attempt::Done(results))
     }
 
@@ -593,6 +721,16 @@ impl SqliteEventStore {
         from: i64,
         to: i64,
     ) -> Result<Vec<Result<RecordedEvent, EventStoreError>>, EventStoreError> {
+        if let Some(bulk) = &self.inner.bulk {
+            let stream = stream_id.clone();
+            return bulk
+                .run("read a stream", move |conn, errors| {
+                    let params = rusqlite::params![stream.as_str(), from, to, READ_PAGE];
+                    query_events(conn, sql::READ_STREAM_PAGE, params, &StreamColumn::Known(&stream))
+                        .map_err(|e| errors.map_read(&format!("read stream {stream}"), e))
+                })
+                .await;
+        }
         let rows = sqlx::query(sql::READ_STREAM_PAGE)
             .bind(stream_id.as_str())
             .bind(from)
@@ -644,7 +782,7 @@ impl StreamCursor {
 impl EventLog for SqliteEventStore {
     async fn append_atomic(&self, append: AtomicAppend) -> Result<Vec<AppendResult>, EventStoreError> {
         validate_atomic_append(&append)?;
-        self.append_inner(&append).await
+        self.append_inner(append).await
     }
 
     /// Each item of the query is one read: a range scan of the tag index for an item with tags, a scan of
@@ -698,7 +836,7 @@ impl EventLog for SqliteEventStore {
     ) -> Result<AppendResult, EventStoreError> {
         validate_append(stream_id, &events)?;
         let append = AtomicAppend::new().stream(stream_id.clone(), expected, events);
-        let mut results = self.append_inner(&append).await?;
+        let mut results = self.append_inner(append).await?;
         results.pop().ok_or_else(|| {
             EventStoreError::backend(format!("append to stream {stream_id}"), "the append returned no result")
         })
@@ -753,6 +891,23 @@ impl EventLog for SqliteEventStore {
             )
         };
         let prefix_end = filter.stream_prefix.as_deref().and_then(rows::prefix_end);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        if let Some(bulk) = &self.inner.bulk {
+            let prefix = filter.stream_prefix.clone();
+            let correlation_id = filter.correlation_id;
+            let (from, before) = (filter.recorded_from.map(to_micros), filter.recorded_before.map(to_micros));
+            return bulk
+                .run("read the global log", move |conn, errors| {
+                    let correlation_id = correlation_id.as_ref().map(|id| id.as_bytes().as_slice());
+                    let params =
+                        rusqlite::params![after, types, prefix, prefix_end, correlation_id, from, before, limit];
+                    query_events(conn, sql::READ_ALL_PAGE, params, &StreamColumn::InRow)
+                        .map_err(|e| errors.map_read(&format!("read the global log after position {after}"), e))?
+                        .into_iter()
+                        .collect()
+                })
+                .await;
+        }
         let rows = sqlx::query(sql::READ_ALL_PAGE)
             .bind(after)
             .bind(types)
@@ -761,7 +916,7 @@ impl EventLog for SqliteEventStore {
             .bind(filter.correlation_id)
             .bind(filter.recorded_from.map(to_micros))
             .bind(filter.recorded_before.map(to_micros))
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(limit)
             .fetch_all(self.reader().await?.conn()?)
             .await
             .map_err(self.fail(|| format!("read the global log after position {after}")))?;
@@ -938,5 +1093,206 @@ impl StoreLifecycle for SqliteEventStore {
 
     async fn close(&self) -> Result<(), EventStoreError> {
         SqliteEventStore::close(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use composable_rust_core::{AppendCondition, CodecId, Metadata};
+
+    fn event(tag: &str) -> NewEvent {
+        NewEvent::new("Grouped.v1", CodecId::Json, b"{}".to_vec(), Metadata::default()).with_tags([Tag::new(tag)])
+    }
+
+    fn stream(name: &str) -> StreamId {
+        StreamId::new(name).unwrap()
+    }
+
+    /// Starts `appends` one after the other while the write connection is held, each only once the
+    /// previous one is queued, then lets them run: they arrive in this order and meet one leader.
+    async fn queued_while_busy(
+        store: &SqliteEventStore,
+        appends: Vec<AtomicAppend>,
+    ) -> Vec<Result<Vec<AppendResult>, EventStoreError>> {
+        let busy = store.inner.writer.lock().await.unwrap();
+        let mut tasks = Vec::new();
+        for (arrived, append) in appends.into_iter().enumerate() {
+            let appending = store.clone();
+            tasks.push(tokio::spawn(async move { appending.append_atomic(append).await }));
+            while store.inner.queue.len() <= arrived {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(busy);
+        let mut replies = Vec::new();
+        for task in tasks {
+            replies.push(task.await.unwrap());
+        }
+        replies
+    }
+
+    fn one(stream_id: &StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> AtomicAppend {
+        AtomicAppend::new().stream(stream_id.clone(), expected, events)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn appends_that_wait_commit_together_in_order_of_arrival() {
+        let store = SqliteEventStore::in_memory().await.unwrap();
+        let appends = (0..5).map(|n| one(&stream(&format!("s-{n}")), ExpectedVersion::NoStream, vec![event("t")]));
+        let replies = queued_while_busy(&store, appends.collect()).await;
+        let positions: Vec<u64> = replies.iter().map(|r| r.as_ref().unwrap()[0].positions[0].get()).collect();
+        assert_eq!(positions, vec![1, 2, 3, 4, 5], "served in the order they arrived");
+        let log = store.read_all(GlobalPosition::START, &LogFilter::all(), 10).await.unwrap();
+        assert!(log.iter().all(|e| e.recorded_at == log[0].recorded_at), "one transaction: one recorded_at");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn each_append_of_a_group_gets_its_own_checks_and_its_own_result() {
+        let store = SqliteEventStore::in_memory().await.unwrap();
+        let (orders, other) = (stream("order-1"), stream("other-1"));
+        let first = vec![event("order:1")];
+        let tagged = EventQuery::tagged([Tag::new("order:1")]);
+        let replies = queued_while_busy(
+            &store,
+            vec![
+                one(&orders, ExpectedVersion::NoStream, first.clone()),
+                // Loses against the first: a conflict for this append only.
+                one(&orders, ExpectedVersion::NoStream, vec![event("order:1")]),
+                // A retry of the first (same ids) within the same group: the original result.
+                one(&orders, ExpectedVersion::NoStream, first.clone()),
+                // Sees the first append's event, appended earlier in the same transaction.
+                one(&other, ExpectedVersion::NoStream, vec![event("x")])
+                    .condition(AppendCondition::new(tagged, GlobalPosition::START)),
+                // Unaffected by the failures before it.
+                one(&other, ExpectedVersion::NoStream, vec![event("y")]),
+            ],
+        )
+        .await;
+        let original = replies[0].as_ref().unwrap();
+        assert_eq!(original[0].stream_version, Version::new(1));
+        assert!(
+            matches!(&replies[1], Err(EventStoreError::ConcurrencyConflict { actual, .. }) if actual.get() == 1),
+            "{:?}",
+            replies[1]
+        );
+        assert_eq!(replies[2].as_ref().unwrap(), original, "a retry returns the original result");
+        assert!(
+            matches!(&replies[3], Err(EventStoreError::ConditionFailed { position, .. }) if position.get() == 1),
+            "{:?}",
+            replies[3]
+        );
+        let last = replies[4].as_ref().unwrap();
+        assert_eq!((last[0].stream_version, last[0].positions[0].get()), (Version::new(1), 2));
+        let log = store.read_all(GlobalPosition::START, &LogFilter::all(), 10).await.unwrap();
+        assert_eq!(log.len(), 2, "only the first and the last append wrote: {log:?}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_append_that_fails_part_way_leaves_the_rest_of_its_group_committed() {
+        let store = SqliteEventStore::in_memory().await.unwrap();
+        let (a, b) = (stream("a-1"), stream("b-1"));
+        // A stream at the largest version SQLite stores cannot take one more event: the insert of the
+        // second stream fails after the first stream of the same atomic append was written.
+        sqlx::query("INSERT INTO streams (stream_id, version) VALUES ('b-1', 9223372036854775807)")
+            .execute(&mut *store.inner.writer.lock().await.unwrap())
+            .await
+            .unwrap();
+        let broken = AtomicAppend::new().stream(a.clone(), ExpectedVersion::NoStream, vec![event("x")]).stream(
+            b.clone(),
+            ExpectedVersion::Any,
+            vec![event("x")],
+        );
+        let replies = queued_while_busy(
+            &store,
+            vec![
+                one(&stream("c-1"), ExpectedVersion::NoStream, vec![event("x")]),
+                broken,
+                one(&stream("d-1"), ExpectedVersion::NoStream, vec![event("x")]),
+            ],
+        )
+        .await;
+        assert!(replies[1].is_err(), "{:?}", replies[1]);
+        assert!(replies[0].is_ok() && replies[2].is_ok(), "{replies:?}");
+        assert_eq!(store.stream_version(&a).await.unwrap(), Version::INITIAL, "nothing of the failed append");
+        let log = store.read_all(GlobalPosition::START, &LogFilter::all(), 10).await.unwrap();
+        let streams: Vec<&str> = log.iter().map(|e| e.stream_id.as_str()).collect();
+        assert_eq!(streams, ["c-1", "d-1"]);
+    }
+
+    /// One append of a generated sequence: to one of two streams with some expectation, or a retry (the
+    /// same events, so the same ids) of an earlier append of the sequence.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Append { stream: u8, expected: u8 },
+        Retry { of: usize },
+    }
+
+    fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
+        use proptest::prelude::*;
+        let step = prop_oneof![
+            3 => (0..2u8, 0..5u8).prop_map(|(stream, expected)| Step::Append { stream, expected }),
+            1 => (0..8usize).prop_map(|of| Step::Retry { of }),
+        ];
+        proptest::collection::vec(step, 1..8)
+    }
+
+    fn appends(steps: &[Step]) -> Vec<AtomicAppend> {
+        let mut appends: Vec<AtomicAppend> = Vec::new();
+        for step in steps {
+            let append = match step {
+                Step::Retry { of } if !appends.is_empty() => appends[of % appends.len()].clone(),
+                Step::Retry { .. } => one(&stream("s-0"), ExpectedVersion::Any, vec![event("t")]),
+                Step::Append { stream: s, expected } => {
+                    let expected = match expected {
+                        0 => ExpectedVersion::Any,
+                        1 => ExpectedVersion::NoStream,
+                        n => ExpectedVersion::Exact(Version::new(u64::from(n - 2))),
+                    };
+                    one(&stream(&format!("s-{s}")), expected, vec![event("t"), event("u")])
+                }
+            };
+            appends.push(append);
+        }
+        appends
+    }
+
+    /// What a reply says, comparable: the results, or the error's message.
+    fn outcome(reply: &Result<Vec<AppendResult>, EventStoreError>) -> String {
+        match reply {
+            Ok(results) => format!("{results:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    async fn log_of(store: &SqliteEventStore) -> Vec<(EventId, String, u64, u64)> {
+        let log = store.read_all(GlobalPosition::START, &LogFilter::all(), 1000).await.unwrap();
+        log.into_iter().map(|e| (e.id, e.stream_id.to_string(), e.version.get(), e.position.get())).collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// A group commit answers and writes exactly what the same appends, run one after the other in
+        /// arrival order, answer and write: conflicts, retries and all.
+        #[test]
+        fn a_group_answers_and_writes_what_the_same_appends_do_one_by_one(steps in steps()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let appends = appends(&steps);
+            let (grouped, grouped_log, serial, serial_log) = runtime.block_on(async {
+                let group_store = SqliteEventStore::in_memory().await.unwrap();
+                let grouped = queued_while_busy(&group_store, appends.clone()).await;
+                let serial_store = SqliteEventStore::in_memory().await.unwrap();
+                let mut serial = Vec::new();
+                for append in appends {
+                    serial.push(serial_store.append_atomic(append).await);
+                }
+                (grouped, log_of(&group_store).await, serial, log_of(&serial_store).await)
+            });
+            let grouped: Vec<String> = grouped.iter().map(outcome).collect();
+            let serial: Vec<String> = serial.iter().map(outcome).collect();
+            proptest::prop_assert_eq!(grouped, serial);
+            proptest::prop_assert_eq!(grouped_log, serial_log);
+        }
     }
 }

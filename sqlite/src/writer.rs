@@ -1,18 +1,20 @@
 //! [`Writer`]: the one write connection of a store, and the commit counter behind its commit notifications.
 //!
 //! SQLite has one writer at a time. Every write of the process (appends, snapshots, checkpoints, lease
-//! rows, the transactions of transactional projections) queues, in order, for this connection's lock, so
-//! only writers in other processes ever make SQLite wait for its file lock (at most `busy_timeout`).
-//! Nothing holds the lock while code outside this crate runs.
+//! rows, the transactions of transactional projections) queues for this connection's lock, so only
+//! writers in other processes ever make SQLite wait for its file lock (at most `busy_timeout`). The lock
+//! is fair: writers get it in the order they asked for it (tokio's `Mutex` is a FIFO queue), so no writer
+//! can be overtaken again and again while others make progress. Nothing holds the lock while code outside
+//! this crate runs.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use composable_rust_core::EventStoreError;
-use futures::lock::{Mutex, MutexGuard};
 use futures::stream::{BoxStream, StreamExt};
 use sqlx::sqlite::{SqliteConnection, SqliteTransactionManager};
 use sqlx::{Connection, TransactionManager};
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::ErrorContext;
 
@@ -28,7 +30,7 @@ pub(crate) struct Writer {
 }
 
 struct Shared {
-    /// `None` once closed.
+    /// `None` once closed. FIFO: waiters get the connection in the order they called [`Writer::lock`].
     connection: Mutex<Option<SqliteConnection>>,
     /// Bumped after every committed append: the in-process wake-up behind `commit_notifications`.
     commits: tokio::sync::watch::Sender<u64>,
@@ -76,7 +78,7 @@ impl Writer {
         Self { shared: Arc::new(Shared { connection: Mutex::new(Some(connection)), commits, errors }) }
     }
 
-    /// Waits for the write connection.
+    /// Waits for the write connection, behind every writer that asked for it earlier.
     ///
     /// A write whose future was dropped at the wrong instant (just after SQLite acknowledged its `BEGIN`,
     /// before sqlx handed out the transaction) leaves the connection inside a transaction that nothing

@@ -7,6 +7,8 @@
 use composable_rust_core::backend::EventLog;
 use std::path::Path;
 
+use futures::StreamExt;
+
 use composable_rust_core::{
     CodecId, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, StreamId, StreamRange,
     Version,
@@ -180,4 +182,29 @@ async fn in_memory_stores_are_private_and_keep_their_data() {
     assert_eq!(versions, (1..=1500).collect::<Vec<_>>());
     assert!(first.path().is_none());
     assert!(format!("{first:?}").contains(":memory:"));
+}
+
+/// `close` also closes the read connections of the long reads (rusqlite): later reads fail with the
+/// store's "closed" error, and once closed the database is the single file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_close_reads_fail_and_no_read_connection_keeps_the_log_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    store.append(&stream("a-1"), ExpectedVersion::NoStream, vec![event(1), event(2)]).await.unwrap();
+    // Both kinds of read connection are open before the close: rusqlite for the log, sqlx for a version.
+    assert_eq!(store.read_all(GlobalPosition::START, &LogFilter::all(), 10).await.unwrap().len(), 2);
+    let streamed: Vec<_> = store.read_stream(&stream("a-1"), StreamRange::all()).collect().await;
+    assert_eq!(streamed.len(), 2);
+    assert_eq!(store.stream_version(&stream("a-1")).await.unwrap().get(), 2);
+    store.close().await.unwrap();
+
+    let error = store.read_all(GlobalPosition::START, &LogFilter::all(), 10).await.unwrap_err();
+    let closed = |error: &EventStoreError| composable_rust_core::error_chain(error).contains("the store was closed");
+    assert!(closed(&error), "{error:?}");
+    let streamed: Vec<_> = store.read_stream(&stream("a-1"), StreamRange::all()).collect().await;
+    assert!(matches!(streamed.as_slice(), [Err(error)] if closed(error)), "{streamed:?}");
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    assert!(!Path::new(&wal).exists(), "the write-ahead log outlived the close: a connection kept it open");
 }

@@ -150,6 +150,15 @@ impl<I: Intercept> EventLog for Intercepted<I> {
         self.inner.read_stream(stream_id, range)
     }
 
+    async fn visit_stream(
+        &self,
+        stream_id: &StreamId,
+        range: StreamRange,
+        visit: &mut (dyn for<'e> FnMut(&'e RecordedEvent) -> std::ops::ControlFlow<()> + Send),
+    ) -> Result<(), EventStoreError> {
+        self.inner.visit_stream(stream_id, range, visit).await
+    }
+
     async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
         self.inner.stream_version(stream_id).await
     }

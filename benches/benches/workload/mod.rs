@@ -90,6 +90,31 @@ pub(crate) fn appends(c: &mut Criterion, group: &str, runtime: &Runtime, store: 
     group.finish();
 }
 
+/// `{group}/{w}_writers` for each count in `writers`: one event per append, each writer on its own stream.
+/// What a group commit is for: with one fsync per commit, more writers should mean more appends per second.
+#[allow(dead_code, reason = "only the SQLite benchmark runs it; each bench compiles this module on its own")]
+pub(crate) fn single_appends(
+    c: &mut Criterion,
+    group: &str,
+    runtime: &Runtime,
+    store: &Arc<dyn EventStore>,
+    writers: &[usize],
+) {
+    let mut group = c.benchmark_group(group);
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1));
+    let mut round = 1_000_000;
+    for &writers in writers {
+        group.bench_function(format!("{writers}_writers"), |b| {
+            b.iter_custom(|iters| {
+                round += 1;
+                append_run(runtime, store, writers, 1, iters, round)
+            });
+        });
+    }
+    group.finish();
+}
+
 /// `{group}/stream_10000_decoded`: streams one 10,000-event stream and decodes every payload.
 pub(crate) fn replay(c: &mut Criterion, group: &str, runtime: &Runtime, store: &Arc<dyn EventStore>) {
     const LEN: u64 = 10_000;

@@ -2,11 +2,11 @@
 //! in its past, and what the load did ([`LoadMetrics`]).
 
 use std::fmt;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use composable_rust_core::backend::load_history;
 use composable_rust_core::{Aggregate, EventStoreError, LoadRequest, LoadUntil, StreamId, StreamRange, Version};
-use futures::TryStreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -148,11 +148,22 @@ where
                 replay.start_from(&snapshot);
             }
         }
-        let mut events = self.store.read_stream(stream_id, StreamRange::after(replay.version));
-        while let Some(recorded) = events.try_next().await? {
-            replay.apply(&recorded)?;
+        // Visited rather than streamed: an in-memory store lends its events instead of copying each one.
+        let mut failed = None;
+        let from = StreamRange::after(replay.version);
+        self.store
+            .visit_stream(stream_id, from, &mut |recorded| match replay.apply(recorded) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(error) => {
+                    failed = Some(error);
+                    ControlFlow::Break(())
+                }
+            })
+            .await?;
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(Self::loaded(stream_id, replay, started)),
         }
-        Ok(Self::loaded(stream_id, replay, started))
     }
 
     /// Loads the aggregate as it was at a point in its past: after the event with a given version

@@ -1,5 +1,6 @@
 //! Cases about appending to and reading one stream: versions, expected versions, atomic batches, ranges.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use chrono::{TimeDelta, Timelike, Utc};
@@ -378,6 +379,13 @@ pub async fn partial_ranges_load_the_requested_versions(store: Arc<dyn EventStor
         assert_eq!(versions(&loaded), expected, "load_stream with {range:?}");
         let streamed: Vec<RecordedEvent> = ok(store.read_stream(&stream, range).try_collect().await, "read_stream");
         assert_eq!(versions(&streamed), expected, "read_stream with {range:?}");
+        let mut visited = Vec::new();
+        let mut visit = |event: &RecordedEvent| {
+            visited.push(event.version.get());
+            ControlFlow::Continue(())
+        };
+        ok(store.visit_stream(&stream, range, &mut visit).await, "visit_stream");
+        assert_eq!(visited, expected, "visit_stream with {range:?}");
         assert!(
             loaded.iter().all(|e| e.payload == (e.version.get() - 1).to_le_bytes()[..]),
             "payloads must match versions"
@@ -411,6 +419,20 @@ pub async fn long_stream_loads_in_order(store: Arc<dyn EventStore>) {
 
     let loaded = load_all(store, &stream).await;
     assert_eq!(versions(&loaded), (1..=TOTAL).collect::<Vec<_>>(), "load_stream must return all events in order");
+    let mut visited = Vec::new();
+    let mut visit = |event: &RecordedEvent| {
+        visited.push(event.clone());
+        ControlFlow::Continue(())
+    };
+    ok(store.visit_stream(&stream, StreamRange::all(), &mut visit).await, "visit_stream of a long stream");
+    assert!(visited == loaded, "visit_stream must show the events load_stream returns, in order");
+    let mut seen = 0;
+    let mut stop_at_1500 = |_: &RecordedEvent| {
+        seen += 1;
+        if seen == 1500 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    };
+    ok(store.visit_stream(&stream, StreamRange::all(), &mut stop_at_1500).await, "visit_stream stopped part way");
+    assert_eq!(seen, 1500, "visit_stream must stop at the first Break");
     let tail = ok(store.load_stream(&stream, StreamRange::after(Version::new(TOTAL - 10))).await, "load the tail");
     assert_eq!(versions(&tail), ((TOTAL - 9)..=TOTAL).collect::<Vec<_>>(), "the tail after a snapshot version");
 }
