@@ -29,8 +29,8 @@ pub trait EventBus: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     /// [`BusError::Publish`] naming the first event that was not stored; events before it may be, and
-    /// the ones after it may be too. Publish the whole batch again: what is stored already is dropped as
-    /// a duplicate.
+    /// so may events of other streams after it, but never a later event of its own stream. Publish the
+    /// whole batch again: what is stored already is dropped as a duplicate, and each stream's order holds.
     async fn publish(&self, events: &[RecordedEvent]) -> Result<PublishReport, BusError>;
 
     /// Joins the consumer group `config.group` (creating it at `config.start` if it is new) and returns

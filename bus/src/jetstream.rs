@@ -212,23 +212,26 @@ impl EventBus for JetStreamBus {
             event_id: event.id,
             source,
         };
-        // Send all, then await the acknowledgements: one round trip per batch instead of one per event.
-        let mut pending = Vec::with_capacity(events.len());
-        for event in events {
-            let subject = wire::subject(&self.config.prefix, &event.stream_id);
-            let message = PublishMessage::build().headers(wire::headers(event)).payload(event.payload.clone());
-            match self.context.send_publish(subject.clone(), message).await {
-                Ok(ack) => pending.push((event, subject, ack)),
-                Err(e) => return Err(failed(event, subject, e.into())),
-            }
-        }
+        // In waves (see `waves`): one round trip per wave instead of one per event, and never two events of
+        // one stream in flight.
         let mut report = PublishReport::default();
-        for (event, subject, ack) in pending {
-            let ack = ack.await.map_err(|e| failed(event, subject, e.into()))?;
-            if ack.duplicate {
-                report.duplicates += 1;
-            } else {
-                report.stored += 1;
+        for wave in waves(events) {
+            let mut pending = Vec::with_capacity(wave.len());
+            for event in wave {
+                let subject = wire::subject(&self.config.prefix, &event.stream_id);
+                let message = PublishMessage::build().headers(wire::headers(event)).payload(event.payload.clone());
+                match self.context.send_publish(subject.clone(), message).await {
+                    Ok(ack) => pending.push((event, subject, ack)),
+                    Err(e) => return Err(failed(event, subject, e.into())),
+                }
+            }
+            for (event, subject, ack) in pending {
+                let ack = ack.await.map_err(|e| failed(event, subject, e.into()))?;
+                if ack.duplicate {
+                    report.duplicates += 1;
+                } else {
+                    report.stored += 1;
+                }
             }
         }
         Ok(report)
@@ -304,5 +307,77 @@ impl Acknowledge for JetStreamAck {
             .ack_with(AckKind::Nak(Some(delay)))
             .await
             .map_err(|source| BusError::Ack { event_id: self.event_id, source })
+    }
+}
+
+/// `events` split into waves to publish one after the other: wave `n` holds the `n`-th event of each stream
+/// (in the batch's order). Only one event of a stream is in flight at a time, so when a publish fails no later
+/// event of its stream has been sent, and a retry of the batch cannot store a stream's events out of order (a
+/// later one stored before an earlier one that was lost, as a connection dropped mid-batch or a new cluster
+/// leader could do). A batch over many streams is one wave; a batch of one stream is one event per wave.
+fn waves(events: &[RecordedEvent]) -> Vec<Vec<&RecordedEvent>> {
+    let mut waves: Vec<Vec<&RecordedEvent>> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for event in events {
+        let nth = seen.entry(event.stream_id.as_str()).or_insert(0);
+        match waves.get_mut(*nth) {
+            Some(wave) => wave.push(event),
+            None => waves.push(vec![event]),
+        }
+        *nth += 1;
+    }
+    waves
+}
+
+#[cfg(test)]
+mod wave_tests {
+    use composable_rust_core::{
+        CodecId, EventId, EventType, GlobalPosition, Metadata, RecordedEvent, StreamId, Version,
+    };
+    use proptest::prelude::*;
+
+    use super::waves;
+
+    fn event(stream: u8, position: u64) -> RecordedEvent {
+        RecordedEvent {
+            id: EventId::generate(),
+            stream_id: StreamId::new(format!("s-{stream}")).expect("a valid stream id"),
+            version: Version::new(position),
+            position: GlobalPosition::new(position),
+            event_type: EventType::from("Noted.v1"),
+            codec: CodecId::Json,
+            payload: b"{}".to_vec().into(),
+            metadata: Metadata::default(),
+            recorded_at: chrono::Utc::now(),
+            tags: Vec::new(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_wave_holds_each_stream_once_and_the_waves_keep_every_event_in_stream_order(
+            streams in proptest::collection::vec(0u8..5, 0..60)
+        ) {
+            let events: Vec<RecordedEvent> = (1..).zip(&streams).map(|(p, s)| event(*s, p)).collect();
+            let waves = waves(&events);
+            let mut published: Vec<&RecordedEvent> = Vec::new();
+            for wave in &waves {
+                let mut in_wave: Vec<&str> = wave.iter().map(|e| e.stream_id.as_str()).collect();
+                let len = in_wave.len();
+                in_wave.sort_unstable();
+                in_wave.dedup();
+                prop_assert_eq!(in_wave.len(), len, "two events of one stream in one wave");
+                published.extend(wave);
+            }
+            prop_assert_eq!(published.len(), events.len());
+            for stream in 0..5u8 {
+                let id = format!("s-{stream}");
+                let order = |list: &[&RecordedEvent]| list.iter().filter(|e| e.stream_id.as_str() == id).map(|e| e.position).collect::<Vec<_>>();
+                let given: Vec<&RecordedEvent> = events.iter().collect();
+                prop_assert_eq!(order(&published), order(&given), "stream {} out of order", stream);
+            }
+            let most = (0..5u8).map(|s| streams.iter().filter(|x| **x == s).count()).max().unwrap_or(0);
+            prop_assert_eq!(waves.len(), most, "one wave per event of the longest stream");
+        }
     }
 }
