@@ -58,4 +58,6 @@ pub use error::BusError;
 pub use jetstream::{JetStreamBus, JetStreamConfig};
 pub use memory::InMemoryBus;
 pub use outbox::Outbox;
-pub use reactor::{Reactions, Reactor, ReactorAction, Reacts, Timer, deadline_command_id, timer_id};
+pub use reactor::{
+    PendingDeadline, RESUME_PAGE, Reactions, Reactor, ReactorAction, Reacts, Timer, deadline_command_id, timer_id,
+};

@@ -10,7 +10,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use composable_rust_core::{Aggregate, Effect, EffectId, Metadata, RecordedEvent, Reducer, StreamId, Version};
+use chrono::{DateTime, Utc};
+use composable_rust_core::{
+    Aggregate, Effect, EffectId, EventStoreOperation, GlobalPosition, LogFilter, Metadata, RecordedEvent, Reducer,
+    StreamId, Version,
+};
 use composable_rust_runtime::{AggregateAction, AggregateEnvironment, Aggregates, EventSourced};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,6 +26,9 @@ use crate::effect::deliveries;
 
 /// How long a refused or failed delivery waits before the bus hands it out again.
 const REDELIVERY_DELAY: Duration = Duration::from_secs(1);
+
+/// Events of the category read per page while resuming deadlines ([`ReactorAction::Resume`]).
+pub const RESUME_PAGE: usize = 1000;
 
 /// An [`Aggregate`] that reacts to events: which command an event means to it, and which deadlines its
 /// own events start and stop.
@@ -212,6 +219,32 @@ pub enum ReactorAction<A: Aggregate> {
     },
     /// A step of a command on an instance (see [`AggregateAction`]).
     Aggregate(AggregateAction<A>),
+    /// Re-arms the deadlines that were running when the process stopped: reads the category's events from
+    /// the start, finds each instance's timers started and not stopped, and arms each for the time left
+    /// until it is due (`recorded_at` of the event that started it plus its duration, on the store's clock;
+    /// at once if that has passed). Send it once at start-up, with [`ReactorAction::Start`]. A deadline that
+    /// had fired before is harmless: its command is applied at most once ([`deadline_command_id`]).
+    Resume,
+    /// A page of the category read while resuming: the deadlines found running so far, and the page.
+    Resuming {
+        /// Deadlines started and not stopped in the pages read before, by instance and timer name.
+        pending: BTreeMap<(StreamId, &'static str), PendingDeadline<A::Command>>,
+        /// The events of this page, or why the read failed (resuming starts again a second later).
+        page: Result<Vec<RecordedEvent>, String>,
+    },
+}
+
+/// A deadline found running while resuming (see [`ReactorAction::Resume`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDeadline<C> {
+    /// When it is due: the starting event's `recorded_at` plus the timer's duration.
+    pub due: DateTime<Utc>,
+    /// Its idempotency key ([`deadline_command_id`] of the starting event's version).
+    pub command_id: Uuid,
+    /// What it sends.
+    pub command: C,
+    /// The metadata of the event that started it (its correlation id is carried on).
+    pub metadata: Metadata,
 }
 
 impl<A> Reducer for Reactor<A>
@@ -256,6 +289,33 @@ where
                 state.unsettled.entry(stream_id.clone()).or_default().push_back(None);
                 self.forward(state, AggregateAction::command_once(stream_id, command_id, command, metadata), env)
             }
+            ReactorAction::Resume => Self::read_page(GlobalPosition::START, BTreeMap::new()),
+            ReactorAction::Resuming { mut pending, page } => {
+                let events = match page {
+                    Ok(events) => events,
+                    Err(error) => {
+                        tracing::warn!(category = A::CATEGORY, %error, "could not read the deadlines to resume; retrying");
+                        return Effect::delay(REDELIVERY_DELAY, ReactorAction::Resume);
+                    }
+                };
+                for recorded in &events {
+                    self.collect_deadline(&mut pending, recorded);
+                }
+                match events.last() {
+                    Some(last) if events.len() == RESUME_PAGE => Self::read_page(last.position, pending),
+                    _ => Effect::merge(pending.into_iter().map(|((stream_id, name), deadline)| {
+                        let left = (deadline.due - env.clock.now()).to_std().unwrap_or(Duration::ZERO);
+                        let fire = ReactorAction::Deadline {
+                            stream_id: stream_id.clone(),
+                            name,
+                            command_id: deadline.command_id,
+                            command: deadline.command,
+                            metadata: deadline.metadata,
+                        };
+                        Effect::delay(left, fire).cancel_in_flight(timer_id(&stream_id, name))
+                    })),
+                }
+            }
             ReactorAction::Aggregate(action) => {
                 if !action.is_final() {
                     return self.forward(state, action, env);
@@ -292,6 +352,52 @@ where
     A::Command: Clone,
     A::Event: Clone,
 {
+    /// Reads the page of the category after `after` while resuming.
+    fn read_page(
+        after: GlobalPosition,
+        pending: BTreeMap<(StreamId, &'static str), PendingDeadline<A::Command>>,
+    ) -> Effect<ReactorAction<A>> {
+        let filter = LogFilter::all().category(A::CATEGORY);
+        Effect::event_store(EventStoreOperation::read_all(after, filter, RESUME_PAGE, move |result| {
+            ReactorAction::Resuming { pending, page: result.map_err(|e| e.to_string()) }
+        }))
+    }
+
+    /// Records the deadline `recorded` starts, or forgets the one it stops.
+    fn collect_deadline(
+        &self,
+        pending: &mut BTreeMap<(StreamId, &'static str), PendingDeadline<A::Command>>,
+        recorded: &RecordedEvent,
+    ) {
+        let event = match self.inner.decoder().decode(recorded) {
+            Ok(Some(event)) => event,
+            Ok(None) => return,
+            Err(error) => {
+                // The instance cannot load either; its commands fail and say why. Nothing to re-arm.
+                tracing::warn!(event = %recorded.describe(), %error, "skipped while resuming deadlines");
+                return;
+            }
+        };
+        match A::timer(&event) {
+            Some(Timer::Start { name, after, command }) => {
+                let due = chrono::Duration::from_std(after).map_or(DateTime::<Utc>::MAX_UTC, |after| {
+                    recorded.recorded_at.checked_add_signed(after).unwrap_or(DateTime::<Utc>::MAX_UTC)
+                });
+                let deadline = PendingDeadline {
+                    due,
+                    command_id: deadline_command_id(&recorded.stream_id, name, recorded.version),
+                    command,
+                    metadata: recorded.metadata.clone(),
+                };
+                pending.insert((recorded.stream_id.clone(), name), deadline);
+            }
+            Some(Timer::Stop { name }) => {
+                pending.remove(&(recorded.stream_id.clone(), name));
+            }
+            None => {}
+        }
+    }
+
     fn forward(
         &self,
         state: &mut Reactions<A>,
@@ -371,6 +477,8 @@ where
                 metadata: metadata.clone(),
             },
             Self::Aggregate(action) => Self::Aggregate(action.clone()),
+            Self::Resume => Self::Resume,
+            Self::Resuming { pending, page } => Self::Resuming { pending: pending.clone(), page: page.clone() },
         }
     }
 }
@@ -390,6 +498,10 @@ where
                 Self::Deadline { stream_id: s2, name: n2, command_id: i2, command: c2, metadata: m2 },
             ) => s1 == s2 && n1 == n2 && i1 == i2 && c1 == c2 && m1 == m2,
             (Self::Aggregate(a), Self::Aggregate(b)) => a == b,
+            (Self::Resume, Self::Resume) => true,
+            (Self::Resuming { pending: p1, page: e1 }, Self::Resuming { pending: p2, page: e2 }) => {
+                p1 == p2 && e1 == e2
+            }
             _ => false,
         }
     }
@@ -414,6 +526,10 @@ where
                 .field("metadata", metadata)
                 .finish(),
             Self::Aggregate(action) => f.debug_tuple("Aggregate").field(action).finish(),
+            Self::Resume => f.write_str("Resume"),
+            Self::Resuming { pending, page } => {
+                f.debug_struct("Resuming").field("pending", pending).field("page", page).finish()
+            }
         }
     }
 }

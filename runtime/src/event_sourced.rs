@@ -100,6 +100,13 @@ impl<A: Aggregate> EventSourced<A> {
         Self { config: self.config, decoder: Arc::new(EventDecoder::for_aggregate::<A>().with_upcasters(upcasters)) }
     }
 
+    /// The decoder this reducer reads its stored events with (its upcasters included), for code that reads
+    /// the aggregate's events itself, such as a saga re-arming its deadlines after a restart.
+    #[must_use]
+    pub fn decoder(&self) -> &EventDecoder<A::Event> {
+        &self.decoder
+    }
+
     /// The configuration in use.
     #[must_use]
     pub fn config(&self) -> &RepositoryConfig {

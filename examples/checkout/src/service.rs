@@ -129,6 +129,8 @@ where
     let reactor = Reactor::<A>::default().listening(Arc::new(bus), service.consumer(settings.ack_wait));
     let app = Store::builder(reactor, Reactions::default(), AggregateEnvironment::default()).event_store(store).build();
     app.send(ReactorAction::Start);
+    // Deadlines that were running when the service last stopped (the saga's payment timer) are armed again.
+    app.send(ReactorAction::Resume);
     println!("{service} ready");
     tracing::info!(%service, consumes = ?service.consumer(settings.ack_wait).categories, publishes = service.publishes(), "started");
     shutdown.await;

@@ -353,3 +353,119 @@ fn a_redelivered_event_issues_no_command_again() {
     saga.finish();
     assert_eq!(events.events(&stream()).len(), 3, "Started, StockReservationRequested, PaymentRequested: each once");
 }
+
+#[test]
+fn a_restarted_saga_re_arms_its_running_deadline_for_the_time_left() {
+    let (mut saga, events) = saga_and_store();
+    up_to_charging(&mut saga);
+    // The process dies with the payment timer running.
+    saga.skip_in_flight_effects();
+    saga.finish();
+    let history = events.events(&stream());
+    let payment_request = history.last().cloned().unwrap();
+    assert_eq!(payment_request.event_type, "PaymentRequested.v1");
+
+    // It comes back ten seconds before the deadline.
+    let due = payment_request.recorded_at + chrono::Duration::from_std(PAYMENT_TIMEOUT).unwrap();
+    let clock = TestClock::starting_at(due - chrono::Duration::seconds(10));
+    let env = AggregateEnvironment::new(Arc::new(clock.clone()));
+    let mut restarted = TestStore::builder(Reactor::<Checkout>::default(), Reactions::default(), env)
+        .event_store(Arc::new(events.clone()))
+        .clock(clock)
+        .build();
+    restarted.send(Action::Resume, |_| {});
+    restarted.receive_request(resume_read());
+    // One page: the category holds this instance's three events, and the last one started the timer.
+    restarted.receive(Action::Resuming { pending: std::collections::BTreeMap::new(), page: Ok(history) }, |_| {});
+    restarted.advance(std::time::Duration::from_secs(9));
+    let command_id = deadline_command_id(&stream(), PAYMENT_TIMER, Version::new(3));
+    let metadata = payment_request.metadata.clone();
+    let deadline = Action::Deadline {
+        stream_id: stream(),
+        name: PAYMENT_TIMER,
+        command_id,
+        command: CheckoutInput::PaymentTimedOut,
+        metadata: metadata.clone(),
+    };
+    restarted.advance(std::time::Duration::from_secs(1));
+    let s = stream();
+    let m = metadata.clone();
+    restarted.receive(deadline, |r| {
+        r.unsettled.entry(s.clone()).or_default().push_back(None);
+        r.aggregates.slot_mut(&s).running = running(CheckoutInput::PaymentTimedOut, m, command_id, 0);
+    });
+    // The instance loads from its stream (it was charging), then compensates as if the process had not died.
+    restarted.receive_request(EventStoreRequest::load(s.clone()));
+    let charging =
+        LoadedAggregate { state: checkout(Step::Charging), version: Version::new(3), snapshot_version: None };
+    let (s2, m2) = (s.clone(), metadata.clone());
+    restarted.receive(
+        Action::Aggregate(AggregateAction::Loaded { stream_id: s.clone(), loaded: charging.clone() }),
+        move |r| {
+            let slot = r.aggregates.slot_mut(&s2);
+            slot.loaded = Some(charging);
+            slot.running = running(CheckoutInput::PaymentTimedOut, m2, command_id, 1);
+        },
+    );
+    let compensation = vec![
+        CheckoutEvent::StockReleaseRequested { order_id: ORDER.into(), sku: "apple".into() },
+        CheckoutEvent::CancellationRequested { order_id: ORDER.into(), reason: "payment timed out".into() },
+    ];
+    restarted.receive_append(&s, ExpectedVersion::Exact(Version::new(3)), compensation.clone(), &metadata);
+    let s3 = s.clone();
+    restarted.receive(
+        Action::Aggregate(AggregateAction::Appended {
+            stream_id: s.clone(),
+            events: compensation,
+            version: Version::new(5),
+        }),
+        move |r| {
+            let slot = r.aggregates.slot_mut(&s3);
+            slot.running = None;
+            slot.loaded = Some(LoadedAggregate {
+                state: checkout(Step::Cancelled),
+                version: Version::new(5),
+                snapshot_version: None,
+            });
+            r.unsettled.remove(&s3);
+        },
+    );
+    restarted.finish();
+}
+
+#[test]
+fn a_restarted_saga_does_not_re_arm_a_stopped_deadline() {
+    let (mut saga, events) = saga_and_store();
+    up_to_charging(&mut saga);
+    deliver(
+        &mut saga,
+        &charged(),
+        CheckoutInput::PaymentCharged,
+        vec![CheckoutEvent::ConfirmationRequested { order_id: ORDER.into() }],
+        (checkout(Step::Charging), 3),
+        checkout(Step::Confirmed),
+    );
+    saga.finish();
+    let history = events.events(&stream());
+    let clock = TestClock::starting_at(history.last().unwrap().recorded_at);
+    let env = AggregateEnvironment::new(Arc::new(clock.clone()));
+    let mut restarted = TestStore::builder(Reactor::<Checkout>::default(), Reactions::default(), env)
+        .event_store(Arc::new(events.clone()))
+        .clock(clock)
+        .build();
+    restarted.send(Action::Resume, |_| {});
+    restarted.receive_request(resume_read());
+    restarted.receive(Action::Resuming { pending: std::collections::BTreeMap::new(), page: Ok(history) }, |_| {});
+    // `finish` fails on a timer left running: the confirmation stopped it, so none was armed.
+    restarted.advance(PAYMENT_TIMEOUT * 2);
+    restarted.finish();
+}
+
+/// The read a resuming saga makes: its category from the start, one page.
+fn resume_read() -> EventStoreRequest {
+    EventStoreRequest::ReadAll {
+        after: GlobalPosition::START,
+        filter: composable_rust::event_store::LogFilter::all().category("checkout"),
+        limit: composable_rust::bus::RESUME_PAGE,
+    }
+}
