@@ -25,7 +25,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use composable_rust_bus::{ConsumerConfig, EventBus, JetStreamBus, JetStreamConfig, Outbox};
+use composable_rust_bus::{ConsumerConfig, EventBus, JetStreamBus, JetStreamConfig, Outbox, StreamOrder};
 use composable_rust_core::{
     Bytes, CodecId, EventId, EventStore, ExpectedVersion, GlobalPosition, Metadata, NewEvent, RecordedEvent, StreamId,
     Version,
@@ -84,7 +84,11 @@ async fn seed(store: &Arc<dyn EventStore>, count: u64) {
 }
 
 async fn connect(what: &str) -> JetStreamBus {
-    JetStreamBus::connect(JetStreamConfig::new(nats_url(), prefix(what)))
+    connect_with(what, StreamOrder::default()).await
+}
+
+async fn connect_with(what: &str, order: StreamOrder) -> JetStreamBus {
+    JetStreamBus::connect(JetStreamConfig::new(nats_url(), prefix(what)).stream_order(order))
         .await
         .unwrap_or_else(|e| panic!("the bus benchmark needs NATS JetStream at {}: {e}", nats_url()))
 }
@@ -116,9 +120,9 @@ async fn publish_only(events: u64, batch: u64) {
 }
 
 /// The whole outbox: read pages of 1,000 from `store`, publish, checkpoint; timed from start to caught up.
-async fn outbox(name: &str, store: Arc<dyn EventStore>, events: u64) {
+async fn outbox(name: &str, store: Arc<dyn EventStore>, events: u64, order: StreamOrder) {
     seed(&store, events).await;
-    let bus = connect("outbox").await;
+    let bus = connect_with("outbox", order).await;
     let mut outbox = Outbox::subscription(Arc::clone(&store), bus.clone(), "bench-outbox");
     let started = Instant::now();
     let report = outbox.run_to_end().await.unwrap();
@@ -126,7 +130,7 @@ async fn outbox(name: &str, store: Arc<dyn EventStore>, events: u64) {
     assert_eq!(report.handled, events);
     assert_eq!(bus.stored().await.unwrap(), events);
     println!(
-        "outbox {name} -> JetStream, pages of 1000: {events} events in {:.2} s = {:.0} events/s (load {})",
+        "outbox {name} -> JetStream, pages of 1000 (one stream each), {order:?}: {events} events in {:.2} s = {:.0} events/s (load {})",
         elapsed.as_secs_f64(),
         events as f64 / elapsed.as_secs_f64(),
         load_average()
@@ -204,10 +208,12 @@ fn main() {
     runtime.block_on(async {
         publish_only(events, 1000).await;
         publish_only(events / 4, 100).await;
-        outbox("in-memory", Arc::new(InMemoryEventStore::new()), events).await;
-        let (db, store) = postgres().await;
-        outbox("PostgreSQL", store, events).await;
-        db.drop_database().await.unwrap();
+        for order in [StreamOrder::Kept, StreamOrder::Pipelined] {
+            outbox("in-memory", Arc::new(InMemoryEventStore::new()), events, order).await;
+            let (db, store) = postgres().await;
+            outbox("PostgreSQL", store, events, order).await;
+            db.drop_database().await.unwrap();
+        }
         latency(latency_events, 200).await;
     });
 }

@@ -37,6 +37,24 @@ pub struct JetStreamConfig {
     pub ack_timeout: Duration,
     /// Longest wait for a connection (also the first one, which fails instead of retrying). Default 5 s.
     pub connect_timeout: Duration,
+    /// Whether a failed publish may leave a stream's events out of order on the bus. Default: it may not
+    /// ([`StreamOrder::Kept`]).
+    pub stream_order: StreamOrder,
+}
+
+/// What a batch's publish promises about each stream's order when a publish fails midway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamOrder {
+    /// One event of a stream in flight at a time (publishing in waves, see `JetStreamBus::publish`): a
+    /// failed event was never followed by a later one of its stream, so the retry keeps every stream's
+    /// order. Costs a round trip per event of the same stream in a batch: 12k events/s through the outbox
+    /// when every page is one stream, as fast as `Pipelined` when pages mix many (docs/performance.md).
+    #[default]
+    Kept,
+    /// The whole batch in flight at once, the fastest (58–63k events/s through the outbox). If an event is
+    /// lost (a connection dropped mid-batch, a new cluster leader) while a later event of its stream is
+    /// stored, the retry stores it after that one: consumers that need strict order check `version`.
+    Pipelined,
 }
 
 impl JetStreamConfig {
@@ -52,7 +70,15 @@ impl JetStreamConfig {
             duplicate_window: Duration::from_secs(120),
             ack_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            stream_order: StreamOrder::default(),
         }
+    }
+
+    /// Publishes with `order` (see [`StreamOrder`]).
+    #[must_use]
+    pub fn stream_order(mut self, order: StreamOrder) -> Self {
+        self.stream_order = order;
+        self
     }
 
     /// Keeps `replicas` copies of each event.
@@ -213,9 +239,13 @@ impl EventBus for JetStreamBus {
             source,
         };
         // In waves (see `waves`): one round trip per wave instead of one per event, and never two events of
-        // one stream in flight.
+        // one stream in flight; or, pipelined, the whole batch as one wave.
         let mut report = PublishReport::default();
-        for wave in waves(events) {
+        let waves = match self.config.stream_order {
+            StreamOrder::Kept => waves(events),
+            StreamOrder::Pipelined => vec![events.iter().collect()],
+        };
+        for wave in waves {
             let mut pending = Vec::with_capacity(wave.len());
             for event in wave {
                 let subject = wire::subject(&self.config.prefix, &event.stream_id);

@@ -55,7 +55,7 @@ pub use dedup::SeenEvents;
 pub use delivery::{Ack, Acknowledge, Delivery};
 pub use effect::{deliveries, subscription_deliveries};
 pub use error::BusError;
-pub use jetstream::{JetStreamBus, JetStreamConfig};
+pub use jetstream::{JetStreamBus, JetStreamConfig, StreamOrder};
 pub use memory::InMemoryBus;
 pub use outbox::Outbox;
 pub use reactor::{
