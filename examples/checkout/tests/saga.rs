@@ -197,14 +197,7 @@ fn up_to_charging(saga: &mut Saga) -> RecordedEvent {
 fn a_paid_order_is_confirmed_and_the_payment_timer_is_stopped() {
     let mut saga = saga();
     up_to_charging(&mut saga);
-    deliver(
-        &mut saga,
-        &charged(),
-        CheckoutInput::PaymentCharged,
-        vec![CheckoutEvent::ConfirmationRequested { order_id: ORDER.into() }],
-        (checkout(Step::Charging), 3),
-        checkout(Step::Confirmed),
-    );
+    pay(&mut saga);
     // `finish` fails on a timer still running: the confirmation stopped it.
     saga.finish();
 }
@@ -367,12 +360,7 @@ fn a_restarted_saga_re_arms_its_running_deadline_for_the_time_left() {
 
     // It comes back ten seconds before the deadline.
     let due = payment_request.recorded_at + chrono::Duration::from_std(PAYMENT_TIMEOUT).unwrap();
-    let clock = TestClock::starting_at(due - chrono::Duration::seconds(10));
-    let env = AggregateEnvironment::new(Arc::new(clock.clone()));
-    let mut restarted = TestStore::builder(Reactor::<Checkout>::default(), Reactions::default(), env)
-        .event_store(Arc::new(events.clone()))
-        .clock(clock)
-        .build();
+    let mut restarted = restarted(&events, due - chrono::Duration::seconds(10));
     restarted.send(Action::Resume, |_| {});
     restarted.receive_request(resume_read());
     // One page: the category holds this instance's three events, and the last one started the timer.
@@ -437,22 +425,10 @@ fn a_restarted_saga_re_arms_its_running_deadline_for_the_time_left() {
 fn a_restarted_saga_does_not_re_arm_a_stopped_deadline() {
     let (mut saga, events) = saga_and_store();
     up_to_charging(&mut saga);
-    deliver(
-        &mut saga,
-        &charged(),
-        CheckoutInput::PaymentCharged,
-        vec![CheckoutEvent::ConfirmationRequested { order_id: ORDER.into() }],
-        (checkout(Step::Charging), 3),
-        checkout(Step::Confirmed),
-    );
+    pay(&mut saga);
     saga.finish();
     let history = events.events(&stream());
-    let clock = TestClock::starting_at(history.last().unwrap().recorded_at);
-    let env = AggregateEnvironment::new(Arc::new(clock.clone()));
-    let mut restarted = TestStore::builder(Reactor::<Checkout>::default(), Reactions::default(), env)
-        .event_store(Arc::new(events.clone()))
-        .clock(clock)
-        .build();
+    let mut restarted = restarted(&events, history.last().unwrap().recorded_at);
     restarted.send(Action::Resume, |_| {});
     restarted.receive_request(resume_read());
     restarted.receive(Action::Resuming { pending: std::collections::BTreeMap::new(), page: Ok(history) }, |_| {});
@@ -468,4 +444,27 @@ fn resume_read() -> EventStoreRequest {
         filter: composable_rust::event_store::LogFilter::all().category("checkout"),
         limit: composable_rust::bus::RESUME_PAGE,
     }
+}
+
+/// The payment service charges the order: the saga confirms it and stops its payment timer.
+#[track_caller]
+fn pay(saga: &mut Saga) {
+    deliver(
+        saga,
+        &charged(),
+        CheckoutInput::PaymentCharged,
+        vec![CheckoutEvent::ConfirmationRequested { order_id: ORDER.into() }],
+        (checkout(Step::Charging), 3),
+        checkout(Step::Confirmed),
+    );
+}
+
+/// A saga started again on the events of an earlier one, its clock at `now`.
+fn restarted(events: &InMemoryEventStore, now: chrono::DateTime<chrono::Utc>) -> Saga {
+    let clock = TestClock::starting_at(now);
+    let env = AggregateEnvironment::new(Arc::new(clock.clone()));
+    TestStore::builder(Reactor::<Checkout>::default(), Reactions::default(), env)
+        .event_store(Arc::new(events.clone()))
+        .clock(clock)
+        .build()
 }
