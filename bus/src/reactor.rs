@@ -84,7 +84,8 @@ pub enum Timer<C> {
 ///
 /// With a source ([`Reactor::listening`]), [`ReactorAction::Start`] joins the bus through the long-running
 /// [`deliveries`] effect and [`ReactorAction::Stop`] cancels it; without one, a test sends
-/// [`ReactorAction::Delivered`] itself.
+/// [`ReactorAction::Delivered`] itself. A process sends [`ReactorAction::Resume`] once at start-up too, so
+/// that the deadlines running when it last stopped fire.
 pub struct Reactor<A: Aggregate> {
     inner: EventSourced<A>,
     source: Option<(Arc<dyn EventBus>, ConsumerConfig)>,

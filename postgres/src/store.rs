@@ -300,7 +300,6 @@ impl PostgresEventStore {
             Some(one) => LockedCall::One(one),
             None => LockedCall::Many(Box::new(LockedBatch::new(append, shared, exclusive))),
         };
-        let ids: Vec<Uuid> = append.events().map(|e| e.id.as_uuid()).collect();
         let mut races = 0;
         loop {
             match self.try_append_locked(&call).await {
@@ -322,14 +321,14 @@ impl PostgresEventStore {
                 }
                 LockedAttempt::ConditionFailed { position } => {
                     // A retry of a conditional append that committed finds its own events.
-                    if let Some(original) = self.stored_retry_atomic(append, &ids, operation).await? {
+                    if let Some(original) = self.stored_retry_atomic(append, operation).await? {
                         return Ok(original);
                     }
                     let after = append.condition.as_ref().map_or(GlobalPosition::START, |c| c.after);
                     return Err(EventStoreError::ConditionFailed { after, position: GlobalPosition::new(position) });
                 }
                 LockedAttempt::Refused { index, actual } => {
-                    if let Some(original) = self.stored_retry_atomic(append, &ids, operation).await? {
+                    if let Some(original) = self.stored_retry_atomic(append, operation).await? {
                         return Ok(original);
                     }
                     let stream = append.streams.get(index).ok_or_else(|| {
@@ -345,7 +344,7 @@ impl PostgresEventStore {
                     });
                 }
                 LockedAttempt::Duplicate => {
-                    if let Some(original) = self.stored_retry_atomic(append, &ids, operation).await? {
+                    if let Some(original) = self.stored_retry_atomic(append, operation).await? {
                         return Ok(original);
                     }
                     // No id is stored, so a concurrent writer took a version: check everything again (an
@@ -535,14 +534,14 @@ impl LockedAttempt {
 
 impl PostgresEventStore {
     /// After an atomic append wrote nothing: the results of the earlier append that stored exactly it, if
-    /// it is a retry of one (see [`idempotent_retry_atomic`]). `ids` are its events' ids.
+    /// it is a retry of one (see [`idempotent_retry_atomic`]).
     async fn stored_retry_atomic(
         &self,
         append: &AtomicAppend,
-        ids: &[Uuid],
         operation: &str,
     ) -> Result<Option<Vec<AppendResult>>, EventStoreError> {
-        let mut rows = sqlx::query(sql::EVENTS_BY_ID).bind(ids).fetch(&self.pool);
+        let ids: Vec<Uuid> = append.events().map(|e| e.id.as_uuid()).collect();
+        let mut rows = sqlx::query(sql::EVENTS_BY_ID).bind(&ids).fetch(&self.pool);
         let mut stored = Vec::new();
         let mut last_stream = None;
         let mut types = EventTypeCache::default();
@@ -786,17 +785,63 @@ impl<'a> Batch<'a> {
         Self::of(events.iter().collect())
     }
 
-    fn of(events: Vec<&'a NewEvent>) -> Self {
+    fn of<E: EventRow>(events: Vec<&'a E>) -> Self {
         Self {
-            ids: events.iter().map(|e| e.id.as_uuid()).collect(),
-            event_types: events.iter().map(|e| e.event_type.as_str()).collect(),
-            codecs: events.iter().map(|e| e.codec.as_str()).collect(),
-            payloads: events.iter().map(|e| e.payload.as_slice()).collect(),
-            correlation_ids: events.iter().map(|e| e.metadata.correlation_id).collect(),
-            causation_ids: events.iter().map(|e| e.metadata.causation_id).collect(),
-            actors: events.iter().map(|e| e.metadata.actor.as_deref()).collect(),
-            extras: events.iter().map(|e| e.metadata.extra.as_deref()).collect(),
+            ids: events.iter().map(|e| e.id().as_uuid()).collect(),
+            event_types: events.iter().map(|e| e.event_type()).collect(),
+            codecs: events.iter().map(|e| e.codec().as_str()).collect(),
+            payloads: events.iter().map(|e| e.payload()).collect(),
+            correlation_ids: events.iter().map(|e| e.metadata().correlation_id).collect(),
+            causation_ids: events.iter().map(|e| e.metadata().causation_id).collect(),
+            actors: events.iter().map(|e| e.metadata().actor.as_deref()).collect(),
+            extras: events.iter().map(|e| e.metadata().extra.as_deref()).collect(),
         }
+    }
+}
+
+/// The columns an appended event ([`NewEvent`]) and an imported one ([`RecordedEvent`]) share, so that one
+/// [`Batch`] binds both.
+trait EventRow {
+    fn id(&self) -> EventId;
+    fn event_type(&self) -> &str;
+    fn codec(&self) -> CodecId;
+    fn payload(&self) -> &[u8];
+    fn metadata(&self) -> &Metadata;
+}
+
+impl EventRow for NewEvent {
+    fn id(&self) -> EventId {
+        self.id
+    }
+    fn event_type(&self) -> &str {
+        &self.event_type
+    }
+    fn codec(&self) -> CodecId {
+        self.codec
+    }
+    fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+}
+
+impl EventRow for RecordedEvent {
+    fn id(&self) -> EventId {
+        self.id
+    }
+    fn event_type(&self) -> &str {
+        self.event_type.as_str()
+    }
+    fn codec(&self) -> CodecId {
+        self.codec
+    }
+    fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
     }
 }
 
@@ -1331,18 +1376,12 @@ impl StoreLifecycle for PostgresEventStore {
     }
 }
 
-/// An import batch as bound arrays, one per column, for [`sql::IMPORT`].
+/// An import batch as bound arrays, one per column, for [`sql::IMPORT`]: the append's columns and the
+/// stream, version, time and tags an import keeps.
 struct ImportBatch<'a> {
     stream_ids: Vec<&'a str>,
     versions: Vec<i64>,
-    ids: Vec<Uuid>,
-    event_types: Vec<&'a str>,
-    codecs: Vec<&'static str>,
-    payloads: Vec<&'a [u8]>,
-    correlation_ids: Vec<Option<Uuid>>,
-    causation_ids: Vec<Option<Uuid>>,
-    actors: Vec<Option<&'a str>>,
-    extras: Vec<Option<&'a str>>,
+    events: Batch<'a>,
     recorded_at: Vec<DateTime<Utc>>,
     tags: Vec<Option<String>>,
 }
@@ -1350,25 +1389,12 @@ struct ImportBatch<'a> {
 impl<'a> ImportBatch<'a> {
     fn new(events: &[&'a RecordedEvent]) -> Self {
         use chrono::SubsecRound as _;
-        let separator = sql::SEPARATOR.to_string();
         Self {
             stream_ids: events.iter().map(|e| e.stream_id.as_str()).collect(),
             versions: events.iter().map(|e| to_db(e.version.get())).collect(),
-            ids: events.iter().map(|e| e.id.as_uuid()).collect(),
-            event_types: events.iter().map(|e| e.event_type.as_str()).collect(),
-            codecs: events.iter().map(|e| e.codec.as_str()).collect(),
-            payloads: events.iter().map(|e| &e.payload[..]).collect(),
-            correlation_ids: events.iter().map(|e| e.metadata.correlation_id).collect(),
-            causation_ids: events.iter().map(|e| e.metadata.causation_id).collect(),
-            actors: events.iter().map(|e| e.metadata.actor.as_deref()).collect(),
-            extras: events.iter().map(|e| e.metadata.extra.as_deref()).collect(),
+            events: Batch::of(events.to_vec()),
             recorded_at: events.iter().map(|e| e.recorded_at.trunc_subsecs(6)).collect(),
-            tags: events
-                .iter()
-                .map(|e| {
-                    (!e.tags.is_empty()).then(|| e.tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(&separator))
-                })
-                .collect(),
+            tags: events.iter().map(|e| (!e.tags.is_empty()).then(|| joined(&e.tags))).collect(),
         }
     }
 }
@@ -1449,14 +1475,14 @@ impl PostgresEventStore {
             let inserted = sqlx::query_scalar::<_, i64>(sql::IMPORT)
                 .bind(&batch.stream_ids)
                 .bind(&batch.versions)
-                .bind(&batch.ids)
-                .bind(&batch.event_types)
-                .bind(&batch.codecs)
-                .bind(&batch.payloads)
-                .bind(&batch.correlation_ids)
-                .bind(&batch.causation_ids)
-                .bind(&batch.actors)
-                .bind(&batch.extras)
+                .bind(&batch.events.ids)
+                .bind(&batch.events.event_types)
+                .bind(&batch.events.codecs)
+                .bind(&batch.events.payloads)
+                .bind(&batch.events.correlation_ids)
+                .bind(&batch.events.causation_ids)
+                .bind(&batch.events.actors)
+                .bind(&batch.events.extras)
                 .bind(&batch.recorded_at)
                 .bind(&batch.tags)
                 .fetch_all(&mut *tx)
