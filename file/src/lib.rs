@@ -79,5 +79,6 @@ mod segment;
 mod state;
 mod store;
 
-pub use config::{Durability, FileConfig};
+pub use composable_rust_core::Durability;
+pub use config::FileConfig;
 pub use store::FileEventStore;

@@ -19,8 +19,8 @@ use composable_rust_core::{CodecId, EventStoreError, GlobalPosition, Snapshot, S
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Durability;
 use crate::segment::{Line, read_line, sync_dir, unreadable};
+use composable_rust_core::Durability;
 
 /// One line of a state file.
 #[derive(Debug, Serialize, Deserialize)]

@@ -15,14 +15,14 @@ use composable_rust_core::backend::{
     validate_import,
 };
 use composable_rust_core::{
-    AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion, GlobalPosition,
-    HealthReport, InvalidInput, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StoreStats, StreamId,
-    StreamInfo, StreamRange, Version, async_trait,
+    AppendResult, AtomicAppend, Durability, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion,
+    GlobalPosition, HealthReport, InvalidInput, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StoreStats,
+    StreamId, StreamInfo, StreamRange, Version, async_trait,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
-use crate::config::{Durability, FileConfig};
+use crate::config::FileConfig;
 use crate::index::Index;
 use crate::line::{Header, encode_event, format_time};
 use crate::lock::DirLock;

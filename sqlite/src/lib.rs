@@ -197,6 +197,7 @@ mod sql;
 mod store;
 mod writer;
 
+pub use composable_rust_core::Durability;
 pub use composable_rust_sql::{SqlProjection, Transactional, Writes};
-pub use config::{Durability, SqliteConfig};
+pub use config::SqliteConfig;
 pub use store::SqliteEventStore;
