@@ -511,6 +511,8 @@ mod tests {
         let store = PostgresEventStore::connect_with(PostgresConfig::from_options(db.connect_options())).await.unwrap();
         store.migrate().await.unwrap();
         let mut connection = store.pool().acquire().await.unwrap().detach();
+        // A million rows take longer than the store's statement timeout on a busy machine.
+        sqlx::raw_sql("SET statement_timeout = 0").execute(&mut connection).await.unwrap();
         sqlx::query(
             "INSERT INTO events (stream_id, version, global_position, event_type, codec, payload, correlation_id, \
                                  actor, recorded_at) \
