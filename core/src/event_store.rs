@@ -177,7 +177,7 @@ impl Default for StreamRange {
 /// | field | builder | PostgreSQL | SQLite |
 /// |---|---|---|---|
 /// | `event_types` | [`LogFilter::event_types`] | `events_event_type_idx` | `events_event_type` |
-/// | `stream_prefix` | [`LogFilter::stream_prefix`], [`LogFilter::category`] | the primary key `(stream_id, version)` | `(stream_id, version)` |
+/// | `stream_prefix` | [`LogFilter::stream_prefix`], [`LogFilter::category`] | the primary key `(stream_id, version)` | `events_category` (the id up to its first `-`) |
 /// | `correlation_id` | [`LogFilter::correlation_id`] | `events_correlation_idx` (partial) | `events_correlation` (partial) |
 /// | `recorded_from`, `recorded_before` | [`LogFilter::recorded_between`] | `events_recorded_at_brin` (BRIN) | `events_recorded_at` |
 /// | `actor` | [`LogFilter::actor`] | `events_actor_idx` (partial) | `events_actor` (partial) |
