@@ -58,6 +58,8 @@ pub(crate) enum Command {
     ShowStream(ShowStreamArgs),
     /// Print the last events of the global log; with -f, keep printing new ones as they are committed.
     Tail(TailArgs),
+    /// Query the global log: by category, type, actor, correlation id and time, oldest or newest first.
+    Events(EventsArgs),
     /// Write the store (or a category, or a position range) to a JSONL archive.
     Export(ExportArgs),
     /// Write the events, snapshots and checkpoints of an archive into the store; verified first, resumable.
@@ -112,10 +114,54 @@ pub(crate) struct TailArgs {
     /// Only the events of this category.
     #[arg(long, value_name = "NAME")]
     pub(crate) category: Option<String>,
+    /// Only the events whose metadata names this actor.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) actor: Option<String>,
+    /// Only the events of this type, e.g. `OrderPlaced.v1` (repeat for several).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub(crate) types: Vec<String>,
     /// With -f, how often to look for new events when the store sends no commit notification, in
     /// milliseconds (a store in another process may not).
     #[arg(long, value_name = "MS", default_value_t = 500)]
     pub(crate) poll_ms: u64,
+}
+
+/// `events`.
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    /// Only the events of this category (`order` selects `order-1`, `order-2`, ...).
+    #[arg(long, value_name = "NAME", conflicts_with = "prefix")]
+    pub(crate) category: Option<String>,
+    /// Only the events of streams whose id starts with this text.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) prefix: Option<String>,
+    /// Only the events of this type, e.g. `OrderPlaced.v1` (repeat for several).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub(crate) types: Vec<String>,
+    /// Only the events whose metadata names this actor.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) actor: Option<String>,
+    /// Only the events with this correlation id.
+    #[arg(long, value_name = "UUID")]
+    pub(crate) correlation_id: Option<uuid::Uuid>,
+    /// Only the events recorded at or after this time (RFC 3339, e.g. `2026-11-30T18:00:00Z`).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only the events recorded before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Newest first, from the newest event (oldest first without it).
+    #[arg(long)]
+    pub(crate) newest_first: bool,
+    /// Oldest first, after this global position (the last position of the previous page).
+    #[arg(long, value_name = "POSITION", conflicts_with_all = ["before", "newest_first"])]
+    pub(crate) after: Option<u64>,
+    /// Newest first, below this global position (the last position of the previous page).
+    #[arg(long, value_name = "POSITION")]
+    pub(crate) before: Option<u64>,
+    /// Print at most this many events.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub(crate) limit: usize,
 }
 
 /// `export`.

@@ -199,7 +199,7 @@ pub mod event {
 pub mod event_store {
     pub use composable_rust_core::{
         AppendResult, BoxError, EventStoreReply, EventStream, HealthReport, InvalidInput, LoadRequest, LoadUntil,
-        LoadedHistory, LogFilter, SchemaError, StoreStats, StreamInfo, StreamRange,
+        LoadedHistory, LogCursor, LogFilter, SchemaError, StoreStats, StreamInfo, StreamRange,
     };
 }
 

@@ -14,7 +14,7 @@
 //! - Streams: [`StreamId`], [`Version`] (first event is 1, empty stream is 0), [`GlobalPosition`],
 //!   [`ExpectedVersion`].
 //! - Events: [`Event`], [`NewEvent`], [`RecordedEvent`], [`Metadata`], codecs ([`CodecId`], [`Bincode`], [`Json`]).
-//! - Storage: [`EventStore`], [`Snapshot`], [`LogFilter`], [`EventStoreError`].
+//! - Storage: [`EventStore`], [`Snapshot`], [`LogFilter`], [`LogCursor`], [`EventStoreError`].
 //! - Consistency beyond one stream: [`AtomicAppend`] (several streams, all or nothing), [`Tag`]s on events,
 //!   [`EventQuery`] reads across streams and [`AppendCondition`]s (the Dynamic Consistency Boundary pattern);
 //!   [`Decision`] (a command decided on the events its query selects) and [`TagSpec`] (one description for
@@ -60,8 +60,8 @@ pub use effect::{ActionSink, Effect, EffectId};
 pub use error::{BoxError, CodecError, EventStoreError, InvalidInput, SchemaError, error_chain};
 pub use event::{Bytes, Event, EventId, EventType, Metadata, NewEvent, RecordedEvent};
 pub use event_store::{
-    AppendResult, AtomicAppend, EventStore, EventStream, HealthReport, LogFilter, StoreStats, StreamAppend, StreamInfo,
-    StreamRange,
+    AppendResult, AtomicAppend, EventStore, EventStream, HealthReport, LogCursor, LogFilter, StoreStats, StreamAppend,
+    StreamInfo, StreamRange,
 };
 pub use operation::{EventStoreOperation, EventStoreReply, EventStoreRequest, LoadRequest, LoadUntil, LoadedHistory};
 pub use projection::{ApplyError, CheckpointedHandler};

@@ -157,7 +157,9 @@ impl Index {
     ) -> Vec<RecordedEvent> {
         let Some(stream) = self.streams.get(stream_id) else { return Vec::new() };
         let start = index_of(from).min(stream.len());
-        let end = to.map_or(stream.len(), |to| index_of(to).saturating_add(1).min(stream.len())).max(start);
+        // Versions are 1-based, so the index after version `to` is `to` (0 for `to = 0`: nothing).
+        let end =
+            to.map_or(stream.len(), |to| usize::try_from(to.get()).unwrap_or(usize::MAX).min(stream.len())).max(start);
         stream[start..end].iter().take(limit).map(|&index| self.events[index].clone()).collect()
     }
 
@@ -165,6 +167,12 @@ impl Index {
     pub(crate) fn after(&self, after: GlobalPosition) -> &[RecordedEvent] {
         let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(self.events.len());
         &self.events[start..]
+    }
+
+    /// The events before `before`, in position order.
+    pub(crate) fn before(&self, before: GlobalPosition) -> &[RecordedEvent] {
+        let end = usize::try_from(before.get().saturating_sub(1)).unwrap_or(usize::MAX).min(self.events.len());
+        &self.events[..end]
     }
 
     /// Up to `limit` events after `after` matching `query`, in position order. An item with tags walks the

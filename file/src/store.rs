@@ -16,7 +16,8 @@ use composable_rust_core::backend::{
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, Durability, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion,
-    GlobalPosition, HealthReport, InvalidInput, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StoreStats,
+    GlobalPosition, HealthReport, InvalidInput, LogCursor, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot,
+    StoreStats,
     StreamId, StreamInfo, StreamRange, Version, async_trait,
 };
 use futures::StreamExt;
@@ -560,14 +561,23 @@ impl EventLog for FileEventStore {
         Ok(read(&self.inner.index).event(id).cloned())
     }
 
-    async fn read_all(
+    async fn read_log(
         &self,
-        after: GlobalPosition,
+        cursor: LogCursor,
         filter: &LogFilter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
         let index = read(&self.inner.index);
-        Ok(index.after(after).iter().filter(|event| filter.matches(event)).take(limit).cloned().collect())
+        let matching = |event: &&RecordedEvent| filter.matches(event);
+        Ok(match cursor {
+            LogCursor::After(after) => index.after(after).iter().filter(matching).take(limit).cloned().collect(),
+            LogCursor::Before(before) => {
+                index.before(before).iter().rev().filter(matching).take(limit).cloned().collect()
+            }
+            LogCursor::Newest => {
+                index.after(GlobalPosition::START).iter().rev().filter(matching).take(limit).cloned().collect()
+            }
+        })
     }
 
     async fn list_streams(

@@ -33,8 +33,8 @@ use composable_rust_core::backend::{
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, EventType, ExpectedVersion,
-    GlobalPosition, HealthReport, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StoreStats, StreamAppend,
-    StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
+    GlobalPosition, HealthReport, LogCursor, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StoreStats,
+    StreamAppend, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::Stream;
 use futures::stream::BoxStream;
@@ -261,13 +261,13 @@ impl InMemoryEventStore {
     /// Every event of `stream_id`, in version order (empty for an unknown stream).
     #[must_use]
     pub fn events(&self, stream_id: &StreamId) -> Vec<RecordedEvent> {
-        self.read_log().stream(stream_id).map(|s| s.events.clone()).unwrap_or_default()
+        self.log_read_lock().stream(stream_id).map(|s| s.events.clone()).unwrap_or_default()
     }
 
     /// Every event of every stream, in global position order.
     #[must_use]
     pub fn all_events(&self) -> Vec<RecordedEvent> {
-        let log = self.read_log();
+        let log = self.log_read_lock();
         log.global.iter().map(|&at| log.event_at(at).clone()).collect()
     }
 
@@ -326,7 +326,7 @@ impl InMemoryEventStore {
         Ok(positions)
     }
 
-    fn read_log(&self) -> RwLockReadGuard<'_, Log> {
+    fn log_read_lock(&self) -> RwLockReadGuard<'_, Log> {
         self.inner.log.read().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -351,7 +351,7 @@ fn lock_write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 
 impl fmt::Debug for InMemoryEventStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let log = self.read_log();
+        let log = self.log_read_lock();
         f.debug_struct("InMemoryEventStore")
             .field("streams", &log.streams.len())
             .field("events", &log.global.len())
@@ -385,7 +385,7 @@ impl EventLog for InMemoryEventStore {
         limit: usize,
     ) -> Result<QueryPage, EventStoreError> {
         query.validate()?;
-        let log = self.read_log();
+        let log = self.log_read_lock();
         let events: Vec<RecordedEvent> = log.query(query, after, limit).into_iter().cloned().collect();
         // Appends take the write lock, so nothing can appear at or below the last position now.
         Ok(QueryPage::new(events, after, limit, log.last_position()))
@@ -407,7 +407,7 @@ impl EventLog for InMemoryEventStore {
         range: StreamRange,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
         // One lock acquisition and one exact-size copy: the caller asked for the whole range in memory anyway.
-        let log = self.read_log();
+        let log = self.log_read_lock();
         let Some(stream) = log.stream(stream_id) else { return Ok(Vec::new()) };
         let len = stream.events.len();
         let start = index_of(range.from.max(Version::FIRST)).min(len);
@@ -426,7 +426,7 @@ impl EventLog for InMemoryEventStore {
         let mut next = index_of(range.from.max(Version::FIRST));
         let end = range.to.map_or(usize::MAX, |to| index_of(to).saturating_add(1));
         loop {
-            let log = self.read_log();
+            let log = self.log_read_lock();
             let Some(stream) = log.stream(stream_id) else { return Ok(()) };
             let stop = end.min(stream.events.len()).min(next.saturating_add(READ_PAGE));
             let Some(page) = stream.events.get(next..stop).filter(|page| !page.is_empty()) else { return Ok(()) };
@@ -440,29 +440,35 @@ impl EventLog for InMemoryEventStore {
     }
 
     async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
-        Ok(self.read_log().version_of(stream_id))
+        Ok(self.log_read_lock().version_of(stream_id))
     }
 
     async fn load_event(&self, id: EventId) -> Result<Option<RecordedEvent>, EventStoreError> {
-        let log = self.read_log();
+        let log = self.log_read_lock();
         Ok(log.ids.get(&id).map(|&at| log.event_at(at).clone()))
     }
 
-    async fn read_all(
+    async fn read_log(
         &self,
-        after: GlobalPosition,
+        cursor: LogCursor,
         filter: &LogFilter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        let log = self.read_log();
-        let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(log.global.len());
-        Ok(log.global[start..]
-            .iter()
-            .map(|&at| log.event_at(at))
-            .filter(|event| filter.matches(event))
-            .take(limit)
-            .cloned()
-            .collect())
+        let log = self.log_read_lock();
+        // Entry `i` of the global log is the event at position `i + 1`.
+        let index =
+            |position: GlobalPosition| usize::try_from(position.get()).unwrap_or(usize::MAX).min(log.global.len());
+        let pick = |at: &(usize, usize)| Some(log.event_at(*at)).filter(|event| filter.matches(event)).cloned();
+        Ok(match cursor {
+            LogCursor::After(after) => log.global[index(after)..].iter().filter_map(pick).take(limit).collect(),
+            LogCursor::Before(before) => log.global[..index(GlobalPosition::new(before.get().saturating_sub(1)))]
+                .iter()
+                .rev()
+                .filter_map(pick)
+                .take(limit)
+                .collect(),
+            LogCursor::Newest => log.global.iter().rev().filter_map(pick).take(limit).collect(),
+        })
     }
 
     async fn list_streams(
@@ -471,7 +477,7 @@ impl EventLog for InMemoryEventStore {
         after: Option<&StreamId>,
         limit: usize,
     ) -> Result<Vec<StreamInfo>, EventStoreError> {
-        let log = self.read_log();
+        let log = self.log_read_lock();
         let lower = match after {
             Some(after) if after.as_str() >= prefix => Bound::Excluded(after.as_str()),
             _ => Bound::Included(prefix),
@@ -571,14 +577,14 @@ impl SubscriptionStore for InMemoryEventStore {
 impl StoreLifecycle for InMemoryEventStore {
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         let started = std::time::Instant::now();
-        drop(self.read_log());
+        drop(self.log_read_lock());
         Ok(HealthReport { backend: "in-memory", round_trip: started.elapsed() })
     }
 
     async fn stats(&self) -> Result<StoreStats, EventStoreError> {
         let mut stats = StoreStats::empty("in-memory");
         {
-            let log = self.read_log();
+            let log = self.log_read_lock();
             stats.events = u64::try_from(log.global.len()).unwrap_or(u64::MAX);
             stats.streams = u64::try_from(log.streams.iter().filter(|s| !s.events.is_empty()).count()).unwrap_or(0);
             let times = log.streams.iter().flat_map(|s| s.events.iter().map(|e| e.recorded_at));
@@ -609,7 +615,7 @@ struct PagedRead<'a> {
 
 impl PagedRead<'_> {
     fn refill(&mut self) {
-        let log = self.store.read_log();
+        let log = self.store.log_read_lock();
         let Some(stream) = log.stream(&self.stream_id) else { return };
         let stop = self.end.min(stream.events.len()).min(self.next.saturating_add(READ_PAGE));
         if self.next < stop {

@@ -152,7 +152,7 @@ async fn migrate_is_idempotent() {
         .fetch_all(store.pool())
         .await
         .unwrap();
-    assert_eq!(applied, [1, 2, 3, 4], "each migration is applied once");
+    assert_eq!(applied, [1, 2, 3, 4, 5], "each migration is applied once");
 }
 
 #[tokio::test]

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use composable_rust_core::backend::{EventLog, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore};
 use composable_rust_core::{
     AppendResult, EventId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport,
-    LogFilter, NewEvent, RecordedEvent, Snapshot, StoreStats, StreamId, StreamInfo, StreamRange, Version, async_trait,
+    LogCursor, LogFilter, NewEvent, RecordedEvent, Snapshot, StoreStats, StreamId, StreamInfo, StreamRange, Version,
+    async_trait,
 };
 use futures::stream::BoxStream;
 
@@ -30,7 +31,9 @@ pub trait Intercept: Send + Sync + Debug + 'static {
         inner.append(stream_id, expected, events).await
     }
 
-    /// Called for every [`EventLog::read_all`].
+    /// Called for every read of the global log oldest first ([`EventLog::read_all`], and
+    /// [`EventLog::read_log`] with [`LogCursor::After`]): what subscriptions read. Newest-first reads go to
+    /// `inner` unchanged.
     ///
     /// # Errors
     /// Whatever the test wants the caller to see.
@@ -167,13 +170,16 @@ impl<I: Intercept> EventLog for Intercepted<I> {
         self.inner.load_event(id).await
     }
 
-    async fn read_all(
+    async fn read_log(
         &self,
-        after: GlobalPosition,
+        cursor: LogCursor,
         filter: &LogFilter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        self.intercept.read_all(&*self.inner, after, filter, limit).await
+        match cursor {
+            LogCursor::After(after) => self.intercept.read_all(&*self.inner, after, filter, limit).await,
+            LogCursor::Before(_) | LogCursor::Newest => self.inner.read_log(cursor, filter, limit).await,
+        }
     }
 
     async fn list_streams(
