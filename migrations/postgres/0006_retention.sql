@@ -25,23 +25,34 @@
 -- also when a run stops half-way.
 CREATE TABLE retention_runs (
     run_id          UUID        PRIMARY KEY,
-    -- The role that logged in (session_user), not the function's owner.
+    -- Who the caller says runs it (an operator, a scheduler).
+    actor           TEXT        NOT NULL,
+    -- The role that logged in (session_user), whatever the caller says; not the function's owner.
     performed_by    TEXT        NOT NULL,
+    -- The policy as the caller describes it (recorded, never interpreted here), and where the removed events
+    -- were archived, if anywhere.
+    policy          TEXT        NOT NULL,
+    archive         TEXT,
     started_at      TIMESTAMPTZ NOT NULL,
     finished_at     TIMESTAMPTZ NOT NULL,
-    -- The policy as the caller describes it (recorded, never interpreted here).
-    policy          TEXT        NOT NULL,
     batches         BIGINT      NOT NULL CHECK (batches > 0),
     removed_events  BIGINT      NOT NULL CHECK (removed_events >= 0),
+    already_removed BIGINT      NOT NULL CHECK (already_removed >= 0),
     -- Events removed per stream category (the part of the stream id before the first '-').
     removed_by_category JSONB   NOT NULL DEFAULT '{}',
     -- The greatest global position this run removed; NULL when it removed nothing.
     horizon         BIGINT      CHECK (horizon > 0)
 );
 
--- The removal horizon of the store is max(horizon): a subscription whose checkpoint lies below it has missed
--- events for good.
-CREATE INDEX retention_runs_horizon_idx ON retention_runs (horizon) WHERE horizon IS NOT NULL;
+-- What is left of each removed event: its position, stream and type, so that a subscription whose checkpoint
+-- lies below removed events can say how many of the events it reads are gone (EventRetention::removed_between),
+-- and the removal horizon is max(global_position). Nothing of the payload or metadata stays.
+CREATE TABLE retention_removed (
+    global_position BIGINT PRIMARY KEY,
+    stream_id       TEXT COLLATE "C" NOT NULL,
+    event_type      TEXT NOT NULL,
+    run_id          UUID NOT NULL REFERENCES retention_runs (run_id)
+);
 
 -- The trigger function of 0001, now with the one way through for DELETE described above. It is not SECURITY
 -- DEFINER: it sees the role of the statement, which inside events_retention_remove is the function's owner.
@@ -62,21 +73,27 @@ BEGIN
 END;
 $$;
 
--- Removes one batch of events, given as parallel arrays (one entry per event): `p_streams`, `p_versions`, and
--- `p_replay_free`, whether the event's stream belongs to a category declared replay-free. `p_run` names the
--- run (its audit row), `p_policy` describes the policy. At most 100000 events per call: a batch is one
--- transaction, and a bounded one keeps locks, WAL bursts and replication lag small.
+-- Removes one batch of events of run `p_run` (by `p_actor`, under `p_policy`, archived to `p_archive` if not
+-- NULL), given as parallel arrays with one entry per event: `p_streams`, `p_versions`, and `p_replay_free`,
+-- whether the event's stream belongs to a category declared replay-free. At most 100000 events per call: a
+-- batch is one transaction, and a bounded one keeps locks, WAL bursts and replication lag small.
 --
--- Refuses the whole batch (SQLSTATE 23514, check_violation; nothing removed) when an event is the last one of
--- its stream, or lies above the stream's snapshot (a missing snapshot counts as version 0) while its stream is
--- not replay-free: removing it would leave an aggregate that cannot be rebuilt. The caller's plan never asks
--- for either; a refusal means the store changed since the plan (a snapshot was deleted), so plan again.
--- Events already gone (a batch retried after a lost connection) are skipped, not counted.
+-- First the invariants (composable_rust_core::retention), on the streams as this transaction sees them: for
+-- each stream, in the order of their first entry, the lowest version that may not go, and why:
+-- `beyond_stream` (the stream is only at version `refused_at`), `last_event`, or, unless replay-free,
+-- `no_snapshot` or `above_snapshot` (the snapshot is at version `refused_at`). If any may not go, the call
+-- returns the first such refusal and removes and records nothing. The caller's plan never asks for these; a
+-- refusal means the store changed since the plan (a snapshot was deleted), so plan again.
 --
--- Returns how many events it removed and the greatest global position among them (NULL when none).
+-- Otherwise it removes the events, keeps each one's position, stream and type in retention_removed, and adds
+-- the batch to the run's row in retention_runs (created by the run's first batch), all in this transaction.
+-- Events already gone (a batch retried after a lost connection) are skipped and counted in `already_removed`.
+-- Returns `removed`, `already_removed` and `horizon`, the greatest position it removed (NULL when none).
 CREATE FUNCTION events_retention_remove(
-    p_run uuid, p_policy text, p_streams text[], p_versions bigint[], p_replay_free boolean[],
-    OUT removed bigint, OUT horizon bigint)
+    p_run uuid, p_actor text, p_policy text, p_archive text,
+    p_streams text[], p_versions bigint[], p_replay_free boolean[],
+    OUT removed bigint, OUT already_removed bigint, OUT horizon bigint,
+    OUT refused_stream text, OUT refused_version bigint, OUT refused_reason text, OUT refused_at bigint)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 -- Turned on for the duration of the call only (restored on return and on error): what the trigger checks.
 SET composable.retention = 'removing'
@@ -84,11 +101,11 @@ SET jit = off
 AS $$
 DECLARE
     n int := coalesce(cardinality(p_streams), 0);
-    refused record;
     categories jsonb;
 BEGIN
-    IF p_run IS NULL OR p_policy IS NULL THEN
-        RAISE EXCEPTION 'a retention batch needs a run id and a policy' USING ERRCODE = 'invalid_parameter_value';
+    IF p_run IS NULL OR p_actor IS NULL OR p_policy IS NULL THEN
+        RAISE EXCEPTION 'a retention batch needs a run id, an actor and a policy'
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF coalesce(cardinality(p_versions), 0) <> n OR coalesce(cardinality(p_replay_free), 0) <> n THEN
         RAISE EXCEPTION 'a retention batch needs one stream, version and replay-free flag per event (got %, %, %)',
@@ -101,76 +118,107 @@ BEGIN
                   HINT = 'split the removal into bounded batches, one transaction each';
     END IF;
 
-    SELECT r.stream_id, r.version, r.last, r.snapshot INTO refused
-    FROM (
-        SELECT q.stream_id, q.version, q.replay_free,
-               (SELECT max(e.version) FROM events e WHERE e.stream_id = q.stream_id) AS last,
-               (SELECT s.version FROM snapshots s WHERE s.stream_id = q.stream_id) AS snapshot
-        FROM unnest(p_streams, p_versions, p_replay_free) AS q(stream_id, version, replay_free)
-    ) AS r
-    WHERE r.version >= r.last
-       OR (r.replay_free IS NOT TRUE AND r.version > coalesce(r.snapshot, 0) AND r.version < r.last)
+    -- One probe of the primary key and one of snapshots per stream of the batch, not per event.
+    WITH q AS (
+        SELECT q.stream_id, q.version, q.replay_free, q.ordinal
+        FROM unnest(p_streams, p_versions, p_replay_free) WITH ORDINALITY AS q(stream_id, version, replay_free, ordinal)
+    ), streams AS (
+        SELECT q.stream_id, min(q.ordinal) AS first_entry,
+               (SELECT coalesce(max(e.version), 0) FROM events e WHERE e.stream_id = q.stream_id) AS stream_version,
+               (SELECT s.version FROM snapshots s WHERE s.stream_id = q.stream_id) AS snapshot_version
+        FROM q
+        GROUP BY q.stream_id
+    ), checked AS (
+        SELECT st.first_entry, q.stream_id, q.version, st.stream_version, st.snapshot_version,
+               CASE WHEN q.version > st.stream_version THEN 'beyond_stream'
+                    WHEN q.version = st.stream_version THEN 'last_event'
+                    WHEN q.replay_free IS TRUE THEN NULL
+                    WHEN st.snapshot_version IS NULL THEN 'no_snapshot'
+                    WHEN st.snapshot_version < q.version THEN 'above_snapshot'
+               END AS reason
+        FROM q JOIN streams st ON st.stream_id = q.stream_id
+    )
+    SELECT c.stream_id, c.version, c.reason,
+           CASE c.reason WHEN 'beyond_stream' THEN c.stream_version WHEN 'above_snapshot' THEN c.snapshot_version END
+    INTO refused_stream, refused_version, refused_reason, refused_at
+    FROM checked c
+    WHERE c.reason IS NOT NULL
+    ORDER BY c.first_entry, c.version
     LIMIT 1;
-    IF FOUND THEN
-        IF refused.version >= refused.last THEN
-            RAISE EXCEPTION 'retention refused to remove version % of stream %: it is the stream''s last event',
-                refused.version, refused.stream_id
-                USING ERRCODE = 'check_violation',
-                      HINT = 'the last event of a stream always stays, so that its version survives; plan again';
-        END IF;
-        RAISE EXCEPTION 'retention refused to remove version % of stream %: its snapshot is at version %',
-            refused.version, refused.stream_id, coalesce(refused.snapshot, 0)
-            USING ERRCODE = 'check_violation',
-                  HINT = 'events above a stream''s snapshot stay unless its category is replay-free; plan again';
+    IF refused_reason IS NOT NULL THEN
+        removed := 0;
+        already_removed := 0;
+        RETURN;
     END IF;
+
+    -- The audit row first: retention_removed refers to it.
+    INSERT INTO retention_runs AS r (run_id, actor, performed_by, policy, archive, started_at, finished_at, batches,
+                                     removed_events, already_removed)
+    VALUES (p_run, p_actor, session_user, p_policy, p_archive, now(), now(), 1, 0, 0)
+    ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, batches = r.batches + 1;
 
     WITH gone AS (
         DELETE FROM events e
         USING unnest(p_streams, p_versions) AS q(stream_id, version)
         WHERE e.stream_id = q.stream_id AND e.version = q.version
-        RETURNING e.stream_id, e.global_position
+        RETURNING e.global_position, e.stream_id, e.event_type
+    ), kept AS (
+        INSERT INTO retention_removed (global_position, stream_id, event_type, run_id)
+        SELECT g.global_position, g.stream_id, g.event_type, p_run FROM gone g
+        RETURNING retention_removed.global_position, retention_removed.stream_id
     ), per_category AS (
-        SELECT split_part(g.stream_id, '-', 1) AS category, count(*) AS n, max(g.global_position) AS horizon
-        FROM gone g
+        SELECT split_part(k.stream_id, '-', 1) AS category, count(*) AS events, max(k.global_position) AS greatest
+        FROM kept k
         GROUP BY 1
     )
-    SELECT coalesce(sum(c.n), 0), max(c.horizon), coalesce(jsonb_object_agg(c.category, c.n), '{}')
+    SELECT coalesce(sum(c.events), 0), max(c.greatest), coalesce(jsonb_object_agg(c.category, c.events), '{}')
     INTO removed, horizon, categories
     FROM per_category c;
+    already_removed := n - removed;
 
-    INSERT INTO retention_runs AS r (run_id, performed_by, started_at, finished_at, policy, batches,
-                                     removed_events, removed_by_category, horizon)
-    VALUES (p_run, session_user, now(), now(), p_policy, 1, removed, categories, horizon)
-    ON CONFLICT (run_id) DO UPDATE SET
-        finished_at = excluded.finished_at,
-        batches = r.batches + 1,
-        removed_events = r.removed_events + excluded.removed_events,
+    UPDATE retention_runs AS r SET
+        removed_events = r.removed_events + removed,
+        already_removed = r.already_removed + events_retention_remove.already_removed,
         removed_by_category = (
-            SELECT coalesce(jsonb_object_agg(k.key, k.n), '{}')
-            FROM (SELECT t.key, sum(t.value::bigint) AS n
+            SELECT coalesce(jsonb_object_agg(t.key, t.total), '{}')
+            FROM (SELECT k.key, sum(k.value::bigint) AS total
                   FROM (SELECT * FROM jsonb_each_text(r.removed_by_category)
                         UNION ALL
-                        SELECT * FROM jsonb_each_text(excluded.removed_by_category)) AS t
-                  GROUP BY t.key) AS k),
-        horizon = greatest(r.horizon, excluded.horizon);
+                        SELECT * FROM jsonb_each_text(categories)) AS k
+                  GROUP BY k.key) AS t),
+        horizon = greatest(r.horizon, events_retention_remove.horizon)
+    WHERE r.run_id = p_run;
 END;
 $$;
 
 -- The greatest global position retention ever removed (NULL: none). Any role may ask: subscriptions of the
--- application compare their checkpoints with it, and the application role needs no privilege on
--- retention_runs for that.
+-- application compare their checkpoints with it, and the application role needs no privilege on the
+-- retention tables for that.
 CREATE FUNCTION events_removal_horizon() RETURNS bigint
 LANGUAGE sql STABLE SECURITY DEFINER
-AS $$ SELECT max(horizon) FROM retention_runs $$;
+AS $$ SELECT max(global_position) FROM retention_removed $$;
+
+-- How many removed events had a position in (p_after, p_through], of one of `p_types` (empty: any) in a stream
+-- starting with `p_prefix` (NULL: any). Any role may ask, for the same reason.
+CREATE FUNCTION events_removed_between(p_after bigint, p_through bigint, p_types text[], p_prefix text)
+RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER
+AS $$
+    SELECT count(*) FROM retention_removed r
+    WHERE r.global_position > p_after AND r.global_position <= p_through
+      AND (cardinality(p_types) = 0 OR r.event_type = ANY (p_types))
+      AND (p_prefix IS NULL OR starts_with(r.stream_id, p_prefix))
+$$;
 
 -- The audit rows, oldest first. Any role may read them (who removed what and when is not secret).
 CREATE FUNCTION events_retention_runs()
-RETURNS TABLE (run_id uuid, performed_by text, started_at timestamptz, finished_at timestamptz, policy text,
-               batches bigint, removed_events bigint, removed_by_category jsonb, horizon bigint)
+RETURNS TABLE (run_id uuid, actor text, performed_by text, policy text, archive text, started_at timestamptz,
+               finished_at timestamptz, batches bigint, removed_events bigint, already_removed bigint,
+               removed_by_category jsonb, horizon bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 AS $$
-    SELECT r.run_id, r.performed_by, r.started_at, r.finished_at, r.policy, r.batches, r.removed_events,
-           r.removed_by_category, r.horizon
+    SELECT r.run_id, r.actor, r.performed_by, r.policy, r.archive, r.started_at, r.finished_at, r.batches,
+           r.removed_events, r.already_removed, r.removed_by_category, r.horizon
     FROM retention_runs r
     ORDER BY r.started_at, r.run_id
 $$;
@@ -183,9 +231,11 @@ DECLARE
     home text := (SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.oid = 'events'::regclass);
 BEGIN
-    EXECUTE format('ALTER FUNCTION events_retention_remove(uuid, text, text[], bigint[], boolean[]) '
+    EXECUTE format('ALTER FUNCTION events_retention_remove(uuid, text, text, text, text[], bigint[], boolean[]) '
                    'SET search_path = %I, pg_temp', home);
     EXECUTE format('ALTER FUNCTION events_removal_horizon() SET search_path = %I, pg_temp', home);
+    EXECUTE format('ALTER FUNCTION events_removed_between(bigint, bigint, text[], text) SET search_path = %I, pg_temp',
+                   home);
     EXECUTE format('ALTER FUNCTION events_retention_runs() SET search_path = %I, pg_temp', home);
 END;
 $$;
@@ -193,5 +243,5 @@ $$;
 -- New functions are executable by PUBLIC. The removal is not: the owner grants it to a retention role
 -- (docs/database-setup.md). This runs in the migration's transaction, so no session ever sees the function
 -- callable by everyone.
-REVOKE ALL ON FUNCTION events_retention_remove(uuid, text, text[], bigint[], boolean[]) FROM PUBLIC;
-REVOKE ALL ON TABLE retention_runs FROM PUBLIC;
+REVOKE ALL ON FUNCTION events_retention_remove(uuid, text, text, text, text[], bigint[], boolean[]) FROM PUBLIC;
+REVOKE ALL ON TABLE retention_runs, retention_removed FROM PUBLIC;

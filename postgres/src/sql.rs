@@ -290,6 +290,9 @@ SELECT to_regclass('events') IS NOT NULL AND to_regclass('snapshots') IS NOT NUL
            AND to_regclass('checkpoints') IS NOT NULL,
        to_regclass('_sqlx_migrations') IS NOT NULL";
 
+/// The migrations sqlx applied successfully, with their checksums; an error when the table does not exist.
+pub(crate) const APPLIED_MIGRATIONS: &str = "SELECT version, checksum FROM _sqlx_migrations WHERE success";
+
 /// The newest successfully applied migration.
 pub(crate) const HEALTH_MIGRATION: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
 

@@ -17,30 +17,36 @@ use retention_roles::RetentionDatabase;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-const REMOVE: &str =
-    "SELECT removed, horizon FROM events_retention_remove($1, $2, $3::text[], $4::bigint[], $5::boolean[])";
+const REMOVE: &str = "SELECT removed, already_removed, horizon, refused_stream, refused_version, refused_reason, \
+     refused_at FROM events_retention_remove($1, 'tester', 'max-age 30 days', NULL, $2::text[], $3::bigint[], $4::boolean[])";
 
 /// One event to remove: stream, version, replay-free.
 type Target<'a> = (&'a str, i64, bool);
 
+/// What one call of the removal function answered.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    removed: i64,
+    already_removed: i64,
+    horizon: Option<i64>,
+    /// Stream, version, reason and the version the reason refers to.
+    refused: Option<(String, i64, String, Option<i64>)>,
+}
+
 /// Calls the removal function on `connection`.
-async fn remove(
-    connection: &mut PgConnection,
-    run: Uuid,
-    targets: &[Target<'_>],
-) -> Result<(i64, Option<i64>), sqlx::Error> {
+async fn remove(connection: &mut PgConnection, run: Uuid, targets: &[Target<'_>]) -> Result<Outcome, sqlx::Error> {
     let streams: Vec<&str> = targets.iter().map(|t| t.0).collect();
     let versions: Vec<i64> = targets.iter().map(|t| t.1).collect();
     let replay_free: Vec<bool> = targets.iter().map(|t| t.2).collect();
-    let row = sqlx::query(REMOVE)
-        .bind(run)
-        .bind("max-age 30 days")
-        .bind(&streams)
-        .bind(&versions)
-        .bind(&replay_free)
-        .fetch_one(connection)
-        .await?;
-    Ok((row.get(0), row.get(1)))
+    let row = sqlx::query(REMOVE).bind(run).bind(&streams).bind(&versions).bind(&replay_free).fetch_one(connection).await?;
+    let refused = row
+        .get::<Option<String>, _>(3)
+        .map(|stream| (stream, row.get::<i64, _>(4), row.get::<String, _>(5), row.get::<Option<i64>, _>(6)));
+    Ok(Outcome { removed: row.get(0), already_removed: row.get(1), horizon: row.get(2), refused })
+}
+
+fn refusal(stream: &str, version: i64, reason: &str, at: Option<i64>) -> Option<(String, i64, String, Option<i64>)> {
+    Some((stream.to_owned(), version, reason.to_owned(), at))
 }
 
 fn sqlstate(error: &sqlx::Error) -> String {
@@ -150,17 +156,18 @@ async fn retention_removes_through_its_role_and_records_who_when_and_what() {
     let mut retention = db.retention_connection().await;
     let run = Uuid::new_v4();
 
-    let (removed, horizon) = remove(&mut retention, run, &[("order-1", 1, false), ("order-1", 2, false)]).await.unwrap();
-    assert_eq!((removed, horizon), (2, Some(i64::try_from(stored[1].position.get()).unwrap())));
+    let first = remove(&mut retention, run, &[("order-1", 1, false), ("order-1", 2, false)]).await.unwrap();
+    let second_position = i64::try_from(stored[1].position.get()).unwrap();
+    assert_eq!(first, Outcome { removed: 2, already_removed: 0, horizon: Some(second_position), refused: None });
     // A second batch of the same run: a retried one (versions 1, 2 are gone) and version 3 (at the snapshot).
-    let (removed, _) = remove(
+    let second = remove(
         &mut retention,
         run,
         &[("order-1", 1, false), ("order-1", 2, false), ("order-1", 3, false), ("invoice-7", 1, false)],
     )
     .await
     .unwrap();
-    assert_eq!(removed, 2, "a version already gone is skipped, not counted");
+    assert_eq!((second.removed, second.already_removed), (2, 2), "versions already gone are skipped and counted");
     assert_eq!(versions(&db, &order).await, [4, 5]);
     assert_eq!(versions(&db, &invoice).await, [2]);
     assert_eq!(db.app.stream_version(&order).await.unwrap(), Version::new(5));
@@ -169,7 +176,7 @@ async fn retention_removes_through_its_role_and_records_who_when_and_what() {
     let mut app = db.app_connection().await;
     let row = sqlx::query(
         "SELECT performed_by, policy, batches, removed_events, removed_by_category::text, horizon, \
-                finished_at >= started_at FROM events_retention_runs()",
+                finished_at >= started_at, actor, already_removed FROM events_retention_runs()",
     )
     .fetch_one(&mut app)
     .await
@@ -185,6 +192,13 @@ async fn retention_removes_through_its_role_and_records_who_when_and_what() {
     // invoice-7 was appended after order-1, so its first event holds the greatest removed position.
     assert_eq!(horizon, Some(i64::try_from(invoice_events[0].position.get()).unwrap()));
     assert!(row.get::<bool, _>(6));
+    assert_eq!((row.get::<String, _>(7), row.get::<i64, _>(8)), ("tester".to_owned(), 2));
+    let removed: i64 = sqlx::query_scalar("SELECT events_removed_between(0, $1, '{}', 'order-')")
+        .bind(i64::MAX)
+        .fetch_one(&mut app)
+        .await
+        .unwrap();
+    assert_eq!(removed, 3, "what is left of removed events: position, stream and type");
 }
 
 #[tokio::test]
@@ -192,11 +206,13 @@ async fn the_last_event_of_a_stream_is_never_removed() {
     let db = RetentionDatabase::start().await;
     let stream = stream_of(&db, "audit-1", 3).await;
     let mut retention = db.retention_connection().await;
-    let err = remove(&mut retention, Uuid::new_v4(), &[("audit-1", 1, true), ("audit-1", 2, true), ("audit-1", 3, true)])
+    let outcome = remove(&mut retention, Uuid::new_v4(), &[("audit-1", 1, true), ("audit-1", 2, true), ("audit-1", 3, true)])
         .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "23514", "{err}"); // check_violation
-    assert!(err.to_string().contains("version 3 of stream audit-1: it is the stream's last event"), "{err}");
+        .unwrap();
+    assert_eq!(outcome.refused, refusal("audit-1", 3, "last_event", None));
+    assert_eq!((outcome.removed, outcome.horizon), (0, None));
+    let outcome = remove(&mut retention, Uuid::new_v4(), &[("audit-1", 4, true)]).await.unwrap();
+    assert_eq!(outcome.refused, refusal("audit-1", 4, "beyond_stream", Some(3)));
     assert_eq!(versions(&db, &stream).await, [1, 2, 3], "a refused batch removes nothing");
     let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM events_retention_runs()")
         .fetch_one(db.owner.pool())
@@ -213,13 +229,19 @@ async fn events_above_the_snapshot_stay_unless_the_category_is_replay_free() {
     let mut retention = db.retention_connection().await;
 
     // No snapshot: nothing of order-1 may go.
-    let err = remove(&mut retention, Uuid::new_v4(), &[("order-1", 1, false)]).await.unwrap_err();
-    assert_eq!(sqlstate(&err), "23514", "{err}");
-    assert!(err.to_string().contains("its snapshot is at version 0"), "{err}");
-    // A snapshot at 2: versions 1 and 2 may go, 3 not.
+    let outcome = remove(&mut retention, Uuid::new_v4(), &[("order-1", 1, false)]).await.unwrap();
+    assert_eq!(outcome.refused, refusal("order-1", 1, "no_snapshot", None));
+    // A snapshot at 2: versions 1 and 2 may go, 3 not; the refusal names the first stream, lowest version.
     snapshot_at(&db, &order, 2).await;
-    let err = remove(&mut retention, Uuid::new_v4(), &[("order-1", 1, false), ("order-1", 3, false)]).await.unwrap_err();
-    assert!(err.to_string().contains("version 3 of stream order-1: its snapshot is at version 2"), "{err}");
+    let outcome = remove(
+        &mut retention,
+        Uuid::new_v4(),
+        &[("order-1", 1, false), ("order-1", 4, false), ("order-1", 3, false), ("audit-1", 4, true)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.refused, refusal("order-1", 3, "above_snapshot", Some(2)));
+    assert_eq!(versions(&db, &order).await, [1, 2, 3, 4], "a refused batch removes nothing");
     remove(&mut retention, Uuid::new_v4(), &[("order-1", 1, false), ("order-1", 2, false)]).await.unwrap();
     assert_eq!(versions(&db, &order).await, [3, 4]);
     // Replay-free: any event but the last, snapshot or not.
@@ -234,7 +256,6 @@ async fn a_malformed_batch_is_refused_with_a_reason() {
     let mut retention = db.retention_connection().await;
     let err = sqlx::query(REMOVE)
         .bind(Uuid::new_v4())
-        .bind("p")
         .bind(vec!["audit-1", "audit-1"])
         .bind(vec![1_i64])
         .bind(vec![true, true])
@@ -302,7 +323,7 @@ async fn appends_during_a_removal_are_kept_and_versions_stay_dense_above_the_cut
             .flat_map(|s| (version..(version + 25).min(500)).map(move |v| (s.to_string(), v, false)))
             .collect();
         let targets: Vec<Target<'_>> = targets.iter().map(|(s, v, r)| (s.as_str(), *v, *r)).collect();
-        removed += remove(&mut retention, run, &targets).await.unwrap().0;
+        removed += remove(&mut retention, run, &targets).await.unwrap().removed;
     }
     for writer in writers {
         writer.await.unwrap();
@@ -317,4 +338,15 @@ async fn appends_during_a_removal_are_kept_and_versions_stay_dense_above_the_cut
         .await
         .unwrap();
     assert_eq!(audited, 4 * 499);
+}
+
+#[tokio::test]
+async fn the_least_privilege_roles_can_open_a_migrated_store() {
+    let db = RetentionDatabase::start().await;
+    // What `composable_rust::config::open` and the admin CLI do at start: neither role may create tables.
+    db.app.migrate().await.unwrap();
+    db.retention.migrate().await.unwrap();
+    let mut app = db.app_connection().await;
+    let err = sqlx::query("CREATE TABLE intruder (a int)").execute(&mut app).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42501", "{err}");
 }

@@ -45,7 +45,7 @@ fn grants(app: &str, retention: &str) -> Vec<String> {
         format!("GRANT SELECT ON _sqlx_migrations TO {app}"),
         format!("GRANT SELECT ON events, snapshots, checkpoints, _sqlx_migrations TO {retention}"),
         format!(
-            "GRANT EXECUTE ON FUNCTION events_retention_remove(uuid, text, text[], bigint[], boolean[]) TO {retention}"
+            "GRANT EXECUTE ON FUNCTION events_retention_remove(uuid, text, text, text, text[], bigint[], boolean[]) TO {retention}"
         ),
     ]
 }
