@@ -49,11 +49,12 @@ printf 'filled %s events in %.1f s; table: %s\n' "$((streams * per_stream))" "$(
 # send them. $1: third, $2: batch size, $3: function, delete or select (the selection alone, to subtract).
 third_events=$((third * cut))
 batches() {
-    local third=$1 size=$2 how=$3 n=$(( (third_events + size - 1) / size ))
+    local third=$1 size=$2 how=$3
+    local n=$(( (third_events + size - 1) / size ))
     for i in $(seq 0 $((n - 1))); do
         local pick="FROM targets WHERE third = $third AND batch = $i"
         case $how in
-            function) echo "SELECT removed FROM events_retention_remove('00000000-0000-0000-0000-00000000000$third', 'bench', ARRAY(SELECT stream_id $pick ORDER BY stream_id, version), ARRAY(SELECT version $pick ORDER BY stream_id, version), ARRAY(SELECT false $pick));" ;;
+            function) echo "SELECT removed FROM events_retention_remove('00000000-0000-0000-0000-00000000000$third', 'bench', 'bench', NULL, ARRAY(SELECT stream_id $pick ORDER BY stream_id, version), ARRAY(SELECT version::bigint $pick ORDER BY stream_id, version), ARRAY(SELECT false $pick));" ;;
             delete) echo "DELETE FROM events e USING (SELECT stream_id, version $pick) q WHERE e.stream_id = q.stream_id AND e.version = q.version;" ;;
             select) echo "SELECT cardinality(ARRAY(SELECT stream_id $pick ORDER BY stream_id, version)) + cardinality(ARRAY(SELECT version $pick ORDER BY stream_id, version));" ;;
         esac

@@ -13,7 +13,7 @@
 --   UPDATE and TRUNCATE are refused by privileges, and its call of the function too;
 -- * the trigger events_append_only refuses UPDATE and TRUNCATE for every role, and DELETE unless it runs
 --   inside events_retention_remove: as the table's owner (the function's owner) with the transaction-local
---   setting composable.retention, which only the function's SET clause turns on. A role that was granted
+--   setting composable.retention, which the function turns on around its DELETE only. A role that was granted
 --   DELETE by mistake (GRANT ALL) is still refused: it is not the owner, whatever it sets;
 -- * the function refuses to remove the last event of a stream (so the stream's version and every
 --   ExpectedVersion check survive), and an event above the stream's snapshot unless the caller declares the
@@ -95,8 +95,6 @@ CREATE FUNCTION events_retention_remove(
     OUT removed bigint, OUT already_removed bigint, OUT horizon bigint,
     OUT refused_stream text, OUT refused_version bigint, OUT refused_reason text, OUT refused_at bigint)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
--- Turned on for the duration of the call only (restored on return and on error): what the trigger checks.
-SET composable.retention = 'removing'
 SET jit = off
 AS $$
 DECLARE
@@ -157,6 +155,9 @@ BEGIN
     VALUES (p_run, p_actor, session_user, p_policy, p_archive, now(), now(), 1, 0, 0)
     ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, batches = r.batches + 1;
 
+    -- What the trigger checks, on for this statement only. (Not a SET clause of the function: PostgreSQL lets
+    -- only superusers put a custom setting there.) Transaction-local, so an error also turns it off.
+    PERFORM pg_catalog.set_config('composable.retention', 'removing', true);
     WITH gone AS (
         DELETE FROM events e
         USING unnest(p_streams, p_versions) AS q(stream_id, version)
@@ -174,6 +175,7 @@ BEGIN
     SELECT coalesce(sum(c.events), 0), max(c.greatest), coalesce(jsonb_object_agg(c.category, c.events), '{}')
     INTO removed, horizon, categories
     FROM per_category c;
+    PERFORM pg_catalog.set_config('composable.retention', '', true);
     already_removed := n - removed;
 
     UPDATE retention_runs AS r SET

@@ -10,9 +10,7 @@ mod retention_roles;
 use std::collections::BTreeMap;
 
 use composable_rust_core::backend::{EventLog, SnapshotStore};
-use composable_rust_core::{
-    CodecId, EventStoreError, ExpectedVersion, Snapshot, StreamId, StreamRange, Version,
-};
+use composable_rust_core::{CodecId, EventStoreError, ExpectedVersion, Snapshot, StreamId, StreamRange, Version};
 use retention_roles::RetentionDatabase;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -38,7 +36,8 @@ async fn remove(connection: &mut PgConnection, run: Uuid, targets: &[Target<'_>]
     let streams: Vec<&str> = targets.iter().map(|t| t.0).collect();
     let versions: Vec<i64> = targets.iter().map(|t| t.1).collect();
     let replay_free: Vec<bool> = targets.iter().map(|t| t.2).collect();
-    let row = sqlx::query(REMOVE).bind(run).bind(&streams).bind(&versions).bind(&replay_free).fetch_one(connection).await?;
+    let row =
+        sqlx::query(REMOVE).bind(run).bind(&streams).bind(&versions).bind(&replay_free).fetch_one(connection).await?;
     let refused = row
         .get::<Option<String>, _>(3)
         .map(|stream| (stream, row.get::<i64, _>(4), row.get::<String, _>(5), row.get::<Option<i64>, _>(6)));
@@ -206,18 +205,17 @@ async fn the_last_event_of_a_stream_is_never_removed() {
     let db = RetentionDatabase::start().await;
     let stream = stream_of(&db, "audit-1", 3).await;
     let mut retention = db.retention_connection().await;
-    let outcome = remove(&mut retention, Uuid::new_v4(), &[("audit-1", 1, true), ("audit-1", 2, true), ("audit-1", 3, true)])
-        .await
-        .unwrap();
+    let outcome =
+        remove(&mut retention, Uuid::new_v4(), &[("audit-1", 1, true), ("audit-1", 2, true), ("audit-1", 3, true)])
+            .await
+            .unwrap();
     assert_eq!(outcome.refused, refusal("audit-1", 3, "last_event", None));
     assert_eq!((outcome.removed, outcome.horizon), (0, None));
     let outcome = remove(&mut retention, Uuid::new_v4(), &[("audit-1", 4, true)]).await.unwrap();
     assert_eq!(outcome.refused, refusal("audit-1", 4, "beyond_stream", Some(3)));
     assert_eq!(versions(&db, &stream).await, [1, 2, 3], "a refused batch removes nothing");
-    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM events_retention_runs()")
-        .fetch_one(db.owner.pool())
-        .await
-        .unwrap();
+    let runs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events_retention_runs()").fetch_one(db.owner.pool()).await.unwrap();
     assert_eq!(runs, 0, "a refused batch records nothing");
 }
 
@@ -280,7 +278,9 @@ async fn a_stale_expectation_after_removal_is_still_a_conflict() {
         .await
         .unwrap();
 
-    for stale in [ExpectedVersion::NoStream, ExpectedVersion::Exact(Version::new(3)), ExpectedVersion::Exact(Version::new(1))] {
+    for stale in
+        [ExpectedVersion::NoStream, ExpectedVersion::Exact(Version::new(3)), ExpectedVersion::Exact(Version::new(1))]
+    {
         let err = db.app.append(&order, stale, vec![common::event(1, 0)]).await.unwrap_err();
         match err {
             EventStoreError::ConcurrencyConflict { actual, .. } => assert_eq!(actual, Version::new(6), "{stale:?}"),
@@ -288,7 +288,8 @@ async fn a_stale_expectation_after_removal_is_still_a_conflict() {
         }
     }
     assert_eq!(versions(&db, &order).await, [3, 5, 6]);
-    let written = db.app.append(&order, ExpectedVersion::Exact(Version::new(6)), vec![common::event(1, 1)]).await.unwrap();
+    let written =
+        db.app.append(&order, ExpectedVersion::Exact(Version::new(6)), vec![common::event(1, 1)]).await.unwrap();
     assert_eq!(written.stream_version, Version::new(7));
 }
 
