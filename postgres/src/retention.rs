@@ -60,7 +60,9 @@ enum RetentionError {
         source: sqlx::Error,
     },
     /// The function answered a refusal this build does not know: the migration and the code disagree.
-    #[error("events_retention_remove refused version {version} of stream {stream} for a reason this build does not know: {reason}")]
+    #[error(
+        "events_retention_remove refused version {version} of stream {stream} for a reason this build does not know: {reason}"
+    )]
     UnknownRefusal {
         /// The stream.
         stream: String,
@@ -190,11 +192,10 @@ impl EventRetention for PostgresEventStore {
     }
 
     async fn first_retained_version(&self, stream_id: &StreamId) -> Result<Option<Version>, EventStoreError> {
-        let first: Option<i64> = sqlx::query_scalar(FIRST_RETAINED)
-            .bind(stream_id.as_str())
-            .fetch_one(self.pool())
-            .await
-            .map_err(|e| self.retention_error(format!("read the first retained version of stream {stream_id}"), e))?;
+        let first: Option<i64> =
+            sqlx::query_scalar(FIRST_RETAINED).bind(stream_id.as_str()).fetch_one(self.pool()).await.map_err(|e| {
+                self.retention_error(format!("read the first retained version of stream {stream_id}"), e)
+            })?;
         Ok(first.map(|v| Version::new(from_db(v))))
     }
 

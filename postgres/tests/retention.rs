@@ -9,8 +9,11 @@ mod retention_roles;
 
 use std::collections::BTreeMap;
 
-use composable_rust_core::backend::{EventLog, SnapshotStore};
-use composable_rust_core::{CodecId, EventStoreError, ExpectedVersion, Snapshot, StreamId, StreamRange, Version};
+use composable_rust_core::backend::{EventLog, EventRetention, SnapshotStore};
+use composable_rust_core::{
+    CodecId, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, RemovalBatch, RetentionRunId, Snapshot,
+    StreamId, StreamRange, StreamRemoval, Version,
+};
 use retention_roles::RetentionDatabase;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -350,4 +353,46 @@ async fn the_least_privilege_roles_can_open_a_migrated_store() {
     let mut app = db.app_connection().await;
     let err = sqlx::query("CREATE TABLE intruder (a int)").execute(&mut app).await.unwrap_err();
     assert_eq!(sqlstate(&err), "42501", "{err}");
+}
+
+#[tokio::test]
+async fn the_store_says_which_role_may_remove_and_the_application_reads_what_was_removed() {
+    let db = RetentionDatabase::start().await;
+    let stream = stream_of(&db, "audit-1", 3).await;
+    let first = db.app.load_stream(&stream, StreamRange::all()).await.unwrap()[0].position;
+    let batch = RemovalBatch {
+        run: RetentionRunId::generate(),
+        actor: "ops on call".into(),
+        policy: "audit: max age 30 days (replay-free)".into(),
+        archive: Some("/backups/audit.jsonl".into()),
+        streams: vec![StreamRemoval { stream_id: stream.clone(), versions: vec![Version::new(1)], replay_free: true }],
+    };
+
+    let err = db.app.remove_events(&batch).await.unwrap_err();
+    assert!(matches!(err, EventStoreError::Backend { .. }), "{err:?}");
+    let message = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(message.contains(&format!("the role {} may not remove events", db.app_role)), "{message}");
+    assert!(message.contains("granted EXECUTE on events_retention_remove"), "{message}");
+    assert_eq!(versions(&db, &stream).await, [1, 2, 3]);
+
+    let outcome = db.retention.remove_events(&batch).await.unwrap();
+    assert_eq!((outcome.removed, outcome.already_removed), (1, 0));
+    // The application reads the horizon, the counts and the audit without any privilege on the retention tables.
+    assert_eq!(db.app.removal_horizon().await.unwrap(), Some(first));
+    assert_eq!(db.app.first_retained_version(&stream).await.unwrap(), Some(Version::new(2)));
+    let all = LogFilter::all();
+    assert_eq!(db.app.removed_between(GlobalPosition::START, first, &all).await.unwrap(), 1);
+    assert_eq!(db.app.removed_between(first, GlobalPosition::new(u64::MAX), &all).await.unwrap(), 0);
+    assert_eq!(
+        db.app.removed_between(GlobalPosition::START, first, &LogFilter::all().category("order")).await.unwrap(),
+        0
+    );
+    let runs = db.app.retention_runs().await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].id, runs[0].actor.as_str(), runs[0].events_removed, runs[0].batches),
+        (batch.run, "ops on call", 1, 1)
+    );
+    assert_eq!(runs[0].archive.as_deref(), Some("/backups/audit.jsonl"));
+    assert_eq!(runs[0].policy, batch.policy);
 }
