@@ -56,6 +56,32 @@ CREATE TABLE retention_removed (
     run_id          UUID NOT NULL
 );
 
+-- The audit is as append-only as the log: UPDATE, DELETE and TRUNCATE of retention_runs and retention_removed are
+-- refused for every role, but for the function's own update of its run's row (the same two conditions as for
+-- events below).
+CREATE FUNCTION retention_audit_reject_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'retention_runs'
+       AND pg_catalog.current_setting('composable.retention', true) = 'removing'
+       AND (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = TG_RELID)
+           = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'the retention audit is append-only: % on % is not allowed', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'restrict_violation',
+              HINT = 'retention records its runs itself, through events_retention_remove';
+END;
+$$;
+
+CREATE TRIGGER retention_runs_append_only
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON retention_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION retention_audit_reject_change();
+
+CREATE TRIGGER retention_removed_append_only
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON retention_removed
+    FOR EACH STATEMENT EXECUTE FUNCTION retention_audit_reject_change();
+
 -- The trigger function of 0001, now with the one way through for DELETE described above. It is not SECURITY
 -- DEFINER: it sees the role of the statement, which inside events_retention_remove is the function's owner.
 -- (A statement-level trigger: once per statement, whatever the number of rows.)
@@ -156,15 +182,16 @@ BEGIN
         RETURN;
     END IF;
 
+    -- What the triggers check, on for the writes below only. (Not a SET clause of the function: PostgreSQL lets
+    -- only superusers put a custom setting there.) Transaction-local, so an error also turns it off.
+    PERFORM pg_catalog.set_config('composable.retention', 'removing', true);
+
     -- The audit row first, so that every row of retention_removed has its run.
     INSERT INTO retention_runs AS r (run_id, actor, performed_by, policy, archive, started_at, finished_at, batches,
                                      removed_events, already_removed)
     VALUES (p_run, p_actor, session_user, p_policy, p_archive, now(), now(), 1, 0, 0)
     ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, batches = r.batches + 1;
 
-    -- What the trigger checks, on for this statement only. (Not a SET clause of the function: PostgreSQL lets
-    -- only superusers put a custom setting there.) Transaction-local, so an error also turns it off.
-    PERFORM pg_catalog.set_config('composable.retention', 'removing', true);
     WITH gone AS (
         DELETE FROM events e
         USING unnest(p_streams, p_versions) AS q(stream_id, version)
@@ -182,7 +209,6 @@ BEGIN
     SELECT coalesce(sum(c.events), 0), max(c.greatest), coalesce(jsonb_object_agg(c.category, c.events), '{}')
     INTO removed, horizon, categories
     FROM per_category c;
-    PERFORM pg_catalog.set_config('composable.retention', '', true);
     already_removed := n - removed;
 
     UPDATE retention_runs AS r SET
@@ -197,6 +223,7 @@ BEGIN
                   GROUP BY k.key) AS t),
         horizon = greatest(r.horizon, events_retention_remove.horizon)
     WHERE r.run_id = p_run;
+    PERFORM pg_catalog.set_config('composable.retention', '', true);
 END;
 $$;
 

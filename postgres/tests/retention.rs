@@ -396,3 +396,34 @@ async fn the_store_says_which_role_may_remove_and_the_application_reads_what_was
     assert_eq!(runs[0].archive.as_deref(), Some("/backups/audit.jsonl"));
     assert_eq!(runs[0].policy, batch.policy);
 }
+
+#[tokio::test]
+async fn the_audit_cannot_be_changed_or_removed_even_by_the_owner() {
+    let db = RetentionDatabase::start().await;
+    stream_of(&db, "audit-1", 3).await;
+    let mut retention = db.retention_connection().await;
+    let run = Uuid::new_v4();
+    remove(&mut retention, run, &[("audit-1", 1, true)]).await.unwrap();
+    // A second batch of the run updates its row: the function's own update passes.
+    assert_eq!(remove(&mut retention, run, &[("audit-1", 2, true)]).await.unwrap().removed, 1);
+
+    // Not even the owner (the application's role has no privilege on these tables at all). Only the function, as
+    // the owner with the setting it turns on, may update its run's row; the owner could do that too, or drop the
+    // trigger: the owner is trusted by construction (docs/decisions.md).
+    let mut owner = db.owner_connection().await;
+    for statement in [
+        "UPDATE retention_runs SET removed_events = 0",
+        "DELETE FROM retention_runs",
+        "TRUNCATE retention_runs, retention_removed",
+        "UPDATE retention_removed SET stream_id = 'x'",
+        "DELETE FROM retention_removed",
+    ] {
+        let err = sqlx::query(statement).execute(&mut owner).await.unwrap_err();
+        assert!(err.to_string().contains("the retention audit is append-only"), "{statement}: {err}");
+    }
+    let (batches, removed): (i64, i64) = sqlx::query_as("SELECT batches, removed_events FROM events_retention_runs()")
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!((batches, removed), (2, 2));
+}
