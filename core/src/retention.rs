@@ -113,7 +113,7 @@ fn metadata_matches(event: &RecordedEvent, key: &str, value: &str) -> bool {
         _ => match metadata.extra_value() {
             Some(Ok(serde_json::Value::Object(fields))) => fields.get(key).is_some_and(|found| match found {
                 serde_json::Value::String(text) => text == value,
-                other => other.to_string() == value,
+                other => serde_json::from_str::<serde_json::Value>(value).is_ok_and(|parsed| parsed == *other),
             }),
             _ => false,
         },
