@@ -4,7 +4,7 @@
 --   psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -1 -f migrations/postgres/0006_retention.sql
 -- Run it as the role that owns `events` (the one that ran 0001): the removal function below runs with the
 -- rights of its owner. What it does to an existing database, and the roles to set up afterwards:
--- docs/database-setup.md ("Retention"); the argument: docs/decisions.md ("Retention on PostgreSQL").
+-- docs/database-setup.md ("4b. A retention role"); the argument: docs/decisions.md ("Retention on PostgreSQL").
 --
 -- The log stays append-only for the application. Events leave it only through events_retention_remove, a
 -- SECURITY DEFINER function that nobody may call until the owner grants EXECUTE to a retention role:
@@ -13,12 +13,13 @@
 --   UPDATE and TRUNCATE are refused by privileges, and its call of the function too;
 -- * the trigger events_append_only refuses UPDATE and TRUNCATE for every role, and DELETE unless it runs
 --   inside events_retention_remove: as the table's owner (the function's owner) with the transaction-local
---   setting composable.retention, which the function turns on around its DELETE only. A role that was granted
+--   setting composable.retention, which the function turns on around its own writes only. A role that was granted
 --   DELETE by mistake (GRANT ALL) is still refused: it is not the owner, whatever it sets;
--- * the function refuses to remove the last event of a stream (so the stream's version and every
---   ExpectedVersion check survive), and an event above the stream's snapshot unless the caller declares the
---   stream's category replay-free (an audit log); it records who (session_user), when, the policy, the counts
---   and the removal horizon in retention_runs, in the same transaction as the removal.
+-- * the function refuses a batch (returns the refusal, removes nothing) that holds the last event of a stream (so
+--   the stream's version and every ExpectedVersion check survive), or an event above the stream's snapshot
+--   unless the caller declares the stream's category replay-free (an audit log); it records what it removed in
+--   retention_removed and who (actor, and session_user), when, the policy, the counts and the removal horizon in
+--   retention_runs, in the same transaction as the removal. Both tables are append-only too.
 
 -- One row per retention run (`retention apply`). Each batch of a run is one call of events_retention_remove,
 -- one transaction, and adds its counts here in that transaction, so the row always says exactly what is gone,
