@@ -70,6 +70,59 @@ pub(crate) enum Command {
     Stats,
     /// Create or update the store's schema (the application does this at start too), then check it.
     Migrate,
+    /// Remove old events under the `[retention]` policies of the configuration: plan, apply, list runs.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+/// `retention`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RetentionCommand {
+    /// Show what the policies would remove: counts per category, the oldest event kept, the archive's size,
+    /// and the streams whose old events stay because no snapshot covers them. Changes nothing.
+    Plan,
+    /// Archive what the plan removes to a JSONL file, verify the archive, then remove the events in
+    /// bounded transactions recorded in the audit table.
+    Apply(ApplyArgs),
+    /// List the audit rows of past runs: who, when, which policy, the archive, how many events.
+    Runs,
+}
+
+/// `retention apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// The archive to write the removed events to (written to `FILE.partial`, verified, renamed). With
+    /// `--every`, each run writes `FILE` with its run id before the extension.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) archive: PathBuf,
+    /// Who runs retention, for the audit row [default: $USER, else `eventstore-admin`].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) actor: Option<String>,
+    /// Replace the archive file if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Keep running, applying the plan again after each interval (`30m`, `1h`, `1d`), until interrupted.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub(crate) every: Option<std::time::Duration>,
+}
+
+/// An interval: a whole number and a unit, `s`, `m`, `h` or `d`.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let invalid = || format!("{text:?} is not an interval: write a whole number and a unit, e.g. 30m, 1h, 1d");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(invalid()),
+    };
+    if number == 0 {
+        return Err(format!("{text:?} is no interval: use at least 1"));
+    }
+    Ok(std::time::Duration::from_secs(number.saturating_mul(seconds)))
 }
 
 /// `streams`.

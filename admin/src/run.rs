@@ -34,12 +34,13 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Verify(args) => verify_archive(global, args).await,
         Command::Stats => stats(global).await,
         Command::Migrate => migrate(global).await,
+        Command::Retention(command) => crate::retention::run(global, command).await,
     }
 }
 
 /// Whether a command may create the store when it is not there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Create {
+pub(crate) enum Create {
     /// `import` and `migrate`.
     Allowed,
     /// Every command that only reads.
@@ -62,7 +63,7 @@ fn configuration(global: &GlobalArgs) -> Result<EventStoreConfig, Failure> {
 }
 
 /// Opens the configured store (running its migrations, as the application does).
-async fn open(global: &GlobalArgs, create: Create) -> Result<Arc<dyn EventStore>, Failure> {
+pub(crate) async fn open(global: &GlobalArgs, create: Create) -> Result<Arc<dyn EventStore>, Failure> {
     let config = configuration(global)?;
     let local_path = match config.backend {
         Backend::Sqlite => Some(config.sqlite.path_or_default()),
@@ -84,7 +85,7 @@ async fn open(global: &GlobalArgs, create: Create) -> Result<Arc<dyn EventStore>
     config::open(&config).await.map_err(|e| Failure::from_error(Exit::Store, &e))
 }
 
-fn store_failed(action: &str) -> impl FnOnce(composable_rust::EventStoreError) -> Failure + '_ {
+pub(crate) fn store_failed(action: &str) -> impl FnOnce(composable_rust::EventStoreError) -> Failure + '_ {
     move |error| {
         let mut failure = Failure::from_error(Exit::Store, &error);
         failure.message = format!("could not {action}: {}", failure.message);
@@ -92,7 +93,7 @@ fn store_failed(action: &str) -> impl FnOnce(composable_rust::EventStoreError) -
     }
 }
 
-fn archive_failed(error: &ArchiveError) -> Failure {
+pub(crate) fn archive_failed(error: &ArchiveError) -> Failure {
     let code = match error {
         ArchiveError::Invalid { .. } => Exit::InvalidArchive,
         ArchiveError::Io { .. } => Exit::File,
@@ -302,7 +303,7 @@ async fn export_archive(global: &GlobalArgs, args: ExportArgs) -> Result<(), Fai
 }
 
 /// `FILE.partial`, next to `FILE`, so the rename stays on one file system.
-fn partial_path(path: &Path) -> PathBuf {
+pub(crate) fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".partial");
     PathBuf::from(name)

@@ -1,5 +1,5 @@
-//! What backend authors need and application authors do not: the four traits an event store implements
-//! ([`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`]; their sum is
+//! What backend authors need and application authors do not: the five traits an event store implements
+//! ([`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`], [`EventRetention`]; their sum is
 //! [`EventStore`](crate::EventStore)), the checks every backend applies before it writes
 //! ([`validate_append`], [`validate_atomic_append`], [`idempotent_retry`], [`idempotent_retry_atomic`],
 //! [`validate_handler_name`], and for imports [`validate_import`] and [`plan_import`]), lease plumbing ([`HandlerLease`],
@@ -7,7 +7,9 @@
 //! ([`prefix_end`]) and the plumbing a runtime uses
 //! to run effects ([`Task`], [`RequestHandler`], [`execute_request`]).
 //!
-//! A new backend implements the four traits and runs the conformance suite of `composable-rust-testing`.
+//! Retention's invariants are checked by [`check_stream_removal`] inside each backend's removal transaction.
+//!
+//! A new backend implements the five traits and runs the conformance suite of `composable-rust-testing`.
 
 use std::collections::HashMap;
 
@@ -23,6 +25,7 @@ pub use crate::event::EventTypeCache;
 pub use crate::event_store::{EventLog, SnapshotStore, StoreLifecycle, SubscriptionStore};
 pub use crate::operation::{RequestHandler, StoreRequests, execute_request, load_history};
 pub use crate::projection::{HandlerLease, LeaseGuard, LocalLeases};
+pub use crate::retention::{EventRetention, check_stream_removal, removed_event_matches};
 
 /// Checks what every backend must refuse before touching storage: empty batches and invalid events.
 ///

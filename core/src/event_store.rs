@@ -1,8 +1,9 @@
 //! The [`EventStore`] contract every backend (PostgreSQL, SQLite, in-memory) implements, split along its
-//! jobs: [`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`].
+//! jobs: [`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`], [`EventRetention`].
 //!
 //! The contract, pinned by the conformance suite in `composable-rust-testing`:
-//! - Append-only. There is no API to change or delete an event.
+//! - Append-only. There is no API to change an event, and none to delete one outside retention
+//!   ([`EventRetention`], an explicit, audited operation that keeps the invariants of [`crate::retention`]).
 //! - Versions are dense per stream, starting at 1 (see [`crate::stream`]). An append of a batch is atomic:
 //!   all of its events are stored with consecutive versions, or none is.
 //! - A stale [`ExpectedVersion`] fails with
@@ -27,6 +28,7 @@ use crate::error::EventStoreError;
 use crate::event::{EventId, NewEvent, RecordedEvent};
 use crate::projection::HandlerLease;
 use crate::query::{AppendCondition, EventQuery, QueryPage};
+use crate::retention::EventRetention;
 use crate::snapshot::Snapshot;
 use crate::stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
 
@@ -443,16 +445,18 @@ impl StoreStats {
 /// The one handle users hold: events, snapshots, subscriptions' bookkeeping and the store's lifecycle.
 /// Usable as `Arc<dyn EventStore>`.
 ///
-/// A backend does not implement `EventStore` itself: it implements the four traits of its jobs,
-/// [`EventLog`], [`SnapshotStore`], [`SubscriptionStore`] and [`StoreLifecycle`], and every type that has
-/// all four is an `EventStore`. Their methods are callable on an `EventStore` (a `dyn EventStore` or a
+/// A backend does not implement `EventStore` itself: it implements the five traits of its jobs,
+/// [`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`] and [`EventRetention`]
+/// (removing old events under a policy, the one way anything leaves a store), and every type that has
+/// all five is an `EventStore`. Their methods are callable on an `EventStore` (a `dyn EventStore` or a
 /// generic `S: EventStore`) with no further import; on a concrete store such as `SqliteEventStore`, bring
 /// the traits into scope with the prelude of the `composable-rust` crate.
 ///
 /// Implementations must pass the conformance suite in `composable-rust-testing`.
-pub trait EventStore: EventLog + SnapshotStore + SubscriptionStore + StoreLifecycle {}
+pub trait EventStore: EventLog + SnapshotStore + SubscriptionStore + StoreLifecycle + EventRetention {}
 
-impl<T> EventStore for T where T: EventLog + SnapshotStore + SubscriptionStore + StoreLifecycle + ?Sized {}
+impl<T> EventStore for T where T: EventLog + SnapshotStore + SubscriptionStore + StoreLifecycle + EventRetention + ?Sized
+{}
 
 /// The events: appends, stream reads, the global log. The part of the [`EventStore`] contract that is the
 /// system of record.

@@ -19,6 +19,9 @@
 //!   [`EventQuery`] reads across streams and [`AppendCondition`]s (the Dynamic Consistency Boundary pattern);
 //!   [`Decision`] (a command decided on the events its query selects) and [`TagSpec`] (one description for
 //!   a decision's query and its events' tags). The runtime's `Decider` runs decisions.
+//! - Retention: [`RetentionPolicies`] (per category, default forever), the pure [`RetentionPlan`] and the
+//!   [`EventRetention`] capability; the invariants that keep loads and subscriptions correct are in
+//!   [`retention`].
 //! - Subscriptions: [`CheckpointedHandler`] (apply a page and record the checkpoint); the engine is in the
 //!   runtime crate.
 //! - Writing a backend: [`backend`] holds the traits an event store implements and the checks every backend
@@ -46,6 +49,7 @@ mod query;
 mod reducer;
 mod reducer_ext;
 mod report;
+pub mod retention;
 mod snapshot;
 pub mod stream;
 mod upcast;
@@ -69,6 +73,11 @@ pub use query::{AppendCondition, EventQuery, QueryItem, QueryPage, Tag};
 pub use reducer::{Combine, FnReducer, Reducer, reducer_fn};
 pub use reducer_ext::{ReducerExt, Scoped};
 pub use report::Report;
+pub use retention::{
+    CategoryPlan, CategoryPolicy, EventRetention, KeepCriteria, KeptReason, KeptStream, PolicyError, RemovalBatch,
+    RemovalOutcome, RemovalRefusal, RetentionPlan, RetentionPolicies, RetentionRule, RetentionRun, RetentionRunId,
+    StreamFacts, StreamPlan, StreamRemoval,
+};
 pub use snapshot::Snapshot;
 pub use stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
 pub use upcast::{EventDecodeError, EventDecoder, UnknownEventTypes, Upcasters};

@@ -69,6 +69,39 @@ impl StoredSnapshot {
     }
 }
 
+/// One retention batch as `retention.jsonl` stores it, keyed by `RUN/N` (the run id and the batch's
+/// number in it): written as one line, so a batch is recorded whole or (a torn last line, cut on open) not
+/// at all, and with it the removal of its events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoredBatch {
+    pub(crate) run: uuid::Uuid,
+    pub(crate) actor: String,
+    pub(crate) policy: String,
+    pub(crate) archive: Option<String>,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) removed: Vec<StoredRemoval>,
+}
+
+/// One removed event of a [`StoredBatch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoredRemoval {
+    pub(crate) position: u64,
+    pub(crate) stream: String,
+    pub(crate) version: u64,
+}
+
+impl StoredBatch {
+    /// Why this record cannot belong to a log of `len` events, if it cannot.
+    pub(crate) fn check(&self, len: usize) -> Result<(), String> {
+        match self.removed.iter().find(|r| r.position == 0 || usize::try_from(r.position).map_or(true, |p| p > len)) {
+            Some(bad) => Err(format!("removes position {}, which the segments do not hold", bad.position)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A checkpoint as a state file stores it.
 pub(crate) type StoredCheckpoint = GlobalPosition;
 

@@ -18,7 +18,7 @@
 //! across an `.await`; readers copy a page at a time and release the lock between pages.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::ops::{Bound, ControlFlow};
 use std::pin::Pin;
@@ -27,14 +27,15 @@ use std::task::{Context, Poll};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use composable_rust_core::backend::{
-    EventLog, HandlerLease, ImportStep, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore,
-    idempotent_retry_atomic, plan_import, validate_append, validate_atomic_append, validate_handler_name,
-    validate_import,
+    EventLog, EventRetention, HandlerLease, ImportStep, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore,
+    check_stream_removal, idempotent_retry_atomic, plan_import, removed_event_matches, validate_append,
+    validate_atomic_append, validate_handler_name, validate_import,
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, EventType, ExpectedVersion,
-    GlobalPosition, HealthReport, LogCursor, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StoreStats,
-    StreamAppend, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
+    GlobalPosition, HealthReport, LogCursor, LogFilter, NewEvent, QueryPage, RecordedEvent, RemovalBatch,
+    RemovalOutcome, RetentionRun, Snapshot, StoreStats, StreamAppend, StreamId, StreamInfo, StreamRange, Tag, Version,
+    async_trait,
 };
 use futures::Stream;
 use futures::stream::BoxStream;
@@ -103,6 +104,12 @@ struct Log {
     ids: HashMap<EventId, (usize, usize)>,
     /// Tag to the indexes into `global` of the events that carry it, ascending: reads by query.
     tagged: HashMap<Tag, Vec<usize>>,
+    /// The positions retention removed: the removal horizon is the last one. A removed event keeps its
+    /// slot in `global` and in its stream (so indexes stay positions and versions), stripped of its
+    /// payload, metadata and tags, and every read skips it.
+    removed: BTreeSet<GlobalPosition>,
+    /// The audit rows of retention runs, oldest first.
+    runs: Vec<RetentionRun>,
 }
 
 /// The shared name for `name`, added to `known` the first time it is seen.
@@ -119,6 +126,20 @@ struct StreamEvents {
     id: StreamId,
     /// Event `i` has version `i + 1`.
     events: Vec<RecordedEvent>,
+    /// Whether retention removed event `i`; empty (shorter than `events`) until it removes one.
+    removed: Vec<bool>,
+}
+
+impl StreamEvents {
+    fn is_removed(&self, index: usize) -> bool {
+        self.removed.get(index).copied().unwrap_or(false)
+    }
+
+    /// The stored events of `range` (indexes), removed ones skipped.
+    fn stored(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = &RecordedEvent> {
+        let start = range.start;
+        self.events[range].iter().enumerate().filter(move |(i, _)| !self.is_removed(start + i)).map(|(_, e)| e)
+    }
 }
 
 impl Log {
@@ -128,6 +149,12 @@ impl Log {
 
     fn event_at(&self, (slot, index): (usize, usize)) -> &RecordedEvent {
         &self.streams[slot].events[index]
+    }
+
+    /// The event at `at`, unless retention removed it.
+    fn stored_at(&self, (slot, index): (usize, usize)) -> Option<&RecordedEvent> {
+        let stream = &self.streams[slot];
+        (!stream.is_removed(index)).then(|| &stream.events[index])
     }
 
     fn version_of(&self, stream_id: &StreamId) -> Version {
@@ -210,7 +237,7 @@ impl Log {
             return slot;
         }
         let slot = self.streams.len();
-        self.streams.push(StreamEvents { id: stream_id.clone(), events: Vec::new() });
+        self.streams.push(StreamEvents { id: stream_id.clone(), events: Vec::new(), removed: Vec::new() });
         self.slots.insert(stream_id.clone(), slot);
         self.ordered.insert(stream_id.clone(), slot);
         slot
@@ -223,8 +250,7 @@ impl Log {
         let mut indexes: Vec<usize> = Vec::new();
         for item in &query.items {
             let matching = |&index: &usize| {
-                let event = self.event_at(self.global[index]);
-                item.matches(&event.event_type, &event.tags)
+                self.stored_at(self.global[index]).is_some_and(|event| item.matches(&event.event_type, &event.tags))
             };
             match item.tags.first() {
                 Some(tag) => {
@@ -261,14 +287,17 @@ impl InMemoryEventStore {
     /// Every event of `stream_id`, in version order (empty for an unknown stream).
     #[must_use]
     pub fn events(&self, stream_id: &StreamId) -> Vec<RecordedEvent> {
-        self.log_read_lock().stream(stream_id).map(|s| s.events.clone()).unwrap_or_default()
+        self.log_read_lock()
+            .stream(stream_id)
+            .map(|s| s.stored(0..s.events.len()).cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every event of every stream, in global position order.
     #[must_use]
     pub fn all_events(&self) -> Vec<RecordedEvent> {
         let log = self.log_read_lock();
-        log.global.iter().map(|&at| log.event_at(at).clone()).collect()
+        log.global.iter().filter_map(|&at| log.stored_at(at).cloned()).collect()
     }
 
     /// Forgets every event, snapshot and checkpoint; positions start again at 1.
@@ -412,7 +441,7 @@ impl EventLog for InMemoryEventStore {
         let len = stream.events.len();
         let start = index_of(range.from.max(Version::FIRST)).min(len);
         let end = range.to.map_or(len, |to| index_of(to).saturating_add(1).min(len)).max(start);
-        Ok(stream.events[start..end].to_vec())
+        Ok(stream.stored(start..end).cloned().collect())
     }
 
     /// Lends the stored events themselves, a page (512 events) per lock acquisition: no event is copied, and an
@@ -430,8 +459,8 @@ impl EventLog for InMemoryEventStore {
             let Some(stream) = log.stream(stream_id) else { return Ok(()) };
             let stop = end.min(stream.events.len()).min(next.saturating_add(READ_PAGE));
             let Some(page) = stream.events.get(next..stop).filter(|page| !page.is_empty()) else { return Ok(()) };
-            for event in page {
-                if visit(event).is_break() {
+            for (i, event) in page.iter().enumerate() {
+                if !stream.is_removed(next + i) && visit(event).is_break() {
                     return Ok(());
                 }
             }
@@ -455,10 +484,10 @@ impl EventLog for InMemoryEventStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
         let log = self.log_read_lock();
-        // Entry `i` of the global log is the event at position `i + 1`.
+        // Entry `i` of the global log is the event at position `i + 1`; events retention removed are skipped.
         let index =
             |position: GlobalPosition| usize::try_from(position.get()).unwrap_or(usize::MAX).min(log.global.len());
-        let pick = |at: &(usize, usize)| Some(log.event_at(*at)).filter(|event| filter.matches(event)).cloned();
+        let pick = |at: &(usize, usize)| log.stored_at(*at).filter(|event| filter.matches(event)).cloned();
         Ok(match cursor {
             LogCursor::After(after) => log.global[index(after)..].iter().filter_map(pick).take(limit).collect(),
             LogCursor::Before(before) => log.global[..index(GlobalPosition::new(before.get().saturating_sub(1)))]
@@ -574,6 +603,100 @@ impl SubscriptionStore for InMemoryEventStore {
 }
 
 #[async_trait]
+impl EventRetention for InMemoryEventStore {
+    async fn remove_events(&self, batch: &RemovalBatch) -> Result<RemovalOutcome, EventStoreError> {
+        batch.validate()?;
+        let mut log = self.write_log();
+        {
+            let snapshots = lock_read(&self.inner.snapshots);
+            for removal in &batch.streams {
+                let snapshot = snapshots.get(&removal.stream_id).map(|s| s.version);
+                check_stream_removal(removal, log.version_of(&removal.stream_id), snapshot)?;
+            }
+        }
+        let mut outcome = RemovalOutcome::default();
+        for removal in &batch.streams {
+            let Some(&slot) = log.slots.get(&removal.stream_id) else { continue };
+            for &version in &removal.versions {
+                let index = index_of(version);
+                let stream = &mut log.streams[slot];
+                if stream.is_removed(index) {
+                    outcome.already_removed += 1;
+                    continue;
+                }
+                if stream.removed.len() < stream.events.len() {
+                    stream.removed.resize(stream.events.len(), false);
+                }
+                stream.removed[index] = true;
+                let event = &mut stream.events[index];
+                event.payload = composable_rust_core::Bytes::new();
+                event.metadata = composable_rust_core::Metadata::default();
+                event.tags = Vec::new();
+                let (id, position) = (event.id, event.position);
+                log.ids.remove(&id);
+                log.removed.insert(position);
+                outcome.removed += 1;
+            }
+        }
+        let now = Utc::now().trunc_subsecs(6);
+        match log.runs.iter_mut().find(|run| run.id == batch.run) {
+            Some(run) => {
+                run.finished_at = now;
+                run.events_removed += outcome.removed;
+                run.batches += 1;
+            }
+            None => log.runs.push(RetentionRun {
+                id: batch.run,
+                actor: batch.actor.clone(),
+                policy: batch.policy.clone(),
+                archive: batch.archive.clone(),
+                started_at: now,
+                finished_at: now,
+                events_removed: outcome.removed,
+                batches: 1,
+            }),
+        }
+        Ok(outcome)
+    }
+
+    async fn removal_horizon(&self) -> Result<Option<GlobalPosition>, EventStoreError> {
+        Ok(self.log_read_lock().removed.last().copied())
+    }
+
+    async fn removed_between(
+        &self,
+        after: GlobalPosition,
+        through: GlobalPosition,
+        filter: &LogFilter,
+    ) -> Result<u64, EventStoreError> {
+        if through <= after {
+            return Ok(0);
+        }
+        let log = self.log_read_lock();
+        // A removed event keeps its stream id and type in its slot: position `p` is `global[p - 1]`.
+        let matching = log
+            .removed
+            .range((Bound::Excluded(after), Bound::Included(through)))
+            .filter_map(|p| usize::try_from(p.get()).ok()?.checked_sub(1).and_then(|i| log.global.get(i)))
+            .filter(|&&at| {
+                let event = log.event_at(at);
+                removed_event_matches(filter, event.stream_id.as_str(), &event.event_type)
+            })
+            .count();
+        Ok(matching as u64)
+    }
+
+    async fn first_retained_version(&self, stream_id: &StreamId) -> Result<Option<Version>, EventStoreError> {
+        let log = self.log_read_lock();
+        Ok(log.stream(stream_id).and_then(|s| s.stored(0..s.events.len()).next().map(|e| e.version)))
+    }
+
+    async fn retention_runs(&self) -> Result<Vec<RetentionRun>, EventStoreError> {
+        Ok(self.log_read_lock().runs.clone())
+    }
+}
+
+#[async_trait]
 impl StoreLifecycle for InMemoryEventStore {
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         let started = std::time::Instant::now();
@@ -585,9 +708,9 @@ impl StoreLifecycle for InMemoryEventStore {
         let mut stats = StoreStats::empty("in-memory");
         {
             let log = self.log_read_lock();
-            stats.events = u64::try_from(log.global.len()).unwrap_or(u64::MAX);
+            stats.events = u64::try_from(log.global.len() - log.removed.len()).unwrap_or(u64::MAX);
             stats.streams = u64::try_from(log.streams.iter().filter(|s| !s.events.is_empty()).count()).unwrap_or(0);
-            let times = log.streams.iter().flat_map(|s| s.events.iter().map(|e| e.recorded_at));
+            let times = log.streams.iter().flat_map(|s| s.stored(0..s.events.len()).map(|e| e.recorded_at));
             (stats.oldest, stats.newest) = times.fold((None, None), |(oldest, newest), t| {
                 (
                     Some(oldest.map_or(t, |o: DateTime<Utc>| o.min(t))),
@@ -619,7 +742,7 @@ impl PagedRead<'_> {
         let Some(stream) = log.stream(&self.stream_id) else { return };
         let stop = self.end.min(stream.events.len()).min(self.next.saturating_add(READ_PAGE));
         if self.next < stop {
-            self.page.extend(stream.events[self.next..stop].iter().cloned());
+            self.page.extend(stream.stored(self.next..stop).cloned());
             self.next = stop;
         }
     }

@@ -36,15 +36,17 @@ WITH head AS (
 )
 SELECT (SELECT version FROM head), COUNT(*), MIN(global_position) FROM appended";
 
-/// The insert of [`APPEND`] without the version lookup, for the two expectations that fix the versions in
-/// advance; `$10` is the version the stream must be at. `0` (`NoStream`): the events take versions 1..=n
-/// and the primary key refuses them if the stream exists. `v > 0` (`Exact(v)`): they take v+1..=v+n if
-/// version `v` exists (one primary-key probe), and the primary key refuses them if `v + 1` does. A
-/// refusal by the probe inserts nothing and returns a count of 0 (the stream's version is then read
-/// separately); a refusal by the key is a unique violation (23505), as for [`APPEND`].
+/// The insert of [`APPEND`] without its CTE, for the two expectations that fix the versions in advance; `$10` is
+/// the version the stream must be at. `0` (`NoStream`): the events take versions 1..=n if the stream has no event.
+/// `v > 0` (`Exact(v)`): they take v+1..=v+n if `v` is the stream's last version. The check is one backward probe
+/// of the primary key (the stream's greatest version), and the primary key still refuses a version a concurrent
+/// writer took. It cannot rely on the key alone (version 1 exists = the stream exists; `v + 1` exists = the
+/// stream is further): retention removes old events (migration 0006), so a truncated stream has no version 1 and
+/// may have holes. A refusal by the check inserts nothing and returns a count of 0 (the stream's version is then
+/// read separately); a refusal by the key is a unique violation (23505), as for [`APPEND`].
 ///
-/// Cheaper than [`APPEND`] (no `MAX(version)` scan and no CTE for it): aggregates append with these two
-/// expectations, so they are the common case (docs/performance.md).
+/// Cheaper than [`APPEND`] (no CTE): aggregates append with these two expectations, so they are the common case
+/// (docs/performance.md).
 pub(crate) const APPEND_AT: &str = r"
 WITH appended AS (
     INSERT INTO events (stream_id, version, global_position, event_id, event_type, codec, payload,
@@ -54,7 +56,7 @@ WITH appended AS (
     FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::uuid[], $7::uuid[], $8::text[], $9::text[])
              WITH ORDINALITY
              AS e(event_id, event_type, codec, payload, correlation_id, causation_id, actor, extra, ordinal)
-    WHERE $10::bigint = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND version = $10::bigint)
+    WHERE (SELECT MAX(version) FROM events WHERE stream_id = $1) IS NOT DISTINCT FROM NULLIF($10::bigint, 0)
     RETURNING global_position
 )
 SELECT $10::bigint, COUNT(*), MIN(global_position) FROM appended";
@@ -304,6 +306,9 @@ pub(crate) const HEALTH_TABLES: &str = r"
 SELECT to_regclass('events') IS NOT NULL AND to_regclass('snapshots') IS NOT NULL
            AND to_regclass('checkpoints') IS NOT NULL,
        to_regclass('_sqlx_migrations') IS NOT NULL";
+
+/// The migrations sqlx applied successfully, with their checksums; an error when the table does not exist.
+pub(crate) const APPLIED_MIGRATIONS: &str = "SELECT version, checksum FROM _sqlx_migrations WHERE success";
 
 /// The newest successfully applied migration.
 pub(crate) const HEALTH_MIGRATION: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";

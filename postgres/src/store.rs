@@ -129,8 +129,31 @@ impl PostgresEventStore {
     /// [`EventStoreError::Schema`] when the database holds a migration this build does not know, an applied
     /// migration was edited, or one was only partly applied; [`EventStoreError::Backend`] when the server
     /// fails or refuses (for example, the role may not create tables).
+    ///
+    /// A store whose migrations are all applied, unchanged, is left alone without running the migrator, so that a
+    /// role that may not create tables (the application's or retention's least-privilege role,
+    /// docs/database-setup.md) can open it: sqlx's migrator starts with `CREATE TABLE IF NOT EXISTS`, which such a
+    /// role is refused even when the table exists. Such a role needs `SELECT` on `_sqlx_migrations`.
     pub async fn migrate(&self) -> Result<(), EventStoreError> {
+        if self.migrations_current().await {
+            return Ok(());
+        }
         MIGRATOR.run(&self.pool).await.map_err(|e| self.context.map_migrate(e))
+    }
+
+    /// Whether the database has applied exactly the embedded migrations, with their checksums. Any doubt (no
+    /// migration table, no right to read it, a migration missing, edited or unknown) is `false`: the migrator then
+    /// runs, and applies what is missing or says what is wrong.
+    async fn migrations_current(&self) -> bool {
+        let applied: Vec<(i64, Vec<u8>)> = match sqlx::query_as(sql::APPLIED_MIGRATIONS).fetch_all(&self.pool).await {
+            Ok(applied) => applied,
+            Err(_) => return false,
+        };
+        let embedded: Vec<_> = MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).collect();
+        embedded.len() == applied.len()
+            && embedded.iter().all(|m| {
+                applied.iter().any(|(version, checksum)| *version == m.version && checksum.as_slice() == &*m.checksum)
+            })
     }
 
     /// How this store's driver errors read, for the transactional projections.

@@ -192,6 +192,7 @@ mod lease;
 mod open;
 mod projection;
 mod readers;
+mod retention;
 mod rows;
 mod sql;
 mod store;

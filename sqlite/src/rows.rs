@@ -38,7 +38,7 @@ pub(crate) fn to_micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 
-fn from_micros(micros: i64, what: &str) -> Result<DateTime<Utc>, EventStoreError> {
+pub(crate) fn from_micros(micros: i64, what: &str) -> Result<DateTime<Utc>, EventStoreError> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(format!("{what} {micros} is out of range")))
 }
 

@@ -287,6 +287,51 @@ pub(crate) const STATS: &str = "SELECT (SELECT COUNT(*) FROM events), (SELECT MI
 /// Every checkpoint, by handler name (byte-wise: SQLite's default collation).
 pub(crate) const LIST_CHECKPOINTS: &str = "SELECT handler, position FROM checkpoints ORDER BY handler";
 
+/// The version of a stream's snapshot, if it has one (retention's check).
+pub(crate) const SNAPSHOT_VERSION: &str = "SELECT version FROM snapshots WHERE stream_id = ?1";
+
+/// The position and type of a stream's event at a version (retention: what to record before removing it).
+pub(crate) const EVENT_AT_VERSION: &str =
+    "SELECT global_position, event_type FROM events WHERE stream_id = ?1 AND version = ?2";
+
+/// Records a removed event under its run; the delete triggers of `events` and `event_tags` let a row go
+/// only once this record exists.
+pub(crate) const RECORD_REMOVED: &str =
+    "INSERT INTO retention_removed (global_position, stream_id, event_type, run_id) VALUES (?1, ?2, ?3, ?4)";
+
+/// Removes a removed event's tag rows.
+pub(crate) const DELETE_EVENT_TAGS: &str = "DELETE FROM event_tags WHERE global_position = ?1";
+
+/// Removes an event (allowed by the trigger only after [`RECORD_REMOVED`]).
+pub(crate) const DELETE_EVENT: &str = "DELETE FROM events WHERE global_position = ?1";
+
+/// Creates a run's audit row with its first batch, or counts a later batch in it.
+pub(crate) const UPSERT_RETENTION_RUN: &str = "INSERT INTO retention_runs \
+     (run_id, actor, policy, archive, started_at, finished_at, events_removed, batches) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0, 1) \
+     ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, batches = retention_runs.batches + 1";
+
+/// Adds a batch's removed events to its run's audit row.
+pub(crate) const COUNT_RETENTION_RUN: &str =
+    "UPDATE retention_runs SET events_removed = events_removed + ?2 WHERE run_id = ?1";
+
+/// The removal horizon: the greatest position ever removed (NULL when none), from the primary key.
+pub(crate) const REMOVAL_HORIZON: &str = "SELECT max(global_position) FROM retention_removed";
+
+/// Removed events in `(?1, ?2]` whose type is in the JSON list `?3` (NULL: any) and whose stream id starts
+/// with `?4` (NULL: any): a range of the primary key.
+pub(crate) const COUNT_REMOVED: &str = "SELECT count(*) FROM retention_removed \
+     WHERE global_position > ?1 AND global_position <= ?2 \
+     AND (?3 IS NULL OR event_type IN (SELECT value FROM json_each(?3))) \
+     AND (?4 IS NULL OR substr(stream_id, 1, length(?4)) = ?4)";
+
+/// The lowest version of a stream still stored, from the `(stream_id, version)` index.
+pub(crate) const FIRST_RETAINED_VERSION: &str = "SELECT min(version) FROM events WHERE stream_id = ?1";
+
+/// Every retention run, oldest first.
+pub(crate) const RETENTION_RUNS: &str = "SELECT run_id, actor, policy, archive, started_at, finished_at, \
+     events_removed, batches FROM retention_runs ORDER BY started_at, run_id";
+
 #[cfg(test)]
 mod tests {
     use composable_rust_core::GlobalPosition;

@@ -61,13 +61,13 @@ struct Inner {
 }
 
 /// A connection to read with: from the reader pool, or the locked writer of an in-memory store.
-enum Reader<'a> {
+pub(crate) enum Reader<'a> {
     Pooled(PoolConnection<Sqlite>),
     Shared(WriteGuard<'a>),
 }
 
 impl Reader<'_> {
-    fn conn(&mut self) -> Result<&mut SqliteConnection, EventStoreError> {
+    pub(crate) fn conn(&mut self) -> Result<&mut SqliteConnection, EventStoreError> {
         match self {
             Self::Pooled(conn) => Ok(conn),
             Self::Shared(guard) => Ok(guard),
@@ -246,7 +246,7 @@ impl SqliteEventStore {
     }
 
     /// A connection to read with.
-    async fn reader(&self) -> Result<Reader<'_>, EventStoreError> {
+    pub(crate) async fn reader(&self) -> Result<Reader<'_>, EventStoreError> {
         match &self.inner.readers {
             Some(pool) => match pool.acquire().await {
                 Ok(conn) => Ok(Reader::Pooled(conn)),
@@ -464,7 +464,11 @@ impl SqliteEventStore {
     }
 
     /// A stream's current version as `conn` sees it (0 when it has no events).
-    async fn version_in(&self, conn: &mut SqliteConnection, stream_id: &StreamId) -> Result<Version, EventStoreError> {
+    pub(crate) async fn version_in(
+        &self,
+        conn: &mut SqliteConnection,
+        stream_id: &StreamId,
+    ) -> Result<Version, EventStoreError> {
         let current: Option<i64> = sqlx::query_scalar(sql::STREAM_VERSION)
             .bind(stream_id.as_str())
             .fetch_optional(conn)

@@ -53,14 +53,17 @@ const DUMPS: [(&str, &str); 7] = [
          ORDER BY handler",
     ),
     ("sqlite_sequence", "SELECT quote(name) || ',' || quote(seq) FROM sqlite_sequence ORDER BY name"),
-    // The schema apart from what migrations 3 to 5 change on purpose: the events table gains columns
-    // and indexes (its append-only triggers are recreated with the same text), and the tag index is
-    // new, with its own triggers.
+    // The schema apart from what migrations 3 to 6 change on purpose: the events table gains columns
+    // and indexes (its append-only triggers are recreated with the same text), the tag index is new,
+    // with its own triggers, and retention (6) adds its tables and lets the delete triggers pass a
+    // recorded removal.
     (
         "schema",
         "SELECT type || ' ' || name || ' ' || quote(sql) FROM sqlite_schema \
          WHERE name NOT IN ('events', 'events_event_id', 'events_event_type', 'events_category', \
-         'events_correlation', 'events_actor', 'events_recorded_at') AND tbl_name <> 'event_tags' ORDER BY type, name",
+         'events_correlation', 'events_actor', 'events_recorded_at', 'events_reject_delete') \
+         AND tbl_name <> 'event_tags' \
+         AND tbl_name NOT LIKE 'retention_%' ORDER BY type, name",
     ),
 ];
 
@@ -275,7 +278,7 @@ async fn opening_a_file_from_before_event_ids_gives_every_event_a_unique_id_and_
 
     // Reopening migrates nothing again: the ids stay as they were given.
     SqliteEventStore::open(&path).await.unwrap().close().await.unwrap();
-    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4, 5]);
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4, 5, 6]);
     let mut reopened = stored_ids(&path).await;
     reopened.retain(|(position, _)| *position != appended.positions[0].get() as i64);
     assert_eq!(reopened, ids, "reopening the upgraded file must not change any id");
@@ -337,7 +340,7 @@ async fn opening_a_file_from_before_tags_keeps_every_row_and_indexes_tags_from_t
 
     let store = SqliteEventStore::open(&path).await.unwrap();
     store.health_check().await.unwrap();
-    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4, 5]);
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4, 5, 6]);
     let after = dump(&path).await;
     for (table, rows) in &before {
         assert_same_rows(table, rows, &after[table]);
@@ -421,7 +424,7 @@ async fn opening_a_file_from_before_the_query_indexes_keeps_every_row_and_finds_
 
     let store = SqliteEventStore::open(&path).await.unwrap();
     store.health_check().await.unwrap();
-    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4, 5]);
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4, 5, 6]);
     let after = dump(&path).await;
     for (table, rows) in &before {
         assert_same_rows(table, rows, &after[table]);
