@@ -277,6 +277,12 @@ fn index_of(version: Version) -> usize {
     usize::try_from(version.get().saturating_sub(1)).unwrap_or(usize::MAX)
 }
 
+/// The index just past `version` in a stream's events: versions are 1-based, so it is `version` itself (0 for a
+/// range that ends before version 1, which holds nothing).
+fn end_of(version: Version) -> usize {
+    usize::try_from(version.get()).unwrap_or(usize::MAX)
+}
+
 impl InMemoryEventStore {
     /// Makes an empty store.
     #[must_use]
@@ -425,7 +431,7 @@ impl EventLog for InMemoryEventStore {
             store: self,
             stream_id: stream_id.clone(),
             next: index_of(range.from.max(Version::FIRST)),
-            end: range.to.map_or(usize::MAX, |to| index_of(to).saturating_add(1)),
+            end: range.to.map_or(usize::MAX, end_of),
             page: VecDeque::new(),
         })
     }
@@ -440,7 +446,7 @@ impl EventLog for InMemoryEventStore {
         let Some(stream) = log.stream(stream_id) else { return Ok(Vec::new()) };
         let len = stream.events.len();
         let start = index_of(range.from.max(Version::FIRST)).min(len);
-        let end = range.to.map_or(len, |to| index_of(to).saturating_add(1).min(len)).max(start);
+        let end = range.to.map_or(len, |to| end_of(to).min(len)).max(start);
         Ok(stream.stored(start..end).cloned().collect())
     }
 
@@ -453,7 +459,7 @@ impl EventLog for InMemoryEventStore {
         visit: &mut (dyn for<'e> FnMut(&'e RecordedEvent) -> ControlFlow<()> + Send),
     ) -> Result<(), EventStoreError> {
         let mut next = index_of(range.from.max(Version::FIRST));
-        let end = range.to.map_or(usize::MAX, |to| index_of(to).saturating_add(1));
+        let end = range.to.map_or(usize::MAX, end_of);
         loop {
             let log = self.log_read_lock();
             let Some(stream) = log.stream(stream_id) else { return Ok(()) };
