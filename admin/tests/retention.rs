@@ -126,3 +126,42 @@ async fn without_a_policy_nothing_is_planned_and_a_bad_policy_is_refused() {
     assert_exit(&refused, 3);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("max_count is 0"));
 }
+
+#[tokio::test]
+async fn a_schedule_applies_the_plan_each_interval_until_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_old_audit_events(&dir.path().join("events.db")).await;
+    let config = config(dir.path(), "[retention.categories.audit]\nmax_age_days = 30\nreplay_free = true\n");
+    let archive = dir.path().join("removed.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventstore-admin"))
+        .arg("--config")
+        .arg(&config)
+        .args(["retention", "apply", "--every", "1s", "--archive", archive.to_str().unwrap()])
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let archives = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("removed.") && n.ends_with(".jsonl"))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while archives().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Two more intervals: the later runs find nothing to remove and write no archive.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let written = archives();
+    assert_eq!(written.len(), 1, "one run removed the old events, each with its own archive: {written:?}");
+    let runs = admin(&config, &["retention", "runs", "--json"]);
+    assert_exit(&runs, 0);
+    let runs = json(&runs);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["events_removed"], 10);
+    assert!(written[0].contains(runs[0]["run"].as_str().unwrap()), "the archive is named by its run");
+}
