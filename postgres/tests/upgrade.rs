@@ -458,7 +458,11 @@ async fn a_database_of_the_release_with_tags_gains_the_query_indexes_without_cha
 
     let store = this_build(&db).await;
     let stale = store.health_check().await.unwrap_err();
-    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 4, expected: 5, .. })), "{stale:?}");
+    let latest = *migrations().last().unwrap();
+    assert!(
+        matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 4, expected, .. }) if expected == latest),
+        "{stale:?}"
+    );
     store.migrate().await.unwrap();
     store.health_check().await.unwrap();
     let pool = store.pool();
