@@ -6,8 +6,10 @@
 //! wraps every store it opens; a program that builds a backend by hand wraps it with
 //! [`InstrumentedStore::new`].
 
+use std::collections::HashMap;
+use std::fmt;
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use composable_rust_core::backend::{EventLog, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore};
@@ -22,7 +24,7 @@ use futures::stream::BoxStream;
 use tracing::field::Empty;
 use tracing::{Instrument, Span, debug_span};
 
-use crate::metric::{AppendOutcome, record_append, record_load};
+use crate::metric::{AppendKeys, AppendOutcome, record_append, record_load};
 
 /// An event store that forwards every call to the store it wraps, inside a `debug` tracing span, and
 /// records the append metrics of [`crate::metric`]: appends, events appended, conflicts, errors, batch
@@ -46,10 +48,21 @@ use crate::metric::{AppendOutcome, record_append, record_load};
 /// assert_eq!(store.backend(), "in-memory");
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct InstrumentedStore {
     inner: Arc<dyn EventStore>,
     backend: &'static str,
+    /// The append metrics' keys per category, built on the first append to each.
+    append_keys: Arc<RwLock<HashMap<String, Arc<AppendKeys>>>>,
+}
+
+impl fmt::Debug for InstrumentedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstrumentedStore")
+            .field("backend", &self.backend)
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
 }
 
 impl InstrumentedStore {
@@ -57,7 +70,7 @@ impl InstrumentedStore {
     /// `in-memory`, or the name of your own backend).
     #[must_use]
     pub fn new(store: Arc<dyn EventStore>, backend: &'static str) -> Self {
-        Self { inner: store, backend }
+        Self { inner: store, backend, append_keys: Arc::default() }
     }
 
     /// Wraps `store` as [`InstrumentedStore::new`] does, ready to share.
@@ -70,6 +83,19 @@ impl InstrumentedStore {
     #[must_use]
     pub fn inner(&self) -> &Arc<dyn EventStore> {
         &self.inner
+    }
+
+    /// Records one append to `stream_id`.
+    fn record(&self, stream_id: &StreamId, outcome: AppendOutcome, took: Duration) {
+        let category = stream_id.category();
+        let cached = self.append_keys.read().unwrap_or_else(PoisonError::into_inner).get(category).cloned();
+        let keys = cached.unwrap_or_else(|| {
+            let mut keys = self.append_keys.write().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(
+                keys.entry(category.to_owned()).or_insert_with(|| Arc::new(AppendKeys::new(self.backend, category))),
+            )
+        });
+        record_append(&keys, outcome, took);
     }
 }
 
@@ -93,7 +119,7 @@ impl EventLog for InstrumentedStore {
         let span = debug_span!("event_store.append", backend = self.backend, stream = %stream_id, %expected, count, version = Empty);
         let started = Instant::now();
         let result = self.inner.append(stream_id, expected, events).instrument(span.clone()).await;
-        record_append(self.backend, stream_id.category(), outcome(&result, count), started.elapsed());
+        self.record(stream_id, outcome(&result, count), started.elapsed());
         if let Ok(appended) = &result {
             span.record("version", appended.stream_version.get());
         }
@@ -117,7 +143,7 @@ impl EventLog for InstrumentedStore {
         match &result {
             Ok(_) => {
                 for (stream_id, count) in &streams {
-                    record_append(self.backend, stream_id.category(), AppendOutcome::Stored(*count), took);
+                    self.record(stream_id, AppendOutcome::Stored(*count), took);
                 }
             }
             Err(error) => {
@@ -128,7 +154,7 @@ impl EventLog for InstrumentedStore {
                     _ => streams.first().map(|(stream_id, _)| stream_id),
                 };
                 if let Some(stream_id) = named {
-                    record_append(self.backend, stream_id.category(), outcome(&result, 0), took);
+                    self.record(stream_id, outcome(&result, 0), took);
                 }
             }
         }

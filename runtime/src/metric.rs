@@ -18,7 +18,9 @@
 
 use std::time::Duration;
 
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Key, Label, Level, Metadata, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 
 /// Counter: successful appends (an atomic append counts once per stream it wrote), by `backend` and
 /// `category`.
@@ -98,19 +100,52 @@ pub(crate) enum AppendOutcome {
     Failed,
 }
 
-/// Records one append to a stream of `category`.
-pub(crate) fn record_append(backend: &'static str, category: &str, outcome: AppendOutcome, took: Duration) {
-    let labels = [(BACKEND_LABEL, backend.to_owned()), (CATEGORY_LABEL, category.to_owned())];
-    histogram!(APPEND_DURATION, &labels).record(took.as_secs_f64());
-    match outcome {
-        AppendOutcome::Stored(events) => {
-            counter!(APPENDS, &labels).increment(1);
-            counter!(EVENTS_APPENDED, &labels).increment(events as u64);
-            histogram!(APPEND_BATCH_SIZE, &labels).record(events as f64);
+/// Where the metric calls of this crate come from, for recorders that filter by target or level.
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// The keys of the append metrics of one backend and category, built once and reused by every append to
+/// that category: building a key (its labels and their hash) costs more than an append to memory.
+#[derive(Debug)]
+pub(crate) struct AppendKeys {
+    duration: Key,
+    appends: Key,
+    events: Key,
+    batch: Key,
+    conflicts: Key,
+    errors: Key,
+}
+
+impl AppendKeys {
+    /// The keys labelled with `backend` and `category`.
+    pub(crate) fn new(backend: &'static str, category: &str) -> Self {
+        let labels = vec![Label::new(BACKEND_LABEL, backend), Label::new(CATEGORY_LABEL, category.to_owned())];
+        let key = |name: &'static str| Key::from_parts(name, labels.clone());
+        Self {
+            duration: key(APPEND_DURATION),
+            appends: key(APPENDS),
+            events: key(EVENTS_APPENDED),
+            batch: key(APPEND_BATCH_SIZE),
+            conflicts: key(APPEND_CONFLICTS),
+            errors: key(APPEND_ERRORS),
         }
-        AppendOutcome::Conflict => counter!(APPEND_CONFLICTS, &labels).increment(1),
-        AppendOutcome::Failed => counter!(APPEND_ERRORS, &labels).increment(1),
     }
+}
+
+/// Records one append, under `keys`. The recorder is looked up at each call, so a recorder installed after
+/// the store was opened still sees every append.
+pub(crate) fn record_append(keys: &AppendKeys, outcome: AppendOutcome, took: Duration) {
+    metrics::with_recorder(|recorder| {
+        recorder.register_histogram(&keys.duration, &METADATA).record(took.as_secs_f64());
+        match outcome {
+            AppendOutcome::Stored(events) => {
+                recorder.register_counter(&keys.appends, &METADATA).increment(1);
+                recorder.register_counter(&keys.events, &METADATA).increment(events as u64);
+                recorder.register_histogram(&keys.batch, &METADATA).record(events as f64);
+            }
+            AppendOutcome::Conflict => recorder.register_counter(&keys.conflicts, &METADATA).increment(1),
+            AppendOutcome::Failed => recorder.register_counter(&keys.errors, &METADATA).increment(1),
+        }
+    });
 }
 
 /// Records one aggregate load of a stream of `category` that replayed `replayed` events.
