@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use composable_rust_core::backend::{EventLog, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore};
 use composable_rust_core::{
-    AppendResult, AtomicAppend, EventId, EventQuery, EventStore, EventStoreError, EventStoreReply, EventStoreRequest,
-    ExpectedVersion, GlobalPosition, HealthReport, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StoreStats,
-    StreamId, StreamInfo, StreamRange, Version, async_trait,
+    AppendResult, AtomicAppend, EventId, EventQuery, EventRetention, EventStore, EventStoreError, EventStoreReply,
+    EventStoreRequest, ExpectedVersion, GlobalPosition, HealthReport, LogCursor, LogFilter, NewEvent, QueryPage,
+    RecordedEvent, RemovalBatch, RemovalOutcome, RetentionRun, Snapshot, StoreStats, StreamId, StreamInfo, StreamRange,
+    Version, async_trait,
 };
 use composable_rust_core::{EventStream, backend::RequestHandler, backend::execute_request, backend::load_history};
 use futures::StreamExt;
@@ -229,14 +230,14 @@ impl EventLog for InstrumentedStore {
         self.inner.load_event(id).instrument(span).await
     }
 
-    async fn read_all(
+    async fn read_log(
         &self,
-        after: GlobalPosition,
+        cursor: LogCursor,
         filter: &LogFilter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        let span = debug_span!("event_store.read_all", backend = self.backend, %after, limit, count = Empty);
-        let result = self.inner.read_all(after, filter, limit).instrument(span.clone()).await;
+        let span = debug_span!("event_store.read_log", backend = self.backend, ?cursor, limit, count = Empty);
+        let result = self.inner.read_log(cursor, filter, limit).instrument(span.clone()).await;
         if let Ok(events) = &result {
             span.record("count", events.len());
         }
@@ -384,5 +385,50 @@ impl RequestHandler for MeasuredRequests {
             }
             other => execute_request(self.0.as_ref(), other).await,
         }
+    }
+}
+
+#[async_trait]
+impl EventRetention for InstrumentedStore {
+    async fn remove_events(&self, batch: &RemovalBatch) -> Result<RemovalOutcome, EventStoreError> {
+        let versions: usize = batch.streams.iter().map(|stream| stream.versions.len()).sum();
+        let span = debug_span!(
+            "event_store.remove_events",
+            backend = self.backend,
+            run = %batch.run,
+            streams = batch.streams.len(),
+            versions,
+            removed = Empty
+        );
+        let result = self.inner.remove_events(batch).instrument(span.clone()).await;
+        if let Ok(outcome) = &result {
+            span.record("removed", outcome.removed);
+        }
+        result
+    }
+
+    async fn removal_horizon(&self) -> Result<Option<GlobalPosition>, EventStoreError> {
+        let span = debug_span!("event_store.removal_horizon", backend = self.backend);
+        self.inner.removal_horizon().instrument(span).await
+    }
+
+    async fn removed_between(
+        &self,
+        after: GlobalPosition,
+        through: GlobalPosition,
+        filter: &LogFilter,
+    ) -> Result<u64, EventStoreError> {
+        let span = debug_span!("event_store.removed_between", backend = self.backend, %after, %through);
+        self.inner.removed_between(after, through, filter).instrument(span).await
+    }
+
+    async fn first_retained_version(&self, stream_id: &StreamId) -> Result<Option<Version>, EventStoreError> {
+        let span = debug_span!("event_store.first_retained_version", backend = self.backend, stream = %stream_id);
+        self.inner.first_retained_version(stream_id).instrument(span).await
+    }
+
+    async fn retention_runs(&self) -> Result<Vec<RetentionRun>, EventStoreError> {
+        let span = debug_span!("event_store.retention_runs", backend = self.backend);
+        self.inner.retention_runs().instrument(span).await
     }
 }
