@@ -33,7 +33,7 @@ use crate::metric::{AppendKeys, AppendOutcome, record_append, record_load};
 ///
 /// Spans carry the operation's stream, versions, counts, positions and handler names, never a payload or
 /// any part of a connection string. Their names start with `event_store.`: `event_store.append`,
-/// `event_store.read_all`, and so on.
+/// `event_store.read_log`, and so on.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -275,6 +275,6 @@ fn every_store_operation_has_a_span_with_stream_version_and_count_and_never_the_
         assert!(append.contains(field), "the append span lacks {field}: {append}");
     }
     assert!(line("event_store.load_stream").contains("count=2"), "{text}");
-    assert!(line("event_store.read_all").contains("count=2"), "{text}");
+    assert!(line("event_store.read_log").contains("count=2"), "{text}");
     assert!(!text.contains("SECRET"), "a payload reached the trace:\n{text}");
 }
