@@ -41,7 +41,7 @@ mod retention;
 pub use retention::{CategoryConfig, KeepConfig, RetentionConfig, RuleConfig};
 
 use composable_rust_core::{CodecId, EventStore, EventStoreError};
-use composable_rust_runtime::{RepositoryConfig, SnapshotPolicy};
+use composable_rust_runtime::{InstrumentedStore, RepositoryConfig, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -445,6 +445,11 @@ fn require_feature(compiled: bool, backend: Backend, feature: &'static str) -> R
 
 /// Opens the configured event store, running its migrations, and returns it ready for use.
 ///
+/// The store comes wrapped in an [`InstrumentedStore`] labelled with the backend's name
+/// ([`Backend::as_str`]): every operation has a tracing span, and appends, conflicts, loads and
+/// subscriptions are measured through the `metrics` crate's facade (`docs/operations.md`, "Metrics and
+/// tracing"). With no metrics recorder installed, the measurements go nowhere.
+///
 /// # Errors
 /// [`ConfigError::Missing`] / [`ConfigError::BackendNotCompiled`] for configuration that cannot work,
 /// [`ConfigError::Open`] when the backend refuses (unreachable server, not a database file, newer schema).
@@ -456,7 +461,8 @@ pub async fn open(config: &EventStoreConfig) -> Result<Arc<dyn EventStore>, Conf
         Backend::InMemory => open_in_memory(),
         Backend::File => open_file(config).await,
     };
-    opened.map_err(ConfigError::Open)
+    let store = opened.map_err(ConfigError::Open)?;
+    Ok(InstrumentedStore::shared(store, config.backend.as_str()))
 }
 
 #[cfg(feature = "sqlite")]

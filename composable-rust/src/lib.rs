@@ -132,6 +132,8 @@
 //! - Beyond one process: the event bus on NATS JetStream, the outbox and sagas as reducers in `bus`
 //!   (feature `bus`; guides `docs/event-bus.md` and `docs/sagas.md`).
 //! - Test tools: [`testing`] (feature `testing`): `TestStore`, `TestClock`, the conformance suite.
+//! - Metrics and tracing: [`observability`]; every store [`config::open`] returns has a span per operation
+//!   and records its appends, loads and subscriptions through the `metrics` crate's facade.
 //! - Errors in `main`: [`Report`] prints an error and each of its causes on its own line.
 //! - [`prelude`]: the imports most programs need.
 //!
@@ -231,6 +233,16 @@ pub mod subscription {
         ArchivedEvents, AtLeastOnce, Backoff, EventHandler, FnHandler, Phase, Progress, RunReport, Subscription,
         SubscriptionConfig, SubscriptionError, SubscriptionHandle, SubscriptionStopped, WhenLocked, handler_fn,
     };
+}
+
+/// Metrics and tracing: [`InstrumentedStore`](observability::InstrumentedStore), which
+/// [`config::open`] puts around every store (a `debug` span per operation; append metrics), and the names of
+/// every metric the framework records through the `metrics` crate's facade ([`observability::metric`]).
+/// Install a recorder (e.g. `metrics-exporter-prometheus`) to collect them; see `docs/operations.md`
+/// ("Metrics and tracing").
+pub mod observability {
+    pub use composable_rust_runtime::InstrumentedStore;
+    pub use composable_rust_runtime::metric;
 }
 
 /// Retention: policies per category (default: keep everything), the plan of what would go and why the rest

@@ -749,6 +749,15 @@ pub trait SubscriptionStore: Send + Sync + Debug {
 /// The store as a running service: is it reachable and current, and closing it.
 #[async_trait]
 pub trait StoreLifecycle: Send + Sync + Debug {
+    /// The backend's name, as metrics and traces label it: `postgres`, `sqlite`, `file`, `in-memory`.
+    ///
+    /// The default is `unknown`; the runtime's `InstrumentedStore` (which `composable_rust::config::open`
+    /// puts around every store it opens) answers with the name it was given. A cheap, synchronous call, so
+    /// that a load can label its metrics without a round trip.
+    fn backend(&self) -> &'static str {
+        "unknown"
+    }
+
     /// A cheap round trip that tells whether the backend is reachable and its schema is the one this
     /// code expects.
     ///

@@ -40,6 +40,8 @@
 //!   append under the condition that nothing read has changed (docs/dcb.md).
 //! - [`Repository`] and [`SnapshotPolicy`]: load and change event-sourced aggregates (snapshot + replay) directly.
 //! - [`Subscription`]: a named handler that reads the global log from its checkpoint, then follows new events.
+//! - [`InstrumentedStore`] and [`metric`]: tracing spans on every store operation, and metrics (appends,
+//!   conflicts, loads, snapshot hits, subscription lag) through the `metrics` crate's facade.
 //!
 //! The guide is `docs/concepts.md` in the repository.
 //!
@@ -50,6 +52,8 @@
 mod clock;
 mod decider;
 mod event_sourced;
+mod instrumented;
+pub mod metric;
 mod replay;
 mod repository;
 mod retention;
@@ -70,6 +74,7 @@ pub use retention::{Applied, apply_retention, plan_retention};
 pub use snapshot_policy::SnapshotPolicy;
 
 pub use clock::SystemClock;
+pub use instrumented::InstrumentedStore;
 pub use store::{ActionOrigin, SendHandle, Store, StoreBuilder, StorePoisoned};
 pub use subscription::{
     ArchivedEvents, AtLeastOnce, Backoff, EventHandler, FnHandler, Phase, Progress, RunReport, Subscription,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use composable_rust_core::backend::{RequestHandler, StoreRequests, Task};
+use composable_rust_core::backend::{RequestHandler, Task};
 use composable_rust_core::{
     ActionSink, Clock, Effect, EffectId, EventStore, EventStoreError, EventStoreOperation, Reducer,
 };
@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SystemClock;
+use crate::instrumented::MeasuredRequests;
 
 /// Runs a [`Reducer`]: holds its state, reduces every action sent to it and executes the returned
 /// [`Effect`]s on tokio, feeding the actions they produce back in.
@@ -355,7 +356,7 @@ where
     /// The event store that [`Effect::EventStore`] operations run against.
     #[must_use]
     pub fn event_store(mut self, event_store: Arc<dyn EventStore>) -> Self {
-        self.requests = Some(Arc::new(StoreRequests(Arc::clone(&event_store))));
+        self.requests = Some(Arc::new(MeasuredRequests(Arc::clone(&event_store))));
         self.event_store = Some(event_store);
         self
     }

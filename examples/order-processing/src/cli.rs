@@ -1,6 +1,7 @@
 //! The command line, declared with clap: global options (where the events live, snapshot interval,
 //! correlation id) and one subcommand per thing a person can do.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -20,6 +21,11 @@ pub struct Cli {
     /// Where the events live.
     #[command(flatten)]
     pub backend: BackendArgs,
+
+    /// Serve Prometheus metrics over HTTP at this loopback address (e.g. 127.0.0.1:9464) while the command
+    /// runs, and after it until stdin ends or a line is entered (press Enter to stop).
+    #[arg(long, global = true, value_name = "ADDR", value_parser = parse_metrics_addr)]
+    pub metrics_addr: Option<SocketAddr>,
 
     /// The command to run.
     #[command(subcommand)]
@@ -294,6 +300,21 @@ fn parse_version(text: &str) -> Result<Version, String> {
     }
 }
 
+/// `--metrics-addr`: a socket address on this machine. The endpoint has no authentication, so the example
+/// never serves it beyond the loopback interface.
+fn parse_metrics_addr(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr =
+        text.parse().map_err(|_| format!("{text:?} is not an address with a port, such as 127.0.0.1:9464"))?;
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "{addr} is not a loopback address: the metrics endpoint has no authentication, so this example serves \
+             it on this machine only; use 127.0.0.1:PORT or [::1]:PORT"
+        ))
+    }
+}
+
 /// `--as-of`: an RFC 3339 time with its offset, kept in UTC.
 fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text).map(|time| time.with_timezone(&Utc)).map_err(|_| {
@@ -449,5 +470,16 @@ mod tests {
         let vague = show(&["--as-of", "yesterday"]).unwrap_err();
         assert_eq!(vague.exit_code(), 2);
         assert!(vague.to_string().contains("\"yesterday\" is not an RFC 3339 time such as"), "{vague}");
+    }
+
+    #[test]
+    fn metrics_addr_takes_a_loopback_address_and_refuses_any_other() {
+        let cli = Cli::try_parse_from(["order-processing", "list", "--metrics-addr", "127.0.0.1:9464"]).unwrap();
+        assert_eq!(cli.metrics_addr, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        let err = Cli::try_parse_from(["order-processing", "list", "--metrics-addr", "0.0.0.0:9464"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("not a loopback address"), "{err}");
+        let err = Cli::try_parse_from(["order-processing", "--metrics-addr", "9464", "list"]).unwrap_err();
+        assert!(err.to_string().contains("not an address with a port"), "{err}");
     }
 }

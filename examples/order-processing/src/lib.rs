@@ -9,6 +9,7 @@
 //! - [`cli`], [`run`] (with the `demo` module) and `main.rs`: parse the arguments, open the event store
 //!   (an SQLite file by default, or PostgreSQL), run, print for humans, and exit with a code that says what
 //!   happened.
+//! - `metrics_endpoint`: `--metrics-addr`, the framework's metrics served to Prometheus.
 
 /// `println!` for what the program prints on stdout: a failed write returns a [`Failure`](run::Failure)
 /// from the enclosing function instead of panicking, and a reader that went away (`| head -1`) ends the
@@ -33,6 +34,7 @@ pub mod app;
 pub mod cli;
 mod demo;
 pub mod domain;
+mod metrics_endpoint;
 pub mod output;
 mod report;
 pub mod run;

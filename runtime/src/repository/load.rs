@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::retry::with_transient_retries;
 use super::{LoadError, Repository};
+use crate::metric::record_load;
 use crate::replay::Replay;
 
 #[cfg(doc)]
@@ -162,7 +163,7 @@ where
             .await?;
         match failed {
             Some(error) => Err(error),
-            None => Ok(Self::loaded(stream_id, replay, started)),
+            None => Ok(self.loaded(stream_id, replay, started)),
         }
     }
 
@@ -185,7 +186,7 @@ where
             match Replay::fold(stream_id, &self.shared.decoder, &history)? {
                 Ok(mut replay) => {
                     replay.ignored_snapshot = ignored;
-                    return Ok(Self::loaded(stream_id, replay, started));
+                    return Ok(self.loaded(stream_id, replay, started));
                 }
                 Err(snapshot) => {
                     ignored = Some(snapshot);
@@ -195,13 +196,16 @@ where
         }
     }
 
-    fn loaded(stream_id: &StreamId, replay: Replay<'_, A>, started: Instant) -> Loaded<A> {
+    /// The result of a finished replay; records the load's metrics ([`crate::metric`]).
+    fn loaded(&self, stream_id: &StreamId, replay: Replay<'_, A>, started: Instant) -> Loaded<A> {
         let metrics = LoadMetrics {
             snapshot_version: replay.snapshot_version,
             ignored_snapshot: replay.ignored_snapshot,
             events_replayed: replay.replayed,
             elapsed: started.elapsed(),
         };
+        let from_snapshot = metrics.snapshot_version.is_some();
+        record_load(self.store.backend(), A::CATEGORY, from_snapshot, metrics.events_replayed, metrics.elapsed);
         tracing::debug!(stream_id = %stream_id, version = %replay.version, %metrics, "loaded aggregate");
         Loaded { state: replay.state, version: replay.version, metrics }
     }

@@ -3,12 +3,16 @@
 
 use std::time::Duration;
 
+use chrono::Utc;
+
 use composable_rust_core::{ApplyError, CheckpointedHandler, EventStoreError, GlobalPosition, RecordedEvent};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use composable_rust_core::backend::HandlerLease;
+
+use crate::metric::{record_handler_error, record_lag};
 
 use super::lease::while_renewing;
 use super::{ArchivedEvents, Phase, RunReport, Subscription, SubscriptionError, WhenLocked};
@@ -113,6 +117,7 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
             if self.removed_since(checkpoint, &mut acknowledged).await? {
                 continue;
             }
+            record_lag(&self.name, page.len(), page.first().map_or(Duration::ZERO, age));
             let Some(last) = page.last().map(|event| event.position) else {
                 if follow == Follow::UntilCaughtUp {
                     return Ok(());
@@ -220,23 +225,26 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
             ApplyError::Reset(source) => {
                 Failure::Fatal(SubscriptionError::Reset { handler: self.name.clone(), source })
             }
-            ApplyError::Handler { index, source } => match page.get(index) {
-                Some(event) => Failure::Fatal(SubscriptionError::HandlerFailed {
-                    handler: self.name.clone(),
-                    stream_id: event.stream_id.clone(),
-                    version: event.version,
-                    position: event.position,
-                    event_type: event.event_type.to_string(),
-                    source,
-                }),
-                None => Failure::Fatal(SubscriptionError::Store {
-                    handler: self.name.clone(),
-                    source: EventStoreError::backend(
-                        format!("apply a page of {} events (the handler named index {index})", page.len()),
+            ApplyError::Handler { index, source } => {
+                record_handler_error(&self.name);
+                match page.get(index) {
+                    Some(event) => Failure::Fatal(SubscriptionError::HandlerFailed {
+                        handler: self.name.clone(),
+                        stream_id: event.stream_id.clone(),
+                        version: event.version,
+                        position: event.position,
+                        event_type: event.event_type.to_string(),
                         source,
-                    ),
-                }),
-            },
+                    }),
+                    None => Failure::Fatal(SubscriptionError::Store {
+                        handler: self.name.clone(),
+                        source: EventStoreError::backend(
+                            format!("apply a page of {} events (the handler named index {index})", page.len()),
+                            source,
+                        ),
+                    }),
+                }
+            }
         }
     }
 
@@ -293,6 +301,11 @@ async fn wait_for_commit(
             }
         }
     }
+}
+
+/// How long ago `event` was recorded (zero for a time in the future: another machine's clock).
+fn age(event: &RecordedEvent) -> Duration {
+    (Utc::now() - event.recorded_at).to_std().unwrap_or(Duration::ZERO)
 }
 
 /// `Err(())` when cancelled before `duration` passed.

@@ -113,7 +113,23 @@ impl Failure {
 pub const SQLITE_FILE: &str = "orders.db";
 
 /// Runs the parsed command line and returns how the process should exit. Prints as it goes.
+///
+/// With `--metrics-addr`, the metrics endpoint is up before the command starts and stays up after it ends,
+/// until stdin ends (see `metrics_endpoint`).
 pub async fn run(cli: Cli) -> Exit {
+    let Some(addr) = cli.metrics_addr else {
+        return run_command(cli).await;
+    };
+    if let Err(failure) = crate::metrics_endpoint::serve(addr) {
+        eprintln!("error: {}", failure.message);
+        return failure.exit;
+    }
+    let exit = run_command(cli).await;
+    crate::metrics_endpoint::hold(addr).await;
+    exit
+}
+
+async fn run_command(cli: Cli) -> Exit {
     let args = cli.store_args();
     let result = match cli.command {
         Command::Demo { .. } => crate::demo::demo(&args).await,
