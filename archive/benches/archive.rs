@@ -28,9 +28,8 @@ use composable_rust_memory::InMemoryEventStore;
 use composable_rust_postgres::{PostgresConfig, PostgresEventStore};
 use composable_rust_sqlite::SqliteEventStore;
 use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use criterion::measurement::WallTime;
-use tokio::runtime::Runtime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
 /// Events in the benchmark's archive.
 const EVENTS: u64 = 20_000;
@@ -82,8 +81,9 @@ fn archive(c: &mut Criterion) {
     rt.block_on(workload::write_archive(&path, EVENTS));
 
     let mut verifying = group(c, "archive/verify");
+    let archive = &path;
     verifying.bench_function("archive", |b| {
-        b.to_async(&rt).iter(|| async { verify(&path, ReadLimits::default(), |_| {}).await.unwrap() });
+        b.to_async(&rt).iter(|| async move { verify(archive, ReadLimits::default(), |_| {}).await.unwrap() });
     });
     verifying.finish();
 
@@ -103,9 +103,10 @@ fn archive(c: &mut Criterion) {
             import(&*store, &path, ReadLimits::default(), |_| {}).await.unwrap();
             (store, db, dir)
         });
+        let full = &*store;
         exporting.bench_function(backend, |b| {
-            b.to_async(&rt).iter(|| async {
-                let summary = export(&*store, &Selection::All, tokio::io::sink(), |_| {}).await.unwrap();
+            b.to_async(&rt).iter(|| async move {
+                let summary = export(full, &Selection::All, tokio::io::sink(), |_| {}).await.unwrap();
                 assert_eq!(summary.events, EVENTS);
             });
         });

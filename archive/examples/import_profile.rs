@@ -14,7 +14,7 @@
 //! the duration of every statement of the import (`log_min_duration_statement = 0` on the scratch database).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../benches/workload.rs"]
+#[path = "../benches/workload/mod.rs"]
 mod workload;
 
 use std::path::Path;

@@ -12,7 +12,7 @@ use composable_rust_core::{
 use composable_rust_memory::InMemoryEventStore;
 
 /// Streams of the log.
-pub const STREAMS: u64 = 1000;
+pub(crate) const STREAMS: u64 = 1000;
 
 /// Events per stream per round: one atomic append is 100 streams of this many events.
 const PER_ROUND: u64 = 10;
@@ -38,7 +38,7 @@ fn stream(s: u64) -> StreamId {
 }
 
 /// Writes an archive of `events` events (a multiple of 10,000) to `path`, from an in-memory store.
-pub async fn write_archive(path: &Path, events: u64) {
+pub(crate) async fn write_archive(path: &Path, events: u64) {
     let memory = InMemoryEventStore::new();
     let store: &dyn EventStore = &memory;
     for round in 0..events / (STREAMS * PER_ROUND) {
