@@ -206,10 +206,10 @@ async fn send_items(
                 batch.is_full().then(|| Item::Events(std::mem::take(&mut batch), reader.bytes_read()))
             }
             Record::Snapshot(snapshot) => {
-                if !batch.events.is_empty() {
-                    if !send(Item::Events(std::mem::take(&mut batch), reader.bytes_read())).await {
-                        return Ok(());
-                    }
+                if !batch.events.is_empty()
+                    && !send(Item::Events(std::mem::take(&mut batch), reader.bytes_read())).await
+                {
+                    return Ok(());
                 }
                 Some(Item::Snapshot(snapshot, line))
             }
