@@ -392,7 +392,7 @@ impl Blocks {
 /// Reads the archive at `path` and checks all of it ([`Verifier`]); `progress` hears about every thousand
 /// events.
 ///
-/// Lines are decoded (parsed, converted, checked on their own: [`Decoded::of`]) in blocks of 1000 on two
+/// Lines are decoded (parsed, converted and checked on their own) in blocks of 1000 on two
 /// blocking threads, and accepted in order, so the first problem in line order is the one reported. Memory:
 /// what the [`Verifier`] keeps, and three blocks of at most 1 MiB or one line each.
 ///
