@@ -58,6 +58,8 @@ pub(crate) enum Command {
     ShowStream(ShowStreamArgs),
     /// Print the last events of the global log; with -f, keep printing new ones as they are committed.
     Tail(TailArgs),
+    /// Query the global log: by category, type, actor, correlation id and time, oldest or newest first.
+    Events(EventsArgs),
     /// Write the store (or a category, or a position range) to a JSONL archive.
     Export(ExportArgs),
     /// Write the events, snapshots and checkpoints of an archive into the store; verified first, resumable.
@@ -68,6 +70,59 @@ pub(crate) enum Command {
     Stats,
     /// Create or update the store's schema (the application does this at start too), then check it.
     Migrate,
+    /// Remove old events under the `[retention]` policies of the configuration: plan, apply, list runs.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+/// `retention`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RetentionCommand {
+    /// Show what the policies would remove: counts per category, the oldest event kept, the archive's size,
+    /// and the streams whose old events stay because no snapshot covers them. Changes nothing.
+    Plan,
+    /// Archive what the plan removes to a JSONL file, verify the archive, then remove the events in
+    /// bounded transactions recorded in the audit table.
+    Apply(ApplyArgs),
+    /// List the audit rows of past runs: who, when, which policy, the archive, how many events.
+    Runs,
+}
+
+/// `retention apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// The archive to write the removed events to (written to `FILE.partial`, verified, renamed). With
+    /// `--every`, each run writes `FILE` with its run id before the extension.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) archive: PathBuf,
+    /// Who runs retention, for the audit row [default: $USER, else `eventstore-admin`].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) actor: Option<String>,
+    /// Replace the archive file if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Keep running, applying the plan again after each interval (`30m`, `1h`, `1d`), until interrupted.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub(crate) every: Option<std::time::Duration>,
+}
+
+/// An interval: a whole number and a unit, `s`, `m`, `h` or `d`.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let invalid = || format!("{text:?} is not an interval: write a whole number and a unit, e.g. 30m, 1h, 1d");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(invalid()),
+    };
+    if number == 0 {
+        return Err(format!("{text:?} is no interval: use at least 1"));
+    }
+    Ok(std::time::Duration::from_secs(number.saturating_mul(seconds)))
 }
 
 /// `streams`.
@@ -112,10 +167,54 @@ pub(crate) struct TailArgs {
     /// Only the events of this category.
     #[arg(long, value_name = "NAME")]
     pub(crate) category: Option<String>,
+    /// Only the events whose metadata names this actor.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) actor: Option<String>,
+    /// Only the events of this type, e.g. `OrderPlaced.v1` (repeat for several).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub(crate) types: Vec<String>,
     /// With -f, how often to look for new events when the store sends no commit notification, in
     /// milliseconds (a store in another process may not).
     #[arg(long, value_name = "MS", default_value_t = 500)]
     pub(crate) poll_ms: u64,
+}
+
+/// `events`.
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    /// Only the events of this category (`order` selects `order-1`, `order-2`, ...).
+    #[arg(long, value_name = "NAME", conflicts_with = "prefix")]
+    pub(crate) category: Option<String>,
+    /// Only the events of streams whose id starts with this text.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) prefix: Option<String>,
+    /// Only the events of this type, e.g. `OrderPlaced.v1` (repeat for several).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub(crate) types: Vec<String>,
+    /// Only the events whose metadata names this actor.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) actor: Option<String>,
+    /// Only the events with this correlation id.
+    #[arg(long, value_name = "UUID")]
+    pub(crate) correlation_id: Option<uuid::Uuid>,
+    /// Only the events recorded at or after this time (RFC 3339, e.g. `2026-11-30T18:00:00Z`).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only the events recorded before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Newest first, from the newest event (oldest first without it).
+    #[arg(long)]
+    pub(crate) newest_first: bool,
+    /// Oldest first, after this global position (the last position of the previous page).
+    #[arg(long, value_name = "POSITION", conflicts_with_all = ["before", "newest_first"])]
+    pub(crate) after: Option<u64>,
+    /// Newest first, below this global position (the last position of the previous page).
+    #[arg(long, value_name = "POSITION")]
+    pub(crate) before: Option<u64>,
+    /// Print at most this many events.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub(crate) limit: usize,
 }
 
 /// `export`.

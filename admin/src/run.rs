@@ -1,19 +1,20 @@
 //! One function per subcommand. Each opens the store only if it needs one, and read commands never create a
 //! store that is not there.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::SecondsFormat;
 use composable_rust::config::{self, Backend, EventStoreConfig};
-use composable_rust::event_store::{LogFilter, StreamRange};
+use composable_rust::event_store::{LogCursor, LogFilter, StreamRange};
 use composable_rust::{EventStore, GlobalPosition, StreamId, Version};
 use composable_rust_archive::{ArchiveError, Progress, ReadLimits, Selection, export, import, verify};
 use futures::StreamExt;
 
-use crate::cli::{Cli, Command, ExportArgs, GlobalArgs, ImportArgs, ShowStreamArgs, StreamsArgs, TailArgs, VerifyArgs};
+use crate::cli::{
+    Cli, Command, EventsArgs, ExportArgs, GlobalArgs, ImportArgs, ShowStreamArgs, StreamsArgs, TailArgs, VerifyArgs,
+};
 use crate::output;
 use crate::{Exit, Failure};
 
@@ -27,17 +28,19 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Streams(args) => streams(global, args).await,
         Command::ShowStream(args) => show_stream(global, args).await,
         Command::Tail(args) => tail(global, args).await,
+        Command::Events(args) => events(global, args).await,
         Command::Export(args) => export_archive(global, args).await,
         Command::Import(args) => import_archive(global, args).await,
         Command::Verify(args) => verify_archive(global, args).await,
         Command::Stats => stats(global).await,
         Command::Migrate => migrate(global).await,
+        Command::Retention(command) => crate::retention::run(global, command).await,
     }
 }
 
 /// Whether a command may create the store when it is not there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Create {
+pub(crate) enum Create {
     /// `import` and `migrate`.
     Allowed,
     /// Every command that only reads.
@@ -60,7 +63,7 @@ fn configuration(global: &GlobalArgs) -> Result<EventStoreConfig, Failure> {
 }
 
 /// Opens the configured store (running its migrations, as the application does).
-async fn open(global: &GlobalArgs, create: Create) -> Result<Arc<dyn EventStore>, Failure> {
+pub(crate) async fn open(global: &GlobalArgs, create: Create) -> Result<Arc<dyn EventStore>, Failure> {
     let config = configuration(global)?;
     let local_path = match config.backend {
         Backend::Sqlite => Some(config.sqlite.path_or_default()),
@@ -82,7 +85,7 @@ async fn open(global: &GlobalArgs, create: Create) -> Result<Arc<dyn EventStore>
     config::open(&config).await.map_err(|e| Failure::from_error(Exit::Store, &e))
 }
 
-fn store_failed(action: &str) -> impl FnOnce(composable_rust::EventStoreError) -> Failure + '_ {
+pub(crate) fn store_failed(action: &str) -> impl FnOnce(composable_rust::EventStoreError) -> Failure + '_ {
     move |error| {
         let mut failure = Failure::from_error(Exit::Store, &error);
         failure.message = format!("could not {action}: {}", failure.message);
@@ -90,7 +93,7 @@ fn store_failed(action: &str) -> impl FnOnce(composable_rust::EventStoreError) -
     }
 }
 
-fn archive_failed(error: &ArchiveError) -> Failure {
+pub(crate) fn archive_failed(error: &ArchiveError) -> Failure {
     let code = match error {
         ArchiveError::Invalid { .. } => Exit::InvalidArchive,
         ArchiveError::Io { .. } => Exit::File,
@@ -159,25 +162,17 @@ async fn show_stream(global: &GlobalArgs, args: ShowStreamArgs) -> Result<(), Fa
 
 async fn tail(global: &GlobalArgs, args: TailArgs) -> Result<(), Failure> {
     let store = open(global, Create::Never).await?;
-    let filter = args.category.as_deref().map_or_else(LogFilter::all, |c| LogFilter::all().category(c));
-    // The last `lines` events: one pass over the log, keeping only them.
-    let mut last: VecDeque<composable_rust::RecordedEvent> = VecDeque::with_capacity(args.lines + 1);
-    let mut after = GlobalPosition::START;
-    loop {
-        let page = store.read_all(after, &filter, PAGE).await.map_err(store_failed("read the global log"))?;
-        let full = page.len() == PAGE;
-        for event in page {
-            after = event.position;
-            last.push_back(event);
-            if last.len() > args.lines {
-                last.pop_front();
-            }
-        }
-        if !full {
-            break;
-        }
-    }
-    for event in &last {
+    let mut filter = args.category.as_deref().map_or_else(LogFilter::all, |c| LogFilter::all().category(c));
+    filter.actor = args.actor;
+    filter.event_types = args.types;
+    // The last `lines` events: one read of the log newest first (one event to learn where to follow from).
+    let mut last = store
+        .read_log(LogCursor::Newest, &filter, args.lines.max(1))
+        .await
+        .map_err(store_failed("read the global log"))?;
+    let mut after = last.first().map_or(GlobalPosition::START, |newest| newest.position);
+    last.truncate(args.lines);
+    for event in last.iter().rev() {
         output::event(event, global.json)?;
     }
     if !args.follow {
@@ -203,6 +198,42 @@ async fn tail(global: &GlobalArgs, args: TailArgs) -> Result<(), Failure> {
             None => tokio::time::sleep(poll).await,
         }
     }
+}
+
+async fn events(global: &GlobalArgs, args: EventsArgs) -> Result<(), Failure> {
+    let prefix = match (args.category, args.prefix) {
+        (Some(category), _) => Some(format!("{category}{}", StreamId::CATEGORY_SEPARATOR)),
+        (None, prefix) => prefix,
+    };
+    let filter = LogFilter {
+        event_types: args.types,
+        stream_prefix: prefix,
+        correlation_id: args.correlation_id,
+        recorded_from: args.since,
+        recorded_before: args.until,
+        actor: args.actor,
+    };
+    let mut cursor = match (args.after, args.before) {
+        (_, Some(before)) => LogCursor::Before(GlobalPosition::new(before)),
+        (Some(after), None) => LogCursor::After(GlobalPosition::new(after)),
+        (None, None) if args.newest_first => LogCursor::Newest,
+        (None, None) => LogCursor::OLDEST,
+    };
+    let store = open(global, Create::Never).await?;
+    let mut left = args.limit;
+    while left > 0 {
+        let page =
+            store.read_log(cursor, &filter, left.min(PAGE)).await.map_err(store_failed("read the global log"))?;
+        for event in &page {
+            output::event(event, global.json)?;
+        }
+        if page.len() < left.min(PAGE) {
+            break;
+        }
+        left -= page.len();
+        cursor = cursor.next(&page);
+    }
+    Ok(())
 }
 
 fn selection(args: &ExportArgs) -> Selection {
@@ -272,7 +303,7 @@ async fn export_archive(global: &GlobalArgs, args: ExportArgs) -> Result<(), Fai
 }
 
 /// `FILE.partial`, next to `FILE`, so the rename stays on one file system.
-fn partial_path(path: &Path) -> PathBuf {
+pub(crate) fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".partial");
     PathBuf::from(name)

@@ -211,6 +211,68 @@ fn tail_follow_prints_events_committed_by_another_process() {
     assert_eq!(seen[2]["payload"], serde_json::json!({"n": 2}));
 }
 
+/// Appends to the SQLite store at `path` six events: `order-1` and `order-2` alternately, types `Placed.v1` and
+/// `Noted.v1` alternately, by `alice` (even `n`) or `bob` (odd `n`), each payload `{"n": n}`.
+fn six_events_by_two_actors(path: &Path) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = SqliteEventStore::open(path).await.unwrap();
+        for n in 0..6_u8 {
+            let stream = StreamId::new(format!("order-{}", n % 2 + 1)).unwrap();
+            let metadata = Metadata::default().with_actor(if n % 2 == 0 { "alice" } else { "bob" });
+            let event_type = if n % 2 == 0 { "Placed.v1" } else { "Noted.v1" };
+            let event = NewEvent::new(event_type, CodecId::Json, format!("{{\"n\":{n}}}").into_bytes(), metadata);
+            store.append(&stream, ExpectedVersion::Any, vec![event]).await.unwrap();
+        }
+    });
+}
+
+/// The `n` of each printed event's payload, in the order printed.
+fn numbers(output: &Output) -> Vec<u64> {
+    json_lines(output).iter().map(|e| e["payload"]["n"].as_u64().unwrap()).collect()
+}
+
+#[test]
+fn events_queries_by_actor_type_and_category_oldest_or_newest_first_with_a_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path(), "events.db");
+    assert_exit(&admin(&url, &["migrate"]), 0);
+    six_events_by_two_actors(&dir.path().join("events.db"));
+
+    let query = |args: &[&str]| {
+        let output = admin(&url, &[&["events", "--json"][..], args].concat());
+        assert_exit(&output, 0);
+        numbers(&output)
+    };
+    assert_eq!(query(&[]), vec![0, 1, 2, 3, 4, 5], "oldest first by default");
+    assert_eq!(query(&["--actor", "alice"]), vec![0, 2, 4]);
+    assert_eq!(query(&["--actor", "alice", "--newest-first"]), vec![4, 2, 0]);
+    assert_eq!(query(&["--newest-first", "--limit", "2"]), vec![5, 4], "the newest two");
+    assert_eq!(query(&["--type", "Noted.v1", "--limit", "2"]), vec![1, 3]);
+    assert_eq!(query(&["--type", "Noted.v1", "--type", "Placed.v1", "--newest-first", "--limit", "3"]), vec![5, 4, 3]);
+    assert_eq!(query(&["--category", "order", "--actor", "bob", "--newest-first"]), vec![5, 3, 1]);
+    assert_eq!(query(&["--prefix", "order-2"]), vec![1, 3, 5]);
+    assert_eq!(query(&["--actor", "carol"]), Vec::<u64>::new());
+
+    // Paging: the last position printed is the next page's cursor, in either direction.
+    let newest = json_lines(&admin(&url, &["events", "--json", "--newest-first", "--limit", "2"]));
+    let before = newest[1]["position"].as_u64().unwrap().to_string();
+    assert_eq!(query(&["--before", &before, "--limit", "2"]), vec![3, 2]);
+    let oldest = json_lines(&admin(&url, &["events", "--json", "--limit", "2"]));
+    let after = oldest[1]["position"].as_u64().unwrap().to_string();
+    assert_eq!(query(&["--after", &after, "--limit", "2"]), vec![2, 3]);
+
+    // tail reads the newest events and prints them oldest first; it filters by actor and type too.
+    let tail = admin(&url, &["tail", "-n", "2", "--json", "--actor", "alice"]);
+    assert_exit(&tail, 0);
+    assert_eq!(numbers(&tail), vec![2, 4]);
+    assert_eq!(numbers(&admin(&url, &["tail", "-n", "5", "--json", "--type", "Noted.v1"])), vec![1, 3, 5]);
+
+    // Contradictory options are a usage error.
+    assert_exit(&admin(&url, &["events", "--after", "1", "--newest-first"]), 2);
+    assert_exit(&admin(&url, &["events", "--since", "yesterday"]), 2);
+}
+
 #[test]
 fn the_same_commands_work_on_postgres() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -224,6 +286,9 @@ fn the_same_commands_work_on_postgres() {
     let stats = &json_lines(&stats)[0];
     assert_eq!((stats["backend"].as_str(), stats["events"].as_u64()), (Some("postgres"), Some(2)));
     assert_eq!(stats["newest"], "2026-11-30T15:00:01.000000Z");
+    let newest =
+        json_lines(&admin(&url, &["events", "--json", "--newest-first", "--limit", "1", "--category", "order"]));
+    assert_eq!((newest.len(), &newest[0]["version"]), (1, &serde_json::json!(2)), "the newest event of the category");
 
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("pg.jsonl");

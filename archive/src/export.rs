@@ -1,9 +1,9 @@
 //! [`export`]: a store's events (and snapshots and checkpoints) into an archive, in constant memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use composable_rust_core::{EventStore, GlobalPosition, LogFilter, StreamId};
+use composable_rust_core::{EventStore, GlobalPosition, LogFilter, RecordedEvent, StreamId, StreamRemoval, Version};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 
@@ -54,6 +54,86 @@ impl<W: AsyncWrite + Unpin> Lines<W> {
     }
 }
 
+/// Exports the events of `store` that a retention plan removes (`removals`) into `out`, as an archive with
+/// [`Selection::Removed`] for run `run`: the events in global order, read a page at a time, no snapshots or
+/// checkpoints. What `retention apply` writes before it removes anything.
+///
+/// Memory: a page of events and the set of removals.
+///
+/// # Errors
+/// As [`export`]; and [`ArchiveError::Store`] when an event the removals name is not in the store (the
+/// store changed since the plan: plan again).
+pub async fn export_removals<W: AsyncWrite + Unpin>(
+    store: &dyn EventStore,
+    removals: &[StreamRemoval],
+    run: &str,
+    out: W,
+    mut progress: impl FnMut(Progress) + Send,
+) -> Result<ExportSummary, ArchiveError> {
+    let failed = |action: &str| {
+        let action = action.to_owned();
+        move |source| ArchiveError::Store { action, line: None, source }
+    };
+    let backend = store.health_check().await.map_err(failed("answer a health check"))?.backend;
+    let mut wanted: HashMap<&StreamId, HashSet<Version>> = HashMap::new();
+    for removal in removals {
+        wanted.entry(&removal.stream_id).or_default().extend(removal.versions.iter().copied());
+    }
+    let expected: usize = wanted.values().map(HashSet::len).sum();
+    let mut lines =
+        Lines { out: BufWriter::with_capacity(1 << 16, out), hasher: Sha256::new(), bytes: 0, buffer: Vec::new() };
+    let header = Header {
+        format: FORMAT_NAME.to_owned(),
+        version: FORMAT_VERSION,
+        source_backend: backend.to_owned(),
+        written_at: Utc::now(),
+        selection: Selection::Removed { run: run.to_owned() },
+    };
+    lines.write(&Line::Header(header), true).await?;
+    let mut events = 0;
+    let mut after = GlobalPosition::START;
+    while events < expected as u64 {
+        let page = store.read_all(after, &LogFilter::all(), PAGE).await.map_err(failed("read the global log"))?;
+        for event in &page {
+            if wanted.get(&event.stream_id).is_some_and(|versions| versions.contains(&event.version)) {
+                lines.write(&Line::Event(EventLine::from_recorded(event)), true).await?;
+                events += 1;
+            }
+        }
+        progress(Progress { events, bytes: lines.bytes });
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = last.position,
+            _ => break,
+        }
+    }
+    if events != expected as u64 {
+        return Err(ArchiveError::Store {
+            action: "archive the events the retention plan removes".to_owned(),
+            line: None,
+            source: composable_rust_core::EventStoreError::InvalidInput(composable_rust_core::InvalidInput::Other(
+                format!(
+                    "the plan names {expected} events but only {events} are in the store: it changed since the plan; \
+                     plan again"
+                ),
+            )),
+        });
+    }
+    let streams = u64::try_from(wanted.len()).unwrap_or(u64::MAX);
+    let sha256 = hex(&lines.hasher.clone().finalize());
+    let trailer = Trailer { events, snapshots: 0, checkpoints: 0, sha256: sha256.clone() };
+    lines.write(&Line::Trailer(trailer), false).await?;
+    lines.out.flush().await.map_err(ArchiveError::io("write the archive"))?;
+    progress(Progress { events, bytes: lines.bytes });
+    Ok(ExportSummary { events, streams, snapshots: 0, checkpoints: 0, bytes: lines.bytes, sha256 })
+}
+
+/// The bytes `event` takes as a line of an archive (the size a retention plan reports).
+#[must_use]
+pub fn archived_size(event: &RecordedEvent) -> u64 {
+    let line = Line::Event(EventLine::from_recorded(event));
+    serde_json::to_vec(&line).map_or(0, |bytes| bytes.len() as u64 + 1)
+}
+
 /// Exports the events of `store` that `selection` names into `out`, as an archive (see [`crate::format`]):
 /// the checkpoints (whole log only), the events in global order, read a page at a time, the snapshots of
 /// the exported streams (whole log and category; only those no newer than the events exported), and the
@@ -76,6 +156,15 @@ pub async fn export<W: AsyncWrite + Unpin>(
         let action = action.to_owned();
         move |source| ArchiveError::Store { action, line: None, source }
     };
+    if let Selection::Removed { .. } = selection {
+        return Err(ArchiveError::Store {
+            action: "export".to_owned(),
+            line: None,
+            source: composable_rust_core::EventStoreError::InvalidInput(composable_rust_core::InvalidInput::Other(
+                "an archive of removed events is written by export_removals, from a retention plan".to_owned(),
+            )),
+        });
+    }
     let backend = store.health_check().await.map_err(failed("answer a health check"))?.backend;
     let mut lines =
         Lines { out: BufWriter::with_capacity(1 << 16, out), hasher: Sha256::new(), bytes: 0, buffer: Vec::new() };
@@ -97,7 +186,7 @@ pub async fn export<W: AsyncWrite + Unpin>(
     }
 
     let (filter, mut after, up_to) = match selection {
-        Selection::All => (LogFilter::all(), GlobalPosition::START, None),
+        Selection::All | Selection::Removed { .. } => (LogFilter::all(), GlobalPosition::START, None),
         Selection::Category(category) => (LogFilter::all().category(category), GlobalPosition::START, None),
         Selection::Positions { after, up_to } => (LogFilter::all(), GlobalPosition::new(*after), *up_to),
     };
@@ -125,7 +214,7 @@ pub async fn export<W: AsyncWrite + Unpin>(
     let prefix = match selection {
         Selection::All => Some(String::new()),
         Selection::Category(category) => Some(format!("{category}{}", StreamId::CATEGORY_SEPARATOR)),
-        Selection::Positions { .. } => None,
+        Selection::Positions { .. } | Selection::Removed { .. } => None,
     };
     if let Some(prefix) = prefix {
         let mut last: Option<StreamId> = None;

@@ -78,6 +78,13 @@ pub enum Selection {
         /// Inclusive upper bound; `None` for the end of the log.
         up_to: Option<u64>,
     },
+    /// The events a retention run removed, in global order; no snapshots or checkpoints. A stream's
+    /// versions ascend but may skip (retention keeps some events between removed ones), so such an archive
+    /// is kept and read, not imported back into the store it came from.
+    Removed {
+        /// The retention run's id.
+        run: String,
+    },
 }
 
 /// A checkpoint line.

@@ -24,7 +24,7 @@ mod reader;
 mod verify;
 
 pub use error::{ArchiveError, Problem};
-pub use export::{ExportSummary, Selection, export};
+pub use export::{ExportSummary, Selection, archived_size, export, export_removals};
 pub use import::{ImportSummary, import};
 pub use reader::{ArchiveReader, ReadLimits, Record};
 pub use verify::{Verifier, VerifySummary, verify};

@@ -221,14 +221,16 @@ impl Verifier {
         }
         let version = event.version.get();
         let previous = self.streams.get(event.stream_id.as_str()).copied();
-        let may_start_anywhere =
-            matches!(self.header.as_ref().map(|h| &h.selection), Some(Selection::Positions { .. }));
+        let selection = self.header.as_ref().map(|h| &h.selection);
+        let may_start_anywhere = matches!(selection, Some(Selection::Positions { .. } | Selection::Removed { .. }));
+        let may_skip = matches!(selection, Some(Selection::Removed { .. }));
         let expected = match previous {
             Some(previous) => previous + 1,
             None if may_start_anywhere => version,
             None => 1,
         };
-        if version != expected {
+        let in_order = if may_skip { version >= expected } else { version == expected };
+        if !in_order {
             return Err(Problem::VersionOutOfOrder {
                 stream: event.stream_id.to_string(),
                 version,

@@ -26,6 +26,9 @@
 //! `COMPOSABLE_EVENT_STORE_BACKEND`, `COMPOSABLE_SQLITE_PATH`, `COMPOSABLE_FILE_PATH`, `COMPOSABLE_CODEC` and
 //! `COMPOSABLE_SNAPSHOT_EVERY`. [`open`] then connects, runs migrations and returns the store.
 //!
+//! The `[retention]` table of the same file holds the retention policies an operator's
+//! `eventstore-admin retention apply` enforces ([`RetentionConfig`]); without it every event is kept.
+//!
 //! Zero configuration works: with no file ([`EventStoreConfig::from_file_or_default`]) and no variables, the
 //! store is SQLite in [`SqliteSettings::DEFAULT_PATH`] (`data/events.db`, relative to the working
 //! directory), created on first use. [`EventStoreConfig::location`] says where the data goes.
@@ -33,18 +36,39 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod retention;
+
+pub use retention::{CategoryConfig, KeepConfig, RetentionConfig, RuleConfig};
+
 use composable_rust_core::{CodecId, EventStore, EventStoreError};
 use composable_rust_runtime::{RepositoryConfig, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// The whole configuration file. Only the `[event_store]` table is read; other tables are left to the
-/// application.
+/// The whole configuration file. Only the `[event_store]` and `[retention]` tables are read; other tables
+/// are left to the application.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ConfigFile {
     /// The `[event_store]` table.
     #[serde(default)]
     pub event_store: EventStoreConfig,
+    /// The `[retention]` table (see [`RetentionConfig`]); absent: keep every event.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+impl ConfigFile {
+    /// Reads and parses a whole configuration file.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] when the file cannot be read, [`ConfigError::Parse`] when it is invalid.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str::<Self>(&text)
+            .map_err(|e| ConfigError::Parse { message: format!("{}: {}", path.display(), e.to_string().trim_end()) })
+    }
 }
 
 /// Which event store to open and how; the `[event_store]` table of a configuration file.
@@ -224,6 +248,14 @@ pub enum ConfigError {
         /// The variable.
         name: &'static str,
         /// What is wrong and what is accepted.
+        reason: String,
+    },
+    /// The `[retention]` table describes a policy that cannot be right.
+    #[error("invalid configuration key {key}: {reason}")]
+    Retention {
+        /// The key, e.g. `retention.categories.order`.
+        key: String,
+        /// What is wrong and what to do.
         reason: String,
     },
     /// A setting the chosen backend needs is missing.

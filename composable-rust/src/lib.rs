@@ -199,7 +199,7 @@ pub mod event {
 pub mod event_store {
     pub use composable_rust_core::{
         AppendResult, BoxError, EventStoreReply, EventStream, HealthReport, InvalidInput, LoadRequest, LoadUntil,
-        LoadedHistory, LogFilter, SchemaError, StoreStats, StreamInfo, StreamRange,
+        LoadedHistory, LogCursor, LogFilter, SchemaError, StoreStats, StreamInfo, StreamRange,
     };
 }
 
@@ -228,9 +228,23 @@ pub mod decision {
 pub mod subscription {
     pub use composable_rust_core::{ApplyError, CheckpointedHandler};
     pub use composable_rust_runtime::{
-        AtLeastOnce, Backoff, EventHandler, FnHandler, Phase, Progress, RunReport, Subscription, SubscriptionConfig,
-        SubscriptionError, SubscriptionHandle, SubscriptionStopped, WhenLocked, handler_fn,
+        ArchivedEvents, AtLeastOnce, Backoff, EventHandler, FnHandler, Phase, Progress, RunReport, Subscription,
+        SubscriptionConfig, SubscriptionError, SubscriptionHandle, SubscriptionStopped, WhenLocked, handler_fn,
     };
+}
+
+/// Retention: policies per category (default: keep everything), the plan of what would go and why the rest
+/// stays, and applying it in audited, bounded transactions. The invariants that keep aggregates loading
+/// and subscriptions correct are in [`composable_rust_core::retention`]; configuration in
+/// [`config::RetentionConfig`]; the operator's commands in docs/operations.md ("Retention").
+pub mod retention {
+    pub use composable_rust_core::retention::{RemovalRefusal, check_stream_removal, removed_event_matches};
+    pub use composable_rust_core::{
+        CategoryPlan, CategoryPolicy, EventRetention, KeepCriteria, KeptReason, KeptStream, PolicyError, RemovalBatch,
+        RemovalOutcome, RetentionPlan, RetentionPolicies, RetentionRule, RetentionRun, RetentionRunId, StreamFacts,
+        StreamPlan, StreamRemoval,
+    };
+    pub use composable_rust_runtime::{Applied, apply_retention, plan_retention};
 }
 
 /// For backend authors: the traits an event store implements and the checks every backend applies.
@@ -288,7 +302,7 @@ pub mod prelude {
     // The jobs `EventStore` is made of, in scope (unnamed) so that their methods can be called on a concrete
     // store such as `SqliteEventStore`; on a `dyn EventStore` they need no import.
     pub use composable_rust_core::backend::{
-        EventLog as _, SnapshotStore as _, StoreLifecycle as _, SubscriptionStore as _,
+        EventLog as _, EventRetention as _, SnapshotStore as _, StoreLifecycle as _, SubscriptionStore as _,
     };
     pub use composable_rust_runtime::{
         AggregateAction, AggregateEnvironment, Aggregates, Decider, DecisionAction, Decisions, EventSourced,

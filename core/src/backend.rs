@@ -1,12 +1,15 @@
-//! What backend authors need and application authors do not: the four traits an event store implements
-//! ([`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`]; their sum is
+//! What backend authors need and application authors do not: the five traits an event store implements
+//! ([`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`], [`EventRetention`]; their sum is
 //! [`EventStore`](crate::EventStore)), the checks every backend applies before it writes
 //! ([`validate_append`], [`validate_atomic_append`], [`idempotent_retry`], [`idempotent_retry_atomic`],
 //! [`validate_handler_name`], and for imports [`validate_import`] and [`plan_import`]), lease plumbing ([`HandlerLease`],
-//! [`LeaseGuard`], [`LocalLeases`]), decoding help ([`EventTypeCache`]) and the plumbing a runtime uses
+//! [`LeaseGuard`], [`LocalLeases`]), decoding help ([`EventTypeCache`]), the range of a stream prefix
+//! ([`prefix_end`]) and the plumbing a runtime uses
 //! to run effects ([`Task`], [`RequestHandler`], [`execute_request`]).
 //!
-//! A new backend implements the four traits and runs the conformance suite of `composable-rust-testing`.
+//! Retention's invariants are checked by [`check_stream_removal`] inside each backend's removal transaction.
+//!
+//! A new backend implements the five traits and runs the conformance suite of `composable-rust-testing`.
 
 use std::collections::HashMap;
 
@@ -22,6 +25,7 @@ pub use crate::event::EventTypeCache;
 pub use crate::event_store::{EventLog, SnapshotStore, StoreLifecycle, SubscriptionStore};
 pub use crate::operation::{RequestHandler, StoreRequests, execute_request, load_history};
 pub use crate::projection::{HandlerLease, LeaseGuard, LocalLeases};
+pub use crate::retention::{EventRetention, check_stream_removal, removed_event_matches};
 
 /// Checks what every backend must refuse before touching storage: empty batches and invalid events.
 ///
@@ -308,11 +312,44 @@ pub fn validate_handler_name(handler: &str) -> Result<(), EventStoreError> {
     Ok(())
 }
 
+/// The smallest string greater than every string that starts with `prefix`, or `None` when there is
+/// none. Turns "starts with" into an indexed range `[prefix, end)` in byte-wise order (SQLite's default,
+/// PostgreSQL's `COLLATE "C"`): byte-wise order of UTF-8 is code point order, so incrementing the last
+/// character that can be incremented gives the bound.
+#[must_use]
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
 
     use super::*;
+
+    #[test]
+    fn prefix_end_bounds_exactly_the_strings_with_the_prefix() {
+        assert_eq!(prefix_end("order-"), Some("order.".to_owned()));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("a\u{10FFFF}"), Some("b".to_owned()));
+        assert_eq!(prefix_end("\u{D7FF}"), Some("\u{E000}".to_owned()));
+        let end = prefix_end("ab").unwrap();
+        for inside in ["ab", "ab\u{10FFFF}", "abzzz"] {
+            assert!(inside >= "ab" && inside < end.as_str(), "{inside}");
+        }
+        for outside in ["aa", "ac", "b"] {
+            assert!(!(outside >= "ab" && outside < end.as_str()), "{outside}");
+        }
+    }
+
     use crate::codec::CodecId;
     use crate::event::Metadata;
     use crate::query::{AppendCondition, EventQuery, QueryItem, Tag};

@@ -266,6 +266,30 @@ pub enum EventStoreError {
         /// Who holds it, e.g. `process 4242`.
         holder: String,
     },
+    /// Retention was asked to remove an event whose removal would break event sourcing: a stream's last
+    /// event, or an event a load still replays (no snapshot covers it and the category is not
+    /// replay-free). Nothing of the batch was removed. Plan again: the plan keeps such events.
+    #[error(
+        "retention may not remove version {version} of stream {stream_id}: {reason}; nothing of the batch was removed"
+    )]
+    RemovalRefused {
+        /// The stream.
+        stream_id: StreamId,
+        /// The version that may not go.
+        version: Version,
+        /// Why.
+        reason: crate::retention::RemovalRefusal,
+    },
+    /// The backend does not implement the operation (yet). Nothing was read or written.
+    #[error("{operation} is not supported by the {backend} backend yet: {fix}")]
+    Unsupported {
+        /// What was asked, e.g. `retention`.
+        operation: &'static str,
+        /// The backend's name.
+        backend: &'static str,
+        /// What to do instead.
+        fix: &'static str,
+    },
     /// The backend failed (connection lost, I/O error, timeout, constraint other than the version check).
     #[error("could not {operation}")]
     Backend {

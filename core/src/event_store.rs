@@ -1,14 +1,16 @@
 //! The [`EventStore`] contract every backend (PostgreSQL, SQLite, in-memory) implements, split along its
-//! jobs: [`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`].
+//! jobs: [`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`], [`EventRetention`].
 //!
 //! The contract, pinned by the conformance suite in `composable-rust-testing`:
-//! - Append-only. There is no API to change or delete an event.
+//! - Append-only. There is no API to change an event, and none to delete one outside retention
+//!   ([`EventRetention`], an explicit, audited operation that keeps the invariants of [`crate::retention`]).
 //! - Versions are dense per stream, starting at 1 (see [`crate::stream`]). An append of a batch is atomic:
 //!   all of its events are stored with consecutive versions, or none is.
 //! - A stale [`ExpectedVersion`] fails with
 //!   [`EventStoreError::ConcurrencyConflict`]; of two writers racing at the same expectation exactly one wins.
-//! - The global log is read in position order, and a reader that has read up to position `N` will later
-//!   see every event that commits after its read at a position above `N` (no gaps filled in behind it).
+//! - The global log is read in position order, oldest or newest first ([`LogCursor`]), and a reader that
+//!   has read up to position `N` will later see every event that commits after its read at a position above
+//!   `N` (no gaps filled in behind it).
 //! - One latest snapshot per stream; checkpoints keyed by handler name.
 //! - [`EventLog::import`] writes events recorded elsewhere with their versions and times, in order, once.
 
@@ -26,6 +28,7 @@ use crate::error::EventStoreError;
 use crate::event::{EventId, NewEvent, RecordedEvent};
 use crate::projection::HandlerLease;
 use crate::query::{AppendCondition, EventQuery, QueryPage};
+use crate::retention::EventRetention;
 use crate::snapshot::Snapshot;
 use crate::stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
 
@@ -133,6 +136,28 @@ impl StreamRange {
         Self { from, to: Some(to) }
     }
 
+    /// The same range cut to at most `count` events, the first ones: the limit of a stream read.
+    ///
+    /// Versions are dense, so a count is a version bound: the range ends at the `count`-th version from
+    /// its start (or earlier, where it ended already). A count of 0 reads nothing. Every read of a stream
+    /// ([`EventLog::read_stream`], [`EventLog::load_stream`], [`EventLog::visit_stream`]) takes it.
+    ///
+    /// ```
+    /// use composable_rust_core::{StreamRange, Version};
+    ///
+    /// let page = StreamRange::after(Version::new(40)).limit(10);
+    /// assert_eq!(page, StreamRange::between(Version::new(41), Version::new(50)));
+    /// assert_eq!(StreamRange::between(Version::new(3), Version::new(5)).limit(100).to, Some(Version::new(5)));
+    /// assert!(!StreamRange::all().limit(0).contains(Version::FIRST));
+    /// ```
+    #[must_use]
+    pub fn limit(self, count: u64) -> Self {
+        // Version 0 holds no event: counting starts at the first version that can.
+        let from = self.from.max(Version::FIRST);
+        let last = Version::new((from.get() - 1).saturating_add(count));
+        Self { from, to: Some(self.to.map_or(last, |to| to.min(last))) }
+    }
+
     /// Whether `version` lies in the range.
     #[must_use]
     pub fn contains(&self, version: Version) -> bool {
@@ -148,11 +173,27 @@ impl Default for StreamRange {
 
 /// Which events of the global log to read. Empty fields match everything; set fields must all match.
 ///
+/// Read with [`EventLog::read_log`] (oldest or newest first, see [`LogCursor`]) or [`EventLog::read_all`]
+/// (oldest first). Each field is served by an index on the SQL backends (docs/operations.md, "Queries"):
+///
+/// | field | builder | PostgreSQL | SQLite |
+/// |---|---|---|---|
+/// | `event_types` | [`LogFilter::event_types`] | `events_event_type_idx` | `events_event_type` |
+/// | `stream_prefix` | [`LogFilter::stream_prefix`], [`LogFilter::category`] | the primary key `(stream_id, version)` | `events_category` (the id up to its first `-`) |
+/// | `correlation_id` | [`LogFilter::correlation_id`] | `events_correlation_idx` (partial) | `events_correlation` (partial) |
+/// | `recorded_from`, `recorded_before` | [`LogFilter::recorded_between`] | `events_recorded_at_brin` (BRIN) | `events_recorded_at` |
+/// | `actor` | [`LogFilter::actor`] | `events_actor_idx` (partial) | `events_actor` (partial) |
+///
+/// With no field set, a read walks the log in position order (forwards or backwards). When several are
+/// set, the database picks the most selective index and checks the rest per event.
+///
 /// ```
 /// use composable_rust_core::LogFilter;
 ///
 /// let filter = LogFilter::all().event_types(["OrderPlaced.v1", "OrderShipped.v1"]).stream_prefix("order-");
 /// assert!(filter.matches_type("OrderPlaced.v1"));
+/// let by_alice = LogFilter::all().category("order").actor("alice");
+/// assert_eq!(by_alice.actor.as_deref(), Some("alice"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogFilter {
@@ -166,6 +207,8 @@ pub struct LogFilter {
     pub recorded_from: Option<DateTime<Utc>>,
     /// Only events recorded before this time.
     pub recorded_before: Option<DateTime<Utc>>,
+    /// Only events whose [`Metadata::actor`](crate::Metadata::actor) is exactly this text.
+    pub actor: Option<String>,
 }
 
 impl LogFilter {
@@ -214,6 +257,24 @@ impl LogFilter {
         self
     }
 
+    /// Restricts to the events of one actor ([`Metadata::actor`](crate::Metadata::actor), compared exactly).
+    #[must_use]
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    /// Whether no field is set: the filter matches every event.
+    #[must_use]
+    pub fn is_all(&self) -> bool {
+        self.event_types.is_empty()
+            && self.stream_prefix.is_none()
+            && self.correlation_id.is_none()
+            && self.recorded_from.is_none()
+            && self.recorded_before.is_none()
+            && self.actor.is_none()
+    }
+
     /// Whether the event type passes the type restriction.
     #[must_use]
     pub fn matches_type(&self, event_type: &str) -> bool {
@@ -228,6 +289,98 @@ impl LogFilter {
             && self.correlation_id.is_none_or(|c| event.metadata.correlation_id == Some(c))
             && self.recorded_from.is_none_or(|t| event.recorded_at >= t)
             && self.recorded_before.is_none_or(|t| event.recorded_at < t)
+            && self.actor.as_deref().is_none_or(|a| event.metadata.actor.as_deref() == Some(a))
+    }
+}
+
+/// Where a read of the global log starts, and so which way it goes: oldest first after a position, or
+/// newest first before one. What [`EventLog::read_log`] takes.
+///
+/// The direction is part of the cursor, so a position can never be read the wrong way: `After(p)` reads
+/// the events above `p` in increasing position order, `Before(p)` the events below `p` in decreasing
+/// order. Both exclude `p` itself, so the next page starts at the last event of the previous one, in
+/// either direction: pass the page to [`LogCursor::next`].
+///
+/// - Oldest first from the beginning: [`LogCursor::OLDEST`] (`After(GlobalPosition::START)`).
+/// - Newest first from the end: [`LogCursor::Newest`]. Its first page holds the newest events, and the
+///   following ones go back in time until a page comes back short: the beginning of the log.
+/// - A forward read that comes back short has caught up; reading again with the same cursor later returns
+///   what was committed since. A backward read that comes back short has reached the beginning.
+///
+/// ```
+/// use composable_rust_core::{GlobalPosition, LogCursor};
+///
+/// // The cursor that follows a page ending at position 7, whichever way it went:
+/// let forward = LogCursor::OLDEST.after_position(GlobalPosition::new(7));
+/// assert_eq!(forward, LogCursor::After(GlobalPosition::new(7)));
+/// let backward = LogCursor::Newest.after_position(GlobalPosition::new(7));
+/// assert_eq!(backward, LogCursor::Before(GlobalPosition::new(7)));
+/// assert!(backward.is_newest_first());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogCursor {
+    /// Oldest first: the events at positions above this one.
+    After(GlobalPosition),
+    /// Newest first: the events at positions below this one.
+    Before(GlobalPosition),
+    /// Newest first, from the newest event a reader may see (on PostgreSQL, the newest below the
+    /// visibility horizon, so that no event can later commit above the page it starts).
+    Newest,
+}
+
+impl LogCursor {
+    /// Oldest first, from the first event of the log.
+    pub const OLDEST: Self = Self::After(GlobalPosition::START);
+
+    /// Whether the read goes from newer to older events.
+    #[must_use]
+    pub const fn is_newest_first(self) -> bool {
+        !matches!(self, Self::After(_))
+    }
+
+    /// The cursor of the page that follows one whose last event is at `position`, in the same direction.
+    #[must_use]
+    pub const fn after_position(self, position: GlobalPosition) -> Self {
+        match self {
+            Self::After(_) => Self::After(position),
+            Self::Before(_) | Self::Newest => Self::Before(position),
+        }
+    }
+
+    /// The cursor of the page that follows `page` (read with this cursor), in the same direction; this
+    /// cursor again when `page` is empty.
+    ///
+    /// ```
+    /// # use composable_rust_core::{EventStore, EventStoreError, LogCursor, LogFilter};
+    /// # async fn newest(store: &dyn EventStore) -> Result<(), EventStoreError> {
+    /// // Every event of the `order` category, newest first, 100 at a time.
+    /// let filter = LogFilter::all().category("order");
+    /// let mut cursor = LogCursor::Newest;
+    /// loop {
+    ///     let page = store.read_log(cursor, &filter, 100).await?;
+    ///     for event in &page {
+    ///         println!("{} {}", event.position, event.event_type);
+    ///     }
+    ///     if page.len() < 100 {
+    ///         break; // the beginning of the log
+    ///     }
+    ///     cursor = cursor.next(&page);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn next(self, page: &[RecordedEvent]) -> Self {
+        page.last().map_or(self, |last| self.after_position(last.position))
+    }
+
+    /// Whether an event at `position` lies on this cursor's side (above `After`, below `Before`).
+    #[must_use]
+    pub fn admits(self, position: GlobalPosition) -> bool {
+        match self {
+            Self::After(after) => position > after,
+            Self::Before(before) => position < before,
+            Self::Newest => true,
+        }
     }
 }
 
@@ -292,16 +445,18 @@ impl StoreStats {
 /// The one handle users hold: events, snapshots, subscriptions' bookkeeping and the store's lifecycle.
 /// Usable as `Arc<dyn EventStore>`.
 ///
-/// A backend does not implement `EventStore` itself: it implements the four traits of its jobs,
-/// [`EventLog`], [`SnapshotStore`], [`SubscriptionStore`] and [`StoreLifecycle`], and every type that has
-/// all four is an `EventStore`. Their methods are callable on an `EventStore` (a `dyn EventStore` or a
+/// A backend does not implement `EventStore` itself: it implements the five traits of its jobs,
+/// [`EventLog`], [`SnapshotStore`], [`SubscriptionStore`], [`StoreLifecycle`] and [`EventRetention`]
+/// (removing old events under a policy, the one way anything leaves a store), and every type that has
+/// all five is an `EventStore`. Their methods are callable on an `EventStore` (a `dyn EventStore` or a
 /// generic `S: EventStore`) with no further import; on a concrete store such as `SqliteEventStore`, bring
 /// the traits into scope with the prelude of the `composable-rust` crate.
 ///
 /// Implementations must pass the conformance suite in `composable-rust-testing`.
-pub trait EventStore: EventLog + SnapshotStore + SubscriptionStore + StoreLifecycle {}
+pub trait EventStore: EventLog + SnapshotStore + SubscriptionStore + StoreLifecycle + EventRetention {}
 
-impl<T> EventStore for T where T: EventLog + SnapshotStore + SubscriptionStore + StoreLifecycle + ?Sized {}
+impl<T> EventStore for T where T: EventLog + SnapshotStore + SubscriptionStore + StoreLifecycle + EventRetention + ?Sized
+{}
 
 /// The events: appends, stream reads, the global log. The part of the [`EventStore`] contract that is the
 /// system of record.
@@ -365,7 +520,8 @@ pub trait EventLog: Send + Sync + Debug {
 
     /// Streams the events of `stream_id` in `range`, in version order; an unknown stream yields nothing.
     ///
-    /// Rows are fetched as the stream is polled, so a very long stream never sits in memory at once.
+    /// Rows are fetched as the stream is polled, so a very long stream never sits in memory at once. To
+    /// read at most `n` events, cut the range with [`StreamRange::limit`].
     fn read_stream(&self, stream_id: &StreamId, range: StreamRange) -> EventStream<'_>;
 
     /// Loads the whole range into memory. Prefer [`EventLog::read_stream`] for long streams.
@@ -417,8 +573,26 @@ pub trait EventLog: Send + Sync + Debug {
     /// [`EventStoreError::Backend`] when storage fails.
     async fn load_event(&self, id: EventId) -> Result<Option<RecordedEvent>, EventStoreError>;
 
+    /// Reads up to `limit` events of the global log on the `cursor`'s side that match `filter`, in the
+    /// cursor's direction: [`LogCursor::After`] oldest first, [`LogCursor::Before`] and
+    /// [`LogCursor::Newest`] newest first. Read the next page with [`LogCursor::next`].
+    ///
+    /// Either way a reader never misses an event: oldest first, an event that commits later has a position
+    /// above every one already read; newest first, every event below the first page is committed when the
+    /// page is read, so the pages behind it are stable.
+    ///
+    /// # Errors
+    /// [`EventStoreError::Backend`] when storage fails.
+    async fn read_log(
+        &self,
+        cursor: LogCursor,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError>;
+
     /// Reads up to `limit` events of the global log with a position greater than `after` that match
-    /// `filter`, in position order. Read pages by passing the last position of a page as the next `after`.
+    /// `filter`, in position order (oldest first). Read pages by passing the last position of a page as the
+    /// next `after`. The same as [`EventLog::read_log`] with [`LogCursor::After`].
     ///
     /// # Errors
     /// [`EventStoreError::Backend`] when storage fails.
@@ -427,7 +601,9 @@ pub trait EventLog: Send + Sync + Debug {
         after: GlobalPosition,
         filter: &LogFilter,
         limit: usize,
-    ) -> Result<Vec<RecordedEvent>, EventStoreError>;
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        self.read_log(LogCursor::After(after), filter, limit).await
+    }
 
     /// Lists up to `limit` streams whose id starts with `prefix` (`""` for all) and sorts after `after`,
     /// in stream id order (byte-wise). Page by passing the last id of a page as the next `after`.
@@ -599,5 +775,54 @@ pub trait StoreLifecycle: Send + Sync + Debug {
     /// [`EventStoreError::Backend`] when the final flush fails (the data already committed is unaffected).
     async fn close(&self) -> Result<(), EventStoreError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// `limit(n)` keeps exactly the first `n` versions (at least 1) that the range contains.
+        #[test]
+        fn a_limited_range_holds_the_first_n_versions_of_the_range(
+            from in 0_u64..50,
+            to in proptest::option::of(0_u64..60),
+            count in 0_u64..70,
+        ) {
+            let range = StreamRange { from: Version::new(from), to: to.map(Version::new) };
+            let limited = range.limit(count);
+            let wanted: Vec<u64> =
+                (1..=120).filter(|&v| range.contains(Version::new(v))).take(usize::try_from(count).unwrap()).collect();
+            let got: Vec<u64> = (0..=120).filter(|&v| limited.contains(Version::new(v))).collect();
+            prop_assert_eq!(got, wanted);
+        }
+    }
+
+    #[test]
+    fn a_cursor_pages_on_from_the_last_event_of_a_page_in_its_direction() {
+        let event = |position: u64| RecordedEvent {
+            id: EventId::generate(),
+            stream_id: StreamId::new("order-1").unwrap(),
+            version: Version::FIRST,
+            position: GlobalPosition::new(position),
+            event_type: crate::EventType::from("Noted.v1"),
+            codec: crate::CodecId::Json,
+            payload: crate::Bytes::from(b"{}".to_vec()),
+            metadata: crate::Metadata::default(),
+            recorded_at: Utc::now(),
+            tags: Vec::new(),
+        };
+        let page = [event(9), event(7)];
+        assert_eq!(LogCursor::Newest.next(&page), LogCursor::Before(GlobalPosition::new(7)));
+        assert_eq!(LogCursor::Before(GlobalPosition::new(10)).next(&[]), LogCursor::Before(GlobalPosition::new(10)));
+        assert_eq!(LogCursor::OLDEST.next(&[event(3), event(5)]), LogCursor::After(GlobalPosition::new(5)));
+        assert!(LogCursor::After(GlobalPosition::new(5)).admits(GlobalPosition::new(6)));
+        assert!(!LogCursor::After(GlobalPosition::new(5)).admits(GlobalPosition::new(5)));
+        assert!(!LogCursor::Before(GlobalPosition::new(5)).admits(GlobalPosition::new(5)));
+        assert!(LogCursor::Newest.admits(GlobalPosition::new(u64::MAX)));
+        assert!(!LogCursor::OLDEST.is_newest_first() && LogCursor::Newest.is_newest_first());
     }
 }

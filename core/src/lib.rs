@@ -14,11 +14,14 @@
 //! - Streams: [`StreamId`], [`Version`] (first event is 1, empty stream is 0), [`GlobalPosition`],
 //!   [`ExpectedVersion`].
 //! - Events: [`Event`], [`NewEvent`], [`RecordedEvent`], [`Metadata`], codecs ([`CodecId`], [`Bincode`], [`Json`]).
-//! - Storage: [`EventStore`], [`Snapshot`], [`LogFilter`], [`EventStoreError`].
+//! - Storage: [`EventStore`], [`Snapshot`], [`LogFilter`], [`LogCursor`], [`EventStoreError`].
 //! - Consistency beyond one stream: [`AtomicAppend`] (several streams, all or nothing), [`Tag`]s on events,
 //!   [`EventQuery`] reads across streams and [`AppendCondition`]s (the Dynamic Consistency Boundary pattern);
 //!   [`Decision`] (a command decided on the events its query selects) and [`TagSpec`] (one description for
 //!   a decision's query and its events' tags). The runtime's `Decider` runs decisions.
+//! - Retention: [`RetentionPolicies`] (per category, default forever), the pure [`RetentionPlan`] and the
+//!   [`EventRetention`] capability; the invariants that keep loads and subscriptions correct are in
+//!   [`retention`].
 //! - Subscriptions: [`CheckpointedHandler`] (apply a page and record the checkpoint); the engine is in the
 //!   runtime crate.
 //! - Writing a backend: [`backend`] holds the traits an event store implements and the checks every backend
@@ -35,6 +38,7 @@ mod clock;
 mod codec;
 pub mod compose;
 mod decision;
+mod durability;
 mod effect;
 mod error;
 mod event;
@@ -45,6 +49,7 @@ mod query;
 mod reducer;
 mod reducer_ext;
 mod report;
+pub mod retention;
 mod snapshot;
 pub mod stream;
 mod upcast;
@@ -54,12 +59,13 @@ pub use clock::Clock;
 pub use codec::{Bincode, Codec, CodecId, Json};
 pub use compose::{ActionCase, ForEach, Identifiable, IfLet, Scope};
 pub use decision::{Decision, TagSpec};
+pub use durability::Durability;
 pub use effect::{ActionSink, Effect, EffectId};
 pub use error::{BoxError, CodecError, EventStoreError, InvalidInput, SchemaError, error_chain};
 pub use event::{Bytes, Event, EventId, EventType, Metadata, NewEvent, RecordedEvent};
 pub use event_store::{
-    AppendResult, AtomicAppend, EventStore, EventStream, HealthReport, LogFilter, StoreStats, StreamAppend, StreamInfo,
-    StreamRange,
+    AppendResult, AtomicAppend, EventStore, EventStream, HealthReport, LogCursor, LogFilter, StoreStats, StreamAppend,
+    StreamInfo, StreamRange,
 };
 pub use operation::{EventStoreOperation, EventStoreReply, EventStoreRequest, LoadRequest, LoadUntil, LoadedHistory};
 pub use projection::{ApplyError, CheckpointedHandler};
@@ -67,6 +73,11 @@ pub use query::{AppendCondition, EventQuery, QueryItem, QueryPage, Tag};
 pub use reducer::{Combine, FnReducer, Reducer, reducer_fn};
 pub use reducer_ext::{ReducerExt, Scoped};
 pub use report::Report;
+pub use retention::{
+    CategoryPlan, CategoryPolicy, EventRetention, KeepCriteria, KeptReason, KeptStream, PolicyError, RemovalBatch,
+    RemovalOutcome, RemovalRefusal, RetentionPlan, RetentionPolicies, RetentionRule, RetentionRun, RetentionRunId,
+    StreamFacts, StreamPlan, StreamRemoval,
+};
 pub use snapshot::Snapshot;
 pub use stream::{ExpectedVersion, GlobalPosition, StreamId, Version};
 pub use upcast::{EventDecodeError, EventDecoder, UnknownEventTypes, Upcasters};

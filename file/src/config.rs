@@ -1,22 +1,6 @@
 //! [`FileConfig`]: the tunables of a [`FileEventStore`](crate::FileEventStore), with documented defaults.
 
-/// How hard a commit works to survive a crash.
-///
-/// Both settings keep every acknowledged append across a **process** crash (`kill -9`, a panic that aborts):
-/// a commit has been written to the segment file, in the operating system's cache, before `append`
-/// returns. They differ on a power loss or operating system crash. The same two settings as the SQLite
-/// backend's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// Every commit is flushed to disk (`fdatasync` of the segment) before `append` returns, so
-    /// acknowledged events also survive a power loss.
-    #[default]
-    Full,
-    /// Commits are written to the operating system and flushed to disk when a segment is closed and when
-    /// the store is closed. Acknowledged events survive a process crash, but the last commits may be lost on
-    /// a power loss or OS crash (the store stays consistent: the torn tail is cut on the next open).
-    Normal,
-}
+use composable_rust_core::Durability;
 
 /// Settings for [`FileEventStore::open_with`](crate::FileEventStore::open_with).
 ///
@@ -37,7 +21,8 @@ pub struct FileConfig {
     /// longer is refused; a longer line in a segment stops the open with an error naming it, so a damaged
     /// file never makes the store read without bound. Default: 16 MiB.
     pub max_line_len: usize,
-    /// When commits reach the disk. Default: [`Durability::Full`].
+    /// When commits reach the disk: [`Durability::Full`] (the default) `fdatasync`s the segment after every
+    /// commit; [`Durability::Normal`] flushes it when a segment is closed and when the store is closed.
     pub durability: Durability,
 }
 

@@ -6,13 +6,14 @@
 //! cannot be read from the middle, and replay from memory is what makes this backend fast. The price is
 //! that the whole log must fit in memory (see "Limits" in docs/operations.md).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 
+use composable_rust_core::backend::removed_event_matches;
 use composable_rust_core::{
-    EventId, EventQuery, EventType, GlobalPosition, RecordedEvent, StreamId, StreamInfo, Tag, Version,
+    EventId, EventQuery, EventType, GlobalPosition, LogFilter, RecordedEvent, StreamId, StreamInfo, Tag, Version,
 };
 
 /// Every committed event, and the lookups reads need.
@@ -29,12 +30,75 @@ pub(crate) struct Index {
     tagged: HashMap<Tag, Vec<usize>>,
     /// Every event type name stored, once: events share it instead of each owning a copy.
     event_types: HashSet<EventType>,
+    /// Whether retention removed event `i`; shorter than `events` (empty) until it removes one. A removed
+    /// event keeps its slot (positions and versions are indexes), stripped of payload, metadata and tags,
+    /// and every read skips it.
+    removed: Vec<bool>,
+    /// The positions retention removed; the last is the removal horizon.
+    removed_positions: BTreeSet<GlobalPosition>,
 }
 
 impl Index {
     /// The number of events, which is also the position of the last one.
     pub(crate) fn len(&self) -> usize {
         self.events.len()
+    }
+
+    /// The number of events still stored (not removed by retention).
+    pub(crate) fn stored_len(&self) -> usize {
+        self.events.len() - self.removed_positions.len()
+    }
+
+    fn is_removed(&self, index: usize) -> bool {
+        self.removed.get(index).copied().unwrap_or(false)
+    }
+
+    /// The position of `stream_id`'s event at `version`, and whether it was removed; `None` when the stream
+    /// has no such version.
+    pub(crate) fn position_at(&self, stream_id: &StreamId, version: Version) -> Option<(GlobalPosition, bool)> {
+        let &index = self.streams.get(stream_id)?.get(index_of(version))?;
+        Some((position_of(index + 1), self.is_removed(index)))
+    }
+
+    /// Removes the event at `position` from every read (retention); `false` when there is no such event.
+    pub(crate) fn remove(&mut self, position: GlobalPosition) -> bool {
+        let Some(index) = usize::try_from(position.get()).ok().and_then(|p| p.checked_sub(1)) else { return false };
+        let Some(event) = self.events.get_mut(index) else { return false };
+        if self.removed.len() <= index {
+            self.removed.resize(index + 1, false);
+        }
+        if !self.removed[index] {
+            self.removed[index] = true;
+            event.payload = composable_rust_core::Bytes::new();
+            event.metadata = composable_rust_core::Metadata::default();
+            event.tags = Vec::new();
+            // The id stays taken: the segments still hold the event, and reopening checks ids are unique.
+            self.removed_positions.insert(position);
+        }
+        true
+    }
+
+    /// The greatest position removed, if any.
+    pub(crate) fn removal_horizon(&self) -> Option<GlobalPosition> {
+        self.removed_positions.last().copied()
+    }
+
+    /// How many removed events in `(after, through]` pass `filter` as far as a removed event can.
+    pub(crate) fn removed_between(&self, after: GlobalPosition, through: GlobalPosition, filter: &LogFilter) -> u64 {
+        if through <= after {
+            return 0;
+        }
+        self.removed_positions
+            .range((Bound::Excluded(after), Bound::Included(through)))
+            .filter_map(|p| usize::try_from(p.get()).ok()?.checked_sub(1).and_then(|i| self.events.get(i)))
+            .filter(|e| removed_event_matches(filter, e.stream_id.as_str(), &e.event_type))
+            .count() as u64
+    }
+
+    /// The lowest version of `stream_id` still stored.
+    pub(crate) fn first_retained(&self, stream_id: &StreamId) -> Option<Version> {
+        let stream = self.streams.get(stream_id)?;
+        stream.iter().find(|&&index| !self.is_removed(index)).map(|&index| self.events[index].version)
     }
 
     /// The number of streams.
@@ -45,7 +109,7 @@ impl Index {
     /// The earliest and the latest `recorded_at` (imports keep old times, so these need not be the first
     /// and last events').
     pub(crate) fn time_range(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-        let times = self.events.iter().map(|e| e.recorded_at);
+        let times = self.stored().map(|e| e.recorded_at);
         (times.clone().min(), times.max())
     }
 
@@ -142,8 +206,14 @@ impl Index {
         }
     }
 
-    /// The event with id `id`.
+    /// The stored event with id `id` (not one retention removed).
     pub(crate) fn event(&self, id: EventId) -> Option<&RecordedEvent> {
+        self.ids.get(&id).filter(|&&index| !self.is_removed(index)).map(|&index| &self.events[index])
+    }
+
+    /// The event with id `id`, also one retention removed (stripped): what an append checks its ids
+    /// against, since a removed event's id stays taken in this backend.
+    pub(crate) fn event_or_removed(&self, id: EventId) -> Option<&RecordedEvent> {
         self.ids.get(&id).map(|&index| &self.events[index])
     }
 
@@ -157,14 +227,32 @@ impl Index {
     ) -> Vec<RecordedEvent> {
         let Some(stream) = self.streams.get(stream_id) else { return Vec::new() };
         let start = index_of(from).min(stream.len());
-        let end = to.map_or(stream.len(), |to| index_of(to).saturating_add(1).min(stream.len())).max(start);
-        stream[start..end].iter().take(limit).map(|&index| self.events[index].clone()).collect()
+        // Versions are 1-based, so the index after version `to` is `to` (0 for `to = 0`: nothing).
+        let end =
+            to.map_or(stream.len(), |to| usize::try_from(to.get()).unwrap_or(usize::MAX).min(stream.len())).max(start);
+        stream[start..end]
+            .iter()
+            .filter(|&&index| !self.is_removed(index))
+            .take(limit)
+            .map(|&index| self.events[index].clone())
+            .collect()
     }
 
-    /// The events after `after`, in position order.
-    pub(crate) fn after(&self, after: GlobalPosition) -> &[RecordedEvent] {
+    /// The stored events after `after`, in position order.
+    pub(crate) fn after(&self, after: GlobalPosition) -> impl DoubleEndedIterator<Item = &RecordedEvent> {
         let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(self.events.len());
-        &self.events[start..]
+        self.events[start..].iter().enumerate().filter(move |(i, _)| !self.is_removed(start + i)).map(|(_, e)| e)
+    }
+
+    /// Every stored event, in position order.
+    fn stored(&self) -> impl Iterator<Item = &RecordedEvent> + Clone {
+        self.events.iter().enumerate().filter(|(i, _)| !self.is_removed(*i)).map(|(_, e)| e)
+    }
+
+    /// The events before `before`, in position order.
+    pub(crate) fn before(&self, before: GlobalPosition) -> impl DoubleEndedIterator<Item = &RecordedEvent> {
+        let end = usize::try_from(before.get().saturating_sub(1)).unwrap_or(usize::MAX).min(self.events.len());
+        self.events[..end].iter().enumerate().filter(move |(i, _)| !self.is_removed(*i)).map(|(_, e)| e)
     }
 
     /// Up to `limit` events after `after` matching `query`, in position order. An item with tags walks the
@@ -175,7 +263,7 @@ impl Index {
         for item in &query.items {
             let matching = |&index: &usize| {
                 let event = &self.events[index];
-                item.matches(&event.event_type, &event.tags)
+                !self.is_removed(index) && item.matches(&event.event_type, &event.tags)
             };
             match item.tags.first() {
                 Some(tag) => {

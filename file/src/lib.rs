@@ -49,6 +49,7 @@
 //!   events-00000000000000052113.jsonl        the open segment: appends go here
 //!   snapshots.jsonl                          the latest snapshot per stream
 //!   checkpoints.jsonl                        the position per subscription handler
+//!   retention.jsonl                          the removals retention recorded, one line per batch
 //! ```
 //!
 //! A segment starts with a header line, then holds one event per line in position order; the last event
@@ -75,9 +76,11 @@ mod config;
 mod index;
 mod line;
 mod lock;
+mod retention;
 mod segment;
 mod state;
 mod store;
 
-pub use config::{Durability, FileConfig};
+pub use composable_rust_core::Durability;
+pub use config::FileConfig;
 pub use store::FileEventStore;

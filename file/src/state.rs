@@ -19,8 +19,8 @@ use composable_rust_core::{CodecId, EventStoreError, GlobalPosition, Snapshot, S
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Durability;
 use crate::segment::{Line, read_line, sync_dir, unreadable};
+use composable_rust_core::Durability;
 
 /// One line of a state file.
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,6 +66,39 @@ impl StoredSnapshot {
             payload: BASE64.decode(&self.payload_base64).map_err(|e| format!("payload_base64 is not base64: {e}"))?,
             taken_at: self.taken_at,
         })
+    }
+}
+
+/// One retention batch as `retention.jsonl` stores it, keyed by `RUN/N` (the run id and the batch's
+/// number in it): written as one line, so a batch is recorded whole or (a torn last line, cut on open) not
+/// at all, and with it the removal of its events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoredBatch {
+    pub(crate) run: uuid::Uuid,
+    pub(crate) actor: String,
+    pub(crate) policy: String,
+    pub(crate) archive: Option<String>,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) removed: Vec<StoredRemoval>,
+}
+
+/// One removed event of a [`StoredBatch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoredRemoval {
+    pub(crate) position: u64,
+    pub(crate) stream: String,
+    pub(crate) version: u64,
+}
+
+impl StoredBatch {
+    /// Why this record cannot belong to a log of `len` events, if it cannot.
+    pub(crate) fn check(&self, len: usize) -> Result<(), String> {
+        match self.removed.iter().find(|r| r.position == 0 || usize::try_from(r.position).map_or(true, |p| p > len)) {
+            Some(bad) => Err(format!("removes position {}, which the segments do not hold", bad.position)),
+            None => Ok(()),
+        }
     }
 }
 

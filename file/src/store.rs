@@ -15,19 +15,19 @@ use composable_rust_core::backend::{
     validate_import,
 };
 use composable_rust_core::{
-    AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion, GlobalPosition,
-    HealthReport, InvalidInput, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StoreStats, StreamId,
-    StreamInfo, StreamRange, Version, async_trait,
+    AppendResult, AtomicAppend, Durability, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion,
+    GlobalPosition, HealthReport, InvalidInput, LogCursor, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot,
+    StoreStats, StreamId, StreamInfo, StreamRange, Version, async_trait,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
-use crate::config::{Durability, FileConfig};
+use crate::config::FileConfig;
 use crate::index::Index;
 use crate::line::{Header, encode_event, format_time};
 use crate::lock::DirLock;
 use crate::segment::{self, Segment};
-use crate::state::{StateFile, StoredCheckpoint, StoredSnapshot};
+use crate::state::{StateFile, StoredBatch, StoredCheckpoint, StoredSnapshot};
 
 /// How many events [`EventLog::read_stream`] copies per lock acquisition.
 const READ_PAGE: usize = 512;
@@ -36,6 +36,8 @@ const READ_PAGE: usize = 512;
 const SNAPSHOTS_FILE: &str = "snapshots.jsonl";
 /// The name of the checkpoints file in a store's directory.
 const CHECKPOINTS_FILE: &str = "checkpoints.jsonl";
+/// The name of the retention record in a store's directory.
+const RETENTION_FILE: &str = "retention.jsonl";
 
 /// An [`EventStore`](composable_rust_core::EventStore) in a directory of append-only JSONL segment files,
 /// for development and single-process services (see the [crate documentation](crate)).
@@ -70,13 +72,15 @@ pub struct FileEventStore {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    dir: PathBuf,
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
     config: FileConfig,
-    index: RwLock<Index>,
+    pub(crate) index: RwLock<Index>,
     /// `None` once the store is closed.
-    writer: Mutex<Option<Writer>>,
-    snapshots: StateFile<StoredSnapshot>,
+    pub(crate) writer: Mutex<Option<Writer>>,
+    pub(crate) snapshots: StateFile<StoredSnapshot>,
+    /// The retention record: one line per removal batch (`retention.jsonl`).
+    pub(crate) retention: StateFile<StoredBatch>,
     checkpoints: StateFile<StoredCheckpoint>,
     /// Bumped after every commit: the wake-up behind `commit_notifications`.
     commits: tokio::sync::watch::Sender<u64>,
@@ -87,7 +91,7 @@ struct Inner {
 }
 
 /// The open segment and the segments being compressed.
-struct Writer {
+pub(crate) struct Writer {
     file: File,
     path: PathBuf,
     /// The length of the committed content of `file`: where the next commit starts.
@@ -113,15 +117,15 @@ impl std::fmt::Debug for FileEventStore {
 // A panic while a lock is held cannot leave the index or a file half-updated in a way that breaks the
 // contract (a commit is written to disk before the index changes, and the index changes in one push per
 // event after all checks), so a poisoned lock is still usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn read(index: &RwLock<Index>) -> RwLockReadGuard<'_, Index> {
+pub(crate) fn read(index: &RwLock<Index>) -> RwLockReadGuard<'_, Index> {
     index.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn write(index: &RwLock<Index>) -> RwLockWriteGuard<'_, Index> {
+pub(crate) fn write(index: &RwLock<Index>) -> RwLockWriteGuard<'_, Index> {
     index.write().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -157,8 +161,13 @@ impl FileEventStore {
         &self.inner.dir
     }
 
+    /// The shared state, for the retention module.
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     /// Runs `work` on tokio's blocking threads: file writes and flushes must not stall the runtime.
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         operation: impl Into<String>,
         work: impl FnOnce(&Inner) -> Result<T, EventStoreError> + Send + 'static,
@@ -195,6 +204,17 @@ fn open_blocking(dir: PathBuf, config: FileConfig) -> Result<FileEventStore, Eve
         config.durability,
         |key, _: &StoredCheckpoint| validate_handler_name(key).map_err(|e| e.to_string()),
     )?;
+    // Removals recorded by retention, applied to the index: the events stay in their segments (which are
+    // never rewritten) but leave every read.
+    let retention =
+        StateFile::open(dir.join(RETENTION_FILE), config.max_line_len, config.durability, |_, batch: &StoredBatch| {
+            batch.check(index.len())
+        })?;
+    for (_, batch) in retention.all() {
+        for removed in &batch.removed {
+            index.remove(GlobalPosition::new(removed.position));
+        }
+    }
     let mut writer = match (segments.last(), newest) {
         (Some(last), Some(loaded)) if !last.compressed => reopen_segment(last, &loaded, &index)?,
         _ => {
@@ -217,6 +237,7 @@ fn open_blocking(dir: PathBuf, config: FileConfig) -> Result<FileEventStore, Eve
             writer: Mutex::new(Some(writer)),
             snapshots,
             checkpoints,
+            retention,
             commits,
             leases: LocalLeases::new(),
             lock: Mutex::new(Some(dir_lock)),
@@ -329,7 +350,8 @@ impl Inner {
         // Only the writer (whose lock is held) changes the index, so what is checked here still holds when
         // the events are added below.
         let index = read(&self.index);
-        let stored: Vec<RecordedEvent> = atomic.events().filter_map(|e| index.event(e.id).cloned()).collect();
+        let stored: Vec<RecordedEvent> =
+            atomic.events().filter_map(|e| index.event_or_removed(e.id).cloned()).collect();
         if let Some(original) = idempotent_retry_atomic(&atomic, &stored)? {
             return Ok(original);
         }
@@ -376,7 +398,7 @@ impl Inner {
         let mut guard = lock(&self.writer);
         let writer = self.open_writer(&mut guard, "import into")?;
         let index = read(&self.index);
-        let stored: Vec<RecordedEvent> = events.iter().filter_map(|e| index.event(e.id).cloned()).collect();
+        let stored: Vec<RecordedEvent> = events.iter().filter_map(|e| index.event_or_removed(e.id).cloned()).collect();
         let versions: HashMap<StreamId, Version> =
             events.iter().map(|e| (e.stream_id.clone(), index.version_of(&e.stream_id))).collect();
         let steps = plan_import(&events, &stored, &versions)?;
@@ -560,14 +582,21 @@ impl EventLog for FileEventStore {
         Ok(read(&self.inner.index).event(id).cloned())
     }
 
-    async fn read_all(
+    async fn read_log(
         &self,
-        after: GlobalPosition,
+        cursor: LogCursor,
         filter: &LogFilter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
         let index = read(&self.inner.index);
-        Ok(index.after(after).iter().filter(|event| filter.matches(event)).take(limit).cloned().collect())
+        let matching = |event: &&RecordedEvent| filter.matches(event);
+        Ok(match cursor {
+            LogCursor::After(after) => index.after(after).filter(matching).take(limit).cloned().collect(),
+            LogCursor::Before(before) => index.before(before).rev().filter(matching).take(limit).cloned().collect(),
+            LogCursor::Newest => {
+                index.after(GlobalPosition::START).rev().filter(matching).take(limit).cloned().collect()
+            }
+        })
     }
 
     async fn list_streams(
@@ -708,7 +737,7 @@ impl StoreLifecycle for FileEventStore {
         let mut stats = StoreStats::empty("file");
         {
             let index = read(&self.inner.index);
-            stats.events = index.len() as u64;
+            stats.events = index.stored_len() as u64;
             stats.streams = index.stream_count() as u64;
             (stats.oldest, stats.newest) = index.time_range();
         }

@@ -3,83 +3,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a failed step fails the test")]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
+use composable_rust_core::GlobalPosition;
 use composable_rust_core::backend::{StoreLifecycle, SubscriptionStore};
-use composable_rust_core::{BoxError, CheckpointedHandler, EventStore, GlobalPosition, RecordedEvent, async_trait};
 use composable_rust_file::FileEventStore;
-use composable_rust_runtime::{AtLeastOnce, EventHandler};
-use composable_rust_testing::subscription_suite::{self, Backend, LEASE_TTL};
+use composable_rust_testing::subscription_suite::{self, LEASE_TTL, RecordingBackend};
 
-type Models = Arc<Mutex<HashMap<String, Vec<GlobalPosition>>>>;
-
-#[derive(Debug)]
-struct Files {
-    store: FileEventStore,
-    models: Models,
-    _dir: Arc<tempfile::TempDir>,
+/// A store in a temporary directory of its own, removed when the backend is dropped.
+async fn files() -> RecordingBackend {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileEventStore::open(dir.path().join("events")).await.unwrap();
+    RecordingBackend::new(store).keeping(dir)
 }
 
-impl Files {
-    async fn open() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileEventStore::open(dir.path().join("events")).await.unwrap();
-        Self { store, models: Models::default(), _dir: Arc::new(dir) }
-    }
-}
-
-#[derive(Debug)]
-struct Recorder {
-    name: String,
-    models: Models,
-    fail_on: Option<GlobalPosition>,
-}
-
-#[async_trait]
-impl EventHandler for Recorder {
-    async fn handle(&mut self, event: &RecordedEvent) -> Result<(), BoxError> {
-        if Some(event.position) == self.fail_on {
-            return Err(format!("refusing {}", event.describe()).into());
-        }
-        self.models.lock().unwrap().entry(self.name.clone()).or_default().push(event.position);
-        Ok(())
-    }
-
-    async fn reset(&mut self) -> Result<(), BoxError> {
-        self.models.lock().unwrap().remove(&self.name);
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Backend for Files {
-    fn store(&self) -> Arc<dyn EventStore> {
-        Arc::new(self.store.clone())
-    }
-
-    async fn handler(&self, name: &str, fail_on: Option<GlobalPosition>) -> Box<dyn CheckpointedHandler> {
-        let recorder = Recorder { name: name.to_owned(), models: Arc::clone(&self.models), fail_on };
-        Box::new(AtLeastOnce::new(self.store(), recorder))
-    }
-
-    async fn recorded(&self, name: &str) -> Vec<GlobalPosition> {
-        self.models.lock().unwrap().get(name).cloned().unwrap_or_default()
-    }
-
-    fn exactly_once(&self) -> bool {
-        false
-    }
-}
-
-composable_rust_testing::subscription_suite!(Files::open().await);
+composable_rust_testing::subscription_suite!(files().await);
 
 #[tokio::test]
 async fn the_file_store_signals_each_commit() {
     use futures::StreamExt;
-    let files = Files::open().await;
-    let mut commits = files.store.commit_notifications().expect("the file store notifies");
-    subscription_suite::append(&files.store, "order-1", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileEventStore::open(dir.path().join("events")).await.unwrap();
+    let mut commits = store.commit_notifications().expect("the file store notifies");
+    subscription_suite::append(&store, "order-1", 2).await;
     tokio::time::timeout(subscription_suite::DEADLINE, commits.next()).await.unwrap();
 }
 

@@ -18,7 +18,7 @@
 //! across an `.await`; readers copy a page at a time and release the lock between pages.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::ops::{Bound, ControlFlow};
 use std::pin::Pin;
@@ -27,14 +27,15 @@ use std::task::{Context, Poll};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use composable_rust_core::backend::{
-    EventLog, HandlerLease, ImportStep, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore,
-    idempotent_retry_atomic, plan_import, validate_append, validate_atomic_append, validate_handler_name,
-    validate_import,
+    EventLog, EventRetention, HandlerLease, ImportStep, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore,
+    check_stream_removal, idempotent_retry_atomic, plan_import, removed_event_matches, validate_append,
+    validate_atomic_append, validate_handler_name, validate_import,
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, EventType, ExpectedVersion,
-    GlobalPosition, HealthReport, LogFilter, NewEvent, QueryPage, RecordedEvent, Snapshot, StoreStats, StreamAppend,
-    StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
+    GlobalPosition, HealthReport, LogCursor, LogFilter, NewEvent, QueryPage, RecordedEvent, RemovalBatch,
+    RemovalOutcome, RetentionRun, Snapshot, StoreStats, StreamAppend, StreamId, StreamInfo, StreamRange, Tag, Version,
+    async_trait,
 };
 use futures::Stream;
 use futures::stream::BoxStream;
@@ -103,6 +104,12 @@ struct Log {
     ids: HashMap<EventId, (usize, usize)>,
     /// Tag to the indexes into `global` of the events that carry it, ascending: reads by query.
     tagged: HashMap<Tag, Vec<usize>>,
+    /// The positions retention removed: the removal horizon is the last one. A removed event keeps its
+    /// slot in `global` and in its stream (so indexes stay positions and versions), stripped of its
+    /// payload, metadata and tags, and every read skips it.
+    removed: BTreeSet<GlobalPosition>,
+    /// The audit rows of retention runs, oldest first.
+    runs: Vec<RetentionRun>,
 }
 
 /// The shared name for `name`, added to `known` the first time it is seen.
@@ -119,6 +126,20 @@ struct StreamEvents {
     id: StreamId,
     /// Event `i` has version `i + 1`.
     events: Vec<RecordedEvent>,
+    /// Whether retention removed event `i`; empty (shorter than `events`) until it removes one.
+    removed: Vec<bool>,
+}
+
+impl StreamEvents {
+    fn is_removed(&self, index: usize) -> bool {
+        self.removed.get(index).copied().unwrap_or(false)
+    }
+
+    /// The stored events of `range` (indexes), removed ones skipped.
+    fn stored(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = &RecordedEvent> {
+        let start = range.start;
+        self.events[range].iter().enumerate().filter(move |(i, _)| !self.is_removed(start + i)).map(|(_, e)| e)
+    }
 }
 
 impl Log {
@@ -128,6 +149,12 @@ impl Log {
 
     fn event_at(&self, (slot, index): (usize, usize)) -> &RecordedEvent {
         &self.streams[slot].events[index]
+    }
+
+    /// The event at `at`, unless retention removed it.
+    fn stored_at(&self, (slot, index): (usize, usize)) -> Option<&RecordedEvent> {
+        let stream = &self.streams[slot];
+        (!stream.is_removed(index)).then(|| &stream.events[index])
     }
 
     fn version_of(&self, stream_id: &StreamId) -> Version {
@@ -210,7 +237,7 @@ impl Log {
             return slot;
         }
         let slot = self.streams.len();
-        self.streams.push(StreamEvents { id: stream_id.clone(), events: Vec::new() });
+        self.streams.push(StreamEvents { id: stream_id.clone(), events: Vec::new(), removed: Vec::new() });
         self.slots.insert(stream_id.clone(), slot);
         self.ordered.insert(stream_id.clone(), slot);
         slot
@@ -223,8 +250,7 @@ impl Log {
         let mut indexes: Vec<usize> = Vec::new();
         for item in &query.items {
             let matching = |&index: &usize| {
-                let event = self.event_at(self.global[index]);
-                item.matches(&event.event_type, &event.tags)
+                self.stored_at(self.global[index]).is_some_and(|event| item.matches(&event.event_type, &event.tags))
             };
             match item.tags.first() {
                 Some(tag) => {
@@ -251,6 +277,12 @@ fn index_of(version: Version) -> usize {
     usize::try_from(version.get().saturating_sub(1)).unwrap_or(usize::MAX)
 }
 
+/// The index just past `version` in a stream's events: versions are 1-based, so it is `version` itself (0 for a
+/// range that ends before version 1, which holds nothing).
+fn end_of(version: Version) -> usize {
+    usize::try_from(version.get()).unwrap_or(usize::MAX)
+}
+
 impl InMemoryEventStore {
     /// Makes an empty store.
     #[must_use]
@@ -261,14 +293,17 @@ impl InMemoryEventStore {
     /// Every event of `stream_id`, in version order (empty for an unknown stream).
     #[must_use]
     pub fn events(&self, stream_id: &StreamId) -> Vec<RecordedEvent> {
-        self.read_log().stream(stream_id).map(|s| s.events.clone()).unwrap_or_default()
+        self.log_read_lock()
+            .stream(stream_id)
+            .map(|s| s.stored(0..s.events.len()).cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every event of every stream, in global position order.
     #[must_use]
     pub fn all_events(&self) -> Vec<RecordedEvent> {
-        let log = self.read_log();
-        log.global.iter().map(|&at| log.event_at(at).clone()).collect()
+        let log = self.log_read_lock();
+        log.global.iter().filter_map(|&at| log.stored_at(at).cloned()).collect()
     }
 
     /// Forgets every event, snapshot and checkpoint; positions start again at 1.
@@ -326,7 +361,7 @@ impl InMemoryEventStore {
         Ok(positions)
     }
 
-    fn read_log(&self) -> RwLockReadGuard<'_, Log> {
+    fn log_read_lock(&self) -> RwLockReadGuard<'_, Log> {
         self.inner.log.read().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -351,7 +386,7 @@ fn lock_write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 
 impl fmt::Debug for InMemoryEventStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let log = self.read_log();
+        let log = self.log_read_lock();
         f.debug_struct("InMemoryEventStore")
             .field("streams", &log.streams.len())
             .field("events", &log.global.len())
@@ -385,7 +420,7 @@ impl EventLog for InMemoryEventStore {
         limit: usize,
     ) -> Result<QueryPage, EventStoreError> {
         query.validate()?;
-        let log = self.read_log();
+        let log = self.log_read_lock();
         let events: Vec<RecordedEvent> = log.query(query, after, limit).into_iter().cloned().collect();
         // Appends take the write lock, so nothing can appear at or below the last position now.
         Ok(QueryPage::new(events, after, limit, log.last_position()))
@@ -396,7 +431,7 @@ impl EventLog for InMemoryEventStore {
             store: self,
             stream_id: stream_id.clone(),
             next: index_of(range.from.max(Version::FIRST)),
-            end: range.to.map_or(usize::MAX, |to| index_of(to).saturating_add(1)),
+            end: range.to.map_or(usize::MAX, end_of),
             page: VecDeque::new(),
         })
     }
@@ -407,12 +442,12 @@ impl EventLog for InMemoryEventStore {
         range: StreamRange,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
         // One lock acquisition and one exact-size copy: the caller asked for the whole range in memory anyway.
-        let log = self.read_log();
+        let log = self.log_read_lock();
         let Some(stream) = log.stream(stream_id) else { return Ok(Vec::new()) };
         let len = stream.events.len();
         let start = index_of(range.from.max(Version::FIRST)).min(len);
-        let end = range.to.map_or(len, |to| index_of(to).saturating_add(1).min(len)).max(start);
-        Ok(stream.events[start..end].to_vec())
+        let end = range.to.map_or(len, |to| end_of(to).min(len)).max(start);
+        Ok(stream.stored(start..end).cloned().collect())
     }
 
     /// Lends the stored events themselves, a page (512 events) per lock acquisition: no event is copied, and an
@@ -424,14 +459,14 @@ impl EventLog for InMemoryEventStore {
         visit: &mut (dyn for<'e> FnMut(&'e RecordedEvent) -> ControlFlow<()> + Send),
     ) -> Result<(), EventStoreError> {
         let mut next = index_of(range.from.max(Version::FIRST));
-        let end = range.to.map_or(usize::MAX, |to| index_of(to).saturating_add(1));
+        let end = range.to.map_or(usize::MAX, end_of);
         loop {
-            let log = self.read_log();
+            let log = self.log_read_lock();
             let Some(stream) = log.stream(stream_id) else { return Ok(()) };
             let stop = end.min(stream.events.len()).min(next.saturating_add(READ_PAGE));
             let Some(page) = stream.events.get(next..stop).filter(|page| !page.is_empty()) else { return Ok(()) };
-            for event in page {
-                if visit(event).is_break() {
+            for (i, event) in page.iter().enumerate() {
+                if !stream.is_removed(next + i) && visit(event).is_break() {
                     return Ok(());
                 }
             }
@@ -440,29 +475,35 @@ impl EventLog for InMemoryEventStore {
     }
 
     async fn stream_version(&self, stream_id: &StreamId) -> Result<Version, EventStoreError> {
-        Ok(self.read_log().version_of(stream_id))
+        Ok(self.log_read_lock().version_of(stream_id))
     }
 
     async fn load_event(&self, id: EventId) -> Result<Option<RecordedEvent>, EventStoreError> {
-        let log = self.read_log();
+        let log = self.log_read_lock();
         Ok(log.ids.get(&id).map(|&at| log.event_at(at).clone()))
     }
 
-    async fn read_all(
+    async fn read_log(
         &self,
-        after: GlobalPosition,
+        cursor: LogCursor,
         filter: &LogFilter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        let log = self.read_log();
-        let start = usize::try_from(after.get()).unwrap_or(usize::MAX).min(log.global.len());
-        Ok(log.global[start..]
-            .iter()
-            .map(|&at| log.event_at(at))
-            .filter(|event| filter.matches(event))
-            .take(limit)
-            .cloned()
-            .collect())
+        let log = self.log_read_lock();
+        // Entry `i` of the global log is the event at position `i + 1`; events retention removed are skipped.
+        let index =
+            |position: GlobalPosition| usize::try_from(position.get()).unwrap_or(usize::MAX).min(log.global.len());
+        let pick = |at: &(usize, usize)| log.stored_at(*at).filter(|event| filter.matches(event)).cloned();
+        Ok(match cursor {
+            LogCursor::After(after) => log.global[index(after)..].iter().filter_map(pick).take(limit).collect(),
+            LogCursor::Before(before) => log.global[..index(GlobalPosition::new(before.get().saturating_sub(1)))]
+                .iter()
+                .rev()
+                .filter_map(pick)
+                .take(limit)
+                .collect(),
+            LogCursor::Newest => log.global.iter().rev().filter_map(pick).take(limit).collect(),
+        })
     }
 
     async fn list_streams(
@@ -471,7 +512,7 @@ impl EventLog for InMemoryEventStore {
         after: Option<&StreamId>,
         limit: usize,
     ) -> Result<Vec<StreamInfo>, EventStoreError> {
-        let log = self.read_log();
+        let log = self.log_read_lock();
         let lower = match after {
             Some(after) if after.as_str() >= prefix => Bound::Excluded(after.as_str()),
             _ => Bound::Included(prefix),
@@ -568,20 +609,114 @@ impl SubscriptionStore for InMemoryEventStore {
 }
 
 #[async_trait]
+impl EventRetention for InMemoryEventStore {
+    async fn remove_events(&self, batch: &RemovalBatch) -> Result<RemovalOutcome, EventStoreError> {
+        batch.validate()?;
+        let mut log = self.write_log();
+        {
+            let snapshots = lock_read(&self.inner.snapshots);
+            for removal in &batch.streams {
+                let snapshot = snapshots.get(&removal.stream_id).map(|s| s.version);
+                check_stream_removal(removal, log.version_of(&removal.stream_id), snapshot)?;
+            }
+        }
+        let mut outcome = RemovalOutcome::default();
+        for removal in &batch.streams {
+            let Some(&slot) = log.slots.get(&removal.stream_id) else { continue };
+            for &version in &removal.versions {
+                let index = index_of(version);
+                let stream = &mut log.streams[slot];
+                if stream.is_removed(index) {
+                    outcome.already_removed += 1;
+                    continue;
+                }
+                if stream.removed.len() < stream.events.len() {
+                    stream.removed.resize(stream.events.len(), false);
+                }
+                stream.removed[index] = true;
+                let event = &mut stream.events[index];
+                event.payload = composable_rust_core::Bytes::new();
+                event.metadata = composable_rust_core::Metadata::default();
+                event.tags = Vec::new();
+                let (id, position) = (event.id, event.position);
+                log.ids.remove(&id);
+                log.removed.insert(position);
+                outcome.removed += 1;
+            }
+        }
+        let now = Utc::now().trunc_subsecs(6);
+        match log.runs.iter_mut().find(|run| run.id == batch.run) {
+            Some(run) => {
+                run.finished_at = now;
+                run.events_removed += outcome.removed;
+                run.batches += 1;
+            }
+            None => log.runs.push(RetentionRun {
+                id: batch.run,
+                actor: batch.actor.clone(),
+                policy: batch.policy.clone(),
+                archive: batch.archive.clone(),
+                started_at: now,
+                finished_at: now,
+                events_removed: outcome.removed,
+                batches: 1,
+            }),
+        }
+        Ok(outcome)
+    }
+
+    async fn removal_horizon(&self) -> Result<Option<GlobalPosition>, EventStoreError> {
+        Ok(self.log_read_lock().removed.last().copied())
+    }
+
+    async fn removed_between(
+        &self,
+        after: GlobalPosition,
+        through: GlobalPosition,
+        filter: &LogFilter,
+    ) -> Result<u64, EventStoreError> {
+        if through <= after {
+            return Ok(0);
+        }
+        let log = self.log_read_lock();
+        // A removed event keeps its stream id and type in its slot: position `p` is `global[p - 1]`.
+        let matching = log
+            .removed
+            .range((Bound::Excluded(after), Bound::Included(through)))
+            .filter_map(|p| usize::try_from(p.get()).ok()?.checked_sub(1).and_then(|i| log.global.get(i)))
+            .filter(|&&at| {
+                let event = log.event_at(at);
+                removed_event_matches(filter, event.stream_id.as_str(), &event.event_type)
+            })
+            .count();
+        Ok(matching as u64)
+    }
+
+    async fn first_retained_version(&self, stream_id: &StreamId) -> Result<Option<Version>, EventStoreError> {
+        let log = self.log_read_lock();
+        Ok(log.stream(stream_id).and_then(|s| s.stored(0..s.events.len()).next().map(|e| e.version)))
+    }
+
+    async fn retention_runs(&self) -> Result<Vec<RetentionRun>, EventStoreError> {
+        Ok(self.log_read_lock().runs.clone())
+    }
+}
+
+#[async_trait]
 impl StoreLifecycle for InMemoryEventStore {
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         let started = std::time::Instant::now();
-        drop(self.read_log());
+        drop(self.log_read_lock());
         Ok(HealthReport { backend: "in-memory", round_trip: started.elapsed() })
     }
 
     async fn stats(&self) -> Result<StoreStats, EventStoreError> {
         let mut stats = StoreStats::empty("in-memory");
         {
-            let log = self.read_log();
-            stats.events = u64::try_from(log.global.len()).unwrap_or(u64::MAX);
+            let log = self.log_read_lock();
+            stats.events = u64::try_from(log.global.len() - log.removed.len()).unwrap_or(u64::MAX);
             stats.streams = u64::try_from(log.streams.iter().filter(|s| !s.events.is_empty()).count()).unwrap_or(0);
-            let times = log.streams.iter().flat_map(|s| s.events.iter().map(|e| e.recorded_at));
+            let times = log.streams.iter().flat_map(|s| s.stored(0..s.events.len()).map(|e| e.recorded_at));
             (stats.oldest, stats.newest) = times.fold((None, None), |(oldest, newest), t| {
                 (
                     Some(oldest.map_or(t, |o: DateTime<Utc>| o.min(t))),
@@ -609,11 +744,11 @@ struct PagedRead<'a> {
 
 impl PagedRead<'_> {
     fn refill(&mut self) {
-        let log = self.store.read_log();
+        let log = self.store.log_read_lock();
         let Some(stream) = log.stream(&self.stream_id) else { return };
         let stop = self.end.min(stream.events.len()).min(self.next.saturating_add(READ_PAGE));
         if self.next < stop {
-            self.page.extend(stream.events[self.next..stop].iter().cloned());
+            self.page.extend(stream.stored(self.next..stop).cloned());
             self.next = stop;
         }
     }

@@ -122,6 +122,7 @@ mod config;
 mod error;
 mod notify;
 mod projection;
+mod retention;
 mod sql;
 mod store;
 

@@ -11,8 +11,8 @@ use composable_rust_core::backend::{
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, CodecId, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion,
-    GlobalPosition, HealthReport, InvalidInput, LogFilter, Metadata, NewEvent, QueryPage, RecordedEvent, SchemaError,
-    Snapshot, StoreStats, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
+    GlobalPosition, HealthReport, InvalidInput, LogCursor, LogFilter, Metadata, NewEvent, QueryPage, RecordedEvent,
+    SchemaError, Snapshot, StoreStats, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -130,8 +130,31 @@ impl PostgresEventStore {
     /// [`EventStoreError::Schema`] when the database holds a migration this build does not know, an applied
     /// migration was edited, or one was only partly applied; [`EventStoreError::Backend`] when the server
     /// fails or refuses (for example, the role may not create tables).
+    ///
+    /// A store whose migrations are all applied, unchanged, is left alone without running the migrator, so that a
+    /// role that may not create tables (the application's or retention's least-privilege role,
+    /// docs/database-setup.md) can open it: sqlx's migrator starts with `CREATE TABLE IF NOT EXISTS`, which such a
+    /// role is refused even when the table exists. Such a role needs `SELECT` on `_sqlx_migrations`.
     pub async fn migrate(&self) -> Result<(), EventStoreError> {
+        if self.migrations_current().await {
+            return Ok(());
+        }
         MIGRATOR.run(&self.pool).await.map_err(|e| self.context.map_migrate(e))
+    }
+
+    /// Whether the database has applied exactly the embedded migrations, with their checksums. Any doubt (no
+    /// migration table, no right to read it, a migration missing, edited or unknown) is `false`: the migrator then
+    /// runs, and applies what is missing or says what is wrong.
+    async fn migrations_current(&self) -> bool {
+        let applied: Vec<(i64, Vec<u8>)> = match sqlx::query_as(sql::APPLIED_MIGRATIONS).fetch_all(&self.pool).await {
+            Ok(applied) => applied,
+            Err(_) => return false,
+        };
+        let embedded: Vec<_> = MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).collect();
+        embedded.len() == applied.len()
+            && embedded.iter().all(|m| {
+                applied.iter().any(|(version, checksum)| *version == m.version && checksum.as_slice() == &*m.checksum)
+            })
     }
 
     /// How this store's driver errors read, for the transactional projections.
@@ -145,39 +168,48 @@ impl PostgresEventStore {
         &self.pool
     }
 
-    /// One page of the global log below the visibility horizon: the snapshot's xmin, or `horizon`.
+    /// One page of the global log on `cursor`'s side (`After` or `Before`), below the visibility horizon:
+    /// the snapshot's xmin, or `horizon`.
     async fn read_page(
         &self,
-        after: GlobalPosition,
+        cursor: LogCursor,
         filter: &LogFilter,
         limit: usize,
         horizon: Option<i64>,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        let after = to_db(after.get());
-        let page = i64::try_from(limit).unwrap_or(i64::MAX);
-        let unfiltered = filter.event_types.is_empty()
-            && filter.stream_prefix.is_none()
-            && filter.correlation_id.is_none()
-            && filter.recorded_from.is_none()
-            && filter.recorded_before.is_none();
-        let query = if unfiltered {
-            sqlx::query(sql::READ_ALL).bind(after).bind(page).bind(horizon)
-        } else {
-            let sql = if filter.correlation_id.is_some() { sql::READ_ALL_CORRELATED } else { sql::READ_ALL_FILTERED };
-            let query = sqlx::query(sql)
-                .bind(after)
-                .bind(page)
-                .bind(filter.event_types.as_slice())
-                .bind(filter.stream_prefix.as_deref())
-                .bind(filter.recorded_from)
-                .bind(filter.recorded_before)
-                .bind(horizon);
-            match filter.correlation_id {
-                Some(id) => query.bind(id),
-                None => query,
-            }
+        let (position, newest_first) = match cursor {
+            LogCursor::After(after) => (to_db(after.get()), false),
+            LogCursor::Before(before) => (to_db(before.get()), true),
+            LogCursor::Newest => (i64::MAX, true),
         };
-        let operation = || format!("read the global log after position {after}");
+        let page = i64::try_from(limit).unwrap_or(i64::MAX);
+        let filtered;
+        let query = if filter.is_all() && !newest_first {
+            sqlx::query(sql::READ_ALL).bind(position).bind(page).bind(horizon)
+        } else {
+            let params;
+            (filtered, params) = sql::read_log(newest_first, filter);
+            let mut query = sqlx::query(&filtered)
+                .bind(position)
+                .bind(page)
+                .bind(horizon)
+                // Planned for its values: see `sql::read_log`.
+                .persistent(filter.is_all());
+            for param in params {
+                query = match param {
+                    sql::Param::Texts(values) => query.bind(values),
+                    sql::Param::Text(value) => query.bind(value),
+                    sql::Param::Uuid(value) => query.bind(value),
+                    sql::Param::Time(value) => query.bind(value),
+                };
+            }
+            query
+        };
+        let operation = || match cursor {
+            LogCursor::After(after) => format!("read the global log after position {after}"),
+            LogCursor::Before(before) => format!("read the global log before position {before}, newest first"),
+            LogCursor::Newest => "read the global log, newest first".to_owned(),
+        };
         let mut rows = query.fetch(&self.pool);
         let mut events = Vec::with_capacity(limit.min(4096));
         let mut last_stream = None;
@@ -189,6 +221,36 @@ impl PostgresEventStore {
             events.push(event);
         }
         Ok(events)
+    }
+
+    /// A page of the global log newest first: below the refined visibility horizon, after waiting (up to
+    /// `read_all_wait`) for transactions of this database that hold committed events back above it, so the
+    /// page starts at the newest event and nothing can later commit below it.
+    async fn read_newest_first(
+        &self,
+        cursor: LogCursor,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        let below = match cursor {
+            LogCursor::Before(before) => to_db(before.get()),
+            LogCursor::After(_) | LogCursor::Newest => i64::MAX,
+        };
+        let deadline = Instant::now() + self.read_all_wait;
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            let (horizon, newest): (i64, Option<i64>) = sqlx::query_as(sql::REFINED_HORIZON)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.context.map("read the global log's visibility horizon", e))?;
+            // Held back: a committed event at or above the horizon, below the cursor.
+            let held = newest.is_some_and(|newest| newest >= horizon && horizon < below);
+            if !held || Instant::now() + backoff > deadline {
+                return self.read_page(cursor, filter, limit, Some(horizon)).await;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(50));
+        }
     }
 
     /// One attempt at the single-statement append.
@@ -1132,20 +1194,21 @@ impl EventLog for PostgresEventStore {
         Ok(Some(event))
     }
 
-    async fn read_all(
+    async fn read_log(
         &self,
-        after: GlobalPosition,
+        cursor: LogCursor,
         filter: &LogFilter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let LogCursor::After(after) = cursor else { return self.read_newest_first(cursor, filter, limit).await };
         let deadline = Instant::now() + self.read_all_wait;
         let mut backoff = Duration::from_millis(1);
         let mut horizon = None;
         loop {
-            let events = self.read_page(after, filter, limit, horizon).await?;
+            let events = self.read_page(cursor, filter, limit, horizon).await?;
             if events.len() >= limit || self.read_all_wait.is_zero() || Instant::now() >= deadline {
                 return Ok(events);
             }

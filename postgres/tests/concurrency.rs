@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use composable_rust_core::{
-    EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, StreamId, StreamRange, Version,
+    EventStoreError, ExpectedVersion, GlobalPosition, LogCursor, LogFilter, StreamId, StreamRange, Version,
 };
 use composable_rust_postgres::PostgresEventStore;
 use sqlx::Connection;
@@ -219,6 +219,38 @@ async fn a_transaction_that_commits_late_is_not_skipped_by_a_reader_that_read_on
     let streams: Vec<_> = events.iter().map(|e| e.stream_id.as_str()).collect();
     assert_eq!(streams, ["slow-1", "fast-1"], "the log is in commit-safe position order");
     assert!(events[0].position < events[1].position);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_newest_first_read_shows_no_event_above_a_transaction_still_open_and_waits_for_it_briefly() {
+    let db = composable_rust_testing::postgres_fixture::PostgresTestDatabase::start().await;
+    let mut config = composable_rust_postgres::PostgresConfig::from_options(db.connect_options());
+    config.read_all_wait = Duration::from_millis(100);
+    let store = Arc::new(PostgresEventStore::connect_with(config).await.unwrap());
+    store.migrate().await.unwrap();
+    let older = StreamId::new("older-1").unwrap();
+    store.append(&older, ExpectedVersion::NoStream, vec![common::event(0, 0)]).await.unwrap();
+    // The slow writer takes its position first, then a fast writer commits a later one.
+    let mut slow = open_slow_transaction(&db, "slow-1").await;
+    let fast = StreamId::new("fast-1").unwrap();
+    store.append(&fast, ExpectedVersion::NoStream, vec![common::event(1, 1)]).await.unwrap();
+
+    // Held back for longer than `read_all_wait`: the page starts below the open transaction, so a reader that
+    // pages on from it can never miss the slow event.
+    let held = store.read_log(LogCursor::Newest, &LogFilter::all(), 10).await.unwrap();
+    let streams: Vec<_> = held.iter().map(|e| e.stream_id.as_str()).collect();
+    assert_eq!(streams, ["older-1"], "a newest-first read showed an event above a transaction still open");
+
+    // Committed within `read_all_wait`: the read waits for it and starts at the newest event.
+    let reader = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.read_log(LogCursor::Newest, &LogFilter::all(), 10).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    sqlx::query("COMMIT").execute(&mut slow).await.unwrap();
+    let page = reader.await.unwrap().unwrap();
+    let streams: Vec<_> = page.iter().map(|e| e.stream_id.as_str()).collect();
+    assert_eq!(streams, ["fast-1", "slow-1", "older-1"], "newest first, once the older transaction committed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

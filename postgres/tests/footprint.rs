@@ -16,13 +16,18 @@ use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
 use sqlx::Row;
 
 /// The benchmarks' event: `OrderEvent::ItemAdded { sku, quantity: 3, price_cents: 1999 }` in bincode (the
-/// same bytes as the tuple below: variant index, then the fields), with full metadata.
-fn benchmark_event(seq: u64) -> NewEvent {
+/// same bytes as the tuple below: variant index, then the fields), with full metadata or none (issue 19's
+/// size aim is for the event without metadata or tags).
+fn benchmark_event(seq: u64, metadata: bool) -> NewEvent {
     let payload = CodecId::Bincode.encode(&(0_u32, format!("SKU-{:08}", seq % 10_000), 3_u32, 1999_i64)).unwrap();
-    let metadata = Metadata::correlated(uuid::Uuid::new_v4())
-        .with_causation_id(uuid::Uuid::new_v4())
-        .with_actor("user-42")
-        .with_extra(&serde_json::json!({ "ip": "10.0.0.1", "channel": "web" }));
+    let metadata = if metadata {
+        Metadata::correlated(uuid::Uuid::new_v4())
+            .with_causation_id(uuid::Uuid::new_v4())
+            .with_actor("user-42")
+            .with_extra(&serde_json::json!({ "ip": "10.0.0.1", "channel": "web" }))
+    } else {
+        Metadata::default()
+    };
     NewEvent::new("ItemAdded.v1", CodecId::Bincode, payload, metadata)
 }
 
@@ -31,6 +36,17 @@ fn benchmark_event(seq: u64) -> NewEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement for docs/performance.md; run with --ignored --nocapture"]
 async fn bytes_per_event_of_benchmark_shaped_events() {
+    measure(true).await;
+}
+
+/// The same without metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for docs/performance.md; run with --ignored --nocapture"]
+async fn bytes_per_event_of_benchmark_shaped_events_without_metadata() {
+    measure(false).await;
+}
+
+async fn measure(metadata: bool) {
     const WRITERS: u64 = 8;
     const STREAMS_PER_WRITER: u64 = 125;
     const APPENDS_PER_STREAM: u64 = 10;
@@ -49,7 +65,7 @@ async fn bytes_per_event_of_benchmark_shaped_events() {
             for stream in 0..STREAMS_PER_WRITER {
                 let stream = StreamId::new(format!("bench-10-8-{stream}-{writer}")).unwrap();
                 for append in 0..APPENDS_PER_STREAM {
-                    let events = (0..BATCH).map(|i| benchmark_event(append * BATCH + i)).collect();
+                    let events = (0..BATCH).map(|i| benchmark_event(append * BATCH + i, metadata)).collect();
                     let expected = ExpectedVersion::Exact(Version::new(append * BATCH));
                     store.append(&stream, expected, events).await.unwrap();
                 }

@@ -1,13 +1,14 @@
-//! Upgrading a database written by an earlier release to this one (0004): from schema 0001 (events without
+//! Upgrading a database written by an earlier release to this one (0005): from schema 0001 (events without
 //! ids), every event gets a unique, non-nil id and no tags, and nothing else changes, not a column of a
 //! row, not a position, not a version; appends continue and old events load by their new ids. From schema
 //! 0002 (events with ids), events gain an empty `tags` column and nothing else changes; tagged appends and
-//! reads by query work at once.
+//! reads by query work at once. From schema 0004 (tags), the table gains the query indexes of 0005 and nothing
+//! else changes; the new filters find the old events.
 //!
 //! Two ways a database reaches 0001, both covered: the previous release's `migrate()` (a migrator that
 //! holds only 0001, so sqlx recorded it in `_sqlx_migrations`), which this build's `migrate()` then
-//! upgrades; and a DBA running the SQL files with psql (no `_sqlx_migrations`), who then runs 0002, 0003
-//! and 0004 by hand.
+//! upgrades; and a DBA running the SQL files with psql (no `_sqlx_migrations`), who then runs 0002, 0003,
+//! 0004 and 0005 by hand.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns fail the test the same way
 
 mod common;
@@ -16,8 +17,8 @@ use composable_rust_core::backend::{EventLog, StoreLifecycle};
 use std::collections::HashSet;
 
 use composable_rust_core::{
-    AtomicAppend, CodecId, EventQuery, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, NewEvent,
-    QueryItem, RecordedEvent, SchemaError, StreamId, StreamRange, Tag, Version,
+    AtomicAppend, CodecId, EventQuery, EventStoreError, ExpectedVersion, GlobalPosition, LogCursor, LogFilter,
+    NewEvent, QueryItem, RecordedEvent, SchemaError, StreamId, StreamRange, Tag, Version,
 };
 use composable_rust_postgres::{PostgresConfig, PostgresEventStore};
 use composable_rust_testing::postgres_fixture::PostgresTestDatabase;
@@ -30,6 +31,17 @@ const MIGRATION_0001: &str = include_str!("../../migrations/postgres/0001_event_
 const MIGRATION_0002: &str = include_str!("../../migrations/postgres/0002_event_ids.sql");
 const MIGRATION_0003: &str = include_str!("../../migrations/postgres/0003_tags.sql");
 const MIGRATION_0004: &str = include_str!("../../migrations/postgres/0004_append_function.sql");
+const MIGRATION_0005: &str = include_str!("../../migrations/postgres/0005_query_indexes.sql");
+
+/// The numbers of this build's migrations (the files of migrations/postgres; numbers may have gaps), ascending.
+fn migrations() -> Vec<i64> {
+    let mut numbers: Vec<i64> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/postgres"))
+        .unwrap()
+        .filter_map(|entry| entry.unwrap().file_name().to_str()?.split('_').next()?.parse().ok())
+        .collect();
+    numbers.sort_unstable();
+    numbers
+}
 
 /// The previous release's append statement (commit 58e4c45, postgres/src/sql.rs), without its expectation
 /// check: rows are written exactly as that release wrote them, positions from transaction ids included.
@@ -178,6 +190,7 @@ async fn assert_upgraded(store: &PostgresEventStore, before: &Contents, schema_b
     let mut expected_indexes = schema_before.1.clone();
     expected_indexes.push("CREATE UNIQUE INDEX events_event_id_idx ON public.events USING btree (event_id)".to_owned());
     expected_indexes.push(TAGS_INDEX.to_owned());
+    expected_indexes.extend(QUERY_INDEXES.map(str::to_owned));
     expected_indexes.sort();
     assert_eq!(indexes, expected_indexes);
     let trigger: String =
@@ -233,6 +246,13 @@ async fn assert_upgraded(store: &PostgresEventStore, before: &Contents, schema_b
 const TAGS_INDEX: &str =
     "CREATE INDEX events_tags_idx ON public.events USING gin (tags) WITH (fastupdate=off) WHERE (tags IS NOT NULL)";
 
+/// The indexes of migration 0005, as the catalog describes them.
+const QUERY_INDEXES: [&str; 3] = [
+    "CREATE INDEX events_actor_idx ON public.events USING btree (actor, global_position) WHERE (actor IS NOT NULL)",
+    "CREATE INDEX events_event_type_idx ON public.events USING btree (event_type)",
+    "CREATE INDEX events_recorded_at_brin ON public.events USING brin (recorded_at)",
+];
+
 /// A temporary folder, removed when dropped.
 struct Folder(std::path::PathBuf);
 
@@ -270,14 +290,18 @@ async fn a_database_migrated_by_the_previous_release_is_upgraded_by_migrate_with
 
     let store = this_build(&db).await;
     let stale = store.health_check().await.unwrap_err();
-    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 1, expected: 4, .. })), "{stale:?}");
-    assert!(stale.to_string().contains("is at migration 1, but this build expects 4"), "{stale}");
+    let latest = *migrations().last().unwrap();
+    assert!(
+        matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 1, expected, .. }) if expected == latest),
+        "{stale:?}"
+    );
+    assert!(stale.to_string().contains(&format!("is at migration 1, but this build expects {latest}")), "{stale}");
     store.migrate().await.unwrap();
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
         .fetch_all(store.pool())
         .await
         .unwrap();
-    assert_eq!(applied, [1, 2, 3, 4]);
+    assert_eq!(applied, migrations());
     assert_upgraded(&store, &before, &schema_before).await;
 }
 
@@ -293,7 +317,7 @@ async fn a_database_set_up_by_hand_is_upgraded_by_running_the_later_files_with_p
     let before = contents(&previous).await;
     let schema_before = events_schema(&previous).await;
 
-    for migration in [MIGRATION_0002, MIGRATION_0003, MIGRATION_0004] {
+    for migration in [MIGRATION_0002, MIGRATION_0003, MIGRATION_0004, MIGRATION_0005] {
         let mut tx = previous.begin().await.unwrap();
         sqlx::raw_sql(migration).execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
@@ -352,7 +376,11 @@ async fn a_database_of_the_release_with_event_ids_gains_tags_without_changing_an
     previous.close().await;
 
     let stale = store.health_check().await.unwrap_err();
-    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 2, expected: 4, .. })), "{stale:?}");
+    let latest = *migrations().last().unwrap();
+    assert!(
+        matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 2, expected, .. }) if expected == latest),
+        "{stale:?}"
+    );
     store.migrate().await.unwrap();
     let pool = store.pool();
     let after = contents(pool).await;
@@ -375,8 +403,9 @@ async fn a_database_of_the_release_with_event_ids_gains_tags_without_changing_an
     assert_eq!(columns, expected_columns, "the schema gained the tags column and nothing else");
     let mut expected_indexes = schema_before.1.clone();
     expected_indexes.push(TAGS_INDEX.to_owned());
+    expected_indexes.extend(QUERY_INDEXES.map(str::to_owned));
     expected_indexes.sort();
-    assert_eq!(indexes, expected_indexes, "the schema gained the tag index and nothing else");
+    assert_eq!(indexes, expected_indexes, "the schema gained the tag index, the query indexes and nothing else");
     let refused = sqlx::query("UPDATE events SET tags = '{x}'").execute(pool).await.unwrap_err();
     assert!(refused.to_string().contains("append-only"), "the append-only trigger still holds: {refused}");
     store.health_check().await.unwrap();
@@ -405,4 +434,49 @@ async fn a_database_of_the_release_with_event_ids_gains_tags_without_changing_an
         .condition(condition);
     let results = store.append_atomic(atomic).await.unwrap();
     assert_eq!(results[0].stream_version, Version::new(4));
+}
+
+#[tokio::test]
+async fn a_database_of_the_release_with_tags_gains_the_query_indexes_without_changing_any_row() {
+    let db = PostgresTestDatabase::start().await;
+    let previous = PgPool::connect_with(db.connect_options()).await.unwrap();
+    // The release with tags and the append function: its binary embedded 0001 to 0004.
+    let folder = Folder::new();
+    for (name, sql) in [
+        ("0001_event_store.sql", MIGRATION_0001),
+        ("0002_event_ids.sql", MIGRATION_0002),
+        ("0003_tags.sql", MIGRATION_0003),
+        ("0004_append_function.sql", MIGRATION_0004),
+    ] {
+        std::fs::write(folder.0.join(name), sql).unwrap();
+    }
+    Migrator::new(folder.0.as_path()).await.unwrap().run(&previous).await.unwrap();
+    fill_as_the_previous_release(&previous).await;
+    let before = contents(&previous).await;
+    let schema_before = events_schema(&previous).await;
+    previous.close().await;
+
+    let store = this_build(&db).await;
+    let stale = store.health_check().await.unwrap_err();
+    assert!(matches!(stale, EventStoreError::Schema(SchemaError::Behind { applied: 4, expected: 5, .. })), "{stale:?}");
+    store.migrate().await.unwrap();
+    store.health_check().await.unwrap();
+    let pool = store.pool();
+    assert_eq!(contents(pool).await, before, "every row of every table is unchanged");
+    let (columns, indexes) = events_schema(pool).await;
+    assert_eq!(columns, schema_before.0, "no column changed");
+    let mut expected_indexes = schema_before.1.clone();
+    expected_indexes.extend(QUERY_INDEXES.map(str::to_owned));
+    expected_indexes.sort();
+    assert_eq!(indexes, expected_indexes, "the schema gained the three query indexes and nothing else");
+
+    // The old events are found by the new filters, in both directions.
+    let log = store.read_all(GlobalPosition::START, &LogFilter::all(), 1000).await.unwrap();
+    let by_user_1: Vec<&RecordedEvent> = log.iter().filter(|e| e.metadata.actor.as_deref() == Some("user-1")).collect();
+    assert!(!by_user_1.is_empty());
+    let filter = LogFilter::all().actor("user-1");
+    let found = store.read_all(GlobalPosition::START, &filter, 1000).await.unwrap();
+    assert_eq!(found.iter().collect::<Vec<_>>(), by_user_1, "the actor filter finds the old events");
+    let newest = store.read_log(LogCursor::Newest, &filter, 1000).await.unwrap();
+    assert_eq!(newest.iter().rev().collect::<Vec<_>>(), by_user_1, "newest first, the same events in reverse");
 }

@@ -52,6 +52,7 @@ mod decider;
 mod event_sourced;
 mod replay;
 mod repository;
+mod retention;
 mod snapshot_policy;
 mod store;
 mod subscription;
@@ -65,11 +66,12 @@ pub use repository::{
     Executed, IgnoredSnapshot, LoadError, LoadMetrics, Loaded, Repository, RepositoryConfig, RepositoryError,
     SnapshotIgnoreReason,
 };
+pub use retention::{Applied, apply_retention, plan_retention};
 pub use snapshot_policy::SnapshotPolicy;
 
 pub use clock::SystemClock;
 pub use store::{ActionOrigin, SendHandle, Store, StoreBuilder, StorePoisoned};
 pub use subscription::{
-    AtLeastOnce, Backoff, EventHandler, FnHandler, Phase, Progress, RunReport, Subscription, SubscriptionConfig,
-    SubscriptionError, SubscriptionHandle, SubscriptionStopped, WhenLocked, handler_fn,
+    ArchivedEvents, AtLeastOnce, Backoff, EventHandler, FnHandler, Phase, Progress, RunReport, Subscription,
+    SubscriptionConfig, SubscriptionError, SubscriptionHandle, SubscriptionStopped, WhenLocked, handler_fn,
 };

@@ -63,9 +63,22 @@ impl<'d, A: Aggregate + DeserializeOwned> Replay<'d, A> {
     /// Applies the next stored event.
     ///
     /// # Errors
-    /// [`LoadError::VersionGap`] when it does not follow the last version, [`LoadError::Decode`] when it
+    /// [`LoadError::EventsRemoved`] when versions before it are gone (retention removed them and no usable
+    /// snapshot covers them), [`LoadError::VersionGap`] when it does not follow the last version otherwise,
+    /// [`LoadError::Decode`] when it
     /// does not decode (or has an unknown type).
     pub(crate) fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), LoadError> {
+        if recorded.version > self.version.next() {
+            // Versions are dense when stored, so a jump forward means retention removed the versions between:
+            // a load must start from a snapshot at or above them, and this one did not (none, or unusable).
+            return Err(LoadError::EventsRemoved {
+                stream_id: self.stream_id.clone(),
+                from: self.version.next(),
+                to: Version::new(recorded.version.get() - 1),
+                snapshot: self.snapshot_version,
+                ignored_snapshot: self.ignored_snapshot.clone(),
+            });
+        }
         if recorded.version != self.version.next() {
             return Err(LoadError::VersionGap {
                 stream_id: self.stream_id.clone(),

@@ -2,23 +2,7 @@
 
 use std::time::Duration;
 
-/// How hard a commit works to survive a crash: SQLite's `synchronous` setting in WAL mode.
-///
-/// Both settings keep every acknowledged append across a **process** crash: a commit has been written to
-/// the write-ahead log (in the operating system's cache) before `append` returns. They differ on a power
-/// loss or operating system crash. See `docs/decisions.md` ("SQLite") for the measurements behind the
-/// default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// `synchronous = FULL`: every commit is flushed to disk (fsync of the WAL) before `append` returns,
-    /// so acknowledged events also survive a power loss. The same promise PostgreSQL makes by default.
-    #[default]
-    Full,
-    /// `synchronous = NORMAL`: the WAL is flushed only at checkpoints. Acknowledged events survive a
-    /// process crash, but the last commits may be lost on a power loss or OS crash (the database stays
-    /// consistent). Faster for one-event appends.
-    Normal,
-}
+use composable_rust_core::Durability;
 
 /// Settings for [`SqliteEventStore::open_with`](crate::SqliteEventStore::open_with).
 ///
@@ -40,7 +24,9 @@ pub struct SqliteConfig {
     pub busy_timeout: Duration,
     /// The number of read connections (WAL lets them read while a write is in progress). Default: 4.
     pub read_connections: u32,
-    /// The `synchronous` setting. Default: [`Durability::Full`].
+    /// The `synchronous` setting in WAL mode: [`Durability::Full`] (the default) is `synchronous = FULL`, an
+    /// fsync of the WAL per commit; [`Durability::Normal`] is `synchronous = NORMAL`, a flush at checkpoints
+    /// (docs/decisions.md, "SQLite", has the measurements behind the default).
     pub durability: Durability,
 }
 

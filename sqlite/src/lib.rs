@@ -192,11 +192,13 @@ mod lease;
 mod open;
 mod projection;
 mod readers;
+mod retention;
 mod rows;
 mod sql;
 mod store;
 mod writer;
 
+pub use composable_rust_core::Durability;
 pub use composable_rust_sql::{SqlProjection, Transactional, Writes};
-pub use config::{Durability, SqliteConfig};
+pub use config::SqliteConfig;
 pub use store::SqliteEventStore;

@@ -8,14 +8,14 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use composable_rust_core::{EventStoreError, SchemaError};
+use composable_rust_core::{Durability, EventStoreError, SchemaError};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection};
 
-use crate::config::{Durability, SqliteConfig};
+use crate::config::SqliteConfig;
 use crate::error::{SQLITE_CORRUPT, SQLITE_NOTADB, driver_error, sqlite_code};
 
 /// The schema, embedded in the binary. `_sqlx_migrations` records what was applied.

@@ -38,7 +38,7 @@ pub(crate) fn to_micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 
-fn from_micros(micros: i64, what: &str) -> Result<DateTime<Utc>, EventStoreError> {
+pub(crate) fn from_micros(micros: i64, what: &str) -> Result<DateTime<Utc>, EventStoreError> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(format!("{what} {micros} is out of range")))
 }
 
@@ -195,20 +195,7 @@ pub(crate) fn stream_info(row: &SqliteRow) -> Result<composable_rust_core::Strea
     })
 }
 
-/// The smallest string greater than every string that starts with `prefix`, or `None` when there is
-/// none. Turns "starts with" into an indexed range `[prefix, end)`: byte-wise order of UTF-8 is code
-/// point order, so incrementing the last character that can be incremented gives the bound.
-pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
+pub(crate) use composable_rust_core::backend::prefix_end;
 
 #[cfg(test)]
 mod tests {
@@ -226,21 +213,6 @@ mod tests {
             assert_eq!(decode_tags(stored.as_deref()).unwrap(), tags);
         }
         assert!(decode_tags(Some("a\u{1f}\u{1f}b")).is_err(), "an empty tag is damage, not data");
-    }
-
-    #[test]
-    fn prefix_end_bounds_exactly_the_strings_with_the_prefix() {
-        assert_eq!(prefix_end("order-"), Some("order.".to_owned()));
-        assert_eq!(prefix_end(""), None);
-        assert_eq!(prefix_end("a\u{10FFFF}"), Some("b".to_owned()));
-        assert_eq!(prefix_end("\u{D7FF}"), Some("\u{E000}".to_owned()));
-        let end = prefix_end("ab").unwrap();
-        for inside in ["ab", "ab\u{10FFFF}", "abzzz"] {
-            assert!(inside >= "ab" && inside < end.as_str(), "{inside}");
-        }
-        for outside in ["aa", "ac", "b"] {
-            assert!(!(outside >= "ab" && outside < end.as_str()), "{outside}");
-        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::sync::LazyLock;
 
+use composable_rust_core::{LogCursor, LogFilter};
+
 /// The columns of an event row in the order [`crate::rows`] decodes them; reads that do not know the
 /// stream add `stream_id`.
 macro_rules! event_columns {
@@ -36,21 +38,129 @@ pub(crate) const READ_STREAM_PAGE: &str = concat!(
     " FROM events WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 ORDER BY version LIMIT ?4"
 );
 
-/// One page of the global log. Every filter is optional (a NULL parameter switches it off). The `+` in
-/// front of `stream_id` keeps SQLite on the rowid (position) order, which is what a page needs: it stops
-/// after `LIMIT` matches instead of sorting a whole category.
-pub(crate) const READ_ALL_PAGE: &str = concat!(
-    "SELECT ",
-    event_columns!(),
-    ", stream_id FROM events WHERE global_position > ?1",
-    " AND (?2 IS NULL OR event_type IN (SELECT value FROM json_each(?2)))",
-    " AND (?3 IS NULL OR +stream_id >= ?3)",
-    " AND (?4 IS NULL OR +stream_id < ?4)",
-    " AND (?5 IS NULL OR correlation_id = ?5)",
-    " AND (?6 IS NULL OR recorded_at >= ?6)",
-    " AND (?7 IS NULL OR recorded_at < ?7)",
-    " ORDER BY global_position LIMIT ?8"
-);
+/// A value bound to a read of the global log, in the order of its placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Param {
+    /// An integer (positions, times in microseconds, the limit).
+    Int(i64),
+    /// Text (types, stream ids, categories, actors).
+    Text(String),
+    /// Bytes (correlation ids).
+    Blob(Vec<u8>),
+}
+
+impl rusqlite::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(match self {
+            Self::Int(value) => (*value).into(),
+            Self::Text(value) => value.as_str().into(),
+            Self::Blob(value) => value.as_slice().into(),
+        })
+    }
+}
+
+/// One read of the global log: the statement and its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogRead {
+    /// The statement, built by [`read_log`] from fixed fragments.
+    pub(crate) sql: String,
+    /// Its parameters, one per `?`, in order.
+    pub(crate) params: Vec<Param>,
+}
+
+/// The most event types merged as one compound `SELECT` (one range scan of `events_event_type` each);
+/// more are matched with `IN` and sorted.
+const MAX_MERGED_TYPES: usize = 16;
+
+/// The text `substr(stream_id, 1, instr(stream_id, '-'))` yields for the streams a prefix selects, when
+/// the prefix holds the category separator: `order-4` is in category `order-`.
+fn category_of(prefix: &str) -> Option<&str> {
+    prefix.find(composable_rust_core::StreamId::CATEGORY_SEPARATOR).map(|end| &prefix[..=end])
+}
+
+/// The read of up to `limit` events on `cursor`'s side that match `filter`, in the cursor's direction:
+/// `None` when no position can match (a position beyond SQLite's integers).
+///
+/// Built from fixed fragments, never from the values, which are all bound. Each filter is an equality or a
+/// range on an indexed column (migrations/sqlite/0005_query_indexes.sql), so SQLite drives the read by an
+/// index whose entries end in the position: a page stops after `limit` matches. Several event types become
+/// one arm per type of a `UNION ALL`, which SQLite merges in position order. A stream prefix without the
+/// category separator spans categories: it is checked per event (`+stream_id`) along the position order.
+pub(crate) fn read_log(cursor: LogCursor, filter: &LogFilter, limit: i64) -> Option<LogRead> {
+    let (bound, descending) = match cursor {
+        LogCursor::After(after) => ((" global_position > ?", i64::try_from(after.get()).ok()?), false),
+        LogCursor::Before(before) => ((" global_position < ?", i64::try_from(before.get()).unwrap_or(i64::MAX)), true),
+        // An explicit bound keeps the plan a search of the rowid, like the other two.
+        LogCursor::Newest => ((" global_position <= ?", i64::MAX), true),
+    };
+    // The conditions of every arm but the type, and their values.
+    let mut conditions: Vec<&str> = vec![bound.0];
+    let mut values: Vec<Param> = vec![Param::Int(bound.1)];
+    if let Some(prefix) = filter.stream_prefix.as_deref().filter(|p| !p.is_empty()) {
+        if let Some(category) = category_of(prefix) {
+            conditions.push(" substr(stream_id, 1, instr(stream_id, '-')) = ?");
+            values.push(Param::Text(category.to_owned()));
+        }
+        if category_of(prefix) != Some(prefix) {
+            conditions.push(" +stream_id >= ?");
+            values.push(Param::Text(prefix.to_owned()));
+            if let Some(end) = crate::rows::prefix_end(prefix) {
+                conditions.push(" +stream_id < ?");
+                values.push(Param::Text(end));
+            }
+        }
+    }
+    if let Some(id) = filter.correlation_id {
+        conditions.push(" correlation_id = ?");
+        values.push(Param::Blob(id.as_bytes().to_vec()));
+    }
+    if let Some(actor) = &filter.actor {
+        conditions.push(" actor = ?");
+        values.push(Param::Text(actor.clone()));
+    }
+    if let Some(from) = filter.recorded_from {
+        conditions.push(" recorded_at >= ?");
+        values.push(Param::Int(crate::rows::to_micros(from)));
+    }
+    if let Some(before) = filter.recorded_before {
+        conditions.push(" recorded_at < ?");
+        values.push(Param::Int(crate::rows::to_micros(before)));
+    }
+    let arm = |type_condition: Option<&str>| {
+        let mut sql = String::from(concat!("SELECT ", event_columns!(), ", stream_id FROM events"));
+        let conditions: Vec<&str> = type_condition.into_iter().chain(conditions.iter().copied()).collect();
+        sql.push_str(" WHERE");
+        sql.push_str(&conditions.join(" AND"));
+        sql
+    };
+    let mut params = Vec::new();
+    let mut sql = match filter.event_types.as_slice() {
+        [] => {
+            params.extend(values);
+            arm(None)
+        }
+        types if types.len() > MAX_MERGED_TYPES => {
+            params.push(Param::Text(serde_json::Value::from(types.to_vec()).to_string()));
+            params.extend(values);
+            arm(Some(" event_type IN (SELECT value FROM json_each(?))"))
+        }
+        types => {
+            let one = arm(Some(" event_type = ?"));
+            for event_type in types {
+                params.push(Param::Text(event_type.clone()));
+                params.extend(values.iter().cloned());
+            }
+            vec![one; types.len()].join(" UNION ALL ")
+        }
+    };
+    sql.push_str(if descending {
+        " ORDER BY global_position DESC LIMIT ?"
+    } else {
+        " ORDER BY global_position LIMIT ?"
+    });
+    params.push(Param::Int(limit));
+    Some(LogRead { sql, params })
+}
 
 /// The event with an id, from the unique index on `event_id`.
 pub(crate) const LOAD_EVENT: &str = concat!("SELECT ", event_columns!(), ", stream_id FROM events WHERE event_id = ?1");
@@ -188,8 +298,55 @@ pub(crate) const STATS: &str = "SELECT (SELECT COUNT(*) FROM events), (SELECT MI
 /// Every checkpoint, by handler name (byte-wise: SQLite's default collation).
 pub(crate) const LIST_CHECKPOINTS: &str = "SELECT handler, position FROM checkpoints ORDER BY handler";
 
+/// The version of a stream's snapshot, if it has one (retention's check).
+pub(crate) const SNAPSHOT_VERSION: &str = "SELECT version FROM snapshots WHERE stream_id = ?1";
+
+/// The position and type of a stream's event at a version (retention: what to record before removing it).
+pub(crate) const EVENT_AT_VERSION: &str =
+    "SELECT global_position, event_type FROM events WHERE stream_id = ?1 AND version = ?2";
+
+/// Records a removed event under its run; the delete triggers of `events` and `event_tags` let a row go
+/// only once this record exists.
+pub(crate) const RECORD_REMOVED: &str =
+    "INSERT INTO retention_removed (global_position, stream_id, event_type, run_id) VALUES (?1, ?2, ?3, ?4)";
+
+/// Removes a removed event's tag rows.
+pub(crate) const DELETE_EVENT_TAGS: &str = "DELETE FROM event_tags WHERE global_position = ?1";
+
+/// Removes an event (allowed by the trigger only after [`RECORD_REMOVED`]).
+pub(crate) const DELETE_EVENT: &str = "DELETE FROM events WHERE global_position = ?1";
+
+/// Creates a run's audit row with its first batch, or counts a later batch in it.
+pub(crate) const UPSERT_RETENTION_RUN: &str = "INSERT INTO retention_runs \
+     (run_id, actor, policy, archive, started_at, finished_at, events_removed, batches) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0, 1) \
+     ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, batches = retention_runs.batches + 1";
+
+/// Adds a batch's removed events to its run's audit row.
+pub(crate) const COUNT_RETENTION_RUN: &str =
+    "UPDATE retention_runs SET events_removed = events_removed + ?2 WHERE run_id = ?1";
+
+/// The removal horizon: the greatest position ever removed (NULL when none), from the primary key.
+pub(crate) const REMOVAL_HORIZON: &str = "SELECT max(global_position) FROM retention_removed";
+
+/// Removed events in `(?1, ?2]` whose type is in the JSON list `?3` (NULL: any) and whose stream id starts
+/// with `?4` (NULL: any): a range of the primary key.
+pub(crate) const COUNT_REMOVED: &str = "SELECT count(*) FROM retention_removed \
+     WHERE global_position > ?1 AND global_position <= ?2 \
+     AND (?3 IS NULL OR event_type IN (SELECT value FROM json_each(?3))) \
+     AND (?4 IS NULL OR substr(stream_id, 1, length(?4)) = ?4)";
+
+/// The lowest version of a stream still stored, from the `(stream_id, version)` index.
+pub(crate) const FIRST_RETAINED_VERSION: &str = "SELECT min(version) FROM events WHERE stream_id = ?1";
+
+/// Every retention run, oldest first.
+pub(crate) const RETENTION_RUNS: &str = "SELECT run_id, actor, policy, archive, started_at, finished_at, \
+     events_removed, batches FROM retention_runs ORDER BY started_at, run_id";
+
 #[cfg(test)]
 mod tests {
+    use composable_rust_core::GlobalPosition;
+
     use super::*;
 
     #[test]
@@ -242,6 +399,71 @@ mod tests {
         let plan = query_plan(READ_UNTAGGED_ITEM).await;
         assert!(plan.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    /// The plan of a global-log read, checked to be a search of `index` (and `search`) that needs no sort
+    /// and scans no table.
+    async fn assert_read_plan(cursor: LogCursor, filter: &LogFilter, search: &str) {
+        let read = read_log(cursor, filter, 10).unwrap();
+        assert_eq!(read.sql.matches('?').count(), read.params.len(), "one parameter per placeholder: {}", read.sql);
+        let plan = query_plan(&read.sql).await;
+        assert!(plan.contains(search), "{filter:?} {cursor:?} must search `{search}`:\n{plan}");
+        assert!(!plan.contains("SCAN events"), "{filter:?} {cursor:?} must not scan the log:\n{plan}");
+        assert!(!plan.contains("TEMP B-TREE") || search.contains("recorded_at"), "no sort:\n{plan}");
+    }
+
+    #[tokio::test]
+    async fn each_filter_of_a_global_read_searches_its_index_in_position_order_both_ways() {
+        let position = GlobalPosition::new(100);
+        let cases = [
+            (LogFilter::all(), "USING INTEGER PRIMARY KEY (rowid"),
+            (LogFilter::all().event_types(["A.v1"]), "USING INDEX events_event_type (event_type=? AND rowid"),
+            (LogFilter::all().category("order"), "USING INDEX events_category (<expr>=? AND rowid"),
+            (LogFilter::all().stream_prefix("order-4"), "USING INDEX events_category (<expr>=? AND rowid"),
+            (
+                LogFilter::all().correlation_id(uuid::Uuid::nil()),
+                "USING INDEX events_correlation (correlation_id=? AND rowid",
+            ),
+            (LogFilter::all().actor("alice"), "USING INDEX events_actor (actor=? AND rowid"),
+        ];
+        for (filter, search) in cases {
+            for cursor in [LogCursor::After(position), LogCursor::Before(position), LogCursor::Newest] {
+                assert_read_plan(cursor, &filter, search).await;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn several_event_types_are_merged_in_position_order_without_a_sort() {
+        for cursor in [LogCursor::OLDEST, LogCursor::Newest] {
+            let read = read_log(cursor, &LogFilter::all().event_types(["A.v1", "B.v1", "C.v1"]), 10).unwrap();
+            let plan = query_plan(&read.sql).await;
+            assert!(plan.contains("MERGE (UNION ALL)"), "{plan}");
+            assert_eq!(plan.matches("USING INDEX events_event_type (event_type=? AND rowid").count(), 3, "{plan}");
+            assert!(!plan.contains("TEMP B-TREE") && !plan.contains("SCAN events"), "{plan}");
+        }
+        let many: Vec<String> = (0..=MAX_MERGED_TYPES).map(|n| format!("T{n}.v1")).collect();
+        let read = read_log(LogCursor::OLDEST, &LogFilter::all().event_types(many), 10).unwrap();
+        let plan = query_plan(&read.sql).await;
+        assert!(
+            plan.contains("USING INDEX events_event_type (event_type=?"),
+            "many types still use the index:\n{plan}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_recorded_time_window_searches_the_time_index() {
+        let filter = LogFilter::all().recorded_between(Some(chrono::Utc::now()), Some(chrono::Utc::now()));
+        for cursor in [LogCursor::OLDEST, LogCursor::Newest] {
+            assert_read_plan(cursor, &filter, "USING INDEX events_recorded_at (recorded_at>? AND recorded_at<?)").await;
+        }
+    }
+
+    #[test]
+    fn a_cursor_beyond_sqlite_integers_reads_nothing() {
+        assert_eq!(read_log(LogCursor::After(GlobalPosition::new(u64::MAX)), &LogFilter::all(), 10), None);
+        let read = read_log(LogCursor::Before(GlobalPosition::new(u64::MAX)), &LogFilter::all(), 10).unwrap();
+        assert_eq!(read.params.first(), Some(&Param::Int(i64::MAX)));
     }
 
     #[test]

@@ -14,8 +14,8 @@ use composable_rust_core::backend::{
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion, GlobalPosition,
-    HealthReport, LogFilter, NewEvent, QueryItem, QueryPage, RecordedEvent, SchemaError, Snapshot, StoreStats,
-    StreamAppend, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
+    HealthReport, LogCursor, LogFilter, NewEvent, QueryItem, QueryPage, RecordedEvent, SchemaError, Snapshot,
+    StoreStats, StreamAppend, StreamId, StreamInfo, StreamRange, Tag, Version, async_trait,
 };
 use futures::stream::{self, BoxStream, StreamExt};
 use sqlx::pool::PoolConnection;
@@ -61,13 +61,13 @@ struct Inner {
 }
 
 /// A connection to read with: from the reader pool, or the locked writer of an in-memory store.
-enum Reader<'a> {
+pub(crate) enum Reader<'a> {
     Pooled(PoolConnection<Sqlite>),
     Shared(WriteGuard<'a>),
 }
 
 impl Reader<'_> {
-    fn conn(&mut self) -> Result<&mut SqliteConnection, EventStoreError> {
+    pub(crate) fn conn(&mut self) -> Result<&mut SqliteConnection, EventStoreError> {
         match self {
             Self::Pooled(conn) => Ok(conn),
             Self::Shared(guard) => Ok(guard),
@@ -255,7 +255,7 @@ impl SqliteEventStore {
     }
 
     /// A connection to read with.
-    async fn reader(&self) -> Result<Reader<'_>, EventStoreError> {
+    pub(crate) async fn reader(&self) -> Result<Reader<'_>, EventStoreError> {
         match &self.inner.readers {
             Some(pool) => match pool.acquire().await {
                 Ok(conn) => Ok(Reader::Pooled(conn)),
@@ -473,7 +473,11 @@ impl SqliteEventStore {
     }
 
     /// A stream's current version as `conn` sees it (0 when it has no events).
-    async fn version_in(&self, conn: &mut SqliteConnection, stream_id: &StreamId) -> Result<Version, EventStoreError> {
+    pub(crate) async fn version_in(
+        &self,
+        conn: &mut SqliteConnection,
+        stream_id: &StreamId,
+    ) -> Result<Version, EventStoreError> {
         let current: Option<i64> = sqlx::query_scalar(sql::STREAM_VERSION)
             .bind(stream_id.as_str())
             .fetch_optional(conn)
@@ -951,54 +955,42 @@ impl EventLog for SqliteEventStore {
         row.map(|row| rows::event(&row, StreamColumn::InRow, &mut EventTypeCache::default())).transpose()
     }
 
-    async fn read_all(
+    async fn read_log(
         &self,
-        after: GlobalPosition,
+        cursor: LogCursor,
         filter: &LogFilter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        let Ok(after) = i64::try_from(after.get()) else { return Ok(Vec::new()) };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let types = if filter.event_types.is_empty() {
-            None
-        } else {
-            Some(
-                serde_json::to_string(&filter.event_types)
-                    .map_err(|e| EventStoreError::backend("encode the event type filter", e))?,
-            )
+        let Some(read) = sql::read_log(cursor, filter, limit) else { return Ok(Vec::new()) };
+        let operation = move || match cursor {
+            LogCursor::After(after) => format!("read the global log after position {after}"),
+            LogCursor::Before(before) => format!("read the global log before position {before}, newest first"),
+            LogCursor::Newest => "read the global log, newest first".to_owned(),
         };
-        let prefix_end = filter.stream_prefix.as_deref().and_then(rows::prefix_end);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         if let Some(bulk) = &self.inner.bulk {
-            let prefix = filter.stream_prefix.clone();
-            let correlation_id = filter.correlation_id;
-            let (from, before) = (filter.recorded_from.map(to_micros), filter.recorded_before.map(to_micros));
             return bulk
                 .run("read the global log", move |conn, errors| {
-                    let correlation_id = correlation_id.as_ref().map(|id| id.as_bytes().as_slice());
-                    let params =
-                        rusqlite::params![after, types, prefix, prefix_end, correlation_id, from, before, limit];
-                    query_events(conn, sql::READ_ALL_PAGE, params, &StreamColumn::InRow)
-                        .map_err(|e| errors.map_read(&format!("read the global log after position {after}"), e))?
+                    let params = rusqlite::params_from_iter(read.params.iter());
+                    query_events(conn, &read.sql, params, &StreamColumn::InRow)
+                        .map_err(|e| errors.map_read(&operation(), e))?
                         .into_iter()
                         .collect()
                 })
                 .await;
         }
-        let rows = sqlx::query(sql::READ_ALL_PAGE)
-            .bind(after)
-            .bind(types)
-            .bind(filter.stream_prefix.as_deref())
-            .bind(prefix_end)
-            .bind(filter.correlation_id)
-            .bind(filter.recorded_from.map(to_micros))
-            .bind(filter.recorded_before.map(to_micros))
-            .bind(limit)
-            .fetch_all(self.reader().await?.conn()?)
-            .await
-            .map_err(self.fail(|| format!("read the global log after position {after}")))?;
+        let mut query = sqlx::query(&read.sql);
+        for param in &read.params {
+            query = match param {
+                sql::Param::Int(value) => query.bind(*value),
+                sql::Param::Text(value) => query.bind(value.as_str()),
+                sql::Param::Blob(value) => query.bind(value.as_slice()),
+            };
+        }
+        let rows = query.fetch_all(self.reader().await?.conn()?).await.map_err(self.fail(operation))?;
         let mut types = EventTypeCache::default();
         rows.iter().map(|row| rows::event(row, StreamColumn::InRow, &mut types)).collect()
     }

@@ -1,7 +1,7 @@
 //! Upgrading old files: a database at schema version 2 (migrations 1 and 2, applied and recorded as
-//! sqlx's migrator does) or 3 is filled through SQL, then opened with this build. Migration 3 must give
-//! every event a unique id, migration 4 must add tags (none on the old events) and their index, and
-//! neither may change anything else.
+//! sqlx's migrator does), 3 or 4 is filled through SQL, then opened with this build. Migration 3 must give
+//! every event a unique id, migration 4 must add tags (none on the old events) and their index, migration 5
+//! the indexes of the global log's filters, and none may change anything else.
 
 // The helpers below are test code too; clippy's test allowances only cover `#[test]` functions.
 #![allow(clippy::unwrap_used)]
@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use composable_rust_core::{
-    CodecId, EventId, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, StreamId,
-    StreamRange, Version,
+    CodecId, EventId, EventStoreError, ExpectedVersion, GlobalPosition, LogCursor, LogFilter, Metadata, NewEvent,
+    StreamId, StreamRange, Version,
 };
 use composable_rust_sqlite::SqliteEventStore;
 use sqlx::migrate::{Migrate, Migration, MigrationType};
@@ -53,15 +53,23 @@ const DUMPS: [(&str, &str); 7] = [
          ORDER BY handler",
     ),
     ("sqlite_sequence", "SELECT quote(name) || ',' || quote(seq) FROM sqlite_sequence ORDER BY name"),
-    // The schema apart from what migrations 3 and 4 change on purpose: the events table gains columns
-    // and an index (its append-only triggers are recreated with the same text), and the tag index is
-    // new, with its own triggers.
+    // The schema apart from what migrations 3 to 6 change on purpose: the events table gains columns
+    // and indexes (its append-only triggers are recreated with the same text), the tag index is new,
+    // with its own triggers, and retention (6) adds its tables and lets the delete triggers pass a
+    // recorded removal.
     (
         "schema",
         "SELECT type || ' ' || name || ' ' || quote(sql) FROM sqlite_schema \
-         WHERE name NOT IN ('events', 'events_event_id') AND tbl_name <> 'event_tags' ORDER BY type, name",
+         WHERE name NOT IN ('events', 'events_event_id', 'events_event_type', 'events_category', \
+         'events_correlation', 'events_actor', 'events_recorded_at', 'events_reject_delete') \
+         AND tbl_name <> 'event_tags' \
+         AND tbl_name NOT LIKE 'retention_%' ORDER BY type, name",
     ),
 ];
+
+/// The indexes migration 5 adds to `events` (also left out of the `schema` dump above).
+const QUERY_INDEXES: [&str; 5] =
+    ["events_event_type", "events_category", "events_correlation", "events_actor", "events_recorded_at"];
 
 const STREAM_EVENTS: [(&str, u64); 4] = [("order-1", 5), ("order-2", 3), ("account-7", 1500), ("a-stream-with-one", 1)];
 
@@ -270,7 +278,7 @@ async fn opening_a_file_from_before_event_ids_gives_every_event_a_unique_id_and_
 
     // Reopening migrates nothing again: the ids stay as they were given.
     SqliteEventStore::open(&path).await.unwrap().close().await.unwrap();
-    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4]);
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4, 5, 6]);
     let mut reopened = stored_ids(&path).await;
     reopened.retain(|(position, _)| *position != appended.positions[0].get() as i64);
     assert_eq!(reopened, ids, "reopening the upgraded file must not change any id");
@@ -332,7 +340,7 @@ async fn opening_a_file_from_before_tags_keeps_every_row_and_indexes_tags_from_t
 
     let store = SqliteEventStore::open(&path).await.unwrap();
     store.health_check().await.unwrap();
-    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4]);
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4, 5, 6]);
     let after = dump(&path).await;
     for (table, rows) in &before {
         assert_same_rows(table, rows, &after[table]);
@@ -381,4 +389,71 @@ async fn opening_a_file_from_before_tags_keeps_every_row_and_indexes_tags_from_t
         assert!(error.to_string().contains("append-only"), "{statement}: {error}");
     }
     conn.close().await.unwrap();
+}
+
+/// Migration 4, as sqlx embeds it.
+const TAGS_MIGRATION: (i64, &str, &str) = (4, "tags", include_str!("../../migrations/sqlite/0004_tags.sql"));
+
+/// The names of the indexes on `events`.
+async fn event_indexes(path: &Path) -> Vec<String> {
+    let mut conn = connect(path).await;
+    let names =
+        sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events' ORDER BY name")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    names
+}
+
+#[tokio::test]
+async fn opening_a_file_from_before_the_query_indexes_keeps_every_row_and_finds_old_events_by_every_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    create_file_before_event_ids(&path).await;
+    let mut conn = connect(&path).await;
+    for (version, description, sql) in [EVENT_IDS_MIGRATION, TAGS_MIGRATION] {
+        let migration = Migration::new(version, description.into(), MigrationType::Simple, sql.into(), false);
+        conn.apply(&migration).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4], "the file starts at schema version 4");
+    let before = dump(&path).await;
+    let events_before = events_with_ids(&path).await;
+    let indexes_before = event_indexes(&path).await;
+
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    store.health_check().await.unwrap();
+    assert_eq!(applied_migrations(&path).await, [1, 2, 3, 4, 5, 6]);
+    let after = dump(&path).await;
+    for (table, rows) in &before {
+        assert_same_rows(table, rows, &after[table]);
+    }
+    assert_same_rows("events (with ids)", &events_before, &events_with_ids(&path).await);
+    let mut expected_indexes = indexes_before;
+    expected_indexes.extend(QUERY_INDEXES.map(str::to_owned));
+    expected_indexes.sort();
+    assert_eq!(event_indexes(&path).await, expected_indexes, "migration 5 adds its indexes and nothing else");
+
+    // Every filter finds the old events, oldest and newest first, as a scan of the whole log would.
+    let log = store.read_all(GlobalPosition::START, &LogFilter::all(), 10_000).await.unwrap();
+    let filters = [
+        LogFilter::all().actor("user-3"),
+        LogFilter::all().category("order"),
+        LogFilter::all().stream_prefix("account-"),
+        LogFilter::all().event_types(["Counted.v1"]),
+        LogFilter::all().event_types(["Counted.v1", "Renamed.v2"]).category("account"),
+        LogFilter::all().correlation_id(Uuid::from_u128(4 << 64 | 0xC0)),
+        LogFilter::all().recorded_between(Some(log[10].recorded_at), Some(log[20].recorded_at)),
+    ];
+    for filter in filters {
+        let expected: Vec<_> = log.iter().filter(|e| filter.matches(e)).cloned().collect();
+        assert!(!expected.is_empty(), "{filter:?} must match some old events");
+        let found = store.read_all(GlobalPosition::START, &filter, 10_000).await.unwrap();
+        assert_eq!(found, expected, "{filter:?} oldest first");
+        let mut newest = store.read_log(LogCursor::Newest, &filter, 10_000).await.unwrap();
+        newest.reverse();
+        assert_eq!(newest, expected, "{filter:?} newest first");
+    }
+    store.close().await.unwrap();
 }

@@ -30,8 +30,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use composable_rust_core::{
-    AppendResult, CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent,
-    RecordedEvent, StreamId, Version,
+    AppendResult, CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogCursor, LogFilter,
+    Metadata, NewEvent, RecordedEvent, StreamId, Version,
 };
 use uuid::Uuid;
 
@@ -70,10 +70,12 @@ pub use import::{
     stats_count_events_streams_snapshots_checkpoints_and_times,
 };
 pub use log::{
+    every_filter_reads_the_same_events_newest_first, filter_by_actor_matches_only_that_actor,
     filter_by_correlation_id_matches_only_that_correlation, filter_by_event_type_matches_only_those_types,
     filter_by_recorded_time_is_a_half_open_window, filter_by_stream_prefix_and_category_matches_only_those_streams,
     filter_fields_must_all_match, global_log_orders_events_by_strictly_increasing_position,
-    list_streams_pages_by_prefix_after_and_limit_in_byte_order, paging_the_global_log_covers_each_event_once,
+    list_streams_pages_by_prefix_after_and_limit_in_byte_order,
+    newest_first_reads_the_log_backwards_and_pages_by_before, paging_the_global_log_covers_each_event_once,
     read_all_limit_counts_matching_events, tailing_reader_sees_every_event_committed_by_concurrent_writers,
 };
 pub use storage::{
@@ -85,14 +87,14 @@ pub use storage::{
     snapshots_are_isolated_per_stream,
 };
 pub use streams::{
-    append_reports_stream_version_and_positions, conflicting_batch_writes_nothing, empty_batch_is_invalid_input,
-    event_fields_round_trip_exactly, expected_any_appends_at_every_version,
-    expected_exact_conflicts_for_stale_and_future_versions, expected_no_stream_conflicts_once_the_stream_exists,
-    expected_stream_exists_conflicts_on_an_empty_stream, first_event_is_version_one_and_versions_are_dense,
-    invalid_events_are_invalid_input_and_write_nothing, long_stream_loads_in_order,
-    partial_ranges_load_the_requested_versions, racing_writers_at_one_expected_version_exactly_one_wins,
-    recorded_at_is_near_now_with_microsecond_precision, stream_version_is_zero_until_the_first_append,
-    streams_are_isolated,
+    a_stream_range_limit_reads_at_most_that_many_events, append_reports_stream_version_and_positions,
+    conflicting_batch_writes_nothing, empty_batch_is_invalid_input, event_fields_round_trip_exactly,
+    expected_any_appends_at_every_version, expected_exact_conflicts_for_stale_and_future_versions,
+    expected_no_stream_conflicts_once_the_stream_exists, expected_stream_exists_conflicts_on_an_empty_stream,
+    first_event_is_version_one_and_versions_are_dense, invalid_events_are_invalid_input_and_write_nothing,
+    long_stream_loads_in_order, partial_ranges_load_the_requested_versions,
+    racing_writers_at_one_expected_version_exactly_one_wins, recorded_at_is_near_now_with_microsecond_precision,
+    stream_version_is_zero_until_the_first_append, streams_are_isolated,
 };
 
 /// What a factory returns: the store under test plus whatever must outlive the test (temp dir, database).
@@ -190,6 +192,7 @@ macro_rules! event_store_conformance_tests {
             event_fields_round_trip_exactly,
             recorded_at_is_near_now_with_microsecond_precision,
             partial_ranges_load_the_requested_versions,
+            a_stream_range_limit_reads_at_most_that_many_events,
             long_stream_loads_in_order,
             streams_are_isolated,
             empty_batch_is_invalid_input,
@@ -202,6 +205,9 @@ macro_rules! event_store_conformance_tests {
             filter_by_correlation_id_matches_only_that_correlation,
             filter_by_recorded_time_is_a_half_open_window,
             filter_fields_must_all_match,
+            filter_by_actor_matches_only_that_actor,
+            newest_first_reads_the_log_backwards_and_pages_by_before,
+            every_filter_reads_the_same_events_newest_first,
             tailing_reader_sees_every_event_committed_by_concurrent_writers,
             list_streams_pages_by_prefix_after_and_limit_in_byte_order,
             snapshot_save_replaces_the_previous_one,
@@ -344,6 +350,27 @@ async fn read_log(store: &dyn EventStore, filter: &LogFilter, page: usize) -> Ve
         assert!(got.len() <= page, "read_all returned {} events for a limit of {page}", got.len());
         let Some(last) = got.last() else { break };
         after = last.position;
+        let short = got.len() < page;
+        events.extend(got);
+        if short {
+            break;
+        }
+    }
+    events
+}
+
+/// Every event matching `filter`, read newest first in pages of `page` events.
+async fn read_newest_first(store: &dyn EventStore, filter: &LogFilter, page: usize) -> Vec<RecordedEvent> {
+    let mut events: Vec<RecordedEvent> = Vec::new();
+    let mut cursor = LogCursor::Newest;
+    loop {
+        let got = ok(store.read_log(cursor, filter, page).await, "read the global log newest first");
+        assert!(got.len() <= page, "read_log returned {} events for a limit of {page}", got.len());
+        assert!(
+            got.iter().all(|e| cursor.admits(e.position)) && got.windows(2).all(|w| w[0].position > w[1].position),
+            "a newest-first page must hold only positions below its cursor {cursor:?}, decreasing"
+        );
+        cursor = cursor.next(&got);
         let short = got.len() < page;
         events.extend(got);
         if short {

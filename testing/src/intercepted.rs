@@ -5,10 +5,13 @@ use std::fmt::Debug;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use composable_rust_core::backend::{EventLog, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore};
+use composable_rust_core::backend::{
+    EventLog, EventRetention, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore,
+};
 use composable_rust_core::{
     AppendResult, EventId, EventStore, EventStoreError, EventStream, ExpectedVersion, GlobalPosition, HealthReport,
-    LogFilter, NewEvent, RecordedEvent, Snapshot, StoreStats, StreamId, StreamInfo, StreamRange, Version, async_trait,
+    LogCursor, LogFilter, NewEvent, RecordedEvent, RemovalBatch, RemovalOutcome, RetentionRun, Snapshot, StoreStats,
+    StreamId, StreamInfo, StreamRange, Version, async_trait,
 };
 use futures::stream::BoxStream;
 
@@ -30,7 +33,9 @@ pub trait Intercept: Send + Sync + Debug + 'static {
         inner.append(stream_id, expected, events).await
     }
 
-    /// Called for every [`EventLog::read_all`].
+    /// Called for every read of the global log oldest first ([`EventLog::read_all`], and
+    /// [`EventLog::read_log`] with [`LogCursor::After`]): what subscriptions read. Newest-first reads go to
+    /// `inner` unchanged.
     ///
     /// # Errors
     /// Whatever the test wants the caller to see.
@@ -167,13 +172,16 @@ impl<I: Intercept> EventLog for Intercepted<I> {
         self.inner.load_event(id).await
     }
 
-    async fn read_all(
+    async fn read_log(
         &self,
-        after: GlobalPosition,
+        cursor: LogCursor,
         filter: &LogFilter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        self.intercept.read_all(&*self.inner, after, filter, limit).await
+        match cursor {
+            LogCursor::After(after) => self.intercept.read_all(&*self.inner, after, filter, limit).await,
+            LogCursor::Before(_) | LogCursor::Newest => self.inner.read_log(cursor, filter, limit).await,
+        }
     }
 
     async fn list_streams(
@@ -248,5 +256,33 @@ impl<I: Intercept> StoreLifecycle for Intercepted<I> {
 
     async fn close(&self) -> Result<(), EventStoreError> {
         self.inner.close().await
+    }
+}
+
+#[async_trait]
+impl<I: Intercept> EventRetention for Intercepted<I> {
+    async fn remove_events(&self, batch: &RemovalBatch) -> Result<RemovalOutcome, EventStoreError> {
+        self.inner.remove_events(batch).await
+    }
+
+    async fn removal_horizon(&self) -> Result<Option<GlobalPosition>, EventStoreError> {
+        self.inner.removal_horizon().await
+    }
+
+    async fn removed_between(
+        &self,
+        after: GlobalPosition,
+        through: GlobalPosition,
+        filter: &LogFilter,
+    ) -> Result<u64, EventStoreError> {
+        self.inner.removed_between(after, through, filter).await
+    }
+
+    async fn first_retained_version(&self, stream_id: &StreamId) -> Result<Option<Version>, EventStoreError> {
+        self.inner.first_retained_version(stream_id).await
+    }
+
+    async fn retention_runs(&self) -> Result<Vec<RetentionRun>, EventStoreError> {
+        self.inner.retention_runs().await
     }
 }

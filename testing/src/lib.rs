@@ -14,6 +14,7 @@ pub mod aggregate_scenarios;
 pub mod conformance;
 mod held_requests;
 mod intercepted;
+pub mod retention_suite;
 pub mod subscription_suite;
 mod test_clock;
 mod test_store;

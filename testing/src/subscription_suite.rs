@@ -12,17 +12,20 @@
 // A test suite reports failures by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::any::Any;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use composable_rust_core::{
-    ApplyError, CheckpointedHandler, CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogFilter,
-    Metadata, NewEvent, RecordedEvent, StreamId, async_trait,
+    ApplyError, BoxError, CheckpointedHandler, CodecId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition,
+    LogFilter, Metadata, NewEvent, RecordedEvent, StreamId, async_trait,
 };
 use composable_rust_runtime::{
-    Backoff, Phase, Subscription, SubscriptionConfig, SubscriptionError, SubscriptionHandle, WhenLocked,
+    AtLeastOnce, Backoff, EventHandler, Phase, Subscription, SubscriptionConfig, SubscriptionError, SubscriptionHandle,
+    WhenLocked,
 };
 
 /// How long any wait in the suite may take before the test fails.
@@ -47,6 +50,84 @@ pub trait Backend: Send + Sync {
 
     /// Whether the handler writes its read model and checkpoint in one transaction.
     fn exactly_once(&self) -> bool;
+}
+
+/// A [`Backend`] for a store without transactional read models: each handler is [`AtLeastOnce`] and records
+/// the positions it applied in memory. The in-memory and file backends run the suite through it; the SQL
+/// backends supply their own, whose handlers write the read model and the checkpoint in one transaction.
+///
+/// ```ignore
+/// composable_rust_testing::subscription_suite!(RecordingBackend::new(InMemoryEventStore::new()));
+/// ```
+pub struct RecordingBackend {
+    store: Arc<dyn EventStore>,
+    models: Arc<Mutex<HashMap<String, Vec<GlobalPosition>>>>,
+    /// Whatever must live as long as the store (a temporary directory).
+    _keep: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl RecordingBackend {
+    /// A backend over `store`.
+    pub fn new(store: impl EventStore + 'static) -> Self {
+        Self { store: Arc::new(store), models: Arc::default(), _keep: None }
+    }
+
+    /// Keeps `resource` (a temporary directory holding the store's files) alive as long as the backend.
+    #[must_use]
+    pub fn keeping(mut self, resource: impl Any + Send + Sync) -> Self {
+        self._keep = Some(Box::new(resource));
+        self
+    }
+}
+
+impl fmt::Debug for RecordingBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordingBackend").field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Backend for RecordingBackend {
+    fn store(&self) -> Arc<dyn EventStore> {
+        Arc::clone(&self.store)
+    }
+
+    async fn handler(&self, name: &str, fail_on: Option<GlobalPosition>) -> Box<dyn CheckpointedHandler> {
+        let recorder = Recorder { name: name.to_owned(), models: Arc::clone(&self.models), fail_on };
+        Box::new(AtLeastOnce::new(self.store(), recorder))
+    }
+
+    async fn recorded(&self, name: &str) -> Vec<GlobalPosition> {
+        self.models.lock().unwrap().get(name).cloned().unwrap_or_default()
+    }
+
+    fn exactly_once(&self) -> bool {
+        false
+    }
+}
+
+/// The handler of [`RecordingBackend`]: appends each applied position to its list, and fails at `fail_on`.
+#[derive(Debug)]
+struct Recorder {
+    name: String,
+    models: Arc<Mutex<HashMap<String, Vec<GlobalPosition>>>>,
+    fail_on: Option<GlobalPosition>,
+}
+
+#[async_trait]
+impl EventHandler for Recorder {
+    async fn handle(&mut self, event: &RecordedEvent) -> Result<(), BoxError> {
+        if Some(event.position) == self.fail_on {
+            return Err(format!("refusing {}", event.describe()).into());
+        }
+        self.models.lock().unwrap().entry(self.name.clone()).or_default().push(event.position);
+        Ok(())
+    }
+
+    async fn reset(&mut self) -> Result<(), BoxError> {
+        self.models.lock().unwrap().remove(&self.name);
+        Ok(())
+    }
 }
 
 /// A category and handler-name prefix unique to this process and call.

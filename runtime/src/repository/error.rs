@@ -3,6 +3,17 @@
 use composable_rust_core::{EventDecodeError, EventStoreError, ExpectedVersion, StreamId, Version};
 use thiserror::Error;
 
+use super::IgnoredSnapshot;
+
+/// The snapshot part of [`LoadError::EventsRemoved`]'s message.
+fn describe_snapshot(snapshot: &Option<Version>, ignored: &Option<IgnoredSnapshot>) -> String {
+    match (snapshot, ignored) {
+        (_, Some(ignored)) => format!("the load could not use the stored snapshot ({ignored})"),
+        (Some(version), None) => format!("the snapshot it started from is only at version {version}"),
+        (None, None) => "the stream has no snapshot".to_owned(),
+    }
+}
+
 /// Loading an aggregate failed.
 #[derive(Debug, Error)]
 pub enum LoadError {
@@ -13,6 +24,27 @@ pub enum LoadError {
     /// broken upcaster chain).
     #[error(transparent)]
     Decode(#[from] EventDecodeError),
+    /// Versions `from..=to` of the stream were removed by retention, and the load had no usable snapshot at
+    /// or above `to` to start from, so the state cannot be rebuilt. No state is returned rather than a
+    /// wrong one.
+    #[error(
+        "cannot load stream {stream_id}: versions {from} to {to} were removed by retention and {}\nsave a \
+         snapshot at version {to} or above (the removed events are in the archive of the retention run that \
+         removed them, eventstore-admin retention runs names it), then load again",
+        describe_snapshot(.snapshot, .ignored_snapshot)
+    )]
+    EventsRemoved {
+        /// The stream being loaded.
+        stream_id: StreamId,
+        /// The first missing version.
+        from: Version,
+        /// The last missing version (the one before the first retained version read).
+        to: Version,
+        /// The snapshot the load started from, if any (it lies below the missing versions).
+        snapshot: Option<Version>,
+        /// A stored snapshot that could not be used, and why.
+        ignored_snapshot: Option<IgnoredSnapshot>,
+    },
     /// The store returned versions that are not consecutive.
     #[error(
         "stream {stream_id} jumps from version {after} to {found} while loading: the event store broke the \

@@ -20,6 +20,21 @@ pub enum WhenLocked {
     Fail,
 }
 
+/// What a subscription does when retention removed events after its checkpoint, which it has not handled
+/// (its checkpoint lies below the store's
+/// [removal horizon](composable_rust_core::backend::EventRetention::removal_horizon)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArchivedEvents {
+    /// Stop with [`SubscriptionError::EventsArchived`], naming how many events are gone (the default): the
+    /// read model would silently lack them. Restore them from the archive, or opt in to skipping.
+    #[default]
+    Fail,
+    /// Go on without them: log a warning with their count and add it to [`Progress::skipped_archived`](super::Progress::skipped_archived)
+    /// and [`RunReport::skipped_archived`](super::RunReport::skipped_archived). For read models that only
+    /// need recent events (a dashboard of the last days).
+    Skip,
+}
+
 /// Exponential backoff between attempts after a backend error: `initial`, doubled each time up to `max`,
 /// back to `initial` after a successful read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +76,8 @@ pub struct SubscriptionConfig {
     pub lease_check_interval: Duration,
     /// Waits between attempts after a backend error (default [`Backoff::default`]).
     pub backoff: Backoff,
+    /// What to do about events retention removed after the checkpoint (default [`ArchivedEvents::Fail`]).
+    pub archived: ArchivedEvents,
 }
 
 impl SubscriptionConfig {
@@ -108,6 +125,7 @@ impl Default for SubscriptionConfig {
             lease_retry: Duration::from_secs(1),
             lease_check_interval: Duration::from_secs(5),
             backoff: Backoff::default(),
+            archived: ArchivedEvents::Fail,
         }
     }
 }

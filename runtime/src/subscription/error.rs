@@ -59,6 +59,25 @@ pub enum SubscriptionError {
         #[source]
         source: BoxError,
     },
+    /// Retention removed events after the handler's checkpoint, so the handler would miss them. Nothing was
+    /// handled past the checkpoint.
+    #[error(
+        "subscription {handler:?} stopped: retention removed {removed} events after its checkpoint ({}), up to \
+         position {horizon}, so its handler would miss them\nthey are in the archive of the retention run that removed \
+         them (eventstore-admin retention runs): feed them to the handler from there and move its checkpoint \
+         past them, or opt in to skipping them with SubscriptionConfig::archived = ArchivedEvents::Skip",
+        .checkpoint.map_or_else(|| "none yet".to_owned(), |c| format!("position {c}"))
+    )]
+    EventsArchived {
+        /// The handler's name.
+        handler: String,
+        /// Its checkpoint.
+        checkpoint: Option<GlobalPosition>,
+        /// The store's removal horizon (the greatest position removed).
+        horizon: GlobalPosition,
+        /// How many events after the checkpoint were removed.
+        removed: u64,
+    },
     /// The subscription's task panicked.
     #[error("the task of subscription {handler:?} panicked; see the panic message in the log")]
     Panicked {

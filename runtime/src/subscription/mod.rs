@@ -46,7 +46,7 @@ use composable_rust_core::{CheckpointedHandler, EventStore, LogFilter};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Backoff, SubscriptionConfig, WhenLocked};
+pub use config::{ArchivedEvents, Backoff, SubscriptionConfig, WhenLocked};
 pub use error::{SubscriptionError, SubscriptionStopped};
 pub use handle::SubscriptionHandle;
 pub use handler::{AtLeastOnce, EventHandler, FnHandler, handler_fn};
@@ -91,6 +91,8 @@ pub struct Subscription<H> {
     config: SubscriptionConfig,
     reset_first: bool,
     handled: u64,
+    /// Events retention removed after the checkpoint that this subscription skipped ([`ArchivedEvents::Skip`]).
+    skipped_archived: u64,
     progress: watch::Sender<Progress>,
 }
 
@@ -107,7 +109,7 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
     /// A subscription named `name` whose handler records its own checkpoint, e.g. in the transaction
     /// that writes its read model (a backend's transactional handler).
     pub fn checkpointed(store: Arc<dyn EventStore>, name: impl Into<String>, handler: H) -> Self {
-        let progress = Progress { phase: Phase::Starting, checkpoint: None, handled: 0 };
+        let progress = Progress { phase: Phase::Starting, checkpoint: None, handled: 0, skipped_archived: 0 };
         Self {
             store,
             name: name.into(),
@@ -115,6 +117,7 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
             config: SubscriptionConfig::default(),
             reset_first: false,
             handled: 0,
+            skipped_archived: 0,
             progress: watch::Sender::new(progress),
         }
     }

@@ -33,6 +33,9 @@ pub struct Progress {
     pub checkpoint: Option<GlobalPosition>,
     /// Events handed to the handler and recorded by this run.
     pub handled: u64,
+    /// Events retention had removed after the checkpoint that this run skipped
+    /// ([`ArchivedEvents::Skip`](super::ArchivedEvents::Skip)).
+    pub skipped_archived: u64,
 }
 
 /// What a finished run did.
@@ -42,4 +45,7 @@ pub struct RunReport {
     pub handled: u64,
     /// The handler's checkpoint at the end (`None`: nothing handled ever).
     pub checkpoint: Option<GlobalPosition>,
+    /// Events retention had removed after the checkpoint that this run skipped
+    /// ([`ArchivedEvents::Skip`](super::ArchivedEvents::Skip)).
+    pub skipped_archived: u64,
 }

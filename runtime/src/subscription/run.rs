@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use composable_rust_core::backend::HandlerLease;
 
 use super::lease::while_renewing;
-use super::{Phase, RunReport, Subscription, SubscriptionError, WhenLocked};
+use super::{ArchivedEvents, Phase, RunReport, Subscription, SubscriptionError, WhenLocked};
 
 impl<H: CheckpointedHandler + 'static> Subscription<H> {
     pub(super) async fn run(
@@ -28,7 +28,11 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
                     self.update(|p| p.phase = Phase::Stopped);
                     tracing::info!(handler = %self.name, handled = self.handled, "subscription stopped");
                     let checkpoint = self.progress.borrow().checkpoint;
-                    return Ok(RunReport { handled: self.handled, checkpoint });
+                    return Ok(RunReport {
+                        handled: self.handled,
+                        checkpoint,
+                        skipped_archived: self.skipped_archived,
+                    });
                 }
                 Err(Failure::Fatal(error)) => {
                     self.update(|p| p.phase = Phase::Failed);
@@ -47,7 +51,11 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
                     if sleep_or_cancel(delay, cancel).await.is_err() {
                         self.update(|p| p.phase = Phase::Stopped);
                         let checkpoint = self.progress.borrow().checkpoint;
-                        return Ok(RunReport { handled: self.handled, checkpoint });
+                        return Ok(RunReport {
+                            handled: self.handled,
+                            checkpoint,
+                            skipped_archived: self.skipped_archived,
+                        });
                     }
                     delay = delay.saturating_mul(2).min(self.config.backoff.max);
                 }
@@ -90,6 +98,8 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
             p.phase = Phase::CatchingUp;
         });
         let page_size = self.config.page_size.max(1);
+        // The removal horizon up to which this session counted removed events as skipped (`ArchivedEvents::Skip`).
+        let mut acknowledged = GlobalPosition::START;
         loop {
             if cancel.is_cancelled() {
                 return Ok(());
@@ -98,6 +108,11 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
             let page =
                 self.store.read_all(after, &self.config.filter, page_size).await.map_err(|e| self.store_failure(e))?;
             *healthy = true;
+            // Checked after the read: the horizon only grows, so a horizon at or below `after` now means
+            // nothing after `after` was gone when the page was read.
+            if self.removed_since(checkpoint, &mut acknowledged).await? {
+                continue;
+            }
             let Some(last) = page.last().map(|event| event.position) else {
                 if follow == Follow::UntilCaughtUp {
                     return Ok(());
@@ -118,6 +133,54 @@ impl<H: CheckpointedHandler + 'static> Subscription<H> {
                 }
             });
         }
+    }
+
+    /// Whether retention removed events after `checkpoint` that the filter selects.
+    ///
+    /// With [`ArchivedEvents::Fail`] that is a [`SubscriptionError::EventsArchived`] failure, counted from the
+    /// checkpoint every time (exact, whenever the removal ran). With [`ArchivedEvents::Skip`] they are
+    /// counted as skipped once, up to the horizon seen (`acknowledged`), and `Ok(true)` asks for the page to
+    /// be read again (it was read before they were acknowledged); an event removed later *below* a horizon
+    /// already acknowledged is skipped without being counted.
+    async fn removed_since(
+        &mut self,
+        checkpoint: Option<GlobalPosition>,
+        acknowledged: &mut GlobalPosition,
+    ) -> Result<bool, Failure> {
+        let Some(horizon) = self.store.removal_horizon().await.map_err(|e| self.store_failure(e))? else {
+            return Ok(false);
+        };
+        let after = checkpoint.unwrap_or(GlobalPosition::START);
+        let from = match self.config.archived {
+            ArchivedEvents::Fail => after,
+            ArchivedEvents::Skip => after.max(*acknowledged),
+        };
+        if horizon <= from {
+            return Ok(false);
+        }
+        let removed =
+            self.store.removed_between(from, horizon, &self.config.filter).await.map_err(|e| self.store_failure(e))?;
+        if removed == 0 {
+            // Only events this subscription does not read are gone: the page is complete.
+            return Ok(false);
+        }
+        if self.config.archived == ArchivedEvents::Fail {
+            return Err(Failure::Fatal(SubscriptionError::EventsArchived {
+                handler: self.name.clone(),
+                checkpoint,
+                horizon,
+                removed,
+            }));
+        }
+        *acknowledged = horizon;
+        self.skipped_archived += removed;
+        let skipped = self.skipped_archived;
+        self.update(|p| p.skipped_archived = skipped);
+        tracing::warn!(
+            handler = %self.name, removed, horizon = %horizon,
+            "skipping events that retention removed after the checkpoint (ArchivedEvents::Skip)"
+        );
+        Ok(true)
     }
 
     /// Takes the lease; `Ok(None)` when cancelled while waiting for it.

@@ -1,4 +1,5 @@
-//! Cases about the global log (`read_all` with filters and paging) and about `list_streams`.
+//! Cases about the global log (`read_all` and `read_log`: filters, paging, oldest and newest first) and about
+//! `list_streams`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -6,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use composable_rust_core::{
-    EventStore, ExpectedVersion, GlobalPosition, LogFilter, Metadata, NewEvent, RecordedEvent, StreamId, StreamInfo,
-    Version,
+    EventStore, ExpectedVersion, GlobalPosition, LogCursor, LogFilter, Metadata, NewEvent, RecordedEvent, StreamId,
+    StreamInfo, Version,
 };
 use uuid::Uuid;
 
-use super::{Names, append, batch, load_all, numbered, ok, read_log};
+use super::{Names, append, batch, load_all, numbered, ok, read_log, read_newest_first};
 
 /// Stream ids and versions, in the order a list of events holds them.
 fn ids(events: &[RecordedEvent]) -> Vec<(String, u64)> {
@@ -386,4 +387,155 @@ pub async fn list_streams_pages_by_prefix_after_and_limit_in_byte_order(store: A
     assert_eq!(after_gap, want, "`after` need not be an existing stream");
     let none = ok(store.list_streams(&prefix, None, 0).await, "list_streams with limit 0");
     assert!(none.is_empty(), "a limit of 0 must list no streams");
+}
+
+/// `actor` keeps only the events whose metadata names exactly that actor, across streams.
+pub async fn filter_by_actor_matches_only_that_actor(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let by = |n: u64, actor: Option<&str>| NewEvent {
+        id: composable_rust_core::EventId::generate(),
+        metadata: Metadata { actor: actor.map(str::to_owned), ..Metadata::default() },
+        ..numbered("Acted.v1", n)
+    };
+    append(
+        store,
+        &names.stream("a"),
+        ExpectedVersion::Any,
+        vec![by(0, Some("alice")), by(1, None), by(2, Some("bob")), by(3, Some("Alice"))],
+    )
+    .await;
+    append(store, &names.stream("b"), ExpectedVersion::Any, vec![by(4, Some("alice")), by(5, Some("alice-2"))]).await;
+
+    let payloads = |events: Vec<RecordedEvent>| -> Vec<u64> {
+        events.iter().map(|e| e.payload.iter().rev().fold(0, |n, b| (n << 8) | u64::from(*b))).collect()
+    };
+    let alice = payloads(read_log(store, &names.filter().actor("alice"), 100).await);
+    assert_eq!(
+        alice,
+        vec![0, 4],
+        "actor must keep exactly that actor's events, in every stream (case-sensitive, whole)"
+    );
+    let bob = payloads(read_log(store, &names.filter().actor("bob"), 1).await);
+    assert_eq!(bob, vec![2], "actor must match when paged one event at a time");
+    let nobody = read_log(store, &names.filter().actor("carol"), 100).await;
+    assert!(nobody.is_empty(), "an actor with no events must match nothing");
+    let newest = payloads(read_newest_first(store, &names.filter().actor("alice"), 1).await);
+    assert_eq!(newest, vec![4, 0], "actor must match newest first too");
+}
+
+/// `LogCursor::Newest` reads the log backwards from its newest event; `LogCursor::next` pages on with
+/// `Before(last position)`, which excludes that position, until a short page: every event once, in
+/// exactly the reverse of the oldest-first order, for any page size.
+pub async fn newest_first_reads_the_log_backwards_and_pages_by_before(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    for n in 0..25 {
+        let stream = names.stream(&format!("n{}", n % 3));
+        append(store, &stream, ExpectedVersion::Any, vec![numbered("Reversed.v1", n)]).await;
+    }
+    let mut oldest_first: Vec<GlobalPosition> =
+        read_log(store, &names.filter(), 1_000).await.iter().map(|e| e.position).collect();
+    assert_eq!(oldest_first.len(), 25, "the log must hold each of the 25 appended events");
+    oldest_first.reverse();
+    for page in [1, 2, 7, 25, 26, 1_000] {
+        let newest_first: Vec<GlobalPosition> =
+            read_newest_first(store, &names.filter(), page).await.iter().map(|e| e.position).collect();
+        assert_eq!(newest_first, oldest_first, "newest first by {page} must be the log in reverse, each event once");
+    }
+
+    let (newest, oldest) = (oldest_first[0], oldest_first[24]);
+    let first = ok(store.read_log(LogCursor::Newest, &names.filter(), 3).await, "read_log newest first");
+    assert_eq!(first.first().map(|e| e.position), Some(newest), "the first page must start at the newest event");
+    let below = ok(store.read_log(LogCursor::Before(newest), &names.filter(), 1).await, "read_log before a position");
+    assert_eq!(
+        below.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![oldest_first[1]],
+        "Before(p) must exclude p and start just below it"
+    );
+    let nothing = ok(store.read_log(LogCursor::Before(oldest), &names.filter(), 10).await, "read_log below the oldest");
+    assert!(nothing.is_empty(), "nothing of this case lies below its oldest event");
+    for cursor in [LogCursor::Before(GlobalPosition::START), LogCursor::Before(GlobalPosition::new(1))] {
+        let empty = ok(store.read_log(cursor, &LogFilter::all(), 10).await, "read_log below the first position");
+        assert!(empty.is_empty(), "{cursor:?} must read nothing: no position lies below it");
+    }
+    let zero = ok(store.read_log(LogCursor::Newest, &names.filter(), 0).await, "read_log with limit 0");
+    assert!(zero.is_empty(), "a limit of 0 must return no events, newest first too");
+
+    // Unfiltered, from just above this case's newest event (other tests may share the store).
+    let mut cursor = LogCursor::Before(GlobalPosition::new(newest.get() + 1));
+    let mut mine = Vec::new();
+    while mine.len() < 25 {
+        let page = ok(store.read_log(cursor, &LogFilter::all(), 4).await, "read_log newest first without a filter");
+        assert!(page.windows(2).all(|w| w[0].position > w[1].position), "a newest-first page must go down");
+        assert!(page.iter().all(|e| cursor.admits(e.position)), "read_log must return only positions below `before`");
+        if page.is_empty() {
+            break;
+        }
+        cursor = cursor.next(&page);
+        mine.extend(page.iter().filter(|e| e.stream_id.as_str().starts_with(&names.prefix())).map(|e| e.position));
+    }
+    assert_eq!(mine, oldest_first, "unfiltered newest-first paging must visit this case's events once, newest first");
+}
+
+/// Every filter selects the same events newest first as oldest first, in reverse, paged or not: event
+/// types (one, several, many), category, stream prefix, correlation id, actor, recorded time, and all of
+/// them together.
+pub async fn every_filter_reads_the_same_events_newest_first(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let correlation = Uuid::new_v4();
+    let event = |n: u64| NewEvent {
+        id: composable_rust_core::EventId::generate(),
+        metadata: Metadata {
+            correlation_id: (n % 3 == 0).then_some(correlation),
+            actor: (n % 4 == 0).then(|| "alice".to_owned()),
+            ..Metadata::default()
+        },
+        ..numbered(["A.v1", "B.v1", "C.v1", "D.v1", "E.v1"][usize::try_from(n % 5).unwrap_or(0)], n)
+    };
+    for n in 0..40 {
+        let stream = names.stream(&format!("{}{}", ["x", "y"][usize::try_from(n % 2).unwrap_or(0)], n % 3));
+        append(store, &stream, ExpectedVersion::Any, vec![event(n)]).await;
+    }
+    let all = read_log(store, &names.filter(), 1_000).await;
+    let middle = all[10].recorded_at;
+    let late = all[30].recorded_at;
+    let many_types: Vec<String> = (0..40).map(|n| format!("T{n}.v1")).chain(["B.v1".to_owned()]).collect();
+    let filters = [
+        ("one type", names.filter().event_types(["C.v1"])),
+        ("two types", names.filter().event_types(["A.v1", "D.v1"])),
+        ("41 types", names.filter().event_types(many_types)),
+        ("category", LogFilter::all().category(&names.category)),
+        ("stream prefix", LogFilter::all().stream_prefix(format!("{}x", names.prefix()))),
+        ("correlation id", names.filter().correlation_id(correlation)),
+        ("actor", names.filter().actor("alice")),
+        ("recorded time", names.filter().recorded_between(Some(middle), Some(late))),
+        (
+            "all together",
+            LogFilter::all()
+                .stream_prefix(format!("{}y", names.prefix()))
+                .event_types(["A.v1", "E.v1", "C.v1"])
+                .correlation_id(correlation)
+                .recorded_between(Some(all[0].recorded_at), None),
+        ),
+        ("actor and type", names.filter().actor("alice").event_types(["A.v1"])),
+    ];
+    for (what, filter) in filters {
+        let expected: Vec<GlobalPosition> =
+            all.iter().filter(|e| filter.matches(e)).map(|e| e.position).rev().collect();
+        // (Times may repeat on a fast store: the window of two times may hold nothing.)
+        assert!(!expected.is_empty() || what == "recorded time", "the case must give {what} something to match");
+        let oldest_first: Vec<GlobalPosition> =
+            read_log(store, &filter, 3).await.iter().rev().map(|e| e.position).collect();
+        assert_eq!(oldest_first, expected, "filtering by {what} oldest first must keep exactly the matching events");
+        for page in [1, 3, 100] {
+            let newest_first: Vec<GlobalPosition> =
+                read_newest_first(store, &filter, page).await.iter().map(|e| e.position).collect();
+            assert_eq!(
+                newest_first, expected,
+                "filtering by {what} newest first, by {page}, must read the same events"
+            );
+        }
+    }
 }

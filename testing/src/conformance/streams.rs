@@ -396,6 +396,38 @@ pub async fn partial_ranges_load_the_requested_versions(store: Arc<dyn EventStor
     assert!(nothing.is_empty(), "an unknown stream must load as no events, not an error");
 }
 
+/// `StreamRange::limit(n)` reads at most the first `n` events of the range, through every stream read
+/// (`load_stream`, `read_stream`, `visit_stream`); a limit of 0 reads none.
+pub async fn a_stream_range_limit_reads_at_most_that_many_events(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let stream = names.stream("limited");
+    append(store, &stream, ExpectedVersion::NoStream, batch("Counted.v1", 0, 10)).await;
+    let v = Version::new;
+    let cases: [(StreamRange, Vec<u64>); 7] = [
+        (StreamRange::all().limit(3), vec![1, 2, 3]),
+        (StreamRange::after(v(4)).limit(2), vec![5, 6]),
+        (StreamRange::between(v(3), v(4)).limit(10), vec![3, 4]),
+        (StreamRange::after(v(8)).limit(5), vec![9, 10]),
+        (StreamRange::all().limit(0), vec![]),
+        (StreamRange::after(Version::INITIAL).limit(1), vec![1]),
+        (StreamRange { from: Version::INITIAL, to: None }.limit(2), vec![1, 2]),
+    ];
+    for (range, expected) in cases {
+        let loaded = ok(store.load_stream(&stream, range).await, "load_stream");
+        assert_eq!(versions(&loaded), expected, "load_stream with {range:?}");
+        let streamed: Vec<RecordedEvent> = ok(store.read_stream(&stream, range).try_collect().await, "read_stream");
+        assert_eq!(versions(&streamed), expected, "read_stream with {range:?}");
+        let mut visited = Vec::new();
+        let mut visit = |event: &RecordedEvent| {
+            visited.push(event.version.get());
+            ControlFlow::Continue(())
+        };
+        ok(store.visit_stream(&stream, range, &mut visit).await, "visit_stream");
+        assert_eq!(visited, expected, "visit_stream with {range:?}");
+    }
+}
+
 /// A stream of 10,000 events, appended in batches of 500, loads completely and in order.
 pub async fn long_stream_loads_in_order(store: Arc<dyn EventStore>) {
     const TOTAL: u64 = 10_000;
