@@ -207,7 +207,8 @@ fn encode_payload(codec: CodecId, bytes: &[u8]) -> (Option<Box<RawValue>>, Optio
 /// The bytes of a payload given as one of the two fields.
 fn decode_payload(json: Option<Box<RawValue>>, base64: Option<String>) -> Result<Vec<u8>, String> {
     match (json, base64) {
-        (Some(raw), None) => Ok(raw.get().as_bytes().to_vec()),
+        // The parsed text itself becomes the payload: no copy.
+        (Some(raw), None) => Ok(Box::<str>::from(raw).into_boxed_bytes().into_vec()),
         (None, Some(text)) => {
             BASE64.decode(text.as_bytes()).map_err(|e| format!("payload_base64 is not valid base64 ({e})"))
         }

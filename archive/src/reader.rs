@@ -99,27 +99,11 @@ impl<R: AsyncBufRead + Unpin> ArchiveReader<R> {
     /// line); [`ArchiveError::Io`] when reading fails.
     pub async fn next_record(&mut self) -> Result<Option<Record>, ArchiveError> {
         self.buffer.clear();
-        let limit = self.limits.max_line_bytes;
-        // One byte more than the limit, so that a line of exactly `limit` bytes plus its newline fits.
-        let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-        let read = (&mut self.input)
-            .take(cap)
-            .read_until(b'\n', &mut self.buffer)
-            .await
-            .map_err(ArchiveError::io(format!("read the archive {}", self.name)))?;
+        let line = self.verifier.line() + 1;
+        let read = read_line(&mut self.input, self.limits, &mut self.buffer, line, &self.name).await?;
         self.bytes += u64::try_from(read).unwrap_or(u64::MAX);
         if read == 0 {
             return Ok(None);
-        }
-        let line = self.verifier.line() + 1;
-        match self.buffer.last() {
-            Some(b'\n') => {
-                self.buffer.pop();
-            }
-            _ if self.buffer.len() > limit => {
-                return Err(ArchiveError::Invalid { line, problem: Problem::LineTooLong { limit } });
-            }
-            _ => return Err(ArchiveError::Invalid { line, problem: Problem::TruncatedLine }),
         }
         self.verifier.feed(&self.buffer).map(Some)
     }
@@ -130,5 +114,37 @@ impl<R: AsyncBufRead + Unpin> ArchiveReader<R> {
     /// [`Problem::MissingTrailer`] when the archive ended without its trailer.
     pub fn finish(self) -> Result<VerifySummary, ArchiveError> {
         self.verifier.finish()
+    }
+}
+
+/// Reads the next line of `input` onto the end of `buffer`, without its newline, and returns the bytes read
+/// (0 at the end of the input). Reads no more than the limit of a line, plus one byte.
+///
+/// # Errors
+/// [`ArchiveError::Invalid`] at `line` for a line longer than the limit or cut short (no newline at the
+/// end of the input); [`ArchiveError::Io`] when reading `name` fails.
+pub(crate) async fn read_line<R: AsyncBufRead + Unpin>(
+    input: &mut R,
+    limits: ReadLimits,
+    buffer: &mut Vec<u8>,
+    line: u64,
+    name: &str,
+) -> Result<usize, ArchiveError> {
+    let limit = limits.max_line_bytes;
+    // One byte more than the limit, so that a line of exactly `limit` bytes plus its newline fits.
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let read = input
+        .take(cap)
+        .read_until(b'\n', buffer)
+        .await
+        .map_err(ArchiveError::io(format!("read the archive {name}")))?;
+    match buffer.last() {
+        _ if read == 0 => Ok(0),
+        Some(b'\n') => {
+            buffer.pop();
+            Ok(read)
+        }
+        _ if read > limit => Err(ArchiveError::Invalid { line, problem: Problem::LineTooLong { limit } }),
+        _ => Err(ArchiveError::Invalid { line, problem: Problem::TruncatedLine }),
     }
 }

@@ -1,17 +1,19 @@
 //! [`Verifier`]: the checks of an archive, line by line, and [`verify`], which runs them over a file.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 
 use composable_rust_core::backend::{validate_handler_name, validate_import};
 use composable_rust_core::{RecordedEvent, Snapshot, StreamId};
 use sha2::{Digest, Sha256};
+use tokio::io::BufReader;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::Progress;
 use crate::error::{ArchiveError, Problem};
-use crate::format::{FORMAT_NAME, FORMAT_VERSION, Header, Line, Selection, Trailer};
-use crate::reader::{ArchiveReader, ReadLimits, Record};
+use crate::format::{CheckpointLine, FORMAT_NAME, FORMAT_VERSION, Header, Line, Selection, Trailer};
+use crate::reader::{ReadLimits, Record, read_line};
 
 /// Where in the archive the verifier is: each kind of line has its place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -99,18 +101,22 @@ impl Verifier {
     /// # Errors
     /// [`ArchiveError::Invalid`] naming this line and its problem.
     pub fn feed(&mut self, raw: &[u8]) -> Result<Record, ArchiveError> {
+        self.accept(raw, Decoded::of(raw))
+    }
+
+    /// [`Verifier::feed`] for a line decoded already (`decoded` is `Decoded::of(raw)`).
+    pub(crate) fn accept(&mut self, raw: &[u8], decoded: Decoded) -> Result<Record, ArchiveError> {
         self.line += 1;
         let line = self.line;
         let invalid = |problem| ArchiveError::Invalid { line, problem };
         if self.place == Place::Done {
             return Err(invalid(Problem::AfterTrailer));
         }
-        let parsed: Line = match serde_json::from_slice(raw) {
-            Ok(parsed) => parsed,
-            Err(_) if self.place == Place::Start => return Err(invalid(Problem::MissingHeader)),
-            Err(e) => return Err(invalid(Problem::Malformed(json_problem(&e)))),
+        let record = match decoded {
+            Decoded::Malformed(_) if self.place == Place::Start => return Err(invalid(Problem::MissingHeader)),
+            Decoded::Malformed(problem) => return Err(invalid(Problem::Malformed(problem))),
+            decoded => self.check(decoded).map_err(invalid)?,
         };
-        let record = self.check(parsed).map_err(invalid)?;
         if !matches!(record, Record::Trailer(_)) {
             self.hasher.update(raw);
             self.hasher.update(b"\n");
@@ -151,9 +157,9 @@ impl Verifier {
         Ok(())
     }
 
-    fn check(&mut self, parsed: Line) -> Result<Record, Problem> {
+    fn check(&mut self, decoded: Decoded) -> Result<Record, Problem> {
         if self.place == Place::Start {
-            let Line::Header(header) = parsed else { return Err(Problem::MissingHeader) };
+            let Decoded::Header(header) = decoded else { return Err(Problem::MissingHeader) };
             if header.format != FORMAT_NAME {
                 return Err(Problem::MissingHeader);
             }
@@ -164,9 +170,10 @@ impl Verifier {
             self.header = Some(header.clone());
             return Ok(Record::Header(header));
         }
-        match parsed {
-            Line::Header(_) => Err(Problem::OutOfPlace { kind: "header", place: "after the first line" }),
-            Line::Checkpoint(checkpoint) => {
+        match decoded {
+            Decoded::Header(_) => Err(Problem::OutOfPlace { kind: "header", place: "after the first line" }),
+            Decoded::Malformed(problem) => Err(Problem::Malformed(problem)),
+            Decoded::Checkpoint(checkpoint) => {
                 self.enter(Place::Checkpoints, "checkpoint")?;
                 validate_handler_name(&checkpoint.handler).map_err(|e| Problem::Invalid(e.to_string()))?;
                 if !self.handlers.insert(checkpoint.handler.clone()) {
@@ -174,19 +181,19 @@ impl Verifier {
                 }
                 Ok(Record::Checkpoint { handler: checkpoint.handler, position: checkpoint.position })
             }
-            Line::Event(event) => {
+            Decoded::Event(event) => {
                 self.enter(Place::Events, "event")?;
-                let event = event.into_recorded().map_err(Problem::Invalid)?;
+                let event = event?;
                 self.check_event(&event)?;
                 Ok(Record::Event(event))
             }
-            Line::Snapshot(snapshot) => {
+            Decoded::Snapshot(snapshot) => {
                 self.enter(Place::Snapshots, "snapshot")?;
-                let snapshot = snapshot.into_snapshot().map_err(Problem::Invalid)?;
+                let snapshot = snapshot?;
                 self.check_snapshot(&snapshot)?;
                 Ok(Record::Snapshot(snapshot))
             }
-            Line::Trailer(trailer) => {
+            Decoded::Trailer(trailer) => {
                 self.place = Place::Done;
                 let found = [
                     ("event", trailer.events, self.events),
@@ -206,14 +213,14 @@ impl Verifier {
         }
     }
 
+    /// The checks of an event that depend on the lines before it (its own are in [`Decoded::of`]).
     fn check_event(&mut self, event: &RecordedEvent) -> Result<(), Problem> {
-        validate_import(std::slice::from_ref(event)).map_err(|e| Problem::Invalid(e.to_string()))?;
         let position = event.position.get();
         if self.events > 0 && position <= self.last_position {
             return Err(Problem::PositionOutOfOrder { position, previous: self.last_position });
         }
         let version = event.version.get();
-        let previous = self.streams.get(&event.stream_id).copied();
+        let previous = self.streams.get(event.stream_id.as_str()).copied();
         let selection = self.header.as_ref().map(|h| &h.selection);
         let may_start_anywhere = matches!(selection, Some(Selection::Positions { .. } | Selection::Removed { .. }));
         let may_skip = matches!(selection, Some(Selection::Removed { .. }));
@@ -234,7 +241,12 @@ impl Verifier {
         if !self.ids.insert(event.id.as_uuid()) {
             return Err(Problem::DuplicateId { id: event.id.to_string() });
         }
-        self.streams.insert(event.stream_id.clone(), version);
+        match self.streams.get_mut(event.stream_id.as_str()) {
+            Some(head) => *head = version,
+            None => {
+                self.streams.insert(event.stream_id.clone(), version);
+            }
+        }
         self.last_position = position;
         self.events += 1;
         Ok(())
@@ -253,6 +265,38 @@ impl Verifier {
             return Err(Problem::Repeated { kind: "snapshot", name: snapshot.stream_id.to_string(), per: "stream" });
         }
         Ok(())
+    }
+}
+
+/// A line decoded on its own: parsed, converted and checked for what needs no other line. This is the
+/// costly part of a check and needs no state, so [`verify`] decodes blocks of lines on two threads and
+/// [`Verifier::accept`]s them in order.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    Header(Header),
+    Checkpoint(CheckpointLine),
+    /// The event, or what is wrong with it (an unknown codec, a bad payload, an invalid type or tag).
+    Event(Result<RecordedEvent, Problem>),
+    Snapshot(Result<Snapshot, Problem>),
+    Trailer(Trailer),
+    /// Not an archive line: what serde_json found wrong ([`json_problem`]).
+    Malformed(String),
+}
+
+impl Decoded {
+    /// Decodes the line `raw` (without its newline).
+    pub(crate) fn of(raw: &[u8]) -> Self {
+        match serde_json::from_slice::<Line>(raw) {
+            Err(e) => Self::Malformed(json_problem(&e)),
+            Ok(Line::Header(header)) => Self::Header(header),
+            Ok(Line::Checkpoint(checkpoint)) => Self::Checkpoint(checkpoint),
+            Ok(Line::Event(event)) => Self::Event(event.into_recorded().map_err(Problem::Invalid).and_then(|event| {
+                validate_import(std::slice::from_ref(&event)).map_err(|e| Problem::Invalid(e.to_string()))?;
+                Ok(event)
+            })),
+            Ok(Line::Snapshot(snapshot)) => Self::Snapshot(snapshot.into_snapshot().map_err(Problem::Invalid)),
+            Ok(Line::Trailer(trailer)) => Self::Trailer(trailer),
+        }
     }
 }
 
@@ -276,8 +320,83 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// Lines per block that [`verify`] decodes on a thread of its own.
+const BLOCK_LINES: usize = 1000;
+
+/// Bytes after which a block is closed whatever its number of lines, so that a few blocks in flight hold
+/// little more than this each (plus one line up to the reader's limit).
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// Blocks decoded at once: one per core of the machines this is measured on.
+const BLOCKS_IN_FLIGHT: usize = 2;
+
+/// Consecutive lines of an archive, each without its newline, one after the other in `bytes`.
+#[derive(Default)]
+struct Block {
+    bytes: Vec<u8>,
+    /// Where each line ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Block {
+    fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(start, &end)| &self.bytes[start..end])
+    }
+}
+
+/// Reads an archive a block of lines at a time; a problem reading a line comes after the block of the
+/// lines before it, so that problems are reported in line order.
+struct Blocks {
+    input: BufReader<tokio::fs::File>,
+    limits: ReadLimits,
+    name: String,
+    lines: u64,
+    bytes: u64,
+    failed: Option<ArchiveError>,
+    done: bool,
+}
+
+impl Blocks {
+    async fn open(path: &Path, limits: ReadLimits) -> Result<Self, ArchiveError> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(ArchiveError::io(format!("open the archive {}", path.display())))?;
+        let input = BufReader::with_capacity(1 << 16, file);
+        Ok(Self { input, limits, name: path.display().to_string(), lines: 0, bytes: 0, failed: None, done: false })
+    }
+
+    /// The next block; `None` at the end.
+    async fn next(&mut self) -> Result<Option<Block>, ArchiveError> {
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
+        let mut block = Block::default();
+        while !self.done && block.ends.len() < BLOCK_LINES && block.bytes.len() < BLOCK_BYTES {
+            match read_line(&mut self.input, self.limits, &mut block.bytes, self.lines + 1, &self.name).await {
+                Ok(0) => self.done = true,
+                Ok(read) => {
+                    self.lines += 1;
+                    self.bytes += u64::try_from(read).unwrap_or(u64::MAX);
+                    block.ends.push(block.bytes.len());
+                }
+                Err(error) if block.ends.is_empty() => return Err(error),
+                Err(error) => {
+                    self.failed = Some(error);
+                    self.done = true;
+                }
+            }
+        }
+        Ok((!block.ends.is_empty()).then_some(block))
+    }
+}
+
 /// Reads the archive at `path` and checks all of it ([`Verifier`]); `progress` hears about every thousand
 /// events.
+///
+/// Lines are decoded (parsed, converted and checked on their own) in blocks of 1000 on two
+/// blocking threads, and accepted in order, so the first problem in line order is the one reported. Memory:
+/// what the [`Verifier`] keeps, and three blocks of at most 1 MiB or one line each.
 ///
 /// # Errors
 /// [`ArchiveError::Invalid`] for the first problem, naming its line; [`ArchiveError::Io`] when the file
@@ -287,16 +406,38 @@ pub async fn verify(
     limits: ReadLimits,
     mut progress: impl FnMut(Progress) + Send,
 ) -> Result<VerifySummary, ArchiveError> {
-    let mut reader = ArchiveReader::open(path, limits).await?;
+    let mut blocks = Blocks::open(path, limits).await?;
+    let mut decoding: VecDeque<JoinHandle<(Block, Vec<Decoded>)>> = VecDeque::new();
+    let mut ended: Option<ArchiveError> = None;
+    let mut verifier = Verifier::new();
     let mut events = 0;
-    while let Some(record) = reader.next_record().await? {
-        if matches!(record, Record::Event(_)) {
-            events += 1;
-            if events % 1000 == 0 {
-                progress(Progress { events, bytes: reader.bytes_read() });
+    loop {
+        while ended.is_none() && decoding.len() < BLOCKS_IN_FLIGHT {
+            match blocks.next().await {
+                Ok(Some(block)) => decoding.push_back(tokio::task::spawn_blocking(move || {
+                    let decoded = block.lines().map(Decoded::of).collect();
+                    (block, decoded)
+                })),
+                Ok(None) => break,
+                Err(error) => ended = Some(error),
+            }
+        }
+        let Some(task) = decoding.pop_front() else { break };
+        let (block, decoded) = task.await.map_err(|e| {
+            ArchiveError::io(format!("decode the archive {}", path.display()))(std::io::Error::other(e))
+        })?;
+        for (raw, decoded) in block.lines().zip(decoded) {
+            if matches!(verifier.accept(raw, decoded)?, Record::Event(_)) {
+                events += 1;
+                if events % 1000 == 0 {
+                    progress(Progress { events, bytes: blocks.bytes });
+                }
             }
         }
     }
-    progress(Progress { events, bytes: reader.bytes_read() });
-    reader.finish()
+    if let Some(error) = ended {
+        return Err(error);
+    }
+    progress(Progress { events, bytes: blocks.bytes });
+    verifier.finish()
 }

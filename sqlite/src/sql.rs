@@ -20,6 +20,17 @@ pub(crate) const STREAM_VERSION: &str = "SELECT version FROM streams WHERE strea
 pub(crate) const UPSERT_STREAM: &str = "INSERT INTO streams (stream_id, version) VALUES (?1, ?2) \
      ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version";
 
+/// The versions of the streams of the JSON array `?1` that have events (the others have no row), for an
+/// import: one statement for a whole batch.
+pub(crate) const STREAM_VERSIONS: &str =
+    "SELECT stream_id, version FROM streams WHERE stream_id IN (SELECT value FROM json_each(?1))";
+
+/// Sets the versions of the streams an import wrote: `?1` is a JSON array of `[stream_id, version]` pairs,
+/// one per stream. (`WHERE true` tells SQLite's parser that `ON CONFLICT` belongs to the upsert.)
+pub(crate) const UPSERT_STREAMS: &str = "INSERT INTO streams (stream_id, version) \
+     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?1) WHERE true \
+     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version";
+
 /// One page of a stream, in version order, from the `(stream_id, version)` index.
 pub(crate) const READ_STREAM_PAGE: &str = concat!(
     "SELECT ",
@@ -361,6 +372,13 @@ mod tests {
             assert!(plan.contains("SEARCH events USING INDEX events_event_id (event_id=?)"), "{statement}:\n{plan}");
             assert!(!plan.contains("SCAN events"), "{statement} must not scan the table:\n{plan}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_import_reads_the_versions_of_its_streams_through_the_primary_key() {
+        let plan = query_plan(STREAM_VERSIONS).await;
+        assert!(plan.contains("SEARCH streams USING PRIMARY KEY (stream_id=?)"), "{plan}");
+        assert!(!plan.contains("SCAN streams"), "an import batch must not scan every stream:\n{plan}");
     }
 
     #[tokio::test]

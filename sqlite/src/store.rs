@@ -97,6 +97,15 @@ enum Attempt {
     IdCollision,
 }
 
+/// Whether an import attempt looks its ids up before planning (see `SqliteEventStore::import_inner`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdLookup {
+    /// Only when the plan without them fails; a stored id met by the insert ends the attempt.
+    OnlyIfNeeded,
+    /// Always, before planning.
+    First,
+}
+
 /// Why a group's transaction was rolled back.
 enum GroupFailure {
     /// The append at this index of the group met an id stored before it: run the group again with
@@ -574,34 +583,51 @@ impl SqliteEventStore {
         idempotent_retry_atomic(append, &stored)
     }
 
-    /// [`EventLog::import`] in one `BEGIN IMMEDIATE` transaction under the write lock: looks the ids and
-    /// the streams' versions up, applies [`plan_import`], then inserts the events to write in the order
-    /// given, [`sql::INSERT_CHUNK`] rows per statement. A multi-row `INSERT` stores its rows in `VALUES`
-    /// order, so positions follow the order given.
+    /// [`EventLog::import`] under the write lock, in one `BEGIN IMMEDIATE` transaction: reads the streams'
+    /// versions, applies [`plan_import`], then inserts the events to write in the order given,
+    /// [`sql::INSERT_CHUNK`] rows per statement (a multi-row `INSERT` stores its rows in `VALUES` order, so
+    /// positions follow the order given).
+    ///
+    /// The ids are looked up only when they can matter. A fresh import stores none of them, so the batch is
+    /// first planned as if none were stored: an event stored exactly as given fails that plan (its stream is
+    /// at or past its version), and an id stored for another event fails the insert on the unique index.
+    /// Either way the transaction is rolled back and the batch runs again with its ids looked up, which is
+    /// what decides the answer. Under the write lock nothing changes in between.
     async fn import_inner(&self, events: &[RecordedEvent]) -> Result<Vec<GlobalPosition>, EventStoreError> {
-        let operation = || format!("import {} events", events.len());
         let mut conn = self.inner.writer.lock().await?;
+        match self.import_in(&mut conn, events, IdLookup::OnlyIfNeeded).await? {
+            Some(positions) => Ok(positions),
+            None => self.import_in(&mut conn, events, IdLookup::First).await?.ok_or_else(|| {
+                EventStoreError::backend(
+                    format!("import {} events", events.len()),
+                    "an event id was refused as taken after the ids were checked under the write lock",
+                )
+            }),
+        }
+    }
+
+    /// One attempt of [`SqliteEventStore::import_inner`]; `None` (rolled back) when an insert met a
+    /// stored id that was not looked up.
+    async fn import_in(
+        &self,
+        conn: &mut SqliteConnection,
+        events: &[RecordedEvent],
+        lookup: IdLookup,
+    ) -> Result<Option<Vec<GlobalPosition>>, EventStoreError> {
+        let operation = || format!("import {} events", events.len());
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(self.fail(operation))?;
-        let mut stored = Vec::new();
-        let mut types = EventTypeCache::default();
-        for chunk in events.chunks(sql::INSERT_CHUNK) {
-            let mut lookup = sqlx::query(sql::events_with_ids(chunk.len()));
-            for event in chunk {
-                lookup = lookup.bind(event.id.as_uuid());
+        let versions = self.import_versions(&mut tx, events).await?;
+        let planned = match lookup {
+            IdLookup::OnlyIfNeeded => plan_import(events, &[], &versions).ok(),
+            IdLookup::First => None,
+        };
+        let steps = match planned {
+            Some(steps) => steps,
+            None => {
+                let stored = self.import_stored(&mut tx, events).await?;
+                plan_import(events, &stored, &versions)?
             }
-            let rows = lookup.fetch_all(&mut *tx).await.map_err(self.fail(operation))?;
-            for row in &rows {
-                stored.push(rows::event(row, StreamColumn::InRow, &mut types)?);
-            }
-        }
-        let mut versions = HashMap::new();
-        for event in events {
-            if !versions.contains_key(&event.stream_id) {
-                let version = self.version_in(&mut tx, &event.stream_id).await?;
-                versions.insert(event.stream_id.clone(), version);
-            }
-        }
-        let steps = plan_import(events, &stored, &versions)?;
+        };
         let mut positions: Vec<GlobalPosition> = steps
             .iter()
             .map(|step| match step {
@@ -612,21 +638,19 @@ impl SqliteEventStore {
         let written: Vec<usize> = (0..events.len()).filter(|&i| steps[i] == ImportStep::Write).collect();
         if written.is_empty() {
             tx.rollback().await.map_err(self.fail(operation))?;
-            return Ok(positions);
+            return Ok(Some(positions));
         }
         // Events reference their stream's row, so the streams' new versions go first.
-        let mut heads: HashMap<&StreamId, Version> = HashMap::new();
+        let mut heads: HashMap<&str, i64> = HashMap::new();
         for &index in &written {
-            heads.insert(&events[index].stream_id, events[index].version);
+            heads.insert(events[index].stream_id.as_str(), to_i64(events[index].version.get(), "stream version")?);
         }
-        for (stream_id, version) in heads {
-            sqlx::query(sql::UPSERT_STREAM)
-                .bind(stream_id.as_str())
-                .bind(to_i64(version.get(), "stream version")?)
-                .execute(&mut *tx)
-                .await
-                .map_err(self.fail(operation))?;
-        }
+        let heads: Vec<(&str, i64)> = heads.into_iter().collect();
+        sqlx::query(sql::UPSERT_STREAMS)
+            .bind(json_list(&heads)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.fail(operation))?;
         let mut tags = TagRows::default();
         for chunk in written.chunks(sql::INSERT_CHUNK) {
             let mut insert = sqlx::query(sql::insert_events(chunk.len()));
@@ -646,7 +670,14 @@ impl SqliteEventStore {
                     .bind(event.id.as_uuid())
                     .bind(rows::encode_tags(&event.tags));
             }
-            let rows = insert.fetch_all(&mut *tx).await.map_err(self.fail(operation))?;
+            let rows = match insert.fetch_all(&mut *tx).await {
+                Ok(rows) => rows,
+                Err(error) if is_unique_violation(&error) && lookup == IdLookup::OnlyIfNeeded => {
+                    tx.rollback().await.map_err(self.fail(operation))?;
+                    return Ok(None);
+                }
+                Err(error) => return Err(self.fail(operation)(error)),
+            };
             let mut chunk_positions = Vec::with_capacity(rows.len());
             for row in &rows {
                 let position: i64 = row.try_get(1).map_err(self.fail(operation))?;
@@ -670,7 +701,55 @@ impl SqliteEventStore {
         }
         tx.commit().await.map_err(self.fail(operation))?;
         self.inner.writer.committed();
-        Ok(positions)
+        Ok(Some(positions))
+    }
+
+    /// The versions of the streams of an import batch that have events, in one statement.
+    async fn import_versions(
+        &self,
+        tx: &mut SqliteConnection,
+        events: &[RecordedEvent],
+    ) -> Result<HashMap<StreamId, Version>, EventStoreError> {
+        let mut streams: Vec<&str> = events.iter().map(|e| e.stream_id.as_str()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let rows: Vec<(String, i64)> = sqlx::query_as(sql::STREAM_VERSIONS)
+            .bind(json_list(&streams)?)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(self.fail(|| format!("read the versions of the {} streams of an import", streams.len())))?;
+        let mut versions = HashMap::with_capacity(rows.len());
+        for (stream_id, version) in rows {
+            let stream_id = StreamId::new(stream_id).map_err(|e| {
+                EventStoreError::backend("decode a row of the SQLite event store", format!("stored stream id: {e}"))
+            })?;
+            versions.insert(stream_id, Version::new(to_u64(version, "stream version")?));
+        }
+        Ok(versions)
+    }
+
+    /// The stored events that carry an id of an import batch, [`sql::INSERT_CHUNK`] ids per lookup.
+    async fn import_stored(
+        &self,
+        tx: &mut SqliteConnection,
+        events: &[RecordedEvent],
+    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
+        let mut stored = Vec::new();
+        let mut types = EventTypeCache::default();
+        for chunk in events.chunks(sql::INSERT_CHUNK) {
+            let mut lookup = sqlx::query(sql::events_with_ids(chunk.len()));
+            for event in chunk {
+                lookup = lookup.bind(event.id.as_uuid());
+            }
+            let rows = lookup
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(self.fail(|| format!("look up the event ids of an import of {} events", events.len())))?;
+            for row in &rows {
+                stored.push(rows::event(row, StreamColumn::InRow, &mut types)?);
+            }
+        }
+        Ok(stored)
     }
 
     /// The rows of up to `limit` events after `after` that match `item`, in position order: through the

@@ -131,6 +131,17 @@ pub async fn an_import_reusing_an_id_or_malformed_is_refused_and_writes_nothing(
         }
         other => panic!("an imported event whose id is stored for another payload must be EventIdInUse, got {other:?}"),
     }
+    // An id stored for an event of another stream, on an event that would otherwise be written (the next of
+    // its stream): a store that looks ids up only when its plan fails must still refuse it.
+    let c = names.stream("c");
+    let elsewhere = RecordedEvent { stream_id: c.clone(), ..stored.clone() };
+    match store.import(vec![recorded(&b, 1, 5), elsewhere]).await {
+        Err(EventStoreError::EventIdInUse { id, stream_id, .. }) => {
+            assert_eq!((id, &stream_id), (stored.id, &a), "the error names the stored event");
+        }
+        other => panic!("an imported event whose id is stored in another stream must be EventIdInUse, got {other:?}"),
+    }
+    assert_eq!(ok(store.stream_version(&c).await, "stream_version"), Version::INITIAL, "nothing of c was written");
     let other_time = RecordedEvent { recorded_at: long_ago(99), ..stored.clone() };
     assert!(
         matches!(store.import(vec![other_time]).await, Err(EventStoreError::EventIdInUse { .. })),
