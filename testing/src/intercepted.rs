@@ -246,6 +246,10 @@ impl<I: Intercept> SubscriptionStore for Intercepted<I> {
 
 #[async_trait]
 impl<I: Intercept> StoreLifecycle for Intercepted<I> {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
     async fn health_check(&self) -> Result<HealthReport, EventStoreError> {
         self.inner.health_check().await
     }
