@@ -261,6 +261,42 @@ pub fn validate_atomic_append(append: &AtomicAppend) -> Result<(), EventStoreErr
     Ok(())
 }
 
+/// The checks an in-process store makes under its write lock before it commits an atomic append, in the
+/// contract's order: a retry of an append already stored returns its results (`Ok(Some(..))`); then the
+/// condition (`first_match` gives the position of the first event matching a query after a position); then each
+/// stream's expectation (`version_of` gives a stream's version). `Ok(None)`: commit.
+///
+/// # Errors
+/// As [`idempotent_retry_atomic`]; [`EventStoreError::ConditionFailed`] and
+/// [`EventStoreError::ConcurrencyConflict`] as [`EventLog::append_atomic`](crate::EventLog::append_atomic)
+/// describes them.
+pub fn check_atomic_append(
+    atomic: &AtomicAppend,
+    stored: &[RecordedEvent],
+    first_match: impl FnOnce(&crate::EventQuery, GlobalPosition) -> Option<GlobalPosition>,
+    version_of: impl Fn(&StreamId) -> Version,
+) -> Result<Option<Vec<AppendResult>>, EventStoreError> {
+    if let Some(original) = idempotent_retry_atomic(atomic, stored)? {
+        return Ok(Some(original));
+    }
+    if let Some(condition) = &atomic.condition {
+        if let Some(position) = first_match(&condition.fail_if_events_match, condition.after) {
+            return Err(EventStoreError::ConditionFailed { after: condition.after, position });
+        }
+    }
+    for append in &atomic.streams {
+        let actual = version_of(&append.stream_id);
+        if !append.expected.is_satisfied_by(actual) {
+            return Err(EventStoreError::ConcurrencyConflict {
+                stream_id: append.stream_id.clone(),
+                expected: append.expected,
+                actual,
+            });
+        }
+    }
+    Ok(None)
+}
+
 /// [`idempotent_retry`] for an [`AtomicAppend`]: given the stored events that carry any id of the append,
 /// `Ok(None)` when none is stored, `Ok(Some(results))` when every stream's batch is stored exactly (a
 /// retry: write nothing, return these), and [`EventStoreError::EventIdInUse`] otherwise.

@@ -11,8 +11,7 @@ use std::thread::JoinHandle;
 use chrono::{SubsecRound, Utc};
 use composable_rust_core::backend::{
     EventLog, HandlerLease, ImportStep, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore,
-    idempotent_retry_atomic, plan_import, validate_append, validate_atomic_append, validate_handler_name,
-    validate_import,
+    check_atomic_append, plan_import, validate_append, validate_atomic_append, validate_handler_name, validate_import,
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, Durability, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion,
@@ -352,23 +351,9 @@ impl Inner {
         let index = read(&self.index);
         let stored: Vec<RecordedEvent> =
             atomic.events().filter_map(|e| index.event_or_removed(e.id).cloned()).collect();
-        if let Some(original) = idempotent_retry_atomic(&atomic, &stored)? {
+        let first_match = |query: &EventQuery, after| index.query(query, after, 1).first().map(|event| event.position);
+        if let Some(original) = check_atomic_append(&atomic, &stored, first_match, |stream| index.version_of(stream))? {
             return Ok(original);
-        }
-        if let Some(condition) = &atomic.condition {
-            if let Some(conflict) = index.query(&condition.fail_if_events_match, condition.after, 1).first() {
-                return Err(EventStoreError::ConditionFailed { after: condition.after, position: conflict.position });
-            }
-        }
-        for append in &atomic.streams {
-            let actual = index.version_of(&append.stream_id);
-            if !append.expected.is_satisfied_by(actual) {
-                return Err(EventStoreError::ConcurrencyConflict {
-                    stream_id: append.stream_id.clone(),
-                    expected: append.expected,
-                    actual,
-                });
-            }
         }
         // One timestamp per commit, taken under the writer's lock, so `recorded_at` never decreases.
         let recorded_at = Utc::now().trunc_subsecs(6);

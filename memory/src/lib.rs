@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 use chrono::{DateTime, SubsecRound, Utc};
 use composable_rust_core::backend::{
     EventLog, EventRetention, HandlerLease, ImportStep, LocalLeases, SnapshotStore, StoreLifecycle, SubscriptionStore,
-    check_stream_removal, idempotent_retry_atomic, plan_import, removed_event_matches, validate_append,
+    check_atomic_append, check_stream_removal, plan_import, removed_event_matches, validate_append,
     validate_atomic_append, validate_handler_name, validate_import,
 };
 use composable_rust_core::{
@@ -319,23 +319,9 @@ impl InMemoryEventStore {
         let mut log = self.write_log();
         let stored: Vec<RecordedEvent> =
             atomic.events().filter_map(|e| log.ids.get(&e.id).map(|&at| log.event_at(at).clone())).collect();
-        if let Some(original) = idempotent_retry_atomic(&atomic, &stored)? {
+        let first_match = |query: &EventQuery, after| log.query(query, after, 1).first().map(|event| event.position);
+        if let Some(original) = check_atomic_append(&atomic, &stored, first_match, |stream| log.version_of(stream))? {
             return Ok(original);
-        }
-        if let Some(condition) = &atomic.condition {
-            if let Some(conflict) = log.query(&condition.fail_if_events_match, condition.after, 1).first() {
-                return Err(EventStoreError::ConditionFailed { after: condition.after, position: conflict.position });
-            }
-        }
-        for append in &atomic.streams {
-            let actual = log.version_of(&append.stream_id);
-            if !append.expected.is_satisfied_by(actual) {
-                return Err(EventStoreError::ConcurrencyConflict {
-                    stream_id: append.stream_id.clone(),
-                    expected: append.expected,
-                    actual,
-                });
-            }
         }
         // One timestamp per append, taken under the lock, so `recorded_at` never decreases along the log.
         let recorded_at = Utc::now().trunc_subsecs(6);
