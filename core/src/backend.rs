@@ -268,7 +268,7 @@ pub fn validate_atomic_append(append: &AtomicAppend) -> Result<(), EventStoreErr
 ///
 /// # Errors
 /// As [`idempotent_retry_atomic`]; [`EventStoreError::ConditionFailed`] and
-/// [`EventStoreError::ConcurrencyConflict`] as [`EventLog::append_atomic`](crate::EventLog::append_atomic)
+/// [`EventStoreError::ConcurrencyConflict`] as [`EventLog::append_atomic`]
 /// describes them.
 pub fn check_atomic_append(
     atomic: &AtomicAppend,
