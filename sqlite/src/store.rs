@@ -244,7 +244,15 @@ impl SqliteEventStore {
             bulk.close();
         }
         if let Some(readers) = &self.inner.readers {
+            // sqlx's `Pool::close` can return with one connection left idle: a read that ended just before
+            // the close checks that the pool is open, then hands its connection back after the close has
+            // emptied the idle list. That connection would keep the log open until the store is dropped,
+            // so close until none is left; each round waits for the connections in use.
             readers.close().await;
+            while readers.size() > 0 {
+                tokio::task::yield_now().await;
+                readers.close().await;
+            }
         }
         self.inner.writer.close(self.inner.path.is_some()).await
     }
