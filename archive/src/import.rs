@@ -9,8 +9,8 @@ use futures::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::reader::{ArchiveReader, ReadLimits, Record};
-use crate::verify::{VerifySummary, verify};
+use crate::reader::{DecodingReader, ReadLimits, Record};
+use crate::verify::{Verifier, VerifySummary, verify};
 use crate::{ArchiveError, Progress};
 
 /// Events per [`EventLog::import`](composable_rust_core::backend::EventLog::import) call: one transaction.
@@ -94,8 +94,9 @@ enum Item {
 ///    line, and writes **nothing**.
 /// 2. Writes the events through `EventLog::import`, in batches of up to 5000 events (each batch one
 ///    transaction, all or nothing), in the archive's order: ids, versions, order, tags and recorded times are
-///    kept; positions are the store's own. The archive is read (and checked again) on a task of its own, a
-///    batch ahead of the store, so that decoding the next batch overlaps with writing this one.
+///    kept; positions are the store's own. The archive is read (and checked again) on a task of its own, its
+///    lines decoded on blocking threads, a batch ahead of the store, so that decoding the next batch overlaps
+///    with writing this one.
 /// 3. Saves the snapshots (up to 16 at once), then the checkpoints, each moved to the position in this store of the last
 ///    imported event at or below its position in the source.
 ///
@@ -190,33 +191,37 @@ async fn send_items(
     limits: ReadLimits,
     items: &mpsc::Sender<Result<Item, ArchiveError>>,
 ) -> Result<(), ArchiveError> {
-    let mut reader = ArchiveReader::open(path, limits).await?;
+    let mut reader = DecodingReader::open(path, limits).await?;
+    let mut verifier = Verifier::new();
     let mut batch = Batch::default();
     // A closed channel means the writing half stopped (it failed or was dropped): nothing more to do.
     let send = |item| async move { items.send(Ok(item)).await.is_ok() };
-    while let Some(record) = reader.next_record().await? {
-        let line = reader.line();
-        let item = match record {
-            Record::Header(_) | Record::Trailer(_) => None,
-            Record::Checkpoint { handler, position } => {
-                Some(Item::Checkpoint(Checkpoint { handler, source: position, target: GlobalPosition::START }))
-            }
-            Record::Event(event) => {
-                batch.push(event, line);
-                batch.is_full().then(|| Item::Events(std::mem::take(&mut batch), reader.bytes_read()))
-            }
-            Record::Snapshot(snapshot) => {
-                if !batch.events.is_empty()
-                    && !send(Item::Events(std::mem::take(&mut batch), reader.bytes_read())).await
-                {
+    while let Some(mut block) = reader.next().await? {
+        for (raw, decoded) in block.lines() {
+            let record = verifier.accept(raw, decoded)?;
+            let line = verifier.line();
+            let item = match record {
+                Record::Header(_) | Record::Trailer(_) => None,
+                Record::Checkpoint { handler, position } => {
+                    Some(Item::Checkpoint(Checkpoint { handler, source: position, target: GlobalPosition::START }))
+                }
+                Record::Event(event) => {
+                    batch.push(event, line);
+                    batch.is_full().then(|| Item::Events(std::mem::take(&mut batch), reader.bytes_read()))
+                }
+                Record::Snapshot(snapshot) => {
+                    if !batch.events.is_empty()
+                        && !send(Item::Events(std::mem::take(&mut batch), reader.bytes_read())).await
+                    {
+                        return Ok(());
+                    }
+                    Some(Item::Snapshot(snapshot, line))
+                }
+            };
+            if let Some(item) = item {
+                if !send(item).await {
                     return Ok(());
                 }
-                Some(Item::Snapshot(snapshot, line))
-            }
-        };
-        if let Some(item) = item {
-            if !send(item).await {
-                return Ok(());
             }
         }
     }
@@ -224,7 +229,7 @@ async fn send_items(
         return Ok(());
     }
     let bytes = reader.bytes_read();
-    reader.finish()?;
+    verifier.finish()?;
     send(Item::Done(bytes)).await;
     Ok(())
 }

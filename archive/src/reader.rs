@@ -1,14 +1,17 @@
 //! [`ArchiveReader`]: reads an archive line by line, never more than [`ReadLimits::max_line_bytes`] of a
-//! line in memory, and checks each line with a [`Verifier`] as it goes.
+//! line in memory, and checks each line with a [`Verifier`] as it goes; and [`DecodingReader`], which decodes
+//! blocks of lines on blocking threads for [`crate::verify`] and [`crate::import`].
 
+use std::collections::VecDeque;
 use std::path::Path;
 
 use composable_rust_core::{RecordedEvent, Snapshot};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::task::JoinHandle;
 
 use crate::error::{ArchiveError, Problem};
 use crate::format::{Header, Trailer};
-use crate::verify::{Verifier, VerifySummary};
+use crate::verify::{Decoded, Verifier, VerifySummary};
 
 /// How much of an archive a reader accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,5 +149,141 @@ pub(crate) async fn read_line<R: AsyncBufRead + Unpin>(
         }
         _ if read > limit => Err(ArchiveError::Invalid { line, problem: Problem::LineTooLong { limit } }),
         _ => Err(ArchiveError::Invalid { line, problem: Problem::TruncatedLine }),
+    }
+}
+
+/// Lines per block that a [`DecodingReader`] decodes on a thread of its own.
+const BLOCK_LINES: usize = 1000;
+
+/// Bytes after which a block is closed whatever its number of lines, so that a few blocks in flight hold
+/// little more than this each (plus one line up to the reader's limit).
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// Blocks decoded at once: one per core of the machines this is measured on, and one more, so that a
+/// decoder has the next block while the caller works through the first.
+const BLOCKS_IN_FLIGHT: usize = 3;
+
+/// Consecutive lines of an archive, each without its newline, one after the other in `bytes`.
+#[derive(Default)]
+struct Block {
+    bytes: Vec<u8>,
+    /// Where each line ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Block {
+    fn raw_lines(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(start, &end)| &self.bytes[start..end])
+    }
+}
+
+/// Reads an archive a block of lines at a time; a problem reading a line comes after the block of the
+/// lines before it, so that problems are reported in line order.
+struct Blocks {
+    input: BufReader<tokio::fs::File>,
+    limits: ReadLimits,
+    name: String,
+    lines: u64,
+    bytes: u64,
+    failed: Option<ArchiveError>,
+    done: bool,
+}
+
+impl Blocks {
+    async fn open(path: &Path, limits: ReadLimits) -> Result<Self, ArchiveError> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(ArchiveError::io(format!("open the archive {}", path.display())))?;
+        let input = BufReader::with_capacity(1 << 16, file);
+        Ok(Self { input, limits, name: path.display().to_string(), lines: 0, bytes: 0, failed: None, done: false })
+    }
+
+    /// The next block; `None` at the end.
+    async fn next(&mut self) -> Result<Option<Block>, ArchiveError> {
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
+        let mut block = Block::default();
+        while !self.done && block.ends.len() < BLOCK_LINES && block.bytes.len() < BLOCK_BYTES {
+            match read_line(&mut self.input, self.limits, &mut block.bytes, self.lines + 1, &self.name).await {
+                Ok(0) => self.done = true,
+                Ok(read) => {
+                    self.lines += 1;
+                    self.bytes += u64::try_from(read).unwrap_or(u64::MAX);
+                    block.ends.push(block.bytes.len());
+                }
+                Err(error) if block.ends.is_empty() => return Err(error),
+                Err(error) => {
+                    self.failed = Some(error);
+                    self.done = true;
+                }
+            }
+        }
+        Ok((!block.ends.is_empty()).then_some(block))
+    }
+}
+
+/// A block of lines and what each decoded to.
+pub(crate) struct DecodedBlock {
+    block: Block,
+    decoded: Vec<Decoded>,
+}
+
+impl DecodedBlock {
+    /// Each line (without its newline) with what it decoded to, in order; once.
+    pub(crate) fn lines(&mut self) -> impl Iterator<Item = (&[u8], Decoded)> {
+        let decoded = std::mem::take(&mut self.decoded);
+        self.block.raw_lines().zip(decoded)
+    }
+}
+
+/// Reads an archive a block of lines at a time and decodes each block ([`Decoded::of`]: the costly part of a
+/// check, which needs no other line) on a blocking thread, a few blocks at once, handing them back in order.
+/// A problem reading the file comes after the blocks before it, so that problems are met in line order.
+pub(crate) struct DecodingReader {
+    blocks: Blocks,
+    decoding: VecDeque<JoinHandle<DecodedBlock>>,
+    ended: Option<ArchiveError>,
+    path: String,
+}
+
+impl DecodingReader {
+    /// Opens the archive at `path`.
+    ///
+    /// # Errors
+    /// [`ArchiveError::Io`] when the file cannot be opened.
+    pub(crate) async fn open(path: &Path, limits: ReadLimits) -> Result<Self, ArchiveError> {
+        let blocks = Blocks::open(path, limits).await?;
+        Ok(Self { blocks, decoding: VecDeque::new(), ended: None, path: path.display().to_string() })
+    }
+
+    /// Bytes read so far (a few blocks ahead of what [`DecodingReader::next`] returned).
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.blocks.bytes
+    }
+
+    /// The next block, decoded; `None` at the end of the file.
+    ///
+    /// # Errors
+    /// What reading the file met ([`read_line`]), once the blocks before it are handed back.
+    pub(crate) async fn next(&mut self) -> Result<Option<DecodedBlock>, ArchiveError> {
+        while self.ended.is_none() && self.decoding.len() < BLOCKS_IN_FLIGHT {
+            match self.blocks.next().await {
+                Ok(Some(block)) => self.decoding.push_back(tokio::task::spawn_blocking(move || {
+                    let decoded = block.raw_lines().map(Decoded::of).collect();
+                    DecodedBlock { block, decoded }
+                })),
+                Ok(None) => break,
+                Err(error) => self.ended = Some(error),
+            }
+        }
+        match self.decoding.pop_front() {
+            Some(task) => task
+                .await
+                .map(Some)
+                .map_err(|e| ArchiveError::io(format!("decode the archive {}", self.path))(std::io::Error::other(e))),
+            None => self.ended.take().map_or(Ok(None), Err),
+        }
     }
 }

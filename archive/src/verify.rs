@@ -1,19 +1,17 @@
 //! [`Verifier`]: the checks of an archive, line by line, and [`verify`], which runs them over a file.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use composable_rust_core::backend::{validate_handler_name, validate_import};
 use composable_rust_core::{RecordedEvent, Snapshot, StreamId};
 use sha2::{Digest, Sha256};
-use tokio::io::BufReader;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::Progress;
 use crate::error::{ArchiveError, Problem};
 use crate::format::{CheckpointLine, FORMAT_NAME, FORMAT_VERSION, Header, Line, Selection, Trailer};
-use crate::reader::{ReadLimits, Record, read_line};
+use crate::reader::{DecodingReader, ReadLimits, Record};
 
 /// Where in the archive the verifier is: each kind of line has its place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -269,8 +267,8 @@ impl Verifier {
 }
 
 /// A line decoded on its own: parsed, converted and checked for what needs no other line. This is the
-/// costly part of a check and needs no state, so [`verify`] decodes blocks of lines on two threads and
-/// [`Verifier::accept`]s them in order.
+/// costly part of a check and needs no state, so [`verify`] and [`crate::import`] decode blocks of lines on
+/// blocking threads ([`DecodingReader`]) and [`Verifier::accept`] them in order.
 #[derive(Debug)]
 pub(crate) enum Decoded {
     Header(Header),
@@ -286,7 +284,12 @@ pub(crate) enum Decoded {
 impl Decoded {
     /// Decodes the line `raw` (without its newline).
     pub(crate) fn of(raw: &[u8]) -> Self {
-        match serde_json::from_slice::<Line>(raw) {
+        // The whole line checked as UTF-8 once, rather than each string as serde_json meets it.
+        let text = match std::str::from_utf8(raw) {
+            Ok(text) => text,
+            Err(e) => return Self::Malformed(format!("the line is not UTF-8 (column {})", e.valid_up_to() + 1)),
+        };
+        match serde_json::from_str::<Line>(text) {
             Err(e) => Self::Malformed(json_problem(&e)),
             Ok(Line::Header(header)) => Self::Header(header),
             Ok(Line::Checkpoint(checkpoint)) => Self::Checkpoint(checkpoint),
@@ -320,83 +323,12 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// Lines per block that [`verify`] decodes on a thread of its own.
-const BLOCK_LINES: usize = 1000;
-
-/// Bytes after which a block is closed whatever its number of lines, so that a few blocks in flight hold
-/// little more than this each (plus one line up to the reader's limit).
-const BLOCK_BYTES: usize = 1 << 20;
-
-/// Blocks decoded at once: one per core of the machines this is measured on.
-const BLOCKS_IN_FLIGHT: usize = 2;
-
-/// Consecutive lines of an archive, each without its newline, one after the other in `bytes`.
-#[derive(Default)]
-struct Block {
-    bytes: Vec<u8>,
-    /// Where each line ends in `bytes`.
-    ends: Vec<usize>,
-}
-
-impl Block {
-    fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).map(|(start, &end)| &self.bytes[start..end])
-    }
-}
-
-/// Reads an archive a block of lines at a time; a problem reading a line comes after the block of the
-/// lines before it, so that problems are reported in line order.
-struct Blocks {
-    input: BufReader<tokio::fs::File>,
-    limits: ReadLimits,
-    name: String,
-    lines: u64,
-    bytes: u64,
-    failed: Option<ArchiveError>,
-    done: bool,
-}
-
-impl Blocks {
-    async fn open(path: &Path, limits: ReadLimits) -> Result<Self, ArchiveError> {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(ArchiveError::io(format!("open the archive {}", path.display())))?;
-        let input = BufReader::with_capacity(1 << 16, file);
-        Ok(Self { input, limits, name: path.display().to_string(), lines: 0, bytes: 0, failed: None, done: false })
-    }
-
-    /// The next block; `None` at the end.
-    async fn next(&mut self) -> Result<Option<Block>, ArchiveError> {
-        if let Some(error) = self.failed.take() {
-            return Err(error);
-        }
-        let mut block = Block::default();
-        while !self.done && block.ends.len() < BLOCK_LINES && block.bytes.len() < BLOCK_BYTES {
-            match read_line(&mut self.input, self.limits, &mut block.bytes, self.lines + 1, &self.name).await {
-                Ok(0) => self.done = true,
-                Ok(read) => {
-                    self.lines += 1;
-                    self.bytes += u64::try_from(read).unwrap_or(u64::MAX);
-                    block.ends.push(block.bytes.len());
-                }
-                Err(error) if block.ends.is_empty() => return Err(error),
-                Err(error) => {
-                    self.failed = Some(error);
-                    self.done = true;
-                }
-            }
-        }
-        Ok((!block.ends.is_empty()).then_some(block))
-    }
-}
-
 /// Reads the archive at `path` and checks all of it ([`Verifier`]); `progress` hears about every thousand
 /// events.
 ///
-/// Lines are decoded (parsed, converted and checked on their own) in blocks of 1000 on two
-/// blocking threads, and accepted in order, so the first problem in line order is the one reported. Memory:
-/// what the [`Verifier`] keeps, and three blocks of at most 1 MiB or one line each.
+/// Lines are decoded (parsed, converted and checked on their own) in blocks on blocking threads, and accepted
+/// in order, so the first problem in line order is the one reported. Memory: what the [`Verifier`] keeps, and
+/// a few blocks of at most 1 MiB or one line each.
 ///
 /// # Errors
 /// [`ArchiveError::Invalid`] for the first problem, naming its line; [`ArchiveError::Io`] when the file
@@ -406,38 +338,19 @@ pub async fn verify(
     limits: ReadLimits,
     mut progress: impl FnMut(Progress) + Send,
 ) -> Result<VerifySummary, ArchiveError> {
-    let mut blocks = Blocks::open(path, limits).await?;
-    let mut decoding: VecDeque<JoinHandle<(Block, Vec<Decoded>)>> = VecDeque::new();
-    let mut ended: Option<ArchiveError> = None;
+    let mut reader = DecodingReader::open(path, limits).await?;
     let mut verifier = Verifier::new();
     let mut events = 0;
-    loop {
-        while ended.is_none() && decoding.len() < BLOCKS_IN_FLIGHT {
-            match blocks.next().await {
-                Ok(Some(block)) => decoding.push_back(tokio::task::spawn_blocking(move || {
-                    let decoded = block.lines().map(Decoded::of).collect();
-                    (block, decoded)
-                })),
-                Ok(None) => break,
-                Err(error) => ended = Some(error),
-            }
-        }
-        let Some(task) = decoding.pop_front() else { break };
-        let (block, decoded) = task.await.map_err(|e| {
-            ArchiveError::io(format!("decode the archive {}", path.display()))(std::io::Error::other(e))
-        })?;
-        for (raw, decoded) in block.lines().zip(decoded) {
+    while let Some(mut block) = reader.next().await? {
+        for (raw, decoded) in block.lines() {
             if matches!(verifier.accept(raw, decoded)?, Record::Event(_)) {
                 events += 1;
                 if events % 1000 == 0 {
-                    progress(Progress { events, bytes: blocks.bytes });
+                    progress(Progress { events, bytes: reader.bytes_read() });
                 }
             }
         }
     }
-    if let Some(error) = ended {
-        return Err(error);
-    }
-    progress(Progress { events, bytes: blocks.bytes });
+    progress(Progress { events, bytes: reader.bytes_read() });
     verifier.finish()
 }
