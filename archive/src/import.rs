@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use composable_rust_core::{
     EventId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, RecordedEvent, Snapshot, StreamId, Version,
 };
-use futures::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -21,8 +20,9 @@ const BATCH_EVENTS: usize = 5000;
 /// Payload bytes per batch, so that large payloads do not pile up in memory.
 const BATCH_BYTES: usize = 8 << 20;
 
-/// Snapshots saved at once.
-const SNAPSHOTS_IN_FLIGHT: usize = 16;
+/// Snapshots per [`SnapshotStore::save_snapshots`](composable_rust_core::SnapshotStore::save_snapshots)
+/// call (one statement on PostgreSQL, one transaction on SQLite), unless [`BATCH_BYTES`] of payload come first.
+const SNAPSHOTS_PER_SAVE: usize = 1000;
 
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +76,42 @@ impl Batch {
     }
 }
 
+/// Snapshots waiting to be saved together, and the archive line of the first.
+#[derive(Default)]
+struct Snapshots {
+    snapshots: Vec<Snapshot>,
+    first_line: u64,
+    bytes: usize,
+}
+
+impl Snapshots {
+    fn push(&mut self, snapshot: Snapshot, line: u64) {
+        if self.snapshots.is_empty() {
+            self.first_line = line;
+        }
+        self.bytes += snapshot.payload.len();
+        self.snapshots.push(snapshot);
+    }
+
+    fn is_full(&self) -> bool {
+        self.snapshots.len() >= SNAPSHOTS_PER_SAVE || self.bytes >= BATCH_BYTES
+    }
+
+    /// Saves the snapshots waiting (if any) and empties the list.
+    async fn save(&mut self, store: &dyn EventStore) -> Result<(), ArchiveError> {
+        if self.snapshots.is_empty() {
+            return Ok(());
+        }
+        let snapshots = std::mem::take(&mut self.snapshots);
+        self.bytes = 0;
+        store.save_snapshots(&snapshots).await.map_err(|source| ArchiveError::Store {
+            action: format!("save {} snapshots", snapshots.len()),
+            line: Some(self.first_line),
+            source,
+        })
+    }
+}
+
 /// What the reading half of an import hands the writing half, in archive order.
 enum Item {
     /// A checkpoint line.
@@ -97,8 +133,8 @@ enum Item {
 ///    kept; positions are the store's own. The archive is read (and checked again) on a task of its own, its
 ///    lines decoded on blocking threads, a batch ahead of the store, so that decoding the next batch overlaps
 ///    with writing this one.
-/// 3. Saves the snapshots (up to 16 at once), then the checkpoints, each moved to the position in this store of the last
-///    imported event at or below its position in the source.
+/// 3. Saves the snapshots (up to 1000 at once), then the checkpoints, each moved to the position in this
+///    store of the last imported event at or below its position in the source.
 ///
 /// When the store fails half way, the batches written stay; running the import again skips what is stored
 /// (by id) and writes the rest. An event of the archive that the store holds differently (another event with
@@ -120,8 +156,7 @@ pub async fn import(
     let mut checkpoints: Vec<Checkpoint> = Vec::new();
     let mut events = 0;
     let mut snapshots = 0;
-    // Snapshots are independent upserts of distinct streams: several in flight hide the round trips.
-    let mut saving = FuturesUnordered::new();
+    let mut pending = Snapshots::default();
     loop {
         let Some(item) = items.recv().await else {
             // The reader sends `Done` or an error before it ends; only a panic ends it without either.
@@ -137,22 +172,14 @@ pub async fn import(
                 progress(Progress { events, bytes });
             }
             Item::Snapshot(snapshot, line) => {
-                if saving.len() >= SNAPSHOTS_IN_FLIGHT {
-                    saving.next().await.transpose()?;
+                pending.push(snapshot, line);
+                if pending.is_full() {
+                    pending.save(store).await?;
                 }
-                saving.push(async move {
-                    store.save_snapshot(&snapshot).await.map_err(|source| ArchiveError::Store {
-                        action: format!("save the snapshot of stream {}", snapshot.stream_id),
-                        line: Some(line),
-                        source,
-                    })
-                });
                 snapshots += 1;
             }
             Item::Done(bytes) => {
-                while let Some(saved) = saving.next().await {
-                    saved?;
-                }
+                pending.save(store).await?;
                 progress(Progress { events, bytes });
                 break;
             }

@@ -656,6 +656,22 @@ pub trait SnapshotStore: Send + Sync + Debug {
     /// [`EventStoreError::Backend`] when storage fails.
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError>;
 
+    /// Saves `snapshots` as [`save_snapshot`](SnapshotStore::save_snapshot) would one after the other (so a
+    /// stream named twice keeps the newer, and a stored newer snapshot stays), in one round trip where the
+    /// backend can: what a restore of many streams uses. Not atomic: when it fails, some may be saved, and
+    /// calling it again is safe.
+    ///
+    /// The provided method calls `save_snapshot` for each; the SQL backends override it.
+    ///
+    /// # Errors
+    /// As [`save_snapshot`](SnapshotStore::save_snapshot).
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), EventStoreError> {
+        for snapshot in snapshots {
+            self.save_snapshot(snapshot).await?;
+        }
+        Ok(())
+    }
+
     /// Loads the stream's latest snapshot, if any.
     ///
     /// # Errors

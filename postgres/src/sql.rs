@@ -325,6 +325,16 @@ SET version = EXCLUDED.version, schema_version = EXCLUDED.schema_version, codec 
     payload = EXCLUDED.payload, taken_at = EXCLUDED.taken_at
 WHERE snapshots.version <= EXCLUDED.version";
 
+/// Saves many snapshots as [`SAVE_SNAPSHOT`] does each; one row per stream (a row cannot be upserted twice
+/// in one statement).
+pub(crate) const SAVE_SNAPSHOTS: &str = r"
+INSERT INTO snapshots (stream_id, version, schema_version, codec, payload, taken_at)
+SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bytea[], $6::timestamptz[])
+ON CONFLICT (stream_id) DO UPDATE
+SET version = EXCLUDED.version, schema_version = EXCLUDED.schema_version, codec = EXCLUDED.codec,
+    payload = EXCLUDED.payload, taken_at = EXCLUDED.taken_at
+WHERE snapshots.version <= EXCLUDED.version";
+
 /// Loads a stream's snapshot.
 pub(crate) const LOAD_SNAPSHOT: &str =
     "SELECT version, schema_version, codec, payload, taken_at FROM snapshots WHERE stream_id = $1";

@@ -1272,18 +1272,23 @@ impl EventLog for PostgresEventStore {
     }
 }
 
+/// A snapshot's version as stored (BIGINT).
+fn snapshot_version(snapshot: &Snapshot) -> Result<i64, EventStoreError> {
+    i64::try_from(snapshot.version.get()).map_err(|_| {
+        InvalidInput::Other(format!(
+            "snapshot version {} of {} is too large to store",
+            snapshot.version, snapshot.stream_id
+        ))
+        .into()
+    })
+}
+
 #[async_trait]
 impl SnapshotStore for PostgresEventStore {
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
-        let version = i64::try_from(snapshot.version.get()).map_err(|_| {
-            InvalidInput::Other(format!(
-                "snapshot version {} of {} is too large to store",
-                snapshot.version, snapshot.stream_id
-            ))
-        })?;
         sqlx::query(sql::SAVE_SNAPSHOT)
             .bind(snapshot.stream_id.as_str())
-            .bind(version)
+            .bind(snapshot_version(snapshot)?)
             .bind(i64::from(snapshot.schema_version))
             .bind(snapshot.codec.as_str())
             .bind(snapshot.payload.as_slice())
@@ -1291,6 +1296,24 @@ impl SnapshotStore for PostgresEventStore {
             .execute(&self.pool)
             .await
             .map_err(|e| self.context.map(format!("save the snapshot of stream {}", snapshot.stream_id), e))?;
+        Ok(())
+    }
+
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), EventStoreError> {
+        let latest = composable_rust_core::backend::latest_snapshots(snapshots);
+        for chunk in latest.chunks(sql::MAX_BATCH) {
+            let versions = chunk.iter().map(|s| snapshot_version(s)).collect::<Result<Vec<_>, _>>()?;
+            sqlx::query(sql::SAVE_SNAPSHOTS)
+                .bind(chunk.iter().map(|s| s.stream_id.as_str()).collect::<Vec<_>>())
+                .bind(versions)
+                .bind(chunk.iter().map(|s| i64::from(s.schema_version)).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.codec.as_str()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.payload.as_slice()).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|s| s.taken_at).collect::<Vec<_>>())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.context.map(format!("save {} snapshots", chunk.len()), e))?;
+        }
         Ok(())
     }
 

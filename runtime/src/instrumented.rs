@@ -289,6 +289,11 @@ impl SnapshotStore for InstrumentedStore {
         self.inner.save_snapshot(snapshot).instrument(span).await
     }
 
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), EventStoreError> {
+        let span = debug_span!("event_store.save_snapshots", backend = self.backend, count = snapshots.len());
+        self.inner.save_snapshots(snapshots).instrument(span).await
+    }
+
     async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {
         let span =
             debug_span!("event_store.load_snapshot", backend = self.backend, stream = %stream_id, version = Empty);

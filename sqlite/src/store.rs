@@ -712,6 +712,21 @@ impl SqliteEventStore {
         Ok(Some(positions))
     }
 
+    /// [`SnapshotStore::save_snapshot`] on the write connection `conn`.
+    async fn upsert_snapshot(&self, conn: &mut SqliteConnection, snapshot: &Snapshot) -> Result<(), EventStoreError> {
+        sqlx::query(sql::UPSERT_SNAPSHOT)
+            .bind(snapshot.stream_id.as_str())
+            .bind(to_i64(snapshot.version.get(), "snapshot version")?)
+            .bind(i64::from(snapshot.schema_version))
+            .bind(snapshot.codec.as_str())
+            .bind(snapshot.payload.as_slice())
+            .bind(to_micros(snapshot.taken_at))
+            .execute(conn)
+            .await
+            .map_err(self.fail(|| format!("save the snapshot of stream {}", snapshot.stream_id)))?;
+        Ok(())
+    }
+
     /// The versions of the streams of an import batch that have events, in one statement.
     async fn import_versions(
         &self,
@@ -1032,17 +1047,21 @@ impl EventLog for SqliteEventStore {
 #[async_trait]
 impl SnapshotStore for SqliteEventStore {
     async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), EventStoreError> {
-        sqlx::query(sql::UPSERT_SNAPSHOT)
-            .bind(snapshot.stream_id.as_str())
-            .bind(to_i64(snapshot.version.get(), "snapshot version")?)
-            .bind(i64::from(snapshot.schema_version))
-            .bind(snapshot.codec.as_str())
-            .bind(snapshot.payload.as_slice())
-            .bind(to_micros(snapshot.taken_at))
-            .execute(&mut *self.inner.writer.lock().await?)
-            .await
-            .map_err(self.fail(|| format!("save the snapshot of stream {}", snapshot.stream_id)))?;
-        Ok(())
+        self.upsert_snapshot(&mut *self.inner.writer.lock().await?, snapshot).await
+    }
+
+    /// One transaction for all: one flush of the log instead of one per snapshot.
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), EventStoreError> {
+        if snapshots.is_empty() {
+            return Ok(());
+        }
+        let operation = || format!("save {} snapshots", snapshots.len());
+        let mut conn = self.inner.writer.lock().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(self.fail(operation))?;
+        for snapshot in snapshots {
+            self.upsert_snapshot(&mut tx, snapshot).await?;
+        }
+        tx.commit().await.map_err(self.fail(operation))
     }
 
     async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {

@@ -204,6 +204,10 @@ impl<I: Intercept> SnapshotStore for Intercepted<I> {
         self.inner.save_snapshot(snapshot).await
     }
 
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), EventStoreError> {
+        self.inner.save_snapshots(snapshots).await
+    }
+
     async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError> {
         self.inner.load_snapshot(stream_id).await
     }

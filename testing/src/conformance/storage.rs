@@ -31,6 +31,36 @@ pub async fn snapshot_save_replaces_the_previous_one(store: Arc<dyn EventStore>)
     assert_eq!(loaded, Some(newer), "saving a snapshot must replace the previous one");
 }
 
+/// Saving many snapshots at once keeps, per stream, what saving them one by one keeps: the newest given (the
+/// later of two at one version), unless the stored one is newer; and none for a stream not named.
+pub async fn saving_many_snapshots_keeps_what_saving_them_one_by_one_keeps(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let [twice, stored_newer, fresh, untouched] =
+        ["twice", "stored-newer", "fresh", "untouched"].map(|n| names.stream(n));
+    ok(store.save_snapshot(&snapshot(&stored_newer, 7, b"seven")).await, "save a snapshot at version 7");
+    let batch = [
+        snapshot(&twice, 3, b"three"),
+        snapshot(&stored_newer, 4, b"four"),
+        snapshot(&twice, 5, b"five"),
+        snapshot(&fresh, 2, b"two"),
+        snapshot(&twice, 4, b"older four"),
+        snapshot(&fresh, 2, b"two again"),
+    ];
+    ok(store.save_snapshots(&batch).await, "save six snapshots at once");
+    let expected = [
+        (&twice, Some(batch[2].clone()), "the newest of three must stay"),
+        (&stored_newer, Some(snapshot(&stored_newer, 7, b"seven")), "an older snapshot must not replace a newer one"),
+        (&fresh, Some(batch[5].clone()), "the later of two at one version must stay"),
+        (&untouched, None, "a stream not named must have no snapshot"),
+    ];
+    for (stream, snapshot, why) in expected {
+        let loaded = ok(store.load_snapshot(stream).await, "load a snapshot");
+        assert_eq!(loaded.map(|s| (s.version, s.payload)), snapshot.map(|s| (s.version, s.payload)), "{stream}: {why}");
+    }
+    ok(store.save_snapshots(&[]).await, "save no snapshots");
+}
+
 /// Snapshots never go back in time: saving an older version than the stored snapshot succeeds and changes
 /// nothing (a slow background write must not overwrite a newer snapshot), and a newer save still replaces.
 pub async fn an_older_snapshot_never_replaces_a_newer_one(store: Arc<dyn EventStore>) {
