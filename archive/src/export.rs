@@ -52,6 +52,51 @@ impl<W: AsyncWrite + Unpin> Lines<W> {
         self.bytes += u64::try_from(self.buffer.len()).unwrap_or(u64::MAX);
         self.out.write_all(&self.buffer).await.map_err(ArchiveError::io("write the archive"))
     }
+
+    /// Writes lines that [`encode_page`] encoded and hashed.
+    async fn write_encoded(&mut self, encoded: &[u8]) -> Result<(), ArchiveError> {
+        self.bytes += u64::try_from(encoded.len()).unwrap_or(u64::MAX);
+        self.out.write_all(encoded).await.map_err(ArchiveError::io("write the archive"))
+    }
+}
+
+/// A page of events encoded as archive lines, with the hash over every line up to its end.
+struct EncodedPage {
+    bytes: Vec<u8>,
+    hasher: Sha256,
+    events: u64,
+}
+
+/// Encodes `page` as event lines into `buffer` (cleared first) and adds them to `hasher`: the same bytes as
+/// [`Lines::write`] of each event. CPU work, run on a blocking thread while the next page is read.
+fn encode_page(page: &[RecordedEvent], mut hasher: Sha256, mut buffer: Vec<u8>) -> Result<EncodedPage, ArchiveError> {
+    buffer.clear();
+    for event in page {
+        serde_json::to_writer(&mut buffer, &Line::Event(EventLine::from_recorded(event)))
+            .map_err(|e| ArchiveError::io("encode an archive line")(std::io::Error::other(e)))?;
+        buffer.push(b'\n');
+    }
+    // One update over the page hashes the same bytes, in the same order, as one per line.
+    hasher.update(&buffer);
+    Ok(EncodedPage { bytes: buffer, hasher, events: u64::try_from(page.len()).unwrap_or(u64::MAX) })
+}
+
+/// An [`encode_page`] running on a blocking thread.
+type Encoding = tokio::task::JoinHandle<Result<EncodedPage, ArchiveError>>;
+
+/// Starts encoding `page` on a blocking thread, so that the caller can read the next page meanwhile.
+fn start_encoding(page: Vec<RecordedEvent>, hasher: Sha256, buffer: Vec<u8>) -> Encoding {
+    tokio::task::spawn_blocking(move || encode_page(&page, hasher, buffer))
+}
+
+/// Waits for an [`Encoding`]. A panic while encoding goes on in the caller, as it would had the encoding run
+/// there.
+async fn finish_encoding(encoding: Encoding) -> Result<EncodedPage, ArchiveError> {
+    match encoding.await {
+        Ok(encoded) => encoded,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Err(ArchiveError::io("encode an archive line")(std::io::Error::other(error))),
+    }
 }
 
 /// Exports the events of `store` that a retention plan removes (`removals`) into `out`, as an archive with
@@ -137,10 +182,15 @@ pub fn archived_size(event: &RecordedEvent) -> u64 {
 /// Exports the events of `store` that `selection` names into `out`, as an archive (see [`crate::format`]):
 /// the checkpoints (whole log only), the events in global order, read a page at a time, the snapshots of
 /// the exported streams (whole log and category; only those no newer than the events exported), and the
-/// trailer. `progress` hears about every page.
+/// trailer. `progress` hears about every page. The snapshots are loaded a page of streams at a time
+/// ([`SnapshotStore::load_snapshots`](composable_rust_core::backend::SnapshotStore::load_snapshots)).
 ///
-/// Memory: one page of events, and one entry per exported stream (its last version, so that no snapshot
-/// newer than the archived events is written when writers run during the export).
+/// Pages of events go through a pipeline: one page is encoded and hashed on a blocking thread (tokio's
+/// `spawn_blocking`) while the next is read, so the store's round trip and the encoding overlap.
+///
+/// Memory: two pages of events and the encoded lines of two, and one entry per exported stream (its last
+/// version, so that no snapshot newer than the archived events is written when writers run during the
+/// export).
 ///
 /// # Errors
 /// [`ArchiveError::Store`] when the store fails; [`ArchiveError::Io`] when writing fails. What was written
@@ -192,22 +242,51 @@ pub async fn export<W: AsyncWrite + Unpin>(
     };
     let mut streams: HashMap<StreamId, u64> = HashMap::new();
     let mut events = 0;
-    'pages: loop {
-        let page = store.read_all(after, &filter, PAGE).await.map_err(failed("read the global log"))?;
-        let full = page.len() == PAGE;
-        for event in &page {
-            if up_to.is_some_and(|up_to| event.position.get() > up_to) {
-                break 'pages;
+    // A pipeline of two pages: while one page is encoded and hashed on a blocking thread, the next is read
+    // from the store. Only one encoding runs at a time, since each continues the hash of the one before.
+    let mut encoding: Option<Encoding> = None;
+    let mut spare = Vec::new();
+    loop {
+        let mut page = store.read_all(after, &filter, PAGE).await.map_err(failed("read the global log"))?;
+        let mut last_page = page.len() < PAGE;
+        if let Some(up_to) = up_to {
+            if let Some(beyond) = page.iter().position(|event| event.position.get() > up_to) {
+                page.truncate(beyond);
+                last_page = true;
             }
-            lines.write(&Line::Event(EventLine::from_recorded(event)), true).await?;
+        }
+        for event in &page {
             streams.insert(event.stream_id.clone(), event.version.get());
-            events += 1;
+        }
+        if let Some(event) = page.last() {
             after = event.position;
         }
-        progress(Progress { events, bytes: lines.bytes });
-        if !full {
+        let mut previous = match encoding.take() {
+            Some(previous) => Some(finish_encoding(previous).await?),
+            None => None,
+        };
+        // The hash moves from page to page through the encodings, and back into `lines` after the last.
+        let hasher = match &mut previous {
+            Some(encoded) => std::mem::take(&mut encoded.hasher),
+            None => std::mem::take(&mut lines.hasher),
+        };
+        encoding = Some(start_encoding(page, hasher, std::mem::take(&mut spare)));
+        if let Some(encoded) = previous {
+            lines.write_encoded(&encoded.bytes).await?;
+            events += encoded.events;
+            progress(Progress { events, bytes: lines.bytes });
+            spare = encoded.bytes;
+        }
+        if last_page {
             break;
         }
+    }
+    if let Some(last) = encoding.take() {
+        let encoded = finish_encoding(last).await?;
+        lines.hasher = encoded.hasher;
+        lines.write_encoded(&encoded.bytes).await?;
+        events += encoded.events;
+        progress(Progress { events, bytes: lines.bytes });
     }
 
     let mut snapshots = 0;
@@ -220,10 +299,12 @@ pub async fn export<W: AsyncWrite + Unpin>(
         let mut last: Option<StreamId> = None;
         loop {
             let page = store.list_streams(&prefix, last.as_ref(), PAGE).await.map_err(failed("list the streams"))?;
-            for info in &page {
-                let exported = streams.get(&info.stream_id).copied().unwrap_or(0);
-                let snapshot = store.load_snapshot(&info.stream_id).await.map_err(failed("load a snapshot"))?;
-                if let Some(snapshot) = snapshot.filter(|s| s.version.get() <= exported) {
+            // One round trip for the page's snapshots, in the page's (stream id) order.
+            let ids: Vec<StreamId> = page.iter().map(|info| info.stream_id.clone()).collect();
+            let found = store.load_snapshots(&ids).await.map_err(failed("load the snapshots of a page of streams"))?;
+            for snapshot in found {
+                let exported = streams.get(&snapshot.stream_id).copied().unwrap_or(0);
+                if snapshot.version.get() <= exported {
                     lines.write(&Line::Snapshot(SnapshotLine::from_snapshot(&snapshot)), true).await?;
                     snapshots += 1;
                 }

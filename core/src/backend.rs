@@ -4,7 +4,7 @@
 //! ([`validate_append`], [`validate_atomic_append`], [`idempotent_retry`], [`idempotent_retry_atomic`],
 //! [`validate_handler_name`], and for imports [`validate_import`] and [`plan_import`]), lease plumbing ([`HandlerLease`],
 //! [`LeaseGuard`], [`LocalLeases`]), decoding help ([`EventTypeCache`]), the range of a stream prefix
-//! ([`prefix_end`]) and the plumbing a runtime uses
+//! ([`prefix_end`]), the order of a batch of snapshots ([`snapshots_in_order`]) and the plumbing a runtime uses
 //! to run effects ([`Task`], [`RequestHandler`], [`execute_request`]).
 //!
 //! Retention's invariants are checked by [`check_stream_removal`] inside each backend's removal transaction.
@@ -367,6 +367,16 @@ pub fn latest_snapshots(snapshots: &[Snapshot]) -> Vec<&Snapshot> {
         }
     }
     latest
+}
+
+/// The snapshots a backend's query `found` for `streams`, in any order, put in the order of `streams`, each
+/// stream once: what [`SnapshotStore::load_snapshots`] returns.
+#[must_use]
+pub fn snapshots_in_order(streams: &[StreamId], found: Vec<Snapshot>) -> Vec<Snapshot> {
+    let mut by_stream: HashMap<StreamId, Snapshot> =
+        found.into_iter().map(|snapshot| (snapshot.stream_id.clone(), snapshot)).collect();
+    // `remove` also returns a stream named twice only once.
+    streams.iter().filter_map(|stream_id| by_stream.remove(stream_id)).collect()
 }
 
 /// The smallest string greater than every string that starts with `prefix`, or `None` when there is

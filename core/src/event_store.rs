@@ -678,6 +678,29 @@ pub trait SnapshotStore: Send + Sync + Debug {
     /// [`EventStoreError::Backend`] when storage fails.
     async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, EventStoreError>;
 
+    /// Loads the latest snapshots of many streams at once: the snapshot of each stream of `streams` that
+    /// has one, in the order of `streams`. A stream without a snapshot is left out; a stream named twice is
+    /// returned once. For reading the snapshots of a page of streams (an export, a cache warm-up) without a
+    /// round trip per stream; page long lists (an export asks for 1000 at a time).
+    ///
+    /// The default calls [`load_snapshot`](SnapshotStore::load_snapshot) for each stream. Backends with a
+    /// round trip per call override it with one query (PostgreSQL, SQLite, in-memory), and
+    /// [`snapshots_in_order`](crate::backend::snapshots_in_order) puts what a query found in the order
+    /// asked. Wrappers forward it, so that the override is used.
+    ///
+    /// # Errors
+    /// [`EventStoreError::Backend`] when storage fails; nothing is returned then.
+    async fn load_snapshots(&self, streams: &[StreamId]) -> Result<Vec<Snapshot>, EventStoreError> {
+        let mut asked = std::collections::HashSet::with_capacity(streams.len());
+        let mut found = Vec::new();
+        for stream_id in streams {
+            if asked.insert(stream_id) {
+                found.extend(self.load_snapshot(stream_id).await?);
+            }
+        }
+        Ok(found)
+    }
+
     /// Deletes the stream's snapshot; returns whether there was one.
     ///
     /// # Errors

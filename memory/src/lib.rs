@@ -543,6 +543,12 @@ impl SnapshotStore for InMemoryEventStore {
         Ok(lock_read(&self.inner.snapshots).get(stream_id).cloned())
     }
 
+    async fn load_snapshots(&self, streams: &[StreamId]) -> Result<Vec<Snapshot>, EventStoreError> {
+        let snapshots = lock_read(&self.inner.snapshots);
+        let mut asked = HashSet::with_capacity(streams.len());
+        Ok(streams.iter().filter(|s| asked.insert(*s)).filter_map(|s| snapshots.get(s).cloned()).collect())
+    }
+
     async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
         Ok(lock_write(&self.inner.snapshots).remove(stream_id).is_some())
     }

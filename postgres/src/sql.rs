@@ -339,6 +339,11 @@ WHERE snapshots.version <= EXCLUDED.version";
 pub(crate) const LOAD_SNAPSHOT: &str =
     "SELECT version, schema_version, codec, payload, taken_at FROM snapshots WHERE stream_id = $1";
 
+/// Loads the snapshots of the streams of the array `$1`, in any order: the columns of [`LOAD_SNAPSHOT`], then
+/// the stream id. One round trip for a page of streams (an export), through the primary key.
+pub(crate) const LOAD_SNAPSHOTS: &str = "SELECT version, schema_version, codec, payload, taken_at, stream_id \
+     FROM snapshots WHERE stream_id = ANY($1::text[])";
+
 /// Deletes a stream's snapshot.
 pub(crate) const DELETE_SNAPSHOT: &str = "DELETE FROM snapshots WHERE stream_id = $1";
 

@@ -1,5 +1,6 @@
 //! [`PostgresEventStore`]: the [`EventStore`] contract on a sqlx `PgPool`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use composable_rust_core::backend::{
     EventLog, EventTypeCache, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry,
-    idempotent_retry_atomic, validate_append, validate_atomic_append, validate_handler_name,
+    idempotent_retry_atomic, snapshots_in_order, validate_append, validate_atomic_append, validate_handler_name,
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, CodecId, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion,
@@ -1000,6 +1001,22 @@ impl ErrorContext {
     }
 }
 
+/// Decodes the first five columns of a [`sql::LOAD_SNAPSHOT`] or [`sql::LOAD_SNAPSHOTS`] row: the snapshot of
+/// `stream_id`.
+fn decode_snapshot(row: &PgRow, stream_id: StreamId) -> Result<Snapshot, Decode> {
+    let schema_version: i64 = row.try_get(1)?;
+    let codec: &str = row.try_get(2)?;
+    let taken_at: DateTime<Utc> = row.try_get(4)?;
+    Ok(Snapshot {
+        stream_id,
+        version: Version::new(from_db(row.try_get(0)?)),
+        schema_version: u32::try_from(schema_version).unwrap_or(u32::MAX),
+        codec: codec.parse::<CodecId>().map_err(|e| Decode::Event(e.into()))?,
+        payload: row.try_get(3)?,
+        taken_at,
+    })
+}
+
 /// Turns a stored stream id back into a [`StreamId`], reusing the previous row's when it is the same.
 fn stream_id_of(row: &PgRow, last: &mut Option<StreamId>) -> Result<StreamId, Decode> {
     let raw: &str = column(row, 0)?;
@@ -1325,20 +1342,34 @@ impl SnapshotStore for PostgresEventStore {
             .await
             .map_err(|e| self.context.map(operation(), e))?;
         let Some(row) = row else { return Ok(None) };
-        let decoded = (|| -> Result<Snapshot, Decode> {
-            let schema_version: i64 = row.try_get(1)?;
-            let codec: &str = row.try_get(2)?;
-            let taken_at: DateTime<Utc> = row.try_get(4)?;
-            Ok(Snapshot {
-                stream_id: stream_id.clone(),
-                version: Version::new(from_db(row.try_get(0)?)),
-                schema_version: u32::try_from(schema_version).unwrap_or(u32::MAX),
-                codec: codec.parse::<CodecId>().map_err(|e| Decode::Event(e.into()))?,
-                payload: row.try_get(3)?,
-                taken_at,
+        decode_snapshot(&row, stream_id.clone()).map(Some).map_err(|e| self.context.map_decode(operation, e))
+    }
+
+    async fn load_snapshots(&self, streams: &[StreamId]) -> Result<Vec<Snapshot>, EventStoreError> {
+        if streams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let operation = || format!("load the snapshots of {} streams", streams.len());
+        let ids: Vec<&str> = streams.iter().map(StreamId::as_str).collect();
+        let rows = sqlx::query(sql::LOAD_SNAPSHOTS)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.context.map(operation(), e))?;
+        // The stream ids come from `streams`, already valid: no need to parse the stored ones.
+        let asked: HashMap<&str, &StreamId> = streams.iter().map(|s| (s.as_str(), s)).collect();
+        let found = rows
+            .iter()
+            .filter_map(|row| {
+                let stream_id = match row.try_get::<&str, _>(5) {
+                    Ok(raw) => *asked.get(raw)?,
+                    Err(e) => return Some(Err(Decode::Sql(e))),
+                };
+                Some(decode_snapshot(row, stream_id.clone()))
             })
-        })();
-        decoded.map(Some).map_err(|e| self.context.map_decode(operation, e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.context.map_decode(operation, e))?;
+        Ok(snapshots_in_order(streams, found))
     }
 
     async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {

@@ -304,6 +304,16 @@ impl SnapshotStore for InstrumentedStore {
         result
     }
 
+    async fn load_snapshots(&self, streams: &[StreamId]) -> Result<Vec<Snapshot>, EventStoreError> {
+        let span =
+            debug_span!("event_store.load_snapshots", backend = self.backend, streams = streams.len(), count = Empty);
+        let result = self.inner.load_snapshots(streams).instrument(span.clone()).await;
+        if let Ok(snapshots) = &result {
+            span.record("count", snapshots.len());
+        }
+        result
+    }
+
     async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
         let span = debug_span!("event_store.delete_snapshot", backend = self.backend, stream = %stream_id);
         self.inner.delete_snapshot(stream_id).instrument(span).await

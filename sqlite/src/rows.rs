@@ -1,5 +1,7 @@
 //! Turning SQLite rows into core types, and the conversions between core types and SQLite integers.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use composable_rust_core::backend::EventTypeCache;
 use composable_rust_core::{
@@ -184,6 +186,16 @@ pub(crate) fn snapshot(row: &SqliteRow, stream_id: &StreamId) -> Result<Snapshot
         payload: column(row, 3)?,
         taken_at: from_micros(column(row, 4)?, "snapshot taken_at")?,
     })
+}
+
+/// Decodes a row of [`crate::sql::LOAD_SNAPSHOTS`] into the snapshot of the stream of `asked` it names
+/// (`None` for a stream not asked for).
+pub(crate) fn asked_snapshot(
+    row: &SqliteRow,
+    asked: &HashMap<&str, &StreamId>,
+) -> Result<Option<Snapshot>, EventStoreError> {
+    let raw: &str = column(row, 5)?;
+    asked.get(raw).map(|stream_id| snapshot(row, stream_id)).transpose()
 }
 
 /// Decodes a row of [`crate::sql::LIST_STREAMS`].

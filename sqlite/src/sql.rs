@@ -182,6 +182,11 @@ pub(crate) const UPSERT_SNAPSHOT: &str = "INSERT INTO snapshots \
 pub(crate) const LOAD_SNAPSHOT: &str =
     "SELECT version, schema_version, codec, payload, taken_at FROM snapshots WHERE stream_id = ?1";
 
+/// Loads the snapshots of the streams of the JSON array `?1`, in any order: the columns of [`LOAD_SNAPSHOT`],
+/// then the stream id. One statement for a page of streams (an export), through the primary key.
+pub(crate) const LOAD_SNAPSHOTS: &str = "SELECT version, schema_version, codec, payload, taken_at, stream_id \
+     FROM snapshots WHERE stream_id IN (SELECT value FROM json_each(?1))";
+
 /// Deletes the snapshot of a stream.
 pub(crate) const DELETE_SNAPSHOT: &str = "DELETE FROM snapshots WHERE stream_id = ?1";
 

@@ -9,8 +9,8 @@ use std::time::Instant;
 use chrono::Utc;
 use composable_rust_core::backend::{
     EventLog, EventTypeCache, HandlerLease, ImportStep, SnapshotStore, StoreLifecycle, SubscriptionStore,
-    idempotent_retry_atomic, plan_import, validate_append, validate_atomic_append, validate_handler_name,
-    validate_import,
+    idempotent_retry_atomic, plan_import, snapshots_in_order, validate_append, validate_atomic_append,
+    validate_handler_name, validate_import,
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion, GlobalPosition,
@@ -1071,6 +1071,22 @@ impl SnapshotStore for SqliteEventStore {
             .await
             .map_err(self.fail(|| format!("load the snapshot of stream {stream_id}")))?;
         row.map(|row| rows::snapshot(&row, stream_id)).transpose()
+    }
+
+    async fn load_snapshots(&self, streams: &[StreamId]) -> Result<Vec<Snapshot>, EventStoreError> {
+        let Some(ids) = json_list(streams)? else { return Ok(Vec::new()) };
+        let rows = sqlx::query(sql::LOAD_SNAPSHOTS)
+            .bind(ids)
+            .fetch_all(self.reader().await?.conn()?)
+            .await
+            .map_err(self.fail(|| format!("load the snapshots of {} streams", streams.len())))?;
+        // The stream ids come from `streams`, already valid: no need to parse the stored ones.
+        let asked: HashMap<&str, &StreamId> = streams.iter().map(|s| (s.as_str(), s)).collect();
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            found.extend(rows::asked_snapshot(row, &asked)?);
+        }
+        Ok(snapshots_in_order(streams, found))
     }
 
     async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {

@@ -83,8 +83,9 @@ pub use storage::{
     an_older_snapshot_never_replaces_a_newer_one, checkpoints_are_per_handler_and_move_forward,
     concurrent_snapshot_saves_keep_the_newest, delete_checkpoint_moves_it_back_to_the_start,
     delete_snapshot_reports_whether_one_existed, health_check_answers, invalid_handler_names_are_invalid_input,
-    load_snapshot_of_unknown_stream_is_none, saving_many_snapshots_keeps_what_saving_them_one_by_one_keeps,
-    snapshot_round_trips_every_field, snapshot_save_replaces_the_previous_one, snapshots_are_isolated_per_stream,
+    load_snapshot_of_unknown_stream_is_none, load_snapshots_returns_each_existing_snapshot_in_the_order_asked,
+    saving_many_snapshots_keeps_what_saving_them_one_by_one_keeps, snapshot_round_trips_every_field,
+    snapshot_save_replaces_the_previous_one, snapshots_are_isolated_per_stream,
 };
 pub use streams::{
     a_stream_range_limit_reads_at_most_that_many_events, append_reports_stream_version_and_positions,
@@ -217,6 +218,7 @@ macro_rules! event_store_conformance_tests {
             saving_many_snapshots_keeps_what_saving_them_one_by_one_keeps,
             snapshot_round_trips_every_field,
             load_snapshot_of_unknown_stream_is_none,
+            load_snapshots_returns_each_existing_snapshot_in_the_order_asked,
             delete_snapshot_reports_whether_one_existed,
             snapshots_are_isolated_per_stream,
             checkpoints_are_per_handler_and_move_forward,

@@ -212,6 +212,10 @@ impl<I: Intercept> SnapshotStore for Intercepted<I> {
         self.inner.load_snapshot(stream_id).await
     }
 
+    async fn load_snapshots(&self, streams: &[StreamId]) -> Result<Vec<Snapshot>, EventStoreError> {
+        self.inner.load_snapshots(streams).await
+    }
+
     async fn delete_snapshot(&self, stream_id: &StreamId) -> Result<bool, EventStoreError> {
         self.inner.delete_snapshot(stream_id).await
     }

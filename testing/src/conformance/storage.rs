@@ -157,6 +157,39 @@ pub async fn load_snapshot_of_unknown_stream_is_none(store: Arc<dyn EventStore>)
     assert_eq!(loaded, None, "a stream without a snapshot must load None");
 }
 
+/// Loading the snapshots of many streams at once returns exactly what loading each would: the snapshot of
+/// each stream that has one, every field intact, in the order asked, a stream named twice once, none for
+/// streams without one (ids with quotes, commas, brackets and non-ASCII characters included).
+pub async fn load_snapshots_returns_each_existing_snapshot_in_the_order_asked(store: Arc<dyn EventStore>) {
+    let store = &*store;
+    let names = Names::new();
+    let (a, b, c, d) = (names.stream("a"), names.stream("b 'quoted' \"x\""), names.stream("c,[d]"), names.stream("ü✉"));
+    let none = names.stream("none");
+    let snap_a = Snapshot { schema_version: 3, codec: CodecId::Json, ..snapshot(&a, 7, b"{\"a\":1}") };
+    let (snap_c, snap_d) = (snapshot(&c, 1, b""), snapshot(&d, 40, &[0, 255, 1]));
+    for saved in [&snap_a, &snap_c, &snap_d] {
+        ok(store.save_snapshot(saved).await, "save a snapshot");
+    }
+    let asked = [d.clone(), none.clone(), a.clone(), b.clone(), d.clone(), c.clone(), a.clone()];
+    let loaded = ok(store.load_snapshots(&asked).await, "load the snapshots of several streams");
+    assert_eq!(
+        loaded,
+        vec![snap_d.clone(), snap_a.clone(), snap_c.clone()],
+        "load_snapshots must return the snapshot of each stream that has one, in the order asked, each once"
+    );
+    for stream in [&a, &b, &c, &d, &none] {
+        let one = ok(store.load_snapshot(stream).await, "load a snapshot");
+        let many = ok(store.load_snapshots(std::slice::from_ref(stream)).await, "load the snapshot of one stream");
+        assert_eq!(many, one.into_iter().collect::<Vec<_>>(), "load_snapshots must agree with load_snapshot");
+    }
+    assert_eq!(ok(store.load_snapshots(&[]).await, "load no snapshots"), Vec::new(), "asking for no stream loads none");
+    assert_eq!(
+        ok(store.load_snapshots(&[b, none]).await, "load snapshots of streams without one"),
+        Vec::new(),
+        "streams without snapshots load none"
+    );
+}
+
 /// Deleting removes the snapshot and reports whether there was one.
 pub async fn delete_snapshot_reports_whether_one_existed(store: Arc<dyn EventStore>) {
     let store = &*store;
