@@ -188,6 +188,7 @@
 mod config;
 mod error;
 mod group;
+mod import;
 mod lease;
 mod open;
 mod projection;
