@@ -4,7 +4,7 @@
 //! A file store writes an import batch through a rusqlite connection of its own ([`ImportWriter`]), on a
 //! blocking thread, one cached single-row `INSERT` per event: sqlx's driver boxes every bound value and
 //! hands each statement to its worker thread, which cost an import ~14 µs per event (docs/decisions.md,
-//! "SQLite import"). The connection writes only while the thread holds the store's write lock
+//! "Import speed"). The connection writes only while the thread holds the store's write lock
 //! ([`Writer::hold`]), so the process still has one writer at a time. An in-memory store has a single
 //! connection, sqlx's, so it runs the same plan through sqlx ([`import_with_sqlx`]), as its reads do.
 //!
