@@ -40,6 +40,15 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     error.as_database_error().is_some_and(|e| e.kind() == ErrorKind::UniqueViolation)
 }
 
+/// [`is_unique_violation`] for a rusqlite error.
+pub(crate) fn is_unique_violation_rusqlite(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(e.extended_code, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+    )
+}
+
 /// Wraps a driver error, naming the operation that failed: [`EventStoreError::Unavailable`] when it is
 /// transient ([`is_transient`]), [`EventStoreError::Backend`] otherwise.
 pub(crate) fn driver_error(operation: impl Into<String>, error: sqlx::Error) -> EventStoreError {
@@ -66,9 +75,9 @@ impl ErrorContext {
         driver_error(operation, error)
     }
 
-    /// [`ErrorContext::map`] for an error of a read connection ([`crate::readers`]), which uses
-    /// rusqlite: the same rule for what is transient.
-    pub(crate) fn map_read(&self, operation: &str, error: rusqlite::Error) -> EventStoreError {
+    /// [`ErrorContext::map`] for an error of a rusqlite connection (the reads of [`crate::readers`], the
+    /// import's writes): the same rule for what is transient.
+    pub(crate) fn map_rusqlite(&self, operation: &str, error: rusqlite::Error) -> EventStoreError {
         use rusqlite::ErrorCode;
         let code = error.sqlite_error_code();
         let operation = self.describe(operation, code == Some(ErrorCode::DatabaseBusy));

@@ -2,8 +2,8 @@
 //!
 //! [`SqliteEventStore`] implements the [`EventStore`](composable_rust_core::EventStore) contract of
 //! `composable-rust-core` (the same versions, positions and errors as the PostgreSQL backend, pinned by the
-//! conformance suite) on sqlx's SQLite driver (and rusqlite for long reads) with the bundled SQLite library,
-//! so `cargo build` on a fresh machine is all it takes. It is the default store of the examples and the
+//! conformance suite) on sqlx's SQLite driver (and rusqlite for long reads and imports) with the bundled SQLite
+//! library, so `cargo build` on a fresh machine is all it takes. It is the default store of the examples and the
 //! natural choice for local development, tests that want real SQL, and single-machine applications.
 //!
 //! # Example
@@ -136,7 +136,10 @@
 //! and the global log, run on their own read connections through rusqlite, on tokio's blocking threads:
 //! sqlx's driver copies every value of every row through its worker thread, which capped replay at a
 //! quarter of what SQLite itself delivers (`docs/decisions.md`, "SQLite reads"). Both drivers use the same
-//! bundled SQLite library.
+//! bundled SQLite library. For the same reason an
+//! [`import`](composable_rust_core::backend::EventLog::import) (a restore) into a file store writes through a
+//! rusqlite connection of its own, on a blocking thread, and only while it holds the write connection's lock:
+//! the process still has one writer at a time.
 //!
 //! [`SqliteEventStore::in_memory`] gives the same SQL semantics without a file, on one connection.
 //!
@@ -188,6 +191,7 @@
 mod config;
 mod error;
 mod group;
+mod import;
 mod lease;
 mod open;
 mod projection;

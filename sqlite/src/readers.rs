@@ -109,7 +109,7 @@ impl BulkReaders {
     /// Opens a connection that can only read: the file must exist (the writer created it), and
     /// `query_only` makes writing through it an error rather than a habit to keep.
     fn connect(&self) -> Result<Connection, EventStoreError> {
-        let fail = |e| self.errors.map_read("open a read connection", e);
+        let fail = |e| self.errors.map_rusqlite("open a read connection", e);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = Connection::open_with_flags(&self.path, flags).map_err(fail)?;
         connection.busy_timeout(self.busy_timeout).map_err(fail)?;

@@ -249,6 +249,12 @@ pub(crate) const INSERT_CHUNK: usize = 100;
 /// Parameters bound per inserted event row.
 pub(crate) const INSERT_PARAMS_PER_ROW: usize = 12;
 
+/// Inserts one event, for a prepared statement reused per row (the import's rusqlite path); its
+/// `global_position` is the new rowid. Parameters as in [`insert_events`].
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (stream_id, version, event_type, codec, payload, \
+     correlation_id, causation_id, actor, extra, recorded_at, event_id, tags) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
 /// `count` groups of `per_group` placeholders: `(?, ?), (?, ?)`.
 fn placeholder_groups(count: usize, per_group: usize) -> String {
     let group = format!("({})", vec!["?"; per_group].join(", "));

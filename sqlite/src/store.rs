@@ -8,9 +8,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use composable_rust_core::backend::{
-    EventLog, EventTypeCache, HandlerLease, ImportStep, SnapshotStore, StoreLifecycle, SubscriptionStore,
-    idempotent_retry_atomic, plan_import, snapshots_in_order, validate_append, validate_atomic_append,
-    validate_handler_name, validate_import,
+    EventLog, EventTypeCache, HandlerLease, SnapshotStore, StoreLifecycle, SubscriptionStore, idempotent_retry_atomic,
+    snapshots_in_order, validate_append, validate_atomic_append, validate_handler_name, validate_import,
 };
 use composable_rust_core::{
     AppendResult, AtomicAppend, EventId, EventQuery, EventStoreError, EventStream, ExpectedVersion, GlobalPosition,
@@ -25,6 +24,7 @@ use sqlx::{Connection, Row, Sqlite};
 use crate::config::SqliteConfig;
 use crate::error::{ErrorContext, is_unique_violation};
 use crate::group::{AppendQueue, Queued, Reply};
+use crate::import::{self, ImportWriter};
 use crate::open::{self, Connections};
 use crate::readers::{BulkReaders, query_events};
 use crate::rows::{self, StreamColumn, to_i64, to_micros, to_u64};
@@ -58,6 +58,8 @@ struct Inner {
     readers: Option<SqlitePool>,
     /// The read connections of a stream's pages and the global log (rusqlite); `None` in memory.
     bulk: Option<Arc<BulkReaders>>,
+    /// The write connection of imports (rusqlite), used only under the writer's lock; `None` in memory.
+    importer: Option<Arc<ImportWriter>>,
 }
 
 /// A connection to read with: from the reader pool, or the locked writer of an in-memory store.
@@ -97,15 +99,6 @@ enum Attempt {
     IdCollision,
 }
 
-/// Whether an import attempt looks its ids up before planning (see `SqliteEventStore::import_inner`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IdLookup {
-    /// Only when the plan without them fails; a stored id met by the insert ends the attempt.
-    OnlyIfNeeded,
-    /// Always, before planning.
-    First,
-}
-
 /// Why a group's transaction was rolled back.
 enum GroupFailure {
     /// The append at this index of the group met an id stored before it: run the group again with
@@ -141,7 +134,7 @@ fn operation(append: &AtomicAppend) -> String {
 }
 
 /// A list bound as a JSON array (for `json_each`); `None` (NULL) when empty.
-fn json_list<T: serde::Serialize>(items: &[T]) -> Result<Option<String>, EventStoreError> {
+pub(crate) fn json_list<T: serde::Serialize>(items: &[T]) -> Result<Option<String>, EventStoreError> {
     if items.is_empty() {
         return Ok(None);
     }
@@ -150,12 +143,12 @@ fn json_list<T: serde::Serialize>(items: &[T]) -> Result<Option<String>, EventSt
 
 /// The `event_tags` rows of an append: each distinct tag of each event with the event's position.
 #[derive(Default)]
-struct TagRows<'a> {
+pub(crate) struct TagRows<'a> {
     rows: Vec<(&'a str, i64)>,
 }
 
 impl<'a> TagRows<'a> {
-    fn add(&mut self, tags: &'a [Tag], position: i64) {
+    pub(crate) fn add(&mut self, tags: &'a [Tag], position: i64) {
         for (index, tag) in tags.iter().enumerate() {
             // The index holds a tag once per event, however often the event names it.
             if !tags[..index].contains(tag) {
@@ -165,7 +158,7 @@ impl<'a> TagRows<'a> {
     }
 
     /// The rows as the JSON array [`sql::INSERT_EVENT_TAGS`] takes; `None` when no event has a tag.
-    fn into_json(self) -> Result<Option<String>, EventStoreError> {
+    pub(crate) fn into_json(self) -> Result<Option<String>, EventStoreError> {
         json_list(&self.rows)
     }
 }
@@ -221,8 +214,11 @@ impl SqliteEventStore {
         let bulk = path
             .as_deref()
             .map(|path| Arc::new(BulkReaders::new(path, config.read_connections, config.busy_timeout, errors.clone())));
+        let importer = path
+            .as_deref()
+            .map(|path| Arc::new(ImportWriter::new(path, config.busy_timeout, config.durability, errors.clone())));
         let queue = AppendQueue::default();
-        Self { inner: Arc::new(Inner { path, config, errors, writer, queue, readers, bulk }) }
+        Self { inner: Arc::new(Inner { path, config, errors, writer, queue, readers, bulk, importer }) }
     }
 
     /// The database file, or `None` for an in-memory store.
@@ -242,6 +238,11 @@ impl SqliteEventStore {
     pub async fn close(&self) -> Result<(), EventStoreError> {
         if let Some(bulk) = &self.inner.bulk {
             bulk.close();
+        }
+        // An import in progress closes its connection before it releases the write lock, for which the
+        // writer's close below waits.
+        if let Some(importer) = &self.inner.importer {
+            importer.close();
         }
         if let Some(readers) = &self.inner.readers {
             // sqlx's `Pool::close` can return with one connection left idle: a read that ended just before
@@ -591,127 +592,6 @@ impl SqliteEventStore {
         idempotent_retry_atomic(append, &stored)
     }
 
-    /// [`EventLog::import`] under the write lock, in one `BEGIN IMMEDIATE` transaction: reads the streams'
-    /// versions, applies [`plan_import`], then inserts the events to write in the order given,
-    /// [`sql::INSERT_CHUNK`] rows per statement (a multi-row `INSERT` stores its rows in `VALUES` order, so
-    /// positions follow the order given).
-    ///
-    /// The ids are looked up only when they can matter. A fresh import stores none of them, so the batch is
-    /// first planned as if none were stored: an event stored exactly as given fails that plan (its stream is
-    /// at or past its version), and an id stored for another event fails the insert on the unique index.
-    /// Either way the transaction is rolled back and the batch runs again with its ids looked up, which is
-    /// what decides the answer. Under the write lock nothing changes in between.
-    async fn import_inner(&self, events: &[RecordedEvent]) -> Result<Vec<GlobalPosition>, EventStoreError> {
-        let mut conn = self.inner.writer.lock().await?;
-        match self.import_in(&mut conn, events, IdLookup::OnlyIfNeeded).await? {
-            Some(positions) => Ok(positions),
-            None => self.import_in(&mut conn, events, IdLookup::First).await?.ok_or_else(|| {
-                EventStoreError::backend(
-                    format!("import {} events", events.len()),
-                    "an event id was refused as taken after the ids were checked under the write lock",
-                )
-            }),
-        }
-    }
-
-    /// One attempt of [`SqliteEventStore::import_inner`]; `None` (rolled back) when an insert met a
-    /// stored id that was not looked up.
-    async fn import_in(
-        &self,
-        conn: &mut SqliteConnection,
-        events: &[RecordedEvent],
-        lookup: IdLookup,
-    ) -> Result<Option<Vec<GlobalPosition>>, EventStoreError> {
-        let operation = || format!("import {} events", events.len());
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(self.fail(operation))?;
-        let versions = self.import_versions(&mut tx, events).await?;
-        let planned = match lookup {
-            IdLookup::OnlyIfNeeded => plan_import(events, &[], &versions).ok(),
-            IdLookup::First => None,
-        };
-        let steps = match planned {
-            Some(steps) => steps,
-            None => {
-                let stored = self.import_stored(&mut tx, events).await?;
-                plan_import(events, &stored, &versions)?
-            }
-        };
-        let mut positions: Vec<GlobalPosition> = steps
-            .iter()
-            .map(|step| match step {
-                ImportStep::Stored(position) => *position,
-                ImportStep::Write => GlobalPosition::START,
-            })
-            .collect();
-        let written: Vec<usize> = (0..events.len()).filter(|&i| steps[i] == ImportStep::Write).collect();
-        if written.is_empty() {
-            tx.rollback().await.map_err(self.fail(operation))?;
-            return Ok(Some(positions));
-        }
-        // Events reference their stream's row, so the streams' new versions go first.
-        let mut heads: HashMap<&str, i64> = HashMap::new();
-        for &index in &written {
-            heads.insert(events[index].stream_id.as_str(), to_i64(events[index].version.get(), "stream version")?);
-        }
-        let heads: Vec<(&str, i64)> = heads.into_iter().collect();
-        sqlx::query(sql::UPSERT_STREAMS)
-            .bind(json_list(&heads)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.fail(operation))?;
-        let mut tags = TagRows::default();
-        for chunk in written.chunks(sql::INSERT_CHUNK) {
-            let mut insert = sqlx::query(sql::insert_events(chunk.len()));
-            for &index in chunk {
-                let event = &events[index];
-                insert = insert
-                    .bind(event.stream_id.as_str())
-                    .bind(to_i64(event.version.get(), "stream version")?)
-                    .bind(event.event_type.as_str())
-                    .bind(event.codec.as_str())
-                    .bind(&event.payload[..])
-                    .bind(event.metadata.correlation_id)
-                    .bind(event.metadata.causation_id)
-                    .bind(event.metadata.actor.as_deref())
-                    .bind(event.metadata.extra.as_deref())
-                    .bind(to_micros(event.recorded_at))
-                    .bind(event.id.as_uuid())
-                    .bind(rows::encode_tags(&event.tags));
-            }
-            let rows = match insert.fetch_all(&mut *tx).await {
-                Ok(rows) => rows,
-                Err(error) if is_unique_violation(&error) && lookup == IdLookup::OnlyIfNeeded => {
-                    tx.rollback().await.map_err(self.fail(operation))?;
-                    return Ok(None);
-                }
-                Err(error) => return Err(self.fail(operation)(error)),
-            };
-            let mut chunk_positions = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let position: i64 = row.try_get(1).map_err(self.fail(operation))?;
-                chunk_positions.push(position);
-            }
-            if chunk_positions.len() != chunk.len() {
-                return Err(EventStoreError::backend(
-                    operation(),
-                    format!("an insert of {} rows returned {} positions", chunk.len(), chunk_positions.len()),
-                ));
-            }
-            // RETURNING lists rows in no promised order; the rows were stored in VALUES order.
-            chunk_positions.sort_unstable();
-            for (&index, position) in chunk.iter().zip(chunk_positions) {
-                tags.add(&events[index].tags, position);
-                positions[index] = GlobalPosition::new(to_u64(position, "global position")?);
-            }
-        }
-        if let Some(rows) = tags.into_json()? {
-            sqlx::query(sql::INSERT_EVENT_TAGS).bind(rows).execute(&mut *tx).await.map_err(self.fail(operation))?;
-        }
-        tx.commit().await.map_err(self.fail(operation))?;
-        self.inner.writer.committed();
-        Ok(Some(positions))
-    }
-
     /// [`SnapshotStore::save_snapshot`] on the write connection `conn`.
     async fn upsert_snapshot(&self, conn: &mut SqliteConnection, snapshot: &Snapshot) -> Result<(), EventStoreError> {
         sqlx::query(sql::UPSERT_SNAPSHOT)
@@ -725,54 +605,6 @@ impl SqliteEventStore {
             .await
             .map_err(self.fail(|| format!("save the snapshot of stream {}", snapshot.stream_id)))?;
         Ok(())
-    }
-
-    /// The versions of the streams of an import batch that have events, in one statement.
-    async fn import_versions(
-        &self,
-        tx: &mut SqliteConnection,
-        events: &[RecordedEvent],
-    ) -> Result<HashMap<StreamId, Version>, EventStoreError> {
-        let mut streams: Vec<&str> = events.iter().map(|e| e.stream_id.as_str()).collect();
-        streams.sort_unstable();
-        streams.dedup();
-        let rows: Vec<(String, i64)> = sqlx::query_as(sql::STREAM_VERSIONS)
-            .bind(json_list(&streams)?)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(self.fail(|| format!("read the versions of the {} streams of an import", streams.len())))?;
-        let mut versions = HashMap::with_capacity(rows.len());
-        for (stream_id, version) in rows {
-            let stream_id = StreamId::new(stream_id).map_err(|e| {
-                EventStoreError::backend("decode a row of the SQLite event store", format!("stored stream id: {e}"))
-            })?;
-            versions.insert(stream_id, Version::new(to_u64(version, "stream version")?));
-        }
-        Ok(versions)
-    }
-
-    /// The stored events that carry an id of an import batch, [`sql::INSERT_CHUNK`] ids per lookup.
-    async fn import_stored(
-        &self,
-        tx: &mut SqliteConnection,
-        events: &[RecordedEvent],
-    ) -> Result<Vec<RecordedEvent>, EventStoreError> {
-        let mut stored = Vec::new();
-        let mut types = EventTypeCache::default();
-        for chunk in events.chunks(sql::INSERT_CHUNK) {
-            let mut lookup = sqlx::query(sql::events_with_ids(chunk.len()));
-            for event in chunk {
-                lookup = lookup.bind(event.id.as_uuid());
-            }
-            let rows = lookup
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(self.fail(|| format!("look up the event ids of an import of {} events", events.len())))?;
-            for row in &rows {
-                stored.push(rows::event(row, StreamColumn::InRow, &mut types)?);
-            }
-        }
-        Ok(stored)
     }
 
     /// The rows of up to `limit` events after `after` that match `item`, in position order: through the
@@ -833,7 +665,7 @@ impl SqliteEventStore {
                 .run("read a stream", move |conn, errors| {
                     let params = rusqlite::params![stream.as_str(), from, to, READ_PAGE];
                     query_events(conn, sql::READ_STREAM_PAGE, params, &StreamColumn::Known(&stream))
-                        .map_err(|e| errors.map_read(&format!("read stream {stream}"), e))
+                        .map_err(|e| errors.map_rusqlite(&format!("read stream {stream}"), e))
                 })
                 .await;
         }
@@ -999,7 +831,7 @@ impl EventLog for SqliteEventStore {
                 .run("read the global log", move |conn, errors| {
                     let params = rusqlite::params_from_iter(read.params.iter());
                     query_events(conn, &read.sql, params, &StreamColumn::InRow)
-                        .map_err(|e| errors.map_read(&operation(), e))?
+                        .map_err(|e| errors.map_rusqlite(&operation(), e))?
                         .into_iter()
                         .collect()
                 })
@@ -1038,9 +870,17 @@ impl EventLog for SqliteEventStore {
         rows.iter().map(rows::stream_info).collect()
     }
 
+    /// One `BEGIN IMMEDIATE` transaction under the write lock (see `crate::import`): through the store's
+    /// rusqlite import connection for a file, through sqlx in memory.
     async fn import(&self, events: Vec<RecordedEvent>) -> Result<Vec<GlobalPosition>, EventStoreError> {
         validate_import(&events)?;
-        self.import_inner(&events).await
+        match &self.inner.importer {
+            Some(importer) => importer.import(&self.inner.writer, events).await,
+            None => {
+                let mut conn = self.inner.writer.lock().await?;
+                import::import_with_sqlx(&mut conn, &events, &self.inner.errors, &self.inner.writer).await
+            }
+        }
     }
 }
 

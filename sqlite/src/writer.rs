@@ -14,7 +14,7 @@ use composable_rust_core::EventStoreError;
 use futures::stream::{BoxStream, StreamExt};
 use sqlx::sqlite::{SqliteConnection, SqliteTransactionManager};
 use sqlx::{Connection, TransactionManager};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 
 use crate::error::ErrorContext;
 
@@ -31,7 +31,8 @@ pub(crate) struct Writer {
 
 struct Shared {
     /// `None` once closed. FIFO: waiters get the connection in the order they called [`Writer::lock`].
-    connection: Mutex<Option<SqliteConnection>>,
+    /// In an `Arc` so that [`Writer::hold`] can hand out a guard that outlives the borrow.
+    connection: Arc<Mutex<Option<SqliteConnection>>>,
     /// Bumped after every committed append: the in-process wake-up behind `commit_notifications`.
     commits: tokio::sync::watch::Sender<u64>,
     errors: ErrorContext,
@@ -71,11 +72,18 @@ impl DerefMut for WriteGuard<'_> {
     }
 }
 
+/// The store's write lock, owned: while it lives, no other writer of the process writes. It holds the write
+/// connection without using it (see [`Writer::hold`]).
+pub(crate) struct WriteLock {
+    _guard: OwnedMutexGuard<Option<SqliteConnection>>,
+}
+
 impl Writer {
     /// Takes over `connection` as the store's only write connection.
     pub(crate) fn new(connection: SqliteConnection, errors: ErrorContext) -> Self {
         let commits = tokio::sync::watch::Sender::new(0);
-        Self { shared: Arc::new(Shared { connection: Mutex::new(Some(connection)), commits, errors }) }
+        let connection = Arc::new(Mutex::new(Some(connection)));
+        Self { shared: Arc::new(Shared { connection, commits, errors }) }
     }
 
     /// Waits for the write connection, behind every writer that asked for it earlier.
@@ -89,14 +97,37 @@ impl Writer {
     /// After [`Writer::close`]; when that rollback fails.
     pub(crate) async fn lock(&self) -> Result<WriteGuard<'_>, EventStoreError> {
         let mut guard = self.shared.connection.lock().await;
-        let connection = guard.as_mut().ok_or_else(closed)?;
+        self.end_cancelled_transaction(guard.as_mut()).await?;
+        Ok(WriteGuard { guard })
+    }
+
+    /// Takes the write lock as [`Writer::lock`] does, for a write made through another connection to the
+    /// same file (the import's, on a blocking thread): the returned [`WriteLock`] owns the lock, so it can
+    /// move to that thread and keep every other writer of the process out until the write has ended,
+    /// even if the future that asked for it is dropped meanwhile.
+    ///
+    /// # Errors
+    /// As [`Writer::lock`].
+    pub(crate) async fn hold(&self) -> Result<WriteLock, EventStoreError> {
+        let mut guard = Arc::clone(&self.shared.connection).lock_owned().await;
+        self.end_cancelled_transaction(guard.as_mut()).await?;
+        Ok(WriteLock { _guard: guard })
+    }
+
+    /// Fails on a closed store, and rolls back a transaction a cancelled write left open (see
+    /// [`Writer::lock`]).
+    async fn end_cancelled_transaction(
+        &self,
+        connection: Option<&mut SqliteConnection>,
+    ) -> Result<(), EventStoreError> {
+        let connection = connection.ok_or_else(closed)?;
         if connection.is_in_transaction() {
             // A no-op if a rollback queued by a dropped `Transaction` already ended it.
             SqliteTransactionManager::rollback(connection)
                 .await
                 .map_err(self.shared.errors.fail(|| "roll back a cancelled write transaction".to_owned()))?;
         }
-        Ok(WriteGuard { guard })
+        Ok(())
     }
 
     /// Records that an append committed, waking the subscriptions of this process.

@@ -209,3 +209,28 @@ async fn after_close_reads_fail_and_no_read_connection_keeps_the_log_open() {
     // The last connection to close removes the log; `close` returns after every connection closed.
     assert!(!Path::new(&wal).exists(), "the write-ahead log outlived the close: a connection kept it open");
 }
+
+/// An import writes through a connection of its own (rusqlite), next to the store's write connection (sqlx):
+/// what it wrote is what the other connections see, appends continue after it, and `close` closes it too.
+#[tokio::test]
+async fn an_import_shares_the_file_with_appends_and_close_closes_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = write_some_events(&dir.path().join("original.db")).await;
+    let path = dir.path().join("restored.db");
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    let positions = store.import(original.clone()).await.unwrap();
+    assert_eq!(positions.iter().map(|p| p.get()).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    let appended = store.append(&stream("counter-1"), ExpectedVersion::Exact(Version::new(3)), vec![event(5)]).await;
+    assert_eq!(appended.unwrap().positions[0].get(), 5, "the append sees the imported events");
+    let log = store.read_all(GlobalPosition::START, &LogFilter::all(), 100).await.unwrap();
+    assert_eq!(log[..4], original[..], "an import keeps every field, positions included here");
+    // A rerun is answered from what is stored, through the same connection.
+    assert_eq!(store.import(original.clone()).await.unwrap(), positions);
+    store.close().await.unwrap();
+
+    let error = store.import(original).await.unwrap_err();
+    assert!(composable_rust_core::error_chain(&error).contains("the store was closed"), "{error:?}");
+    let mut wal = path.into_os_string();
+    wal.push("-wal");
+    assert!(!Path::new(&wal).exists(), "the write-ahead log outlived the close: a connection kept it open");
+}
