@@ -9,7 +9,7 @@ use chrono::SecondsFormat;
 use composable_rust::config::{self, Backend, EventStoreConfig};
 use composable_rust::event_store::{LogCursor, LogFilter, StreamRange};
 use composable_rust::{EventStore, GlobalPosition, StreamId, Version};
-use composable_rust_archive::{ArchiveError, Progress, ReadLimits, Selection, export, import, verify};
+use composable_rust_archive::{ArchiveError, Progress, ReadLimits, Selection, VerifiedArchive, export, verify};
 use futures::StreamExt;
 
 use crate::cli::{
@@ -313,24 +313,32 @@ async fn import_archive(global: &GlobalArgs, args: ImportArgs) -> Result<(), Fai
     let size = std::fs::metadata(&args.input)
         .map_err(|e| Failure::new(Exit::File, format!("could not read {}: {e}", args.input.display())))?
         .len();
-    let store = open(global, Create::Allowed).await?;
     let limits = ReadLimits { max_line_bytes: args.max_line_bytes };
-    let bar = output::progress(Some(size), "bytes", global.json);
-    let summary =
-        import(&*store, &args.input, limits, |p| bar.set_position(p.bytes)).await.map_err(|e| archive_failed(&e))?;
+    // The whole archive is checked before the store is opened, so a bad archive creates no store either.
+    let bar = output::progress(Some(size), "bytes checked", global.json);
+    let verified = VerifiedArchive::check(&args.input, limits, |p| bar.set_position(p.bytes))
+        .await
+        .map_err(|e| archive_failed(&e))?;
+    bar.finish_and_clear();
+    let store = open(global, Create::Allowed).await?;
+    let bar = output::progress(Some(size), "bytes imported", global.json);
+    let summary = verified.import(&*store, |p| bar.set_position(p.bytes)).await.map_err(|e| archive_failed(&e))?;
     bar.finish_and_clear();
     let archive = &summary.archive;
+    let already_stored = archive.events.saturating_sub(summary.written);
     if global.json {
         output::json(&serde_json::json!({
-            "file": args.input, "events": archive.events, "streams": archive.streams,
-            "snapshots": summary.snapshots, "checkpoints": summary.checkpoints, "source_backend": archive.header.source_backend,
+            "file": args.input, "events": archive.events, "written": summary.written, "already_stored": already_stored,
+            "streams": archive.streams, "snapshots": summary.snapshots, "checkpoints": summary.checkpoints,
+            "source_backend": archive.header.source_backend,
         }))
     } else {
         output::line(&format!(
-            "imported {} events of {} streams, {} snapshots and {} checkpoints from {} (exported from {} at {}); \
-             events already stored were left as they were",
+            "imported {} events of {} streams ({} written, {already_stored} already stored and left as they were), \
+             {} snapshots and {} checkpoints from {} (exported from {} at {})",
             archive.events,
             archive.streams,
+            summary.written,
             summary.snapshots,
             summary.checkpoints,
             args.input.display(),

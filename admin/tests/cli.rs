@@ -119,9 +119,14 @@ fn import_then_look_inside_export_and_verify_on_sqlite() {
 
     // The backup restores into another store with the same events, and a second import changes nothing.
     let other = sqlite_url(dir.path(), "restored.db");
-    for _ in 0..2 {
-        assert_exit(&admin(&other, &["import", backup.to_str().unwrap()]), 0);
+    for written in [2, 0] {
+        let imported = admin(&other, &["import", backup.to_str().unwrap(), "--json"]);
+        assert_exit(&imported, 0);
+        let summary = &json_lines(&imported)[0];
+        assert_eq!((&summary["written"], &summary["already_stored"]), (&written.into(), &(2 - written).into()));
     }
+    let again = admin(&other, &["import", backup.to_str().unwrap()]);
+    assert!(stdout(&again).contains("(0 written, 2 already stored and left as they were)"), "{}", stdout(&again));
     assert_eq!(stdout(&admin(&other, &["show-stream", "order-1"])), stdout(&admin(&url, &["show-stream", "order-1"])));
     assert_eq!(json_lines(&admin(&other, &["stats", "--json"]))[0]["events"], 2);
 }
@@ -149,6 +154,11 @@ fn bad_input_gets_a_clear_error_an_exit_code_and_changes_nothing() {
     }
     let missing = admin(&url, &["import", dir.path().join("nothing.jsonl").to_str().unwrap()]);
     assert_exit(&missing, 6);
+    // A bad archive creates no store either: it is checked before the store is opened.
+    let nowhere = dir.path().join("new");
+    let refused = admin(&sqlite_url(&nowhere, "events.db"), &["import", bad.to_str().unwrap()]);
+    assert_exit(&refused, 4);
+    assert!(!nowhere.exists(), "an import of a bad archive created a store");
 
     let show = admin(&url, &["show-stream", "order-2"]);
     assert_exit(&show, 5);

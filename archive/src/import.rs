@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use composable_rust_core::{
-    EventId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, RecordedEvent, Snapshot, StreamId, Version,
+    EventId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogCursor, LogFilter, RecordedEvent,
+    Snapshot, StreamId, Version,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -29,6 +30,10 @@ const SNAPSHOTS_PER_SAVE: usize = 1000;
 pub struct ImportSummary {
     /// What the archive holds (from the verification before the import).
     pub archive: VerifySummary,
+    /// Events this import wrote. The archive's other events were stored already (by an earlier run of the
+    /// same import, say) and were left as they were. Counted by position: an event stored above the log's
+    /// newest position at the start of the import counts as written by it.
+    pub written: u64,
     /// Snapshots saved (a stored newer snapshot is kept; see `SnapshotStore::save_snapshot`).
     pub snapshots: u64,
     /// Checkpoints saved, at the matching positions of this store.
@@ -124,6 +129,100 @@ enum Item {
     Done(u64),
 }
 
+/// An archive checked whole by [`VerifiedArchive::check`], ready to import: the first half of [`import`],
+/// for a caller that wants to know the archive is valid before it opens (or creates) the store.
+#[derive(Debug, Clone)]
+pub struct VerifiedArchive {
+    path: PathBuf,
+    limits: ReadLimits,
+    summary: VerifySummary,
+}
+
+impl VerifiedArchive {
+    /// Checks the whole archive at `path` ([`verify`]), reporting the bytes read to `progress`.
+    ///
+    /// # Errors
+    /// [`ArchiveError::Invalid`] naming the first bad line; [`ArchiveError::Io`] when reading fails.
+    pub async fn check(
+        path: &Path,
+        limits: ReadLimits,
+        progress: impl FnMut(Progress) + Send,
+    ) -> Result<Self, ArchiveError> {
+        let summary = verify(path, limits, progress).await?;
+        Ok(Self { path: path.to_owned(), limits, summary })
+    }
+
+    /// What the archive holds.
+    #[must_use]
+    pub fn summary(&self) -> &VerifySummary {
+        &self.summary
+    }
+
+    /// Imports the archive into `store`: steps 2 and 3 of [`import`]. The archive is read and checked
+    /// again as it is written, so a file changed since [`VerifiedArchive::check`] stops the import at its
+    /// first bad line (the batches before it stay written, as when the store fails half way).
+    ///
+    /// # Errors
+    /// As [`import`].
+    pub async fn import(
+        self,
+        store: &dyn EventStore,
+        mut progress: impl FnMut(Progress) + Send,
+    ) -> Result<ImportSummary, ArchiveError> {
+        let Self { path, limits, summary: archive } = self;
+        let newest_before = newest_position(store).await?;
+        // Two items in flight: memory stays at a few batches whatever the archive's size.
+        let (sender, mut items) = mpsc::channel(2);
+        let mut reader = AbortOnDrop(tokio::spawn(read_items(path, limits, sender)));
+        let mut checkpoints: Vec<Checkpoint> = Vec::new();
+        let mut events = 0;
+        let mut written = 0;
+        let mut snapshots = 0;
+        let mut pending = Snapshots::default();
+        loop {
+            let Some(item) = items.recv().await else {
+                // The reader sends `Done` or an error before it ends; only a panic ends it without either.
+                let ended = (&mut reader.0).await.err().map_or_else(|| "it ended early".to_owned(), |e| e.to_string());
+                return Err(ArchiveError::io("read the archive")(std::io::Error::other(format!(
+                    "the archive's reader stopped before the end: {ended}"
+                ))));
+            };
+            match item? {
+                Item::Checkpoint(checkpoint) => checkpoints.push(checkpoint),
+                Item::Events(mut batch, bytes) => {
+                    let (count, new) = write_batch(store, &mut batch, &mut checkpoints, newest_before).await?;
+                    events += count;
+                    written += new;
+                    progress(Progress { events, bytes });
+                }
+                Item::Snapshot(snapshot, line) => {
+                    pending.push(snapshot, line);
+                    if pending.is_full() {
+                        pending.save(store).await?;
+                    }
+                    snapshots += 1;
+                }
+                Item::Done(bytes) => {
+                    pending.save(store).await?;
+                    progress(Progress { events, bytes });
+                    break;
+                }
+            }
+        }
+        for checkpoint in &checkpoints {
+            store.save_checkpoint(&checkpoint.handler, checkpoint.target).await.map_err(|source| {
+                ArchiveError::Store {
+                    action: format!("save the checkpoint of handler {:?}", checkpoint.handler),
+                    line: None,
+                    source,
+                }
+            })?;
+        }
+        let checkpoints = u64::try_from(checkpoints.len()).unwrap_or(u64::MAX);
+        Ok(ImportSummary { archive, written, snapshots, checkpoints })
+    }
+}
+
 /// Imports the archive at `path` into `store`.
 ///
 /// 1. Verifies the whole archive ([`verify`]); when it is not valid, returns the first problem, naming its
@@ -137,8 +236,11 @@ enum Item {
 ///    store of the last imported event at or below its position in the source.
 ///
 /// When the store fails half way, the batches written stay; running the import again skips what is stored
-/// (by id) and writes the rest. An event of the archive that the store holds differently (another event with
-/// its id, another event at its version) stops the import with an error naming its line.
+/// (by id) and writes the rest ([`ImportSummary::written`] counts what it wrote). An event of the archive
+/// that the store holds differently (another event with its id, another event at its version) stops the
+/// import with an error naming its line.
+///
+/// `progress` hears of the second step. [`VerifiedArchive`] runs the two halves separately.
 ///
 /// # Errors
 /// [`ArchiveError::Invalid`] for a bad archive (nothing written); [`ArchiveError::Store`] when the store
@@ -147,52 +249,18 @@ pub async fn import(
     store: &dyn EventStore,
     path: &Path,
     limits: ReadLimits,
-    mut progress: impl FnMut(Progress) + Send,
+    progress: impl FnMut(Progress) + Send,
 ) -> Result<ImportSummary, ArchiveError> {
-    let archive = verify(path, limits, |_| {}).await?;
-    // Two items in flight: memory stays at a few batches whatever the archive's size.
-    let (sender, mut items) = mpsc::channel(2);
-    let mut reader = AbortOnDrop(tokio::spawn(read_items(path.to_owned(), limits, sender)));
-    let mut checkpoints: Vec<Checkpoint> = Vec::new();
-    let mut events = 0;
-    let mut snapshots = 0;
-    let mut pending = Snapshots::default();
-    loop {
-        let Some(item) = items.recv().await else {
-            // The reader sends `Done` or an error before it ends; only a panic ends it without either.
-            let ended = (&mut reader.0).await.err().map_or_else(|| "it ended early".to_owned(), |e| e.to_string());
-            return Err(ArchiveError::io("read the archive")(std::io::Error::other(format!(
-                "the archive's reader stopped before the end: {ended}"
-            ))));
-        };
-        match item? {
-            Item::Checkpoint(checkpoint) => checkpoints.push(checkpoint),
-            Item::Events(mut batch, bytes) => {
-                events += write_batch(store, &mut batch, &mut checkpoints).await?;
-                progress(Progress { events, bytes });
-            }
-            Item::Snapshot(snapshot, line) => {
-                pending.push(snapshot, line);
-                if pending.is_full() {
-                    pending.save(store).await?;
-                }
-                snapshots += 1;
-            }
-            Item::Done(bytes) => {
-                pending.save(store).await?;
-                progress(Progress { events, bytes });
-                break;
-            }
-        }
-    }
-    for checkpoint in &checkpoints {
-        store.save_checkpoint(&checkpoint.handler, checkpoint.target).await.map_err(|source| ArchiveError::Store {
-            action: format!("save the checkpoint of handler {:?}", checkpoint.handler),
-            line: None,
-            source,
-        })?;
-    }
-    Ok(ImportSummary { archive, snapshots, checkpoints: u64::try_from(checkpoints.len()).unwrap_or(u64::MAX) })
+    VerifiedArchive::check(path, limits, |_| {}).await?.import(store, progress).await
+}
+
+/// The position of the newest event in `store` (the start for an empty store): the events an import
+/// writes are stored above it (`EventLog::import`), the ones it skips at or below it.
+async fn newest_position(store: &dyn EventStore) -> Result<GlobalPosition, ArchiveError> {
+    let newest = store.read_log(LogCursor::Newest, &LogFilter::all(), 1).await.map_err(|source| {
+        ArchiveError::Store { action: "read the newest event of the store".to_owned(), line: None, source }
+    })?;
+    Ok(newest.first().map_or(GlobalPosition::START, |event| event.position))
 }
 
 /// Aborts a task when its handle is dropped: an import that fails or is cancelled stops its reader.
@@ -262,14 +330,16 @@ async fn send_items(
 }
 
 /// Imports the events of `batch` (if any), empties it, and moves the checkpoints along. Returns the number
-/// of events imported.
+/// of events imported, and of those the number written (stored above `newest_before`, the newest position
+/// before the import started).
 async fn write_batch(
     store: &dyn EventStore,
     batch: &mut Batch,
     checkpoints: &mut [Checkpoint],
-) -> Result<u64, ArchiveError> {
+    newest_before: GlobalPosition,
+) -> Result<(u64, u64), ArchiveError> {
     if batch.events.is_empty() {
-        return Ok(0);
+        return Ok((0, 0));
     }
     let sources: Vec<u64> = batch.events.iter().map(|e| e.position.get()).collect();
     let count = batch.events.len();
@@ -281,6 +351,7 @@ async fn write_batch(
             return Err(ArchiveError::Store { action: format!("import {count} events"), line, source });
         }
     };
+    let written = positions.iter().filter(|position| **position > newest_before).count();
     for (source, target) in sources.into_iter().zip(positions) {
         for checkpoint in checkpoints.iter_mut().filter(|c| c.source >= source) {
             checkpoint.target = target;
@@ -288,5 +359,6 @@ async fn write_batch(
     }
     batch.lines.clear();
     batch.bytes = 0;
-    Ok(u64::try_from(count).unwrap_or(u64::MAX))
+    let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    Ok((as_u64(count), as_u64(written)))
 }

@@ -25,7 +25,7 @@ mod verify;
 
 pub use error::{ArchiveError, Problem};
 pub use export::{ExportSummary, Selection, archived_size, export, export_removals};
-pub use import::{ImportSummary, import};
+pub use import::{ImportSummary, VerifiedArchive, import};
 pub use reader::{ArchiveReader, ReadLimits, Record};
 pub use verify::{Verifier, VerifySummary, verify};
 

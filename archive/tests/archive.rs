@@ -94,7 +94,7 @@ async fn an_archive_round_trips_every_field_snapshot_and_checkpoint() {
     let target = InMemoryEventStore::new();
     target.append(&stream("other-1"), ExpectedVersion::NoStream, vec![event(99)]).await.unwrap();
     let imported = import(&target, &path, ReadLimits::default(), |_| {}).await.unwrap();
-    assert_eq!((imported.snapshots, imported.checkpoints), (2, 2));
+    assert_eq!((imported.written, imported.snapshots, imported.checkpoints), (30, 2, 2));
     let restored: Vec<RecordedEvent> =
         all_events(&target).await.into_iter().filter(|e| e.stream_id.as_str() != "other-1").collect();
     assert_eq!(placeless(restored.clone()), placeless(all_events(&source).await), "every field, in order");
@@ -123,8 +123,10 @@ async fn importing_again_or_after_a_partial_import_writes_each_event_once() {
     // A crash after the first 17 events: they are stored, the rest is not.
     let first: Vec<RecordedEvent> = all_events(&source).await.into_iter().take(17).collect();
     target.import(first).await.unwrap();
-    import(&target, &path, ReadLimits::default(), |_| {}).await.unwrap();
-    import(&target, &path, ReadLimits::default(), |_| {}).await.unwrap();
+    let resumed = import(&target, &path, ReadLimits::default(), |_| {}).await.unwrap();
+    assert_eq!((resumed.archive.events, resumed.written), (30, 13), "the 17 stored events are not counted");
+    let again = import(&target, &path, ReadLimits::default(), |_| {}).await.unwrap();
+    assert_eq!(again.written, 0);
     assert_eq!(placeless(all_events(&target).await), placeless(all_events(&source).await));
 }
 
