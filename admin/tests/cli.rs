@@ -290,7 +290,12 @@ fn the_same_commands_work_on_postgres() {
     let url = db.url().to_owned();
     let example = example();
     assert_exit(&admin(&url, &["migrate"]), 0);
-    assert_exit(&admin(&url, &["import", example.to_str().unwrap()]), 0);
+    for (written, already_stored) in [(2, 0), (0, 2)] {
+        let imported = admin(&url, &["import", example.to_str().unwrap(), "--json"]);
+        assert_exit(&imported, 0);
+        let summary = &json_lines(&imported)[0];
+        assert_eq!((&summary["written"], &summary["already_stored"]), (&written.into(), &already_stored.into()));
+    }
     let stats = admin(&url, &["stats", "--json"]);
     assert_exit(&stats, 0);
     let stats = &json_lines(&stats)[0];
