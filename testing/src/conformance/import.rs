@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use composable_rust_core::{
-    EventId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, Metadata, RecordedEvent, StreamId, Tag,
-    Version,
+    EventId, EventStore, EventStoreError, ExpectedVersion, GlobalPosition, LogCursor, LogFilter, Metadata,
+    RecordedEvent, StreamId, Tag, Version,
 };
 
 use super::{Names, append, assert_conflict, assert_invalid_input, batch, load_all, numbered, ok, read_log};
@@ -87,8 +87,16 @@ pub async fn an_import_rerun_skips_what_is_stored_and_writes_the_rest(store: Arc
     let (a, b) = (names.stream("a"), names.stream("b"));
     let events = interleaved(&a, &b);
     let first = ok(store.import(events[..3].to_vec()).await, "import the first three events");
+    // What tells an importer which events a call wrote (the archive's `ImportSummary::written`).
+    let newest = ok(store.read_log(LogCursor::Newest, &LogFilter::all(), 1).await, "read the newest event");
+    let newest_before = newest.first().map_or(GlobalPosition::START, |e| e.position);
     let all = ok(store.import(events.clone()).await, "import all five, the first three again");
     assert_eq!(all[..3], first[..], "events already stored keep their positions");
+    assert!(
+        all[..3].iter().all(|p| *p <= newest_before) && all[3..].iter().all(|p| *p > newest_before),
+        "the written events land above every position the store held, the skipped ones keep theirs: {all:?}, \
+         newest before {newest_before}"
+    );
     let again = ok(store.import(events.clone()).await, "import all five a third time");
     assert_eq!(again, all, "a complete re-run writes nothing and returns the same positions");
     let logged = read_log(store, &names.filter(), 100).await;
