@@ -15,14 +15,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use composable_rust_core::backend::{ImportStep, plan_import};
 use composable_rust_core::{Durability, EventStoreError, GlobalPosition, RecordedEvent, StreamId, Version};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection as _, Row};
 
+use crate::blocking::{on_blocking_thread, open_connection};
 use crate::error::{ErrorContext, is_unique_violation, is_unique_violation_rusqlite};
 use crate::readers::query_events;
 use crate::rows::{self, StreamColumn, to_i64, to_micros, to_u64};
@@ -282,7 +282,6 @@ async fn sqlx_stored(
 /// The import's write connection to a store's file (rusqlite), opened at the first import and kept.
 pub(crate) struct ImportWriter {
     path: PathBuf,
-    busy_timeout: Duration,
     durability: Durability,
     errors: ErrorContext,
     slot: Mutex<Slot>,
@@ -298,9 +297,9 @@ enum Slot {
 
 impl ImportWriter {
     /// The import connection of the store at `path` (which exists and has its schema), with the store's
-    /// busy timeout and durability.
-    pub(crate) fn new(path: &Path, busy_timeout: Duration, durability: Durability, errors: ErrorContext) -> Self {
-        Self { path: path.to_path_buf(), busy_timeout, durability, errors, slot: Mutex::new(Slot::Open(None)) }
+    /// durability and the busy timeout of `errors`.
+    pub(crate) fn new(path: &Path, durability: Durability, errors: ErrorContext) -> Self {
+        Self { path: path.to_path_buf(), durability, errors, slot: Mutex::new(Slot::Open(None)) }
     }
 
     /// Imports `events` (validated) under the store's write lock, on a blocking thread.
@@ -319,8 +318,8 @@ impl ImportWriter {
         let lock = writer.hold().await?;
         let importer = Arc::clone(self);
         let writer = writer.clone();
-        let count = events.len();
-        let task = tokio::task::spawn_blocking(move || {
+        let operation = operation(&events);
+        on_blocking_thread(&self.errors, &operation, move || {
             let result = importer.with_connection(|connection| {
                 match rusqlite_attempt(connection, &events, &importer.errors, &writer, IdLookup::OnlyIfNeeded)? {
                     Some(positions) => Ok(positions),
@@ -330,14 +329,8 @@ impl ImportWriter {
             });
             drop(lock);
             result
-        });
-        match task.await {
-            Ok(result) => result,
-            Err(error) => Err(EventStoreError::backend(
-                format!("import {count} events in {}", self.errors.location),
-                format!("the import thread stopped before it finished: {error}"),
-            )),
-        }
+        })
+        .await
     }
 
     /// Closes the idle connection and refuses later imports; an import in progress closes its connection
@@ -371,13 +364,11 @@ impl ImportWriter {
         result
     }
 
-    /// Opens a write connection with the settings of the store's own (the file exists: the store created
-    /// it, and WAL mode is a property of the file).
+    /// Opens a write connection with the settings of the store's own.
     fn connect(&self) -> Result<Connection, EventStoreError> {
-        let fail = |e| self.errors.map_rusqlite("open the import's write connection", e);
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connection = Connection::open_with_flags(&self.path, flags).map_err(fail)?;
-        connection.busy_timeout(self.busy_timeout).map_err(fail)?;
+        let purpose = "the import's write connection";
+        let connection = open_connection(&self.path, &self.errors, purpose)?;
+        let fail = |e| self.errors.map_rusqlite(&format!("open {purpose}"), e);
         let synchronous = match self.durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -491,8 +482,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.db");
         Connection::open(&path).unwrap();
-        let errors = ErrorContext { location: path.display().to_string(), busy_timeout: Duration::from_secs(1) };
-        let importer = ImportWriter::new(&path, Duration::from_secs(1), Durability::Full, errors);
+        let errors =
+            ErrorContext { location: path.display().to_string(), busy_timeout: std::time::Duration::from_secs(1) };
+        let importer = ImportWriter::new(&path, Durability::Full, errors);
         let used = importer.with_connection(|_| {
             // The store closes while this import holds the connection.
             importer.close();

@@ -188,6 +188,7 @@
 //! # }
 //! ```
 
+mod blocking;
 mod config;
 mod error;
 mod group;

@@ -9,13 +9,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use composable_rust_core::backend::EventTypeCache;
 use composable_rust_core::{EventStoreError, RecordedEvent};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
+use crate::blocking::{on_blocking_thread, open_connection};
 use crate::error::ErrorContext;
 use crate::rows::{self, StreamColumn};
 use crate::writer::closed;
@@ -23,7 +23,6 @@ use crate::writer::closed;
 /// Read connections to one database file, opened as needed up to a limit and reused.
 pub(crate) struct BulkReaders {
     path: PathBuf,
-    busy_timeout: Duration,
     errors: ErrorContext,
     /// One permit per connection that may be in use; closed with the store.
     permits: Arc<Semaphore>,
@@ -33,12 +32,11 @@ pub(crate) struct BulkReaders {
 
 impl BulkReaders {
     /// Readers for the database at `path` (which exists and has its schema), at most `connections`
-    /// (at least one) in use at once.
-    pub(crate) fn new(path: &Path, connections: u32, busy_timeout: Duration, errors: ErrorContext) -> Self {
+    /// (at least one) in use at once, with the busy timeout of `errors`.
+    pub(crate) fn new(path: &Path, connections: u32, errors: ErrorContext) -> Self {
         let connections = usize::try_from(connections.max(1)).unwrap_or(1);
         Self {
             path: path.to_path_buf(),
-            busy_timeout,
             errors,
             permits: Arc::new(Semaphore::new(connections)),
             idle: Mutex::new(Some(Vec::new())),
@@ -59,20 +57,14 @@ impl BulkReaders {
     {
         let permit = Arc::clone(&self.permits).acquire_owned().await.map_err(|_| closed())?;
         let readers = Arc::clone(self);
-        let task = tokio::task::spawn_blocking(move || {
+        on_blocking_thread(&self.errors, operation, move || {
             let connection = readers.take()?;
             let result = read(&connection, &readers.errors);
             readers.give_back(connection);
             drop(permit);
             result
-        });
-        match task.await {
-            Ok(result) => result,
-            Err(error) => Err(EventStoreError::backend(
-                format!("{operation} in {}", self.errors.location),
-                format!("the read thread stopped before it finished: {error}"),
-            )),
-        }
+        })
+        .await
     }
 
     /// Closes the idle connections and refuses later reads; reads in progress finish first and then
@@ -109,11 +101,10 @@ impl BulkReaders {
     /// Opens a connection that can only read: the file must exist (the writer created it), and
     /// `query_only` makes writing through it an error rather than a habit to keep.
     fn connect(&self) -> Result<Connection, EventStoreError> {
-        let fail = |e| self.errors.map_rusqlite("open a read connection", e);
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connection = Connection::open_with_flags(&self.path, flags).map_err(fail)?;
-        connection.busy_timeout(self.busy_timeout).map_err(fail)?;
-        connection.pragma_update(None, "query_only", true).map_err(fail)?;
+        let connection = open_connection(&self.path, &self.errors, "a read connection")?;
+        connection
+            .pragma_update(None, "query_only", true)
+            .map_err(|e| self.errors.map_rusqlite("open a read connection", e))?;
         connection.set_prepared_statement_cache_capacity(32);
         Ok(connection)
     }

@@ -211,12 +211,9 @@ impl SqliteEventStore {
         let location = path.as_deref().map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
         let errors = ErrorContext { location, busy_timeout: config.busy_timeout };
         let writer = Writer::new(writer, errors.clone());
-        let bulk = path
-            .as_deref()
-            .map(|path| Arc::new(BulkReaders::new(path, config.read_connections, config.busy_timeout, errors.clone())));
-        let importer = path
-            .as_deref()
-            .map(|path| Arc::new(ImportWriter::new(path, config.busy_timeout, config.durability, errors.clone())));
+        let bulk =
+            path.as_deref().map(|path| Arc::new(BulkReaders::new(path, config.read_connections, errors.clone())));
+        let importer = path.as_deref().map(|path| Arc::new(ImportWriter::new(path, config.durability, errors.clone())));
         let queue = AppendQueue::default();
         Self { inner: Arc::new(Inner { path, config, errors, writer, queue, readers, bulk, importer }) }
     }
