@@ -45,6 +45,13 @@ impl ArchiveError {
         move |source| Self::Io { action, source }
     }
 
+    /// Waits for work handed to a blocking thread (decoding or encoding lines). A thread that stops before it
+    /// finishes (it panicked, or the runtime is shutting down) is an I/O error naming `action`: the caller
+    /// stops as it does when the file fails, with no panic of its own.
+    pub(crate) async fn join<T>(task: tokio::task::JoinHandle<T>, action: impl Into<String>) -> Result<T, Self> {
+        task.await.map_err(|e| Self::io(action)(std::io::Error::other(e)))
+    }
+
     /// The line of an [`ArchiveError::Invalid`], if it is one.
     #[must_use]
     pub fn line(&self) -> Option<u64> {

@@ -89,14 +89,9 @@ fn start_encoding(page: Vec<RecordedEvent>, hasher: Sha256, buffer: Vec<u8>) -> 
     tokio::task::spawn_blocking(move || encode_page(&page, hasher, buffer))
 }
 
-/// Waits for an [`Encoding`]. A panic while encoding goes on in the caller, as it would had the encoding run
-/// there.
+/// Waits for an [`Encoding`].
 async fn finish_encoding(encoding: Encoding) -> Result<EncodedPage, ArchiveError> {
-    match encoding.await {
-        Ok(encoded) => encoded,
-        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-        Err(error) => Err(ArchiveError::io("encode an archive line")(std::io::Error::other(error))),
-    }
+    ArchiveError::join(encoding, "encode an archive line").await?
 }
 
 /// Exports the events of `store` that a retention plan removes (`removals`) into `out`, as an archive with

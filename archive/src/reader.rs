@@ -279,10 +279,7 @@ impl DecodingReader {
             }
         }
         match self.decoding.pop_front() {
-            Some(task) => task
-                .await
-                .map(Some)
-                .map_err(|e| ArchiveError::io(format!("decode the archive {}", self.path))(std::io::Error::other(e))),
+            Some(task) => ArchiveError::join(task, format!("decode the archive {}", self.path)).await.map(Some),
             None => self.ended.take().map_or(Ok(None), Err),
         }
     }
